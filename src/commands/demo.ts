@@ -1,0 +1,9 @@
+import { defineCommand } from "citty";
+
+// Placeholder until its issue lands.
+export default defineCommand({
+  meta: { name: "demo", description: "(not implemented yet)" },
+  run() {
+    throw new Error("not implemented");
+  },
+});
