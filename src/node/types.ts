@@ -83,3 +83,20 @@ export interface NodeApi {
 
 export const ok = <T>(value: T): NodeResult<T> => ({ ok: true, value });
 export const fail = <T = never>(error: NodeError): NodeResult<T> => ({ ok: false, error });
+
+/** One REST exchange, stripped of the network: the HTTP client and the in-process simulator both
+ *  produce these, and one parser turns them into NodeResults. */
+export interface RawRequest {
+  method: "GET" | "POST" | "DELETE";
+  /** Path below /api/v0, e.g. "/node/stats", "/leaders/1" */
+  path: string;
+  /** JSON body for POST */
+  body?: string;
+}
+export interface RawResponse {
+  status: number;
+  body: string;
+  contentType: string;
+}
+/** Resolves with the response, or with a NodeError of kind "unreachable" (deadline, refused, reset). */
+export type Transport = (req: RawRequest) => Promise<RawResponse | NodeError>;
