@@ -1,0 +1,263 @@
+// The systemd ServiceManager: every operation is one bounded `systemctl` process. The master's tick
+// reads all runner units with ONE `systemctl show`, and no call can hang it: each spawn is killed at
+// its deadline and reported as a typed error, while the job it queued goes on inside systemd.
+
+import { z } from "zod";
+import type { ActiveState, Clock, ServiceManager, Signal, UnitState } from "../master/ports.ts";
+import { realClock } from "../master/ports.ts";
+import { createProcReader, isFrozenState, type ProcReader } from "./proc.ts";
+
+export type SystemdScope = "system" | "user";
+
+export const SHOW_TIMEOUT_MS = 5_000;
+export const KILL_TIMEOUT_MS = 5_000;
+/** start/stop/restart wait for their job (a runner's stop can take its TimeoutStopSec); bounded anyway. */
+export const JOB_TIMEOUT_MS = 20_000;
+
+/**
+ * Requested in this order; systemctl prints them in its own order, so blocks are parsed by key.
+ * Monotonic timestamps avoid parsing localized wall-clock text; StateChange gives "since" for
+ * units that are not active (failed, auto-restart, inactive).
+ */
+export const SHOW_PROPERTIES = [
+  "Id",
+  "ActiveState",
+  "SubState",
+  "MainPID",
+  "ActiveEnterTimestampMonotonic",
+  "StateChangeTimestampMonotonic",
+  "NRestarts",
+] as const;
+
+export interface RunOptions {
+  timeoutMs: number;
+  env?: Record<string, string | undefined>;
+}
+
+export interface RunResult {
+  /** null when the process was killed at its deadline or could not be spawned */
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+/** Runs argv[0] with the rest as arguments; must resolve (never reject, never hang past timeoutMs + a little). */
+export type Spawner = (argv: readonly string[], options: RunOptions) => Promise<RunResult>;
+
+/** After the kill at the deadline, how long we still wait for the pipes before giving up on them. */
+const KILL_GRACE_MS = 200;
+
+export const bunSpawner: Spawner = async (argv, { timeoutMs, env }) => {
+  let proc: ReturnType<typeof Bun.spawn<"ignore", "pipe", "pipe">>;
+  try {
+    proc = Bun.spawn([...argv], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: env ?? process.env });
+  } catch (error) {
+    return { exitCode: null, stdout: "", stderr: `cannot run ${argv[0]}: ${(error as Error).message}`, timedOut: false };
+  }
+  const finished = Promise.all([proc.exited, new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), Math.max(0, timeoutMs));
+  });
+  const first = await Promise.race([finished, deadline]);
+  clearTimeout(timer);
+  if (first !== "timeout") {
+    const [exitCode, stdout, stderr] = first;
+    return { exitCode, stdout, stderr, timedOut: false };
+  }
+  proc.kill("SIGKILL");
+  // A grandchild could keep the pipes open: do not wait on them for long.
+  const late = await Promise.race([finished, Bun.sleep(KILL_GRACE_MS).then(() => null)]);
+  return { exitCode: null, stdout: late?.[1] ?? "", stderr: late?.[2] ?? "", timedOut: true };
+};
+
+export class SystemctlError extends Error {
+  constructor(
+    readonly argv: readonly string[],
+    readonly result: RunResult,
+    timeoutMs: number,
+  ) {
+    const cmd = argv.join(" ");
+    const detail = result.stderr.trim().split("\n").filter(Boolean).slice(-2).join("; ");
+    super(
+      result.timedOut
+        ? `${cmd} did not finish within ${timeoutMs} ms (killed; a queued job goes on inside systemd)`
+        : `${cmd} failed (exit ${result.exitCode ?? "none"})${detail ? `: ${detail}` : ""}`,
+    );
+    this.name = "SystemctlError";
+  }
+}
+
+let totalSpawns = 0;
+/** systemctl processes spawned by every manager in this process (read by the loop benchmark). */
+export function systemctlSpawnCount(): number {
+  return totalSpawns;
+}
+
+export interface SystemdServiceManagerOptions {
+  scope: SystemdScope;
+  /** Unit name for a runner id, e.g. (id) => `jorm_runner@${id}.service` */
+  unitFor: (id: number) => string;
+  run?: Spawner;
+  clock?: Clock;
+  proc?: ProcReader;
+  /** Environment for systemctl (the user scope needs XDG_RUNTIME_DIR / DBUS_SESSION_BUS_ADDRESS). */
+  env?: Record<string, string | undefined>;
+  /**
+   * Whom `kill` signals. "main" (default) is the runner itself: `jorm-master runner` execs the node,
+   * so MainPID is jormungandr and frozen is read from that same PID.
+   */
+  killWhom?: "main" | "all";
+  /** Queue start/stop/restart and return at once instead of waiting for the job (default false). */
+  noBlock?: boolean;
+  timeouts?: Partial<{ showMs: number; killMs: number; jobMs: number }>;
+  systemctl?: string;
+}
+
+export interface SystemdServiceManager extends ServiceManager {
+  readonly scope: SystemdScope;
+  /** systemctl processes this manager spawned so far */
+  readonly spawnCount: number;
+  unitFor(id: number): string;
+}
+
+const ACTIVE_STATES = new Set<string>(["active", "reloading", "inactive", "failed", "activating", "deactivating"]);
+const RUNNING_STATES = new Set<string>(["active", "reloading", "deactivating"]);
+
+const uintText = z.string().regex(/^\d+$/).transform(Number);
+const showBlockSchema = z.object({
+  Id: z.string().min(1),
+  ActiveState: z.string().transform((s): ActiveState => (ACTIVE_STATES.has(s) ? (s as ActiveState) : "unknown")),
+  SubState: z.string().default(""),
+  MainPID: uintText.default(0),
+  ActiveEnterTimestampMonotonic: uintText.default(0),
+  StateChangeTimestampMonotonic: uintText.default(0),
+  // Older systemd (< 235) has no NRestarts and prints nothing for it.
+  NRestarts: z.union([uintText, z.literal("").transform(() => 0)]).default(0),
+});
+export type ShowBlock = z.infer<typeof showBlockSchema>;
+
+/** `systemctl show` prints one KEY=VALUE block per unit, blocks separated by a blank line. */
+export function parseShowOutput(stdout: string): ShowBlock[] {
+  const blocks: ShowBlock[] = [];
+  for (const chunk of stdout.split(/\n[ \t]*\n/)) {
+    const fields: Record<string, string> = {};
+    for (const line of chunk.split("\n")) {
+      const eq = line.indexOf("=");
+      if (eq > 0) fields[line.slice(0, eq)] = line.slice(eq + 1);
+    }
+    if (Object.keys(fields).length === 0) continue;
+    const parsed = showBlockSchema.safeParse(fields);
+    if (!parsed.success) {
+      throw new Error(`unexpected systemctl show block (${z.prettifyError(parsed.error).replace(/\n/g, " ")}): ${chunk.trim()}`);
+    }
+    blocks.push(parsed.data);
+  }
+  return blocks;
+}
+
+/** systemctl appends ".service" to a name without a unit suffix; the Id it reports carries it. */
+export function normalizeUnitName(name: string): string {
+  return /\.(service|socket|target|timer|mount|path|scope|slice|device|swap|automount)$/.test(name)
+    ? name
+    : `${name}.service`;
+}
+
+/**
+ * Turns one block into a UnitState. `monoNowUs` is the kernel's monotonic now (null: unknown) and
+ * `nowMs` the wall clock read at the same moment; `frozen` comes from /proc.
+ */
+export function toUnitState(
+  id: number,
+  block: ShowBlock,
+  monoNowUs: number | null,
+  nowMs: number,
+  frozen: boolean | null,
+): UnitState {
+  const enteredUs = RUNNING_STATES.has(block.ActiveState)
+    ? block.ActiveEnterTimestampMonotonic
+    : block.StateChangeTimestampMonotonic;
+  const sinceMs =
+    monoNowUs === null || enteredUs === 0 ? null : Math.round(nowMs - Math.max(0, monoNowUs - enteredUs) / 1000);
+  return {
+    id,
+    activeState: block.ActiveState,
+    subState: block.SubState,
+    mainPid: block.MainPID,
+    sinceMs,
+    restarts: block.NRestarts,
+    frozen,
+  };
+}
+
+export function createSystemdServiceManager(options: SystemdServiceManagerOptions): SystemdServiceManager {
+  const run = options.run ?? bunSpawner;
+  const clock = options.clock ?? realClock;
+  const proc = options.proc ?? createProcReader();
+  const systemctl = options.systemctl ?? "systemctl";
+  const killWhom = options.killWhom ?? "main";
+  const timeouts = { showMs: SHOW_TIMEOUT_MS, killMs: KILL_TIMEOUT_MS, jobMs: JOB_TIMEOUT_MS, ...options.timeouts };
+  // A fixed locale and no pager/password prompt: output stays machine-readable and nothing waits on a TTY.
+  const env = { ...(options.env ?? process.env), LC_ALL: "C", SYSTEMD_PAGER: "", SYSTEMD_COLORS: "0" };
+  const baseArgs = [systemctl, ...(options.scope === "user" ? ["--user"] : []), "--no-pager", "--no-ask-password"];
+  let spawns = 0;
+
+  async function systemctlRun(args: readonly string[], timeoutMs: number): Promise<RunResult> {
+    const argv = [...baseArgs, ...args];
+    spawns++;
+    totalSpawns++;
+    const result = await run(argv, { timeoutMs, env });
+    if (result.timedOut || result.exitCode !== 0) throw new SystemctlError(argv, result, timeoutMs);
+    return result;
+  }
+
+  const unitFor = (id: number) => normalizeUnitName(options.unitFor(id));
+
+  async function job(verb: "start" | "stop" | "restart", id: number): Promise<void> {
+    await systemctlRun([verb, ...(options.noBlock ? ["--no-block"] : []), "--", unitFor(id)], timeouts.jobMs);
+  }
+
+  return {
+    scope: options.scope,
+    get spawnCount() {
+      return spawns;
+    },
+    unitFor,
+
+    async showAll(ids) {
+      const result = new Map<number, UnitState>();
+      if (ids.length === 0) return result;
+      const units = ids.map(unitFor);
+      const { stdout } = await systemctlRun(
+        ["show", `--property=${SHOW_PROPERTIES.join(",")}`, "--", ...units],
+        timeouts.showMs,
+      );
+      // Read right after the show so "since" is measured against the same instant.
+      const [monoNowUs, nowMs] = [await proc.uptimeUs(), clock.now()];
+      const blocks = parseShowOutput(stdout);
+      const byId = new Map(blocks.map((b) => [b.Id, b]));
+      const positional = blocks.length === units.length;
+      const matched = ids.map((id, i) => {
+        // Blocks come in argument order; the Id check catches a unit reported under an alias.
+        const block = byId.get(units[i]!) ?? (positional ? blocks[i] : undefined);
+        if (block === undefined) throw new Error(`systemctl show reported nothing for ${units[i]}`);
+        return block;
+      });
+      const frozen = await Promise.all(
+        matched.map(async (b) => (b.MainPID > 0 ? isFrozenState(await proc.processState(b.MainPID)) : null)),
+      );
+      ids.forEach((id, i) => result.set(id, toUnitState(id, matched[i]!, monoNowUs, nowMs, frozen[i] ?? null)));
+      return result;
+    },
+
+    start: (id) => job("start", id),
+    stop: (id) => job("stop", id),
+    restart: (id) => job("restart", id),
+
+    async kill(id, signal: Signal) {
+      // --kill-who= is accepted from systemd 219 on; 252 renamed it --kill-whom= and kept the old spelling.
+      await systemctlRun(["kill", `--kill-who=${killWhom}`, `--signal=${signal}`, "--", unitFor(id)], timeouts.killMs);
+    },
+  };
+}
