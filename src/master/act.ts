@@ -1,0 +1,202 @@
+// The imperative shell's hands: carries out a Plan and verifies each step. A fence counts only when
+// its effect is read back (keys listed empty, process seen stopped, pid gone); the promotion runs
+// only when every fence of the tick was verified.
+
+import type { NodeApi, NodeSecret } from "../node/types.ts";
+import type { Clock, PoolToolApi, ServiceManager } from "./ports.ts";
+import type { Action, Memory, Outcome, Plan } from "./types.ts";
+
+/** How long a SIGKILL may take to show in systemd before the fence counts as failed. */
+export const KILL_CONFIRM_MS = 1_500;
+const KILL_POLL_MS = 25;
+
+export interface MasterDeps {
+  node(id: number): NodeApi;
+  services: ServiceManager;
+  clock: Clock;
+  pooltool: PoolToolApi | null;
+  /** Reads node_secret.yaml at the moment of the call; never cached, never logged. */
+  readSecret(): Promise<NodeSecret>;
+}
+
+const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+function describe(r: { ok: false; error: { kind: string } & Record<string, unknown> }): string {
+  const e = r.error;
+  return `${e.kind}${"reason" in e ? ` (${String(e.reason)})` : ""}${"status" in e ? ` ${String(e.status)}` : ""}`;
+}
+
+async function demote(deps: MasterDeps, a: Extract<Action, { kind: "demote" }>): Promise<Outcome> {
+  const api = deps.node(a.id);
+  let ids = a.leaderIds;
+  if (ids.length === 0) {
+    const cur = await api.leaders();
+    if (!cur.ok) return { action: a, ok: false, detail: `cannot list its keys: ${describe(cur)}` };
+    ids = cur.value;
+  }
+  const removed = await Promise.all(ids.map((id) => api.removeLeader(id)));
+  const failed = removed.find((r) => !r.ok);
+  const after = await api.leaders();
+  if (after.ok && after.value.length === 0) return { action: a, ok: true, detail: "keys read back: none" };
+  if (!after.ok) {
+    const why = failed && !failed.ok ? describe(failed) : describe(after);
+    return { action: a, ok: false, detail: `not confirmed key-less: ${why}` };
+  }
+  return { action: a, ok: false, detail: `still lists keys ${JSON.stringify(after.value)}` };
+}
+
+async function promote(deps: MasterDeps, a: Extract<Action, { kind: "promote" }>): Promise<Outcome> {
+  const api = deps.node(a.id);
+  let secret: NodeSecret;
+  try {
+    secret = await deps.readSecret();
+  } catch (e) {
+    return { action: a, ok: false, detail: `cannot read the node secret: ${errText(e)}` };
+  }
+  const added = await api.addLeader(secret);
+  if (!added.ok) return { action: a, ok: false, detail: `POST /leaders failed: ${describe(added)}` };
+  const back = await api.leaders();
+  if (!back.ok) return { action: a, ok: false, detail: `key posted (id ${added.value}) but not read back: ${describe(back)}`, leaderId: added.value };
+  if (!back.value.includes(added.value)) {
+    return { action: a, ok: false, detail: `key posted (id ${added.value}) but /leaders lists ${JSON.stringify(back.value)}`, leaderId: added.value };
+  }
+  return { action: a, ok: true, detail: `holds the key (enclave id ${added.value})`, leaderId: added.value };
+}
+
+async function freeze(deps: MasterDeps, a: Extract<Action, { kind: "freeze" }>): Promise<Outcome> {
+  try {
+    await deps.services.kill(a.id, "SIGSTOP");
+  } catch (e) {
+    return { action: a, ok: false, detail: `SIGSTOP failed: ${errText(e)}` };
+  }
+  const u = (await deps.services.showAll([a.id])).get(a.id);
+  if (u && (u.frozen === true || (u.mainPid === 0 && u.activeState !== "active"))) {
+    return { action: a, ok: true, detail: u.frozen ? "process stopped (SIGSTOP verified)" : "no process" };
+  }
+  return { action: a, ok: false, detail: `not verified frozen (state ${u?.activeState ?? "?"}, frozen ${String(u?.frozen)})` };
+}
+
+async function kill(deps: MasterDeps, a: Extract<Action, { kind: "kill" }>): Promise<Outcome> {
+  try {
+    await deps.services.kill(a.id, "SIGKILL");
+  } catch (e) {
+    return { action: a, ok: false, detail: `SIGKILL failed: ${errText(e)}` };
+  }
+  const until = deps.clock.now() + KILL_CONFIRM_MS;
+  for (;;) {
+    const u = (await deps.services.showAll([a.id])).get(a.id);
+    if (u && u.mainPid !== a.pid) return { action: a, ok: true, detail: `pid ${a.pid} gone` };
+    if (deps.clock.now() >= until) return { action: a, ok: false, detail: `pid ${a.pid} still there after SIGKILL` };
+    await deps.clock.sleep(KILL_POLL_MS);
+  }
+}
+
+async function simple(deps: MasterDeps, a: Action): Promise<Outcome> {
+  try {
+    switch (a.kind) {
+      case "thaw":
+        await deps.services.kill(a.id, "SIGCONT");
+        return { action: a, ok: true, detail: "SIGCONT sent" };
+      case "start":
+        await deps.services.start(a.id);
+        return { action: a, ok: true, detail: "started" };
+      case "stop":
+        await deps.services.stop(a.id);
+        return { action: a, ok: true, detail: "stopped" };
+      case "restart":
+        await deps.services.restart(a.id);
+        return { action: a, ok: true, detail: "restarted" };
+      case "reportTip": {
+        const pt = deps.pooltool;
+        if (!pt) return { action: a, ok: false, detail: "PoolTool is off" };
+        // Never block a tick on PoolTool: send in the background and count it sent.
+        pt.shareTip(a.height).catch(() => {});
+        return { action: a, ok: true, detail: "sent" };
+      }
+      default:
+        return { action: a, ok: false, detail: "not a simple action" };
+    }
+  } catch (e) {
+    return { action: a, ok: false, detail: errText(e) };
+  }
+}
+
+export function run(deps: MasterDeps, a: Action): Promise<Outcome> {
+  switch (a.kind) {
+    case "demote":
+      return demote(deps, a);
+    case "promote":
+      return promote(deps, a);
+    case "freeze":
+      return freeze(deps, a);
+    case "kill":
+      return kill(deps, a);
+    default:
+      return simple(deps, a);
+  }
+}
+
+/** Executes a plan: fences in parallel, the promotion only if they all held, then the rest. */
+export async function act(deps: MasterDeps, plan: Plan): Promise<Outcome[]> {
+  const outcomes = await Promise.all(plan.fences.map((a) => run(deps, a)));
+  const fenceFailed = outcomes.some((o) => !o.ok);
+  if (plan.promote) {
+    if (fenceFailed) {
+      outcomes.push({ action: plan.promote, ok: false, detail: "not attempted: a fence was not verified" });
+    } else {
+      outcomes.push(await run(deps, plan.promote));
+    }
+  }
+  const failedIds = new Set(outcomes.filter((o) => !o.ok && "id" in o.action).map((o) => (o.action as { id: number }).id));
+  const rest = plan.other.filter((a) => !("id" in a) || !failedIds.has(a.id));
+  outcomes.push(...(await Promise.all(rest.map((a) => run(deps, a)))));
+  return outcomes;
+}
+
+/** Fold the outcomes into memory (pure). */
+export function applyOutcomes(memory: Memory, outcomes: readonly Outcome[], now: number): Memory {
+  const runners = { ...memory.runners };
+  let signer = memory.signer;
+  let tip = memory.tip;
+  let boundary = memory.boundary;
+  for (const o of outcomes) {
+    const a = o.action;
+    if (a.kind === "reportTip") {
+      if (o.ok) tip = { lastSentMs: now, lastSentHeight: a.height };
+      continue;
+    }
+    const r = runners[a.id];
+    if (!r) continue;
+    const m = { ...r };
+    runners[a.id] = m;
+    switch (a.kind) {
+      case "demote":
+        if (o.ok) {
+          m.keylessProof = true;
+          m.lastLeaderIds = [];
+          m.holderSinceMs = null;
+        }
+        break;
+      case "promote":
+        // Posted, whether or not it was read back: from now on assume it holds the key.
+        m.keylessProof = false;
+        if (o.leaderId !== undefined) m.lastLeaderIds = [o.leaderId];
+        if (o.ok) {
+          m.holderSinceMs ??= now;
+          m.logsWanted = true;
+        }
+        if (o.ok && a.purpose === "sign") signer = a.id;
+        if (!o.ok && boundary) boundary = { ...boundary, coHolders: boundary.coHolders.filter((id) => id !== a.id) };
+        break;
+      case "freeze":
+        if (o.ok) m.frozenByUs = a.cause;
+        break;
+      case "thaw":
+        if (o.ok) m.frozenByUs = null;
+        break;
+      default:
+        break;
+    }
+  }
+  return { ...memory, runners, signer, tip, boundary };
+}

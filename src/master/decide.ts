@@ -1,0 +1,457 @@
+// The master's brain: a pure function of (observation, memory, config, now). No I/O, no clock.
+//
+// The guarantee it keeps: inside every leader-slot window at most one runner can sign. A runner
+// can sign unless proven stopped, frozen, or key-less; anything unknown is fenced before anyone
+// else is promoted. Under that invariant it maximises produced slots: the key stays on a healthy
+// holder, standbys stay warm and get the next epoch's schedule at the boundary, and a failover
+// goes to the standby that holds a schedule for the coming slots.
+
+import type { ResolvedConfig } from "../config/types.ts";
+import type { LeaderLog } from "../node/types.ts";
+import { epochClock, inDanger, upcomingWindows, windowBetween, type EpochClock, type Window } from "./schedule.ts";
+import type { Action, Capability, Memory, Observation, Plan, RunnerMemory, RunnerObs, RunnerView } from "./types.ts";
+
+/** Re-read a runner's leader logs at least this often (they feed the schedule and the metrics). */
+export const LOGS_REFRESH_MS = 30_000;
+/** A key-less standby whose REST stays dead this long is restarted. */
+export const DEAD_RESTART_MS = 60_000;
+/** How soon after acting the loop looks again, to confirm quickly. */
+export const CONFIRM_DELAY_MS = 50;
+/** Do not begin the boundary hand-out closer to the boundary than this: the promotions must land. */
+export const BOUNDARY_MIN_LEAD_MS = 1_000;
+/** Extra runner ids looked at beyond cnt_runners, to stop units left over from a larger setup. */
+export const EXTRA_RUNNER_SCAN = 4;
+
+export function emptyMemory(): Memory {
+  return {
+    signer: null,
+    events: [],
+    knownEpochs: [],
+    runners: {},
+    boundary: null,
+    tip: { lastSentMs: 0, lastSentHeight: 0 },
+    lastTickMs: null,
+  };
+}
+
+function freshRunner(pid: number, now: number): RunnerMemory {
+  return {
+    pid,
+    firstSeenMs: now,
+    runningSinceMs: null,
+    deadSinceMs: null,
+    keylessProof: false,
+    lastLeaderIds: [],
+    frozenByUs: null,
+    pendingSlots: [],
+    logsReadMs: null,
+    logsWanted: true,
+    holderSinceMs: null,
+  };
+}
+
+const isTimeout = (r: RunnerObs["leaders"]): boolean =>
+  r !== null && !r.ok && r.error.kind === "unreachable" && r.error.reason === "timeout";
+
+/** Fold one observation into memory (pure; returns a new object). */
+export function remember(prev: Memory, obs: Observation, config: ResolvedConfig, clock: EpochClock | null): Memory {
+  const now = obs.atMs;
+  const runners: Record<number, RunnerMemory> = {};
+  let events = prev.events;
+  const known = new Set(prev.knownEpochs);
+  const curEpoch = clock ? clock.epochAt(now) : null;
+
+  for (const o of obs.runners) {
+    const pid = o.unit?.mainPid ?? prev.runners[o.id]?.pid ?? 0;
+    const old = prev.runners[o.id];
+    const m: RunnerMemory = old && old.pid === pid ? { ...old } : freshRunner(pid, now);
+    const stats = o.stats;
+    const running = stats?.ok === true && stats.value.state === "Running";
+    if (running) m.runningSinceMs ??= now;
+    else if (stats?.ok) m.runningSinceMs = null;
+    if (stats && !stats.ok && stats.error.kind !== "not_ready" && pid > 0) m.deadSinceMs ??= now;
+    else if (stats?.ok || (stats && !stats.ok && stats.error.kind === "not_ready")) m.deadSinceMs = null;
+
+    const leadersOk = o.leaders?.ok === true ? o.leaders.value : null;
+    if (leadersOk) {
+      m.lastLeaderIds = [...leadersOk];
+      m.keylessProof = leadersOk.length === 0;
+      m.holderSinceMs = leadersOk.length > 0 ? (m.holderSinceMs ?? now) : null;
+    }
+    if (o.unit && o.unit.frozen === false && m.frozenByUs) m.frozenByUs = null;
+
+    if (o.logs?.ok && clock && curEpoch !== null) {
+      const logs = o.logs.value;
+      m.pendingSlots = pendingSlots(logs, clock, now);
+      m.logsReadMs = now;
+      events = mergeEvents(events, logs, clock, curEpoch);
+      const epochs = new Set(logs.map((l) => l.scheduledAt.epoch));
+      for (const e of epochs) if (e >= curEpoch) known.add(e);
+      // A runner that held the key since before this epoch began, or booted with the secret in this
+      // epoch, computed this epoch's schedule: its (possibly empty) list is the whole list.
+      const epochStart = clock.epochStartMs(curEpoch);
+      const computedAtBoundary = m.holderSinceMs !== null && m.holderSinceMs <= epochStart && leadersOk !== null;
+      const computedAtBoot =
+        config.keyMode === "boot" && m.runningSinceMs !== null && m.runningSinceMs >= epochStart && leadersOk !== null;
+      if (computedAtBoundary || computedAtBoot) known.add(curEpoch);
+    }
+    runners[o.id] = m;
+  }
+  const keepFrom = curEpoch === null ? -Infinity : curEpoch - 1;
+  return {
+    ...prev,
+    runners,
+    events,
+    knownEpochs: [...known].filter((e) => e >= keepFrom).sort((a, b) => a - b),
+    lastTickMs: now,
+  };
+}
+
+function pendingSlots(logs: readonly LeaderLog[], clock: EpochClock, now: number): number[] {
+  const out: number[] = [];
+  for (const l of logs) {
+    if (l.status.kind !== "pending") continue;
+    const abs = clock.abs(l.scheduledAt.epoch, l.scheduledAt.slot);
+    if (clock.slotStartMs(abs) + clock.slotMs > now) out.push(abs);
+  }
+  return out.sort((a, b) => a - b);
+}
+
+function mergeEvents(prev: readonly number[], logs: readonly LeaderLog[], clock: EpochClock, curEpoch: number): number[] {
+  const set = new Set<number>();
+  const minAbs = clock.abs(curEpoch - 1, 0);
+  for (const e of prev) if (e >= minAbs) set.add(e);
+  for (const l of logs) {
+    const abs = clock.abs(l.scheduledAt.epoch, l.scheduledAt.slot);
+    if (abs >= minAbs) set.add(abs);
+  }
+  return [...set].sort((a, b) => a - b);
+}
+
+/** What can be proven about each runner right now. */
+export function view(o: RunnerObs, m: RunnerMemory, config: ResolvedConfig): RunnerView {
+  const unit = o.unit;
+  const stats = o.stats;
+  const statsOk = stats?.ok === true ? stats.value : null;
+  const notReady = stats !== null && !stats.ok && stats.error.kind === "not_ready";
+  const running = statsOk?.state === "Running";
+  const leaders = o.leaders?.ok === true ? o.leaders.value : null;
+  const busy = running && isTimeout(o.leaders);
+  const unitActive = unit !== null && unit.activeState === "active" && unit.mainPid > 0;
+  const frozen = unit?.frozen === true;
+  const base = {
+    id: o.id,
+    pid: unit?.mainPid ?? m.pid,
+    running: running && !frozen,
+    responsive: statsOk !== null || notReady,
+    nodeState: statsOk?.state ?? (notReady ? "Booting" : null),
+    height: statsOk?.height ?? null,
+    leaderIds: leaders,
+    busy,
+    unitActive,
+    frozen,
+  };
+  return { ...base, cap: capability(o, m, config, { running, leaders, busy, notReady, statsOk: statsOk !== null }) };
+}
+
+function capability(
+  o: RunnerObs,
+  m: RunnerMemory,
+  config: ResolvedConfig,
+  s: { running: boolean; leaders: number[] | null; busy: boolean; notReady: boolean; statsOk: boolean },
+): Capability {
+  const unit = o.unit;
+  if (unit && unit.mainPid === 0 && unit.activeState !== "active") return "stopped";
+  if (unit?.frozen === true) return "frozen";
+  if (s.running) {
+    if (s.leaders) return s.leaders.length === 0 ? "keyless" : "holder";
+    // The enclave is locked (schedule being computed) or the call failed: fall back on what this
+    // incarnation was last proven to be. Only the master posts keys, so a proof stays valid.
+    if (m.keylessProof) return "keyless";
+    return s.busy || m.lastLeaderIds.length > 0 ? "holder" : "unknown";
+  }
+  if (s.statsOk || s.notReady) {
+    // Before Running: a --secret runner holds the key from boot; a passive one cannot hold any.
+    if (m.keylessProof) return "keyless";
+    return config.keyMode === "boot" ? "booting-holder" : "keyless";
+  }
+  if (unit === null) return "unknown";
+  if (m.keylessProof) return "keyless";
+  return "unknown";
+}
+
+export interface DecideResult {
+  plan: Plan;
+  memory: Memory;
+  views: RunnerView[];
+}
+
+const mayHoldKey = (c: Capability) => c === "holder" || c === "booting-holder" || c === "unknown";
+
+export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, now: number): DecideResult {
+  const clock = obs.settings ? epochClock(obs.settings) : null;
+  const memory = remember(prev, obs, config, clock);
+  const fences: Action[] = [];
+  const other: Action[] = [];
+  const notes: string[] = [];
+  let promote: Plan["promote"] = null;
+  const fenced = new Set<number>();
+  const fence = (a: Action & { id: number }) => {
+    if (fenced.has(a.id)) return;
+    fenced.add(a.id);
+    fences.push(a);
+  };
+
+  const inScope = obs.runners.filter((o) => o.id < config.cntRunners);
+  const views = new Map<number, RunnerView>();
+  for (const o of obs.runners) views.set(o.id, view(o, memory.runners[o.id]!, config));
+  const mem = (id: number) => memory.runners[id]!;
+
+  // The schedule as far as known: windows of the pool's leader slots still ahead.
+  const windows: Window[] = clock
+    ? upcomingWindows(clock, memory.events, now, config.slotGuardMs, config.slotMarginMs)
+    : [];
+  const leadMs = Math.max(config.eventActionMs, 2 * config.loopPeriodMs + config.restTimeoutMs);
+  const danger = inDanger(windows, now, leadMs);
+  const curEpoch = clock ? clock.epochAt(now) : null;
+  const nextBoundary = clock && curEpoch !== null ? clock.epochStartMs(curEpoch + 1) : null;
+  const epochKnown = curEpoch !== null && memory.knownEpochs.includes(curEpoch);
+
+  // Reference height: the best local height, raised by PoolTool's majority max when known.
+  let ref: number | null = obs.majorityMax;
+  for (const v of views.values()) if (v.running && v.height !== null) ref = Math.max(ref ?? 0, v.height);
+  const stuck = (v: RunnerView): boolean => {
+    const m = mem(v.id);
+    return (
+      v.running &&
+      v.height !== null &&
+      ref !== null &&
+      v.height < ref - config.maxOffset &&
+      m.runningSinceMs !== null &&
+      now - m.runningSinceMs > config.bootCatchUpMs
+    );
+  };
+  const healthy = (v: RunnerView) =>
+    (v.cap === "holder" || v.cap === "keyless") && v.running && v.unitActive && !v.frozen && !stuck(v);
+  const pendingAhead = (id: number) => mem(id).pendingSlots.filter((abs) => !clock || clock.slotStartMs(abs) > now).length;
+
+  // --- 1. Who signs. Keep a healthy holder; on adoption pick among holders; never move for height.
+  let signer = memory.signer;
+  const sv = signer !== null ? views.get(signer) : undefined;
+  if (signer !== null && (!sv || sv.id >= config.cntRunners)) signer = null;
+  const holders = inScope.map((o) => views.get(o.id)!).filter((v) => v.cap === "holder" && healthy(v));
+  if (signer === null && holders.length > 0) {
+    signer = best(holders, pendingAhead, ref, config.maxOffset).id;
+    notes.push(`adopt #${signer} as signer (holds the key)`);
+  }
+  const signerView = signer !== null ? views.get(signer)! : null;
+  const signerOk = signerView !== null && signerView.cap === "holder" && healthy(signerView);
+
+  // Boundary co-holders are exempt until the boundary; after it they are ordinary extra holders.
+  const boundaryStart = memory.boundary && clock ? clock.epochStartMs(memory.boundary.epoch) : null;
+  const exempt = (id: number) =>
+    memory.boundary !== null &&
+    boundaryStart !== null &&
+    now < boundaryStart &&
+    memory.boundary.coHolders.includes(id) &&
+    views.get(id)?.cap === "holder";
+
+  // --- 2. How to fence a runner that may be able to sign.
+  const fenceRunner = (v: RunnerView, why: string) => {
+    if (v.cap === "holder") {
+      fence({ kind: "demote", id: v.id, reason: why, leaderIds: v.leaderIds ?? mem(v.id).lastLeaderIds });
+    } else if (v.cap === "unknown") {
+      fence({ kind: "freeze", id: v.id, cause: "fence", reason: `${why}; its REST does not answer, so its keys are unknown` });
+    } else if (v.cap === "booting-holder") {
+      fence({ kind: "freeze", id: v.id, cause: "boot", reason: `${why}; it boots holding the key (--secret), a leader slot is near` });
+    }
+  };
+  // Booting key holders cannot sign before they have computed a schedule, which the master sees
+  // (Running) and answers with a demotion that the enclave applies before any event; so they are
+  // frozen only near a known window, where an early finish could meet a slot.
+  const threat = (v: RunnerView) =>
+    mayHoldKey(v.cap) && !exempt(v.id) && !(v.cap === "booting-holder" && !danger);
+
+  // --- 3. Failover: promote the best standby once everyone else is proven unable to sign.
+  let newSigner: number | null = signerOk ? signer : null;
+  if (signerOk) {
+    for (const v of views.values()) if (v.id !== signer && threat(v)) fenceRunner(v, `#${v.id} is not the signer`);
+  } else {
+    const candidates = inScope.map((o) => views.get(o.id)!).filter((v) => healthy(v) && !v.busy);
+    const pick = candidates.length > 0 ? best(candidates, pendingAhead, ref, config.maxOffset) : null;
+    if (pick) {
+      const why = describeSignerLoss(signerView, signer, stuck);
+      for (const v of views.values()) if (v.id !== pick.id && threat(v)) fenceRunner(v, v.id === signer ? why : `#${v.id} is not the signer`);
+      // A frozen former signer still holds the key and would sign when thawed: kill it first.
+      if (signerView && signer !== pick.id && signerView.cap === "frozen" && signerView.pid > 0) {
+        fence({ kind: "kill", id: signerView.id, pid: signerView.pid, reason: `${why}; frozen with the key, fenced by SIGKILL` });
+      }
+      promote = {
+        kind: "promote",
+        purpose: "sign",
+        id: pick.id,
+        reason: `${why}; #${pick.id} is the best standby (${pendingAhead(pick.id)} events ahead, height ${pick.height ?? "?"})`,
+      };
+      newSigner = pick.id;
+    } else {
+      // Nobody can take over. One runner that may sign is no risk; keep the old signer as that one
+      // (a slot it still signs is better than none) and fence the rest.
+      const keep = signerView && mayHoldKey(signerView.cap) ? signerView.id : null;
+      const others = [...views.values()].filter((v) => v.id !== keep && threat(v));
+      if (keep !== null || others.length > 1) for (const v of others) fenceRunner(v, `#${v.id} is not the signer`);
+      newSigner = keep;
+      if (signer !== null) notes.push(`signer #${signer} is unhealthy (${describeSignerLoss(signerView, signer, stuck)}) and no standby can take over`);
+    }
+  }
+
+  // --- 4. Frozen runners: thaw boot-frozen ones between windows; kill frozen former key holders.
+  for (const o of obs.runners) {
+    const v = views.get(o.id)!;
+    if (!v.frozen || fenced.has(v.id)) continue;
+    const m = mem(v.id);
+    if (m.frozenByUs === "boot" && !danger) {
+      other.push({ kind: "thaw", id: v.id, reason: "no leader slot window near; let it finish booting" });
+    } else if (m.frozenByUs === "fence" || (m.frozenByUs === null && !m.keylessProof)) {
+      if (v.id !== newSigner && newSigner !== null && v.pid > 0) {
+        other.push({ kind: "kill", id: v.id, pid: v.pid, reason: "frozen while it may hold the key; SIGKILL so it can never wake and sign" });
+      }
+    }
+  }
+
+  // --- 5. The epoch boundary: give healthy standbys the key so they compute the next epoch.
+  let boundary = memory.boundary;
+  if (boundary && boundaryStart !== null && now >= boundaryStart + LOGS_REFRESH_MS) boundary = null;
+  if (
+    clock &&
+    nextBoundary !== null &&
+    newSigner !== null &&
+    newSigner === signer &&
+    signerOk &&
+    epochKnown &&
+    fences.length === 0 &&
+    (boundary === null || boundary.epoch !== curEpoch! + 1)
+  ) {
+    const lead = nextBoundary - now;
+    if (lead <= config.eventActionMs && lead > BOUNDARY_MIN_LEAD_MS && !windowBetween(windows, now, nextBoundary)) {
+      const co = inScope
+        .map((o) => views.get(o.id)!)
+        .filter((v) => v.id !== newSigner && v.cap === "keyless" && healthy(v) && !v.busy);
+      for (const v of co) {
+        other.push({
+          kind: "promote",
+          purpose: "boundary",
+          id: v.id,
+          reason: `epoch ${curEpoch! + 1} starts in ${Math.round(lead / 1000)} s and no leader slot is before it: #${v.id} takes the key to compute the new schedule`,
+        });
+      }
+      boundary = { epoch: curEpoch! + 1, coHolders: co.map((v) => v.id) };
+    }
+  }
+
+  // --- 6. Housekeeping: start stopped runners, restart hopeless ones, stop extras.
+  for (const o of obs.runners) {
+    const v = views.get(o.id)!;
+    const m = mem(v.id);
+    const u = o.unit;
+    if (v.id >= config.cntRunners) {
+      if (u && u.activeState !== "inactive" && u.activeState !== "failed") {
+        if (mayHoldKey(v.cap) || v.cap === "frozen") {
+          if (!fenced.has(v.id) && v.pid > 0) other.push({ kind: "kill", id: v.id, pid: v.pid, reason: `runner #${v.id} is beyond cnt_runners (${config.cntRunners}) and may hold the key` });
+        } else other.push({ kind: "stop", id: v.id, reason: `runner #${v.id} is beyond cnt_runners (${config.cntRunners})` });
+      }
+      continue;
+    }
+    if (fenced.has(v.id) || v.id === newSigner) continue;
+    if (u && (u.activeState === "inactive" || u.activeState === "failed")) {
+      other.push({ kind: "start", id: v.id, reason: `unit is ${u.activeState}` });
+      continue;
+    }
+    if (v.frozen) continue;
+    const bootingFor = now - (u?.sinceMs ?? m.firstSeenMs);
+    if (u?.activeState === "active" && !v.running && v.responsive && bootingFor > config.maxBootMs) {
+      other.push({ kind: "kill", id: v.id, pid: v.pid, reason: `still bootstrapping after ${Math.round(bootingFor / 1000)} s (max_boot ${config.maxBootMs / 1000} s)` });
+      continue;
+    }
+    if (v.cap === "keyless" && stuck(v) && !(danger && config.keyMode === "boot")) {
+      if (!inDanger(windows, now, config.startBeforeEventMs) || config.keyMode === "rest") {
+        other.push({ kind: "restart", id: v.id, reason: `stuck at height ${v.height} while the best known is ${ref} (max_offset ${config.maxOffset})` });
+      }
+      continue;
+    }
+    if (v.cap === "keyless" && m.deadSinceMs !== null && now - m.deadSinceMs > DEAD_RESTART_MS && v.pid > 0) {
+      other.push({ kind: "kill", id: v.id, pid: v.pid, reason: `REST has not answered for ${Math.round((now - m.deadSinceMs) / 1000)} s` });
+    }
+  }
+
+  // --- 7. Share the tip with PoolTool: only rising heights, at most every send_wait.
+  if (config.pooltool && newSigner !== null) {
+    const h = views.get(newSigner)?.height ?? null;
+    if (h !== null && h > memory.tip.lastSentHeight && now - memory.tip.lastSentMs >= config.pooltool.sendWaitMs) {
+      other.push({ kind: "reportTip", height: h, reason: `tip rose to ${h}` });
+    }
+  }
+
+  // Logs wanted next tick: stale, not yet read this epoch, or the epoch's schedule unknown.
+  const epochStart = clock && curEpoch !== null ? clock.epochStartMs(curEpoch) : 0;
+  for (const o of obs.runners) {
+    const m = mem(o.id);
+    const v = views.get(o.id)!;
+    m.logsWanted =
+      v.running &&
+      (m.logsReadMs === null || now - m.logsReadMs > LOGS_REFRESH_MS || m.logsReadMs < epochStart || !epochKnown ||
+        v.id === newSigner && m.pendingSlots.length === 0 && now - m.logsReadMs > 2_000);
+  }
+
+  // Wake-up: never sleep through a window edge or the boundary.
+  let wakeAtMs = now + config.loopPeriodMs;
+  const consider = (t: number) => {
+    if (t > now && t < wakeAtMs) wakeAtMs = t;
+  };
+  for (const w of windows.slice(0, 4)) {
+    consider(w.startMs - leadMs);
+    consider(w.endMs + 1);
+  }
+  if (nextBoundary !== null) {
+    consider(nextBoundary - config.eventActionMs);
+    consider(nextBoundary + 1);
+  }
+  if (fences.length > 0 || promote || other.length > 0) wakeAtMs = Math.min(wakeAtMs, now + CONFIRM_DELAY_MS);
+
+  const plan: Plan = { fences, promote, other, wakeAtMs, notes };
+  return {
+    plan,
+    memory: { ...memory, signer: newSigner, boundary },
+    views: [...views.values()],
+  };
+}
+
+function describeSignerLoss(v: RunnerView | null, signer: number | null, stuck: (v: RunnerView) => boolean): string {
+  if (signer === null || !v) return "no runner holds the key";
+  if (v.cap === "stopped") return `signer #${signer} is down`;
+  if (v.cap === "frozen") return `signer #${signer} is frozen`;
+  if (v.cap === "unknown") return `signer #${signer} does not answer`;
+  if (v.cap === "keyless") return `signer #${signer} lost its key`;
+  if (!v.running) return `signer #${signer} is not Running (${v.nodeState ?? "?"})`;
+  if (stuck(v)) return `signer #${signer} is stuck at height ${v.height}`;
+  return `signer #${signer} is unhealthy`;
+}
+
+/** Best runner to sign: one with a schedule for the coming slots, then height (a lag within
+ *  max_offset is a tie, so jitter never decides), then one that already holds the key, then id. */
+export function best(
+  vs: readonly RunnerView[],
+  pendingAhead: (id: number) => number,
+  ref: number | null,
+  maxOffset: number,
+): RunnerView {
+  const score = (v: RunnerView) => {
+    const inSync = ref === null || (v.height !== null && v.height >= ref - maxOffset);
+    return [pendingAhead(v.id) > 0 ? 1 : 0, inSync ? 1 : 0, inSync ? 0 : (v.height ?? 0), v.cap === "holder" ? 1 : 0, -v.id];
+  };
+  return [...vs].sort((a, b) => {
+    const sa = score(a);
+    const sb = score(b);
+    for (let i = 0; i < sa.length; i++) if (sa[i] !== sb[i]) return sb[i]! - sa[i]!;
+    return 0;
+  })[0]!;
+}

@@ -1,0 +1,149 @@
+// observe → decide → act, forever. The loop wakes at the latest after loop_period, earlier at
+// every window edge and boundary the plan names, and right after acting to confirm.
+
+import type { ResolvedConfig } from "../config/types.ts";
+import { act, applyOutcomes, type MasterDeps } from "./act.ts";
+import { decide, emptyMemory } from "./decide.ts";
+import { observe, type ObserveState } from "./observe.ts";
+import type { Memory, Observation, Outcome, Plan, RunnerView } from "./types.ts";
+
+export interface MasterLog {
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+  debug(msg: string): void;
+}
+
+export interface TickReport {
+  startedMs: number;
+  durationMs: number;
+  observation: Observation;
+  views: RunnerView[];
+  plan: Plan;
+  outcomes: Outcome[];
+  memory: Memory;
+}
+
+export interface MasterOptions {
+  deps: MasterDeps;
+  config: ResolvedConfig;
+  log: MasterLog;
+  onTick?: (r: TickReport) => void;
+}
+
+/** Repeated failures are logged once per streak, not every tick. */
+class Streaks {
+  private last = new Map<string, string>();
+  report(key: string, msg: string | null, log: (m: string) => void, recovered: (m: string) => void) {
+    const prev = this.last.get(key);
+    if (msg === null) {
+      if (prev !== undefined) {
+        this.last.delete(key);
+        recovered(`${key}: recovered`);
+      }
+      return;
+    }
+    if (prev !== msg) {
+      this.last.set(key, msg);
+      log(`${key}: ${msg}`);
+    }
+  }
+}
+
+export class Master {
+  config: ResolvedConfig;
+  memory: Memory = emptyMemory();
+  readonly state: ObserveState = { settings: null, majorityMax: null };
+  private readonly streaks = new Streaks();
+  private poolToolNextMs = 0;
+  private poolToolInFlight = false;
+  poolToolFailures = 0;
+  ticks = 0;
+
+  constructor(private readonly opts: MasterOptions) {
+    this.config = opts.config;
+  }
+
+  /** One tick. Returns when the next one is due. */
+  async tick(): Promise<TickReport> {
+    const { deps, log } = this.opts;
+    const startedMs = deps.clock.now();
+    this.refreshPoolTool(startedMs);
+    const observation = await observe(deps, this.config, this.memory, this.state);
+    const now = deps.clock.now();
+    const { plan, memory, views } = decide(observation, this.memory, this.config, now);
+    this.memory = memory;
+    for (const n of plan.notes) log.info(n);
+    this.logFailures(observation);
+    const outcomes = await act(deps, plan);
+    for (const o of outcomes) {
+      const a = o.action;
+      const who = "id" in a ? `#${a.id}` : "pooltool";
+      const line = `${a.kind} ${who}: ${a.reason} → ${o.ok ? "" : "FAILED: "}${o.detail}`;
+      if (a.kind === "reportTip") log.debug(line);
+      else if (!o.ok) log.error(line);
+      else if (a.kind === "promote" || a.kind === "demote" || a.kind === "freeze" || a.kind === "kill") log.warn(line);
+      else log.info(line);
+    }
+    this.memory = applyOutcomes(this.memory, outcomes, deps.clock.now());
+    this.ticks++;
+    const report: TickReport = {
+      startedMs,
+      durationMs: deps.clock.now() - startedMs,
+      observation,
+      views,
+      plan,
+      outcomes,
+      memory: this.memory,
+    };
+    this.opts.onTick?.(report);
+    return report;
+  }
+
+  /** Runs until `signal` aborts. Leaves the runners exactly as they are. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { deps, log } = this.opts;
+    while (!signal.aborted) {
+      let wakeAt: number;
+      try {
+        const r = await this.tick();
+        wakeAt = r.plan.wakeAtMs;
+      } catch (e) {
+        // A bug in one tick must not end supervision: log it and look again.
+        log.error(`tick failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+        wakeAt = deps.clock.now() + this.config.loopPeriodMs;
+      }
+      const delay = wakeAt - deps.clock.now();
+      if (delay > 0) await deps.clock.sleep(delay, signal);
+    }
+  }
+
+  private refreshPoolTool(now: number) {
+    const pt = this.opts.deps.pooltool;
+    const cfg = this.config.pooltool;
+    if (!pt || !cfg || this.poolToolInFlight || now < this.poolToolNextMs) return;
+    this.poolToolInFlight = true;
+    this.poolToolNextMs = now + cfg.recvWaitMs;
+    pt.majorityMax()
+      .then((h) => {
+        this.state.majorityMax = h;
+        this.streaks.report("pooltool", null, this.opts.log.warn, this.opts.log.info);
+      })
+      .catch((e) => {
+        this.poolToolFailures++;
+        this.streaks.report("pooltool", `majority max unavailable: ${e instanceof Error ? e.message : String(e)}`, this.opts.log.warn, this.opts.log.info);
+      })
+      .finally(() => {
+        this.poolToolInFlight = false;
+      });
+  }
+
+  private logFailures(obs: Observation) {
+    for (const r of obs.runners) {
+      if (r.id >= this.config.cntRunners) continue;
+      const s = r.stats;
+      const msg = s && !s.ok && s.error.kind !== "not_ready" ? `REST ${s.error.kind}: ${s.error.message ?? ""}`.trim() : null;
+      this.streaks.report(`runner #${r.id}`, msg, this.opts.log.warn, this.opts.log.info);
+    }
+  }
+}

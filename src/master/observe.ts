@@ -1,0 +1,63 @@
+// One look at every runner, concurrently: systemd state for all in one call, and each runner's REST
+// in parallel, every call bounded by its transport's deadline. A slow runner costs the tick at most
+// one deadline and never delays what the others answer.
+
+import type { ResolvedConfig } from "../config/types.ts";
+import type { NodeResult, Settings } from "../node/types.ts";
+import type { MasterDeps } from "./act.ts";
+import type { UnitState } from "./ports.ts";
+import { EXTRA_RUNNER_SCAN } from "./decide.ts";
+import type { Memory, Observation, RunnerObs } from "./types.ts";
+
+export interface ObserveState {
+  settings: Settings | null;
+  majorityMax: number | null;
+}
+
+export function runnerIds(config: ResolvedConfig): number[] {
+  return Array.from({ length: config.cntRunners + EXTRA_RUNNER_SCAN }, (_, i) => i);
+}
+
+export async function observe(
+  deps: MasterDeps,
+  config: ResolvedConfig,
+  memory: Memory,
+  state: ObserveState,
+): Promise<Observation> {
+  const ids = runnerIds(config);
+  const unitsP: Promise<Map<number, UnitState> | null> = deps.services.showAll(ids).catch(() => null);
+  const pollRest = async (id: number, units: Map<number, UnitState> | null): Promise<RunnerObs> => {
+    const unit = units?.get(id) ?? null;
+    // Units beyond cnt_runners are only looked at when they run; inactive ones have no REST.
+    if (id >= config.cntRunners && (!unit || unit.mainPid === 0)) return { id, unit, stats: null, leaders: null, logs: null };
+    const api = deps.node(id);
+    const wantLogs = memory.runners[id]?.logsWanted ?? true;
+    const [stats, leaders, logs] = await Promise.all([
+      api.stats(),
+      api.leaders(),
+      wantLogs ? api.leaderLogs() : Promise.resolve(null),
+    ]);
+    return { id, unit, stats, leaders, logs };
+  };
+  // In-scope runners are polled at once, without waiting for systemctl; extras need the unit state.
+  const inScope = ids.filter((id) => id < config.cntRunners);
+  const restP = inScope.map((id) => pollRest(id, null));
+  const units = await unitsP;
+  const extra = await Promise.all(ids.filter((id) => id >= config.cntRunners).map((id) => pollRest(id, units)));
+  const polled = (await Promise.all(restP)).map((r) => ({ ...r, unit: units?.get(r.id) ?? null }));
+  const runners = [...polled, ...extra];
+
+  if (state.settings === null) {
+    // Settings and the epoch clock are loaded once: they do not change for the life of a chain.
+    for (const r of runners) {
+      if (r.stats?.ok && r.stats.value.state === "Running") {
+        const s: NodeResult<Settings> = await deps.node(r.id).settings();
+        if (s.ok) {
+          state.settings = s.value;
+          break;
+        }
+      }
+    }
+  }
+  return { atMs: deps.clock.now(), settings: state.settings, runners, majorityMax: state.majorityMax };
+}

@@ -1,0 +1,106 @@
+import type { LeaderLog, NodeResult, NodeStats, Settings } from "../node/types.ts";
+import type { UnitState } from "./ports.ts";
+
+/** What one tick saw of one runner. Every field can be missing or failed: the core decides on that. */
+export interface RunnerObs {
+  id: number;
+  /** null when systemctl could not be asked */
+  unit: UnitState | null;
+  stats: NodeResult<NodeStats> | null;
+  /** Asked every tick; a timeout while stats answer means the enclave is busy (schedule being computed). */
+  leaders: NodeResult<number[]> | null;
+  /** Asked only when memory says this runner's logs are stale */
+  logs: NodeResult<LeaderLog[]> | null;
+}
+
+export interface Observation {
+  atMs: number;
+  settings: Settings | null;
+  runners: RunnerObs[];
+  /** PoolTool majority max, when configured and known */
+  majorityMax: number | null;
+}
+
+/** Whether a runner can sign right now, as far as can be proven. */
+export type Capability =
+  | "stopped" // no process
+  | "frozen" // SIGSTOP verified
+  | "keyless" // GET /leaders = [] (or passive boot, or an unbroken proof from this incarnation)
+  | "holder" // holds the key, REST answers
+  | "booting-holder" // key mode boot, before Running: a leader from boot, REST 503
+  | "unknown"; // alive, REST dead or hanging, no proof: assume it can sign
+
+export interface RunnerView {
+  id: number;
+  cap: Capability;
+  pid: number;
+  running: boolean; // node state Running and REST answering
+  responsive: boolean; // /node/stats answered
+  nodeState: string | null;
+  height: number | null;
+  leaderIds: number[] | null;
+  /** leaders call timed out while stats answered: enclave locked */
+  busy: boolean;
+  unitActive: boolean;
+  frozen: boolean;
+}
+
+export interface RunnerMemory {
+  /** MainPID of the incarnation this memory is about; a new pid resets the rest */
+  pid: number;
+  firstSeenMs: number;
+  runningSinceMs: number | null;
+  deadSinceMs: number | null;
+  /** This incarnation was verified key-less and nothing was posted to it since */
+  keylessProof: boolean;
+  lastLeaderIds: number[];
+  frozenByUs: "boot" | "fence" | null;
+  /** Slots (this and next epoch, as "epoch.slot" keys → ms) this runner has Pending in its logs */
+  pendingSlots: number[]; // absolute slot numbers
+  logsReadMs: number | null;
+  logsWanted: boolean;
+  /** The key was held continuously since this time (for knowing who computed the epoch's schedule) */
+  holderSinceMs: number | null;
+}
+
+export interface Memory {
+  signer: number | null;
+  /** Absolute slot numbers (epoch*slotsPerEpoch+slot) of the pool's leader events, from any runner's logs */
+  events: number[];
+  /** Epochs whose full event list is known (some runner that computed it reported its logs) */
+  knownEpochs: number[];
+  runners: Record<number, RunnerMemory>;
+  /** Standbys given the key so they compute the next epoch's schedule; exempt from demotion until the boundary */
+  boundary: { epoch: number; coHolders: number[] } | null;
+  tip: { lastSentMs: number; lastSentHeight: number };
+  lastTickMs: number | null;
+}
+
+export type Action =
+  | { kind: "demote"; id: number; reason: string; leaderIds: number[] }
+  | { kind: "promote"; id: number; reason: string; purpose: "sign" | "boundary" }
+  | { kind: "freeze"; id: number; reason: string; cause: "boot" | "fence" }
+  | { kind: "thaw"; id: number; reason: string }
+  | { kind: "kill"; id: number; reason: string; pid: number }
+  | { kind: "start"; id: number; reason: string }
+  | { kind: "stop"; id: number; reason: string }
+  | { kind: "restart"; id: number; reason: string }
+  | { kind: "reportTip"; height: number; reason: string };
+
+/** Fences run first (in parallel); the promotion only if every fence was verified; the rest after. */
+export interface Plan {
+  fences: Action[];
+  promote: (Action & { kind: "promote" }) | null;
+  other: Action[];
+  /** When the loop must wake next at the latest (ms since epoch) */
+  wakeAtMs: number;
+  notes: string[];
+}
+
+export interface Outcome {
+  action: Action;
+  ok: boolean;
+  detail: string;
+  /** For promote: the enclave id the node returned */
+  leaderId?: number;
+}
