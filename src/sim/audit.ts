@@ -1,0 +1,312 @@
+// From the journal to the figures we publish: what was scheduled, produced, double-produced,
+// missed, what no runner could have produced (and why), and how long two runners could sign at
+// once inside the guarded windows of the pool's slots.
+
+import type { Chain } from "./chain.ts";
+import { type JournalEntry, sortByTime } from "./journal.ts";
+
+export type Interval = readonly [startMs: number, endMs: number];
+
+export interface AuditOptions {
+  fromMs: number;
+  toMs: number;
+  /** Window before a slot's start that counts as the slot's (DESIGN "guard") */
+  guardMs?: number;
+  /** Window after a slot's end that counts as the slot's (DESIGN "margin") */
+  marginMs?: number;
+}
+
+/** Why no runner could have produced a scheduled slot. */
+export type UnproducibleReason =
+  /** A schedule holding the slot was still being computed when the slot ended */
+  | "schedule_computing"
+  /** The runners holding the slot in their schedule were frozen for the whole rest of the slot */
+  | "frozen"
+  /** No runner process was alive during the slot */
+  | "all_down"
+  /** A process that had computed the slot was gone (crashed, killed, restarted) by then */
+  | "schedule_lost"
+  /** Live runners, but none had computed the slot (no key at the boundary, no --secret boot) */
+  | "not_scheduled";
+
+export interface SlotVerdict {
+  epoch: number;
+  slot: number;
+  startMs: number;
+  verdict: "produced" | "missed" | "unproducible";
+  reason?: UnproducibleReason;
+  /** "runner:inc" of every block signed for this slot */
+  signers: string[];
+}
+
+export interface AuditReport {
+  scheduled: number;
+  produced: number;
+  doubleProduced: number;
+  missed: number;
+  unproducible: number;
+  unproducibleReasons: Record<string, number>;
+  /** Time inside the pool's slot windows during which ≥ 2 runners could sign */
+  overlapMs: number;
+  /** The same around each epoch boundary [start − guard, start + margin] */
+  boundaryOverlapMs: number;
+  /** Time anywhere in [fromMs, toMs) during which ≥ 2 runners could sign */
+  overlapTotalMs: number;
+  /** produced / (scheduled − unproducible), in percent; 100 when nothing was producible */
+  coveragePct: number;
+  slots: SlotVerdict[];
+}
+
+export interface IncarnationTimeline {
+  runner: number;
+  inc: number;
+  /** Process alive */
+  alive: Interval[];
+  /** Alive and not frozen */
+  active: Interval[];
+  /** Alive, not frozen and holding at least one key: it can sign */
+  couldSign: Interval[];
+  schedules: { epoch: number; slots: ReadonlySet<number>; startMs: number; doneMs: number | null }[];
+}
+
+const incKey = (runner: number, inc: number) => `${runner}:${inc}`;
+
+/** Per process incarnation: when it lived, ran unfrozen, could sign, and what it computed.
+ *  Intervals still open at the end of the journal end at `endMs`. */
+export function timelines(entries: readonly JournalEntry[], endMs = Number.POSITIVE_INFINITY): IncarnationTimeline[] {
+  interface Open {
+    tl: IncarnationTimeline;
+    alive: boolean;
+    frozen: boolean;
+    keys: number;
+    aliveFrom: number;
+    activeFrom: number | null;
+    signFrom: number | null;
+  }
+  const open = new Map<string, Open>();
+  const out: IncarnationTimeline[] = [];
+  const update = (o: Open, t: number) => {
+    const active = o.alive && !o.frozen;
+    const sign = active && o.keys > 0;
+    if (active && o.activeFrom === null) o.activeFrom = t;
+    if (!active && o.activeFrom !== null) {
+      o.tl.active.push([o.activeFrom, t]);
+      o.activeFrom = null;
+    }
+    if (sign && o.signFrom === null) o.signFrom = t;
+    if (!sign && o.signFrom !== null) {
+      o.tl.couldSign.push([o.signFrom, t]);
+      o.signFrom = null;
+    }
+  };
+  for (const e of sortByTime(entries)) {
+    if (e.kind === "tip_shared") continue;
+    const key = incKey(e.runner, e.inc);
+    if (e.kind === "proc_start") {
+      const tl: IncarnationTimeline = { runner: e.runner, inc: e.inc, alive: [], active: [], couldSign: [], schedules: [] };
+      out.push(tl);
+      const o: Open = { tl, alive: true, frozen: false, keys: e.keys.length, aliveFrom: e.t, activeFrom: null, signFrom: null };
+      open.set(key, o);
+      update(o, e.t);
+      continue;
+    }
+    const o = open.get(key);
+    if (!o || !o.alive) continue;
+    switch (e.kind) {
+      case "proc_exit":
+        o.alive = false;
+        o.frozen = false;
+        o.tl.alive.push([o.aliveFrom, e.t]);
+        break;
+      case "freeze":
+        o.frozen = true;
+        break;
+      case "thaw":
+        o.frozen = false;
+        break;
+      case "keys":
+        o.keys = e.keys.length;
+        break;
+      case "schedule_start":
+        o.tl.schedules.push({ epoch: e.epoch, slots: new Set(e.slots), startMs: e.t, doneMs: null });
+        break;
+      case "schedule_done": {
+        const s = o.tl.schedules.findLast((x) => x.epoch === e.epoch && x.doneMs === null);
+        if (s) s.doneMs = e.t;
+        break;
+      }
+      default:
+        break;
+    }
+    update(o, e.t);
+  }
+  for (const o of open.values()) {
+    if (!o.alive) continue;
+    o.tl.alive.push([o.aliveFrom, endMs]);
+    o.alive = false;
+    update(o, endMs);
+  }
+  return out;
+}
+
+/** "Could sign" intervals per runner incarnation (process alive, not frozen, holding a key). */
+export function couldSignIntervals(entries: readonly JournalEntry[], endMs = Number.POSITIVE_INFINITY) {
+  return timelines(entries, endMs).map(({ runner, inc, couldSign }) => ({ runner, inc, intervals: couldSign }));
+}
+
+/** Sorted, merged intervals of time during which at least `k` of the given intervals overlap. */
+export function coveredBy(intervals: readonly Interval[], k: number): Interval[] {
+  const points: [number, number][] = [];
+  for (const [a, b] of intervals) if (b > a) points.push([a, 1], [b, -1]);
+  // Ends before starts at the same instant: touching intervals do not overlap.
+  points.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+  const out: Interval[] = [];
+  let count = 0;
+  let from = 0;
+  for (const [t, d] of points) {
+    const before = count;
+    count += d;
+    if (before < k && count >= k) from = t;
+    if (before >= k && count < k && t > from) out.push([from, t]);
+  }
+  return mergeIntervals(out);
+}
+
+export function mergeIntervals(intervals: readonly Interval[]): Interval[] {
+  const sorted = intervals.filter(([a, b]) => b > a).sort((x, y) => x[0] - y[0]);
+  const out: [number, number][] = [];
+  for (const [a, b] of sorted) {
+    const last = out[out.length - 1];
+    if (last && a <= last[1]) last[1] = Math.max(last[1], b);
+    else out.push([a, b]);
+  }
+  return out;
+}
+
+/** Total length of the intersection of two sorted, merged interval lists. */
+export function intersectionMs(xs: readonly Interval[], ys: readonly Interval[]): number {
+  let i = 0;
+  let j = 0;
+  let total = 0;
+  while (i < xs.length && j < ys.length) {
+    const [a1, b1] = xs[i]!;
+    const [a2, b2] = ys[j]!;
+    const lo = Math.max(a1, a2);
+    const hi = Math.min(b1, b2);
+    if (hi > lo) total += hi - lo;
+    if (b1 < b2) i++;
+    else j++;
+  }
+  return total;
+}
+
+const touches = (intervals: readonly Interval[], from: number, to: number): boolean =>
+  intervals.some(([a, b]) => Math.min(b, to) > Math.max(a, from));
+
+export function audit(entries: readonly JournalEntry[], chain: Chain, opts: AuditOptions): AuditReport {
+  const { fromMs, toMs } = opts;
+  const guardMs = opts.guardMs ?? 0;
+  const marginMs = opts.marginMs ?? 0;
+  const tls = timelines(entries);
+  const spe = chain.slotsPerEpoch;
+
+  const signers = new Map<number, string[]>();
+  for (const e of entries) {
+    if (e.kind !== "block") continue;
+    const abs = e.epoch * spe + e.slot;
+    const list = signers.get(abs) ?? [];
+    list.push(incKey(e.runner, e.inc));
+    signers.set(abs, list);
+  }
+
+  const slots: SlotVerdict[] = [];
+  const reasons: Record<string, number> = {};
+  let produced = 0;
+  let doubleProduced = 0;
+  let missed = 0;
+  let unproducible = 0;
+  const windows: Interval[] = [];
+  for (const pos of chain.leaderSlotsBetween(fromMs, toMs)) {
+    const startMs = chain.slotStartMs(pos.epoch, pos.slot);
+    const endMs = startMs + chain.slotMs;
+    windows.push([startMs - guardMs, endMs + marginMs]);
+    const who = signers.get(pos.abs) ?? [];
+    const base = { epoch: pos.epoch, slot: pos.slot, startMs, signers: who };
+    if (who.length > 0) {
+      produced++;
+      if (who.length > 1) doubleProduced++;
+      slots.push({ ...base, verdict: "produced" });
+      continue;
+    }
+    const reason = whyUnproducible(tls, pos.epoch, pos.slot, startMs, endMs);
+    if (reason === null) {
+      missed++;
+      slots.push({ ...base, verdict: "missed" });
+    } else {
+      unproducible++;
+      reasons[reason] = (reasons[reason] ?? 0) + 1;
+      slots.push({ ...base, verdict: "unproducible", reason });
+    }
+  }
+
+  const twoSigners = coveredBy(
+    tls.flatMap((tl) => tl.couldSign),
+    2,
+  );
+  const boundaries: Interval[] = [];
+  for (let e = Math.max(0, chain.epochAt(fromMs)); chain.epochStartMs(e) < toMs; e++) {
+    const t = chain.epochStartMs(e);
+    if (t >= fromMs) boundaries.push([t - guardMs, t + marginMs]);
+  }
+  const producible = slots.length - unproducible;
+  return {
+    scheduled: slots.length,
+    produced,
+    doubleProduced,
+    missed,
+    unproducible,
+    unproducibleReasons: reasons,
+    overlapMs: intersectionMs(twoSigners, mergeIntervals(windows)),
+    boundaryOverlapMs: intersectionMs(twoSigners, mergeIntervals(boundaries)),
+    overlapTotalMs: intersectionMs(twoSigners, [[fromMs, toMs]]),
+    coveragePct: producible > 0 ? (100 * produced) / producible : 100,
+    slots,
+  };
+}
+
+/** null when some runner could have produced the slot (a miss is then the master's doing). */
+function whyUnproducible(
+  tls: readonly IncarnationTimeline[],
+  epoch: number,
+  slot: number,
+  startMs: number,
+  endMs: number,
+): UnproducibleReason | null {
+  let computing = false;
+  let frozen = false;
+  let lost = false;
+  let anyAlive = false;
+  for (const tl of tls) {
+    if (touches(tl.alive, startMs, endMs)) anyAlive = true;
+    for (const s of tl.schedules) {
+      if (s.epoch !== epoch || !s.slots.has(slot) || s.startMs >= endMs) continue;
+      if (s.doneMs === null) {
+        lost = true;
+        continue;
+      }
+      if (s.doneMs >= endMs) {
+        computing = true;
+        continue;
+      }
+      const from = Math.max(startMs, s.doneMs);
+      if (touches(tl.active, from, endMs)) return null;
+      if (touches(tl.alive, from, endMs)) frozen = true;
+      else lost = true;
+    }
+  }
+  if (computing) return "schedule_computing";
+  if (frozen) return "frozen";
+  if (!anyAlive) return "all_down";
+  if (lost) return "schedule_lost";
+  return "not_scheduled";
+}
