@@ -1,5 +1,6 @@
 #!/usr/bin/env bun
-import { defineCommand, runMain } from "citty";
+import { defineCommand, runCommand, runMain, type CommandDef } from "citty";
+import { EXIT_USAGE, UserError } from "./errors.ts";
 import { VERSION } from "./version.ts";
 
 // Subcommands are imported lazily: `jorm-master runner N` must exec the node quickly, without
@@ -24,4 +25,50 @@ export const main = defineCommand({
   },
 });
 
-if (import.meta.main) await runMain(main);
+/**
+ * citty's runMain prints every error with its stack and exits 1. A UserError is an operator's
+ * mistake: print its message alone and exit with its code (78 for the configuration). Anything else
+ * is a bug and keeps its stack.
+ */
+export async function runCli(cmd: CommandDef = main, rawArgs: string[] = process.argv.slice(2)): Promise<void> {
+  const helpOrVersion =
+    rawArgs.length === 0 ||
+    rawArgs.some((a) => a === "--help" || a === "-h") ||
+    (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v"));
+  if (helpOrVersion) return runMain(cmd, { rawArgs });
+  try {
+    await runCommand(cmd, { rawArgs });
+  } catch (error) {
+    if (error instanceof UserError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(error.exitCode);
+    }
+    if (error instanceof Error && error.name === "CLIError") {
+      const message = process.stderr.isTTY ? error.message : error.message.replace(/\x1b\[[0-9;]*m/g, "");
+      const path = await knownCommandPath(cmd, rawArgs);
+      process.stderr.write(`${message}\nSee: ${["jorm-master", ...path, "--help"].join(" ")}\n`);
+      process.exit(EXIT_USAGE);
+    }
+    throw error;
+  }
+}
+
+/** The subcommand words of rawArgs that exist, for a "--help" hint after a usage error. */
+async function knownCommandPath(cmd: CommandDef, rawArgs: string[]): Promise<string[]> {
+  const path: string[] = [];
+  let current: CommandDef | undefined = cmd;
+  for (const word of rawArgs.filter((a) => !a.startsWith("-"))) {
+    const subs: Record<string, unknown> | undefined = await resolveValue(current?.subCommands);
+    const next = subs?.[word];
+    if (next === undefined) break;
+    current = (await resolveValue(next)) as CommandDef;
+    path.push(word);
+  }
+  return path;
+}
+
+async function resolveValue<T>(value: T | (() => T | Promise<T>) | Promise<T>): Promise<T> {
+  return typeof value === "function" ? await (value as () => T | Promise<T>)() : await value;
+}
+
+if (import.meta.main) await runCli();

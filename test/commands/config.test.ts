@@ -1,0 +1,123 @@
+// End to end through the CLI: exit codes, stdout/stderr split, and no stack trace for a user mistake.
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { DEFAULT_CONFIG_YAML } from "../../src/config/default-text.ts";
+import { defaultConfig, parseConfigText } from "../../src/config/load.ts";
+import { checkSummary } from "../../src/commands/config.ts";
+
+const CLI = join(import.meta.dir, "../../src/cli.ts");
+const SEEDS = ["jorm_master.yaml", "jorm_master.strict-2020-01.yaml"].map((f) => join(import.meta.dir, "../fixtures/seed", f));
+const dir = mkdtempSync(join(tmpdir(), "jm-cmd-config-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  const { JORM_MASTER_CONFIG: _c, ...base } = process.env;
+  const r = Bun.spawnSync(["bun", CLI, ...args], { env: { ...base, ...env }, stdout: "pipe", stderr: "pipe", cwd: dir });
+  return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+const STACK_LINE = /^\s+at /m;
+
+describe("config check", () => {
+  for (const seed of SEEDS) {
+    test(`exits 0 on the seed file ${seed.split("/").pop()}`, () => {
+      const r = cli(["config", "check", "--config", seed]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`${seed}: OK`);
+      expect(r.stdout).toContain("#2  127.0.0.1:3102");
+      expect(r.stdout).toContain("PoolTool:  off");
+    });
+  }
+
+  const BAD: [string, string][] = [
+    ["max_ofset: 5\n", 'max_ofset: unknown key; did you mean "max_offset"?'],
+    ["cnt_runners: 11\n", "11 runners do not fit the rest_prefix port scheme"],
+    ["cnt_runners: [1\n", "YAML syntax error"],
+    ["", "the config file is empty"],
+  ];
+  for (const [i, [yaml, fragment]] of BAD.entries()) {
+    test(`a bad config exits 78 with the message and no stack trace (${fragment})`, () => {
+      const file = join(dir, `bad-${i}.yaml`);
+      writeFileSync(file, yaml);
+      const r = cli(["config", "check", "--config", file]);
+      expect(r.code).toBe(78);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toContain(fragment);
+      expect(r.stderr).toContain(file);
+      expect(r.stderr).not.toMatch(STACK_LINE);
+    });
+  }
+
+  test("a missing file exits 78 and suggests config init", () => {
+    const r = cli(["config", "check", "--config", join(dir, "nope.yaml")]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(`config init --config ${join(dir, "nope.yaml")}`);
+  });
+
+  test("JORM_MASTER_CONFIG names the file when --config is absent", () => {
+    const r = cli(["config", "check"], { JORM_MASTER_CONFIG: SEEDS[1]! });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`${SEEDS[1]}: OK`);
+  });
+
+  test("summary of a config with PoolTool on and notes", () => {
+    const loaded = parseConfigText('pooltool:\n  pool_id: "abc"\n  user_id: "u"\nrest_base_port: 4000\nrest_prefix: 310\n', "/x/jm.yaml");
+    const text = checkSummary(loaded);
+    expect(text).toContain("PoolTool:  on (pool abc, tip every 60 s, majority max every 30 s)");
+    expect(text).toContain("#0  127.0.0.1:4000");
+    expect(text).toContain("rest_prefix is ignored because rest_base_port is set (ports 4000..4002)");
+  });
+});
+
+describe("config init", () => {
+  test("writes the commented defaults, creating the directory; refuses to overwrite without --force", () => {
+    const file = join(dir, "etc/cardano/jorm_master.yaml");
+    const first = cli(["config", "init", "--config", file]);
+    expect(first.code).toBe(0);
+    expect(readFileSync(file, "utf8")).toBe(DEFAULT_CONFIG_YAML);
+    expect(cli(["config", "check", "--config", file]).code).toBe(0);
+
+    writeFileSync(file, "cnt_runners: 1\n");
+    const again = cli(["config", "init", "--config", file]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(`${file} already exists; not overwriting it.`);
+    expect(again.stderr).not.toMatch(STACK_LINE);
+    expect(readFileSync(file, "utf8")).toBe("cnt_runners: 1\n");
+
+    expect(cli(["config", "init", "--force", "--config", file]).code).toBe(0);
+    expect(readFileSync(file, "utf8")).toBe(DEFAULT_CONFIG_YAML);
+  });
+});
+
+describe("config print", () => {
+  test("prints the resolved config as YAML, the secret's path but never its content", () => {
+    const secret = join(dir, "node_secret.yaml");
+    writeFileSync(secret, "genesis:\n  sig_key: ed25519_sk1-VERY-SECRET\n");
+    const file = join(dir, "print.yaml");
+    writeFileSync(file, `node_secret: "${secret}"\n`);
+    const r = cli(["config", "print", "--config", file]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(secret);
+    expect(r.stdout).not.toContain("VERY-SECRET");
+    const printed = parse(r.stdout);
+    expect(printed).toEqual({ ...defaultConfig(), source: file, nodeSecretPath: secret });
+  });
+});
+
+describe("the CLI", () => {
+  test("an unknown subcommand is a usage error (64) with a --help hint", () => {
+    const r = cli(["config", "bogus"]);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain("Unknown command bogus");
+    expect(r.stderr).toContain("See: jorm-master config --help");
+  });
+  test("--help teaches: what, the default path, an example", () => {
+    const r = cli(["config", "check", "--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("/etc/cardano/jorm_master.yaml");
+    expect(r.stdout).toContain("Example: jorm-master config check");
+  });
+});
