@@ -39,6 +39,7 @@ function freshRunner(pid: number, now: number): RunnerMemory {
     pid,
     firstSeenMs: now,
     runningSinceMs: null,
+    bootedAtMs: null,
     deadSinceMs: null,
     keylessProof: false,
     lastLeaderIds: [],
@@ -67,7 +68,11 @@ export function remember(prev: Memory, obs: Observation, config: ResolvedConfig,
     const m: RunnerMemory = old && old.pid === pid ? { ...old } : freshRunner(pid, now);
     const stats = o.stats;
     const running = stats?.ok === true && stats.value.state === "Running";
-    if (running) m.runningSinceMs ??= now;
+    if (running) {
+      m.runningSinceMs ??= now;
+      const up = stats.value.uptimeS;
+      if (up !== null) m.bootedAtMs = now - up * 1000;
+    }
     else if (stats?.ok) m.runningSinceMs = null;
     if (stats && !stats.ok && stats.error.kind !== "not_ready" && pid > 0) m.deadSinceMs ??= now;
     else if (stats?.ok || (stats && !stats.ok && stats.error.kind === "not_ready")) m.deadSinceMs = null;
@@ -92,7 +97,7 @@ export function remember(prev: Memory, obs: Observation, config: ResolvedConfig,
       const epochStart = clock.epochStartMs(curEpoch);
       const computedAtBoundary = m.holderSinceMs !== null && m.holderSinceMs <= epochStart && leadersOk !== null;
       const computedAtBoot =
-        config.keyMode === "boot" && m.runningSinceMs !== null && m.runningSinceMs >= epochStart && leadersOk !== null;
+        config.keyMode === "boot" && m.bootedAtMs !== null && m.bootedAtMs >= epochStart && leadersOk !== null;
       if (computedAtBoundary || computedAtBoot) known.add(curEpoch);
     }
     runners[o.id] = m;

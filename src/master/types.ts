@@ -50,6 +50,8 @@ export interface RunnerMemory {
   pid: number;
   firstSeenMs: number;
   runningSinceMs: number | null;
+  /** When its workers started (now - uptime): a --secret runner computed its schedule then */
+  bootedAtMs: number | null;
   deadSinceMs: number | null;
   /** This incarnation was verified key-less and nothing was posted to it since */
   keylessProof: boolean;

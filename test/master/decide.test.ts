@@ -1,0 +1,251 @@
+import { describe, expect, test } from "bun:test";
+import { applyOutcomes } from "../../src/master/act.ts";
+import { DEAD_RESTART_MS, best, decide, emptyMemory } from "../../src/master/decide.ts";
+import type { Action, Memory, Observation, Outcome, Plan } from "../../src/master/types.ts";
+import { config, observation, pending, runner } from "./fixtures.ts";
+
+const summary = (p: Plan) => ({
+  fences: p.fences.map((a) => `${a.kind}#${"id" in a ? a.id : ""}`),
+  promote: p.promote ? `promote#${p.promote.id}` : null,
+  other: p.other.map((a) => `${a.kind}${"id" in a ? `#${a.id}` : ""}`),
+});
+const allOk = (p: Plan): Outcome[] =>
+  [...p.fences, ...(p.promote ? [p.promote] : []), ...p.other].map((action: Action) => ({
+    action,
+    ok: true,
+    detail: "",
+    ...(action.kind === "promote" ? { leaderId: 1 } : {}),
+  }));
+
+/** Runs decide over a sequence of observations, assuming every action succeeds. */
+function run(cfg: ReturnType<typeof config>, obs: Observation[], memory: Memory = emptyMemory()) {
+  let m = memory;
+  let last: ReturnType<typeof decide> | null = null;
+  for (const o of obs) {
+    last = decide(o, m, cfg, o.atMs);
+    m = applyOutcomes(last.memory, allOk(last.plan), o.atMs);
+  }
+  return { result: last!, memory: m };
+}
+
+// Pool events at slots 50 and 70 of epoch 0 (t = 50 s, 70 s).
+const LOGS = [pending(0, 50), pending(0, 70)];
+const T = 10_000; // well before the first window
+
+describe("decide: who signs", () => {
+  const cfg = config();
+  test("adopts a single healthy holder without moving anything", () => {
+    const { result } = run(cfg, [observation(T, [runner(0, { kind: "standby", logs: LOGS }), runner(1, { kind: "holder", logs: LOGS }), runner(2, { kind: "standby", logs: LOGS })])]);
+    expect(summary(result.plan)).toEqual({ fences: [], promote: null, other: [] });
+    expect(result.memory.signer).toBe(1);
+  });
+
+  test("a double holder found on start-up is repaired before anything else: one stays, the other is demoted", () => {
+    const { result } = run(cfg, [observation(T, [runner(0, { kind: "holder", logs: [] }), runner(1, { kind: "holder", logs: LOGS }), runner(2, { kind: "standby" })])]);
+    // #1 has the schedule, so it keeps the key; #0 loses it.
+    expect(result.memory.signer).toBe(1);
+    expect(summary(result.plan).fences).toEqual(["demote#0"]);
+    expect(result.plan.promote).toBeNull();
+  });
+
+  test("no key anywhere: the best standby is promoted (schedule first)", () => {
+    const { result } = run(cfg, [observation(T, [runner(0, { kind: "standby", height: 1010, logs: [] }), runner(1, { kind: "standby", height: 1000, logs: LOGS }), runner(2, { kind: "standby", height: 1010 })])]);
+    expect(summary(result.plan)).toEqual({ fences: [], promote: "promote#1", other: [] });
+  });
+
+  test("height ties and small leads never move the key", () => {
+    const obs = (h0: number, h1: number) => observation(T, [runner(0, { kind: "holder", height: h0, logs: LOGS }), runner(1, { kind: "standby", height: h1, logs: LOGS })], { runners: [] });
+    let m = emptyMemory();
+    for (const [h0, h1] of [[1000, 1000], [1000, 1001], [1000, 1005], [1001, 1000]] as const) {
+      const o = observation(T, [runner(0, { kind: "holder", height: h0, logs: LOGS }), runner(1, { kind: "standby", height: h1, logs: LOGS }), runner(2, { kind: "standby", height: h1 })]);
+      const r = decide(o, m, cfg, T);
+      expect(r.plan.promote).toBeNull();
+      expect(r.plan.fences).toEqual([]);
+      m = r.memory;
+    }
+    expect(obs).toBeDefined();
+  });
+});
+
+describe("decide: failover fences first", () => {
+  const cfg = config();
+  const start = () => run(cfg, [observation(T, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby", logs: LOGS }), runner(2, { kind: "standby", logs: [] })])]).memory;
+
+  test("signer REST hangs: it is frozen, then the standby with a schedule is promoted", () => {
+    const r = decide(observation(T + 500, [runner(0, { kind: "hang" }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]), start(), cfg, T + 500);
+    expect(summary(r.plan)).toEqual({ fences: ["freeze#0"], promote: "promote#1", other: [] });
+  });
+
+  test("signer crashed (unit inactive): no fence needed, promote at once", () => {
+    const r = decide(observation(T + 500, [runner(0, { kind: "stopped" }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]), start(), cfg, T + 500);
+    expect(summary(r.plan).promote).toBe("promote#1");
+    expect(r.plan.fences).toEqual([]);
+    expect(summary(r.plan).other).toContain("start#0");
+  });
+
+  test("signer frozen by someone else: SIGKILL it before promoting (systemctl stop would thaw it)", () => {
+    const r = decide(observation(T + 500, [runner(0, { kind: "frozen" }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]), start(), cfg, T + 500);
+    expect(summary(r.plan)).toEqual({ fences: ["kill#0"], promote: "promote#1", other: [] });
+  });
+
+  test("signer stuck beyond max_offset after boot_catch_up: demote it, promote a standby", () => {
+    const m = start();
+    m.runners[0]!.runningSinceMs = -100_000;
+    const r = decide(observation(T + 500, [runner(0, { kind: "holder", height: 990 }), runner(1, { kind: "standby", height: 1000 }), runner(2, { kind: "standby", height: 1000 })]), m, cfg, T + 500);
+    expect(summary(r.plan)).toEqual({ fences: ["demote#0"], promote: "promote#1", other: [] });
+  });
+
+  test("a lag within boot_catch_up is tolerated", () => {
+    const m = start();
+    m.runners[0]!.runningSinceMs = T - 1000;
+    const r = decide(observation(T + 500, [runner(0, { kind: "holder", height: 990 }), runner(1, { kind: "standby", height: 1000 }), runner(2, { kind: "standby", height: 1000 })]), m, cfg, T + 500);
+    expect(r.plan.promote).toBeNull();
+  });
+
+  test("PoolTool's majority max counts as the reference height", () => {
+    const cfg = config({ startBeforeEventMs: 20_000 });
+    const m = start();
+    for (const id of [0, 1, 2]) m.runners[id]!.runningSinceMs = -100_000;
+    const r = decide(
+      observation(T + 500, [runner(0, { kind: "holder", height: 1000 }), runner(1, { kind: "standby", height: 1000 }), runner(2, { kind: "standby", height: 1000 })], { majorityMax: 1020 }),
+      m,
+      cfg,
+      T + 500,
+    );
+    // Everyone is behind PoolTool: nobody better, so the key stays and the stuck standbys restart.
+    expect(r.plan.promote).toBeNull();
+    expect(summary(r.plan).other.sort()).toEqual(["restart#1", "restart#2"]);
+  });
+
+  test("a standby whose REST died without proof of being key-less is frozen even while the signer is fine", () => {
+    const r = decide(observation(T + 500, [runner(0, { kind: "holder" }), runner(1, { kind: "hang" }), runner(2, { kind: "standby" })]), emptyMemory(), cfg, T + 500);
+    expect(summary(r.plan).fences).toEqual(["freeze#1"]);
+  });
+
+  test("a standby proven key-less in this incarnation is not fenced when its REST dies; it is restarted after a while", () => {
+    const m = start();
+    const r1 = decide(observation(T + 500, [runner(0, { kind: "holder" }), runner(1, { kind: "hang" }), runner(2, { kind: "standby" })]), m, cfg, T + 500);
+    expect(r1.plan.fences).toEqual([]);
+    const later = T + 1000 + DEAD_RESTART_MS;
+    const r2 = decide(observation(later, [runner(0, { kind: "holder" }), runner(1, { kind: "hang" }), runner(2, { kind: "standby" })]), r1.memory, cfg, later);
+    expect(summary(r2.plan).other).toEqual(["kill#1"]);
+  });
+
+  test("nobody can take over and the signer hangs: one possible signer is no risk, nothing is fenced", () => {
+    const r = decide(observation(T + 500, [runner(0, { kind: "hang" }), runner(1, { kind: "booting" }), runner(2, { kind: "stopped" })]), start(), config({ keyMode: "rest" }), T + 500);
+    expect(r.plan.fences).toEqual([]);
+    expect(r.plan.promote).toBeNull();
+    expect(r.memory.signer).toBe(0);
+  });
+});
+
+describe("decide: booting runners", () => {
+  test("key mode boot: a booting runner is frozen only when a window is near, and thawed after it", () => {
+    const cfg = config({ keyMode: "boot" });
+    const m0 = run(cfg, [observation(T, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby", logs: LOGS }), runner(2, { kind: "standby", logs: LOGS })])]).memory;
+    const far = decide(observation(T + 500, [runner(0, { kind: "holder" }), runner(1, { kind: "standby" }), runner(2, { kind: "booting", unit: { mainPid: 2222 } })]), m0, cfg, T + 500);
+    expect(far.plan.fences).toEqual([]);
+    const nearT = 50_000 - 500 - 3_000; // 3 s before the slot-50 window, inside event_action (5 s)
+    const near = decide(observation(nearT, [runner(0, { kind: "holder" }), runner(1, { kind: "standby" }), runner(2, { kind: "booting", unit: { mainPid: 2222 } })]), far.memory, cfg, nearT);
+    expect(summary(near.plan).fences).toEqual(["freeze#2"]);
+    const m2 = applyOutcomes(near.memory, allOk(near.plan), nearT);
+    const during = decide(observation(50_200, [runner(0, { kind: "holder" }), runner(1, { kind: "standby" }), runner(2, { kind: "frozen", unit: { mainPid: 2222 } })]), m2, cfg, 50_200);
+    expect(summary(during.plan).other).toEqual([]);
+    const after = decide(observation(52_000, [runner(0, { kind: "holder" }), runner(1, { kind: "standby" }), runner(2, { kind: "frozen", unit: { mainPid: 2222 } })]), during.memory, cfg, 52_000);
+    expect(summary(after.plan).other).toEqual(["thaw#2"]);
+  });
+
+  test("key mode rest: a booting runner is passive and never fenced", () => {
+    const cfg = config({ keyMode: "rest" });
+    const r = run(cfg, [observation(49_500, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "booting" }), runner(2, { kind: "standby", logs: LOGS })])]).result;
+    expect(r.plan.fences).toEqual([]);
+  });
+
+  test("a runner bootstrapping longer than max_boot is killed (Restart=always brings it back)", () => {
+    const cfg = config({ maxBootMs: 900_000 });
+    const r = run(cfg, [observation(1_000_000, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "booting", unit: { sinceMs: 0 } }), runner(2, { kind: "standby" })])]).result;
+    expect(summary(r.plan).other).toEqual(["kill#1"]);
+  });
+
+  test("stopped runners are started; all runners warm from a cold start", () => {
+    const cfg = config();
+    const r = run(cfg, [observation(T, [runner(0, { kind: "stopped" }), runner(1, { kind: "stopped" }), runner(2, { kind: "stopped" })])]).result;
+    expect(summary(r.plan).other.sort()).toEqual(["start#0", "start#1", "start#2"]);
+  });
+
+  test("runners beyond cnt_runners are stopped; one that may hold the key is killed", () => {
+    const cfg = config({ cntRunners: 2 });
+    const r = run(cfg, [observation(T, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" }), runner(3, { kind: "holder" })])]).result;
+    expect(summary(r.plan).other).toEqual(["stop#2"]);
+    expect(summary(r.plan).fences).toEqual(["demote#3"]);
+  });
+});
+
+describe("decide: the epoch boundary", () => {
+  const cfg = config({ eventActionMs: 5_000 });
+  // Boundary at t = 100 s; last old-epoch event at slot 70.
+  test("standbys take the key shortly before the boundary when no window lies before it, and lose it after", () => {
+    const m0 = run(cfg, [observation(80_000, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby", logs: LOGS }), runner(2, { kind: "standby", logs: LOGS })])]).memory;
+    m0.runners[0]!.holderSinceMs = -1; // held since before the epoch: its list is the whole list
+    const before = decide(observation(96_000, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]), m0, cfg, 96_000);
+    expect(summary(before.plan).other.sort()).toEqual(["promote#1", "promote#2"]);
+    expect(before.plan.other.every((a) => a.kind === "promote" && a.purpose === "boundary")).toBe(true);
+    const m1 = applyOutcomes(before.memory, allOk(before.plan), 96_000);
+    expect(m1.signer).toBe(0);
+    // Still before the boundary: co-holders are exempt.
+    const still = decide(observation(98_000, [runner(0, { kind: "holder" }), runner(1, { kind: "holder" }), runner(2, { kind: "holder" })]), m1, cfg, 98_000);
+    expect(still.plan.fences).toEqual([]);
+    expect(still.plan.wakeAtMs).toBeLessThanOrEqual(100_001);
+    // Right after it: they are demoted (the enclave applies it as soon as the schedule is computed).
+    const after = decide(observation(100_001, [runner(0, { kind: "busy" }), runner(1, { kind: "busy" }), runner(2, { kind: "busy" })]), still.memory, cfg, 100_001);
+    expect(summary(after.plan).fences.sort()).toEqual(["demote#1", "demote#2"]);
+    expect(after.plan.promote).toBeNull();
+  });
+
+  test("no hand-out when a leader slot window lies between now and the boundary", () => {
+    const logs = [pending(0, 50), pending(0, 98)];
+    const m0 = run(cfg, [observation(80_000, [runner(0, { kind: "holder", logs }), runner(1, { kind: "standby", logs }), runner(2, { kind: "standby", logs })])]).memory;
+    m0.runners[0]!.holderSinceMs = -1;
+    const before = decide(observation(96_000, [runner(0, { kind: "holder" }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]), m0, cfg, 96_000);
+    expect(before.plan.other).toEqual([]);
+  });
+
+  test("no hand-out while the epoch's schedule is unknown", () => {
+    const m0 = run(cfg, [observation(80_000, [runner(0, { kind: "holder", logs: [] }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })])]).memory;
+    m0.runners[0]!.holderSinceMs = 90_000; // got the key mid-epoch: its empty list proves nothing
+    const before = decide(observation(96_000, [runner(0, { kind: "holder" }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]), m0, cfg, 96_000);
+    expect(before.plan.other).toEqual([]);
+  });
+});
+
+describe("decide: timing and PoolTool", () => {
+  test("the loop wakes before a window's lead time, not a full period later", () => {
+    const cfg = config({ loopPeriodMs: 10_000, eventActionMs: 30_000 });
+    const r = run(cfg, [observation(15_000, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby", logs: LOGS })])]).result;
+    expect(r.plan.wakeAtMs).toBe(50_000 - 500 - 30_000);
+  });
+
+  test("the tip is shared only when it rose and send_wait passed", () => {
+    const cfg = config({
+      pooltool: { poolId: "p", userId: "u", genesis: "g", sendWaitMs: 60_000, recvWaitMs: 30_000, endpTip: "http://x", endpStats: "http://y" },
+    });
+    const o = (t: number, h: number) => observation(t, [runner(0, { kind: "holder", height: h, logs: LOGS }), runner(1, { kind: "standby", height: h })]);
+    const a = run(cfg, [o(70_000, 1000)]);
+    expect(summary(a.result.plan).other).toEqual(["reportTip"]);
+    const b = decide(o(80_000, 1001), a.memory, cfg, 80_000);
+    expect(summary(b.plan).other).toEqual([]); // within send_wait
+    const c = decide(o(131_000, 1000), a.memory, cfg, 131_000);
+    expect(summary(c.plan).other).toEqual([]); // not higher
+    const d = decide(o(131_000, 1002), a.memory, cfg, 131_000);
+    expect(summary(d.plan).other).toEqual(["reportTip"]);
+  });
+
+  test("best(): a schedule beats height; height beats holding the key only beyond max_offset", () => {
+    const v = (id: number, height: number, cap: "holder" | "keyless" = "keyless") =>
+      ({ id, cap, pid: 1, running: true, responsive: true, nodeState: "Running", height, leaderIds: [], busy: false, unitActive: true, frozen: false }) as const;
+    expect(best([v(0, 100), v(1, 90)], (id) => (id === 1 ? 3 : 0), 100, 5).id).toBe(1);
+    expect(best([v(0, 98), v(1, 100)], () => 0, 100, 5).id).toBe(0);
+    expect(best([v(0, 80), v(1, 100)], () => 0, 100, 5).id).toBe(1);
+    expect(best([v(0, 100), v(1, 100, "holder")], () => 0, 100, 5).id).toBe(1);
+  });
+});
