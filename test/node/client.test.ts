@@ -210,6 +210,9 @@ describe("malformed bodies name the endpoint and the field", () => {
     });
     const badReason = { ...LOG, status: { Rejected: { reason: 42 } } };
     expect(errorOf(await logsOf([badReason]))).toMatchObject({ field: "[0].status.Rejected.reason" });
+    // {"Block": "x"} fails the Rejected branch and the Block branch at the same depth: it is judged as a Block
+    const flatBlock = { ...LOG, status: { Block: "x" } };
+    expect(errorOf(await logsOf([flatBlock]))).toMatchObject({ field: "[0].status.Block" });
     const badTime = { ...LOG, created_at_time: "yesterday" };
     expect(errorOf(await logsOf([badTime]))).toMatchObject({ field: "[0].created_at_time" });
   });

@@ -105,6 +105,20 @@ describe("readNodeSecret", () => {
     expect(error.message).not.toContain("SECRET");
   });
 
+  test("YAML warnings (which quote the source line) are not printed", async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on("warning", onWarning);
+    try {
+      const path = await secretFile("tagged.yaml", `genesis:\n  sig_key: !tag ${SIG}\n  vrf_key: ${VRF}\n  node_id: ${NODE_ID}\n`);
+      await readNodeSecret(path);
+      await Bun.sleep(5);
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(warnings).toEqual([]);
+  });
+
   test("a file with neither section, or a non-mapping", async () => {
     expect((await rejection(await secretFile("empty.yaml", "# nothing\n"))).message).toContain("expected a mapping");
     expect((await rejection(await secretFile("other.yaml", "foo: bar\n"))).message).toContain(
