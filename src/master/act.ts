@@ -31,7 +31,12 @@ async function demote(deps: MasterDeps, a: Extract<Action, { kind: "demote" }>):
   let ids = a.leaderIds;
   if (ids.length === 0) {
     const cur = await api.leaders();
-    if (!cur.ok) return { action: a, ok: false, detail: `cannot list its keys: ${describe(cur)}` };
+    if (!cur.ok) {
+      // The enclave is locked (a schedule is being computed) or the node is unwell. Queue the
+      // removal of id 1, the id an empty enclave hands out, and report the fence unverified.
+      await api.removeLeader(1);
+      return { action: a, ok: false, detail: `cannot list its keys (${describe(cur)}); removal of id 1 sent` };
+    }
     ids = cur.value;
   }
   const removed = await Promise.all(ids.map((id) => api.removeLeader(id)));

@@ -282,7 +282,9 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
   if (signerOk) {
     for (const v of views.values()) if (v.id !== signer && threat(v)) fenceRunner(v, `#${v.id} is not the signer`);
   } else {
-    const candidates = inScope.map((o) => views.get(o.id)!).filter((v) => healthy(v) && !v.busy);
+    // A busy holder (computing the new epoch after the boundary hand-out) can take over as it is:
+    // it needs no POST, so the locked enclave does not matter.
+    const candidates = inScope.map((o) => views.get(o.id)!).filter((v) => healthy(v) && (!v.busy || v.cap === "holder"));
     const pick = candidates.length > 0 ? best(candidates, pendingAhead, ref, config.maxOffset) : null;
     if (pick) {
       const why = describeSignerLoss(signerView, signer, stuck);
@@ -291,12 +293,9 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
       if (signerView && signer !== pick.id && signerView.cap === "frozen" && signerView.pid > 0) {
         fence({ kind: "kill", id: signerView.id, pid: signerView.pid, reason: `${why}; frozen with the key, fenced by SIGKILL` });
       }
-      promote = {
-        kind: "promote",
-        purpose: "sign",
-        id: pick.id,
-        reason: `${why}; #${pick.id} is the best standby (${pendingAhead(pick.id)} events ahead, height ${pick.height ?? "?"})`,
-      };
+      const reason = `${why}; #${pick.id} is the best standby (${pendingAhead(pick.id)} events ahead, height ${pick.height ?? "?"})`;
+      if (pick.cap === "holder") notes.push(`${reason}; it already holds the key`);
+      else promote = { kind: "promote", purpose: "sign", id: pick.id, reason };
       newSigner = pick.id;
     } else {
       // Nobody can take over. One runner that may sign is no risk; keep the old signer as that one

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { applyOutcomes } from "../../src/master/act.ts";
 import { DEAD_RESTART_MS, best, decide, emptyMemory } from "../../src/master/decide.ts";
-import type { Action, Memory, Observation, Outcome, Plan } from "../../src/master/types.ts";
+import type { Action, Memory, Observation, Outcome, Plan, RunnerView } from "../../src/master/types.ts";
 import { config, observation, pending, runner } from "./fixtures.ts";
 
 const summary = (p: Plan) => ({
@@ -241,8 +241,8 @@ describe("decide: timing and PoolTool", () => {
   });
 
   test("best(): a schedule beats height; height beats holding the key only beyond max_offset", () => {
-    const v = (id: number, height: number, cap: "holder" | "keyless" = "keyless") =>
-      ({ id, cap, pid: 1, running: true, responsive: true, nodeState: "Running", height, leaderIds: [], busy: false, unitActive: true, frozen: false }) as const;
+    const v = (id: number, height: number, cap: "holder" | "keyless" = "keyless"): RunnerView =>
+      ({ id, cap, pid: 1, running: true, responsive: true, nodeState: "Running", height, leaderIds: [], busy: false, unitActive: true, frozen: false });
     expect(best([v(0, 100), v(1, 90)], (id) => (id === 1 ? 3 : 0), 100, 5).id).toBe(1);
     expect(best([v(0, 98), v(1, 100)], () => 0, 100, 5).id).toBe(0);
     expect(best([v(0, 80), v(1, 100)], () => 0, 100, 5).id).toBe(1);
