@@ -70,7 +70,8 @@ export interface SimNodeOptions {
   /** Time to compute a schedule while holding keys (enclave locked meanwhile). 0..30 s on ITN. */
   scheduleComputeMs?: number;
   logsCapacity?: number;
-  /** How far behind the network this node sees the chain; default: seeded in [0, 2 slots) */
+  /** How far behind the network this node sees the chain, under one slot (at most one block per slot,
+   *  so the node is 0–1 block behind); default: seeded in [0, slot) */
   viewLagMs?: number;
   onExit?: (reason: ExitReason) => void;
 }
@@ -168,7 +169,7 @@ export class SimNode {
     this.boot = { ...DEFAULT_BOOT_MS, ...opts.boot };
     this.computeMs = opts.scheduleComputeMs ?? 0;
     this.logsCapacity = opts.logsCapacity ?? DEFAULT_LOGS_CAPACITY;
-    this.viewLagMs = opts.viewLagMs ?? hash32(this.chain.params.seed, opts.runner, opts.incarnation, 0x1a9) % (2 * this.chain.slotMs);
+    this.viewLagMs = opts.viewLagMs ?? hash32(this.chain.params.seed, opts.runner, opts.incarnation, 0x1a9) % this.chain.slotMs;
     this.onExit = opts.onExit;
     this.startedAtMs = this.sched.now();
     this.phaseStartMs = this.startedAtMs;
