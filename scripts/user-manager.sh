@@ -7,13 +7,15 @@
 #   scripts/user-manager.sh status           # exit 0 when a manager answers, 1 otherwise
 #   scripts/user-manager.sh stop             # stop only what this script started (pidfile)
 #
-# Environment: XDG_RUNTIME_DIR (default /run/user/$UID), JORM_USER_MANAGER_TIMEOUT_S (default 30).
+# Environment: XDG_RUNTIME_DIR (default /run/user/$UID), JORM_USER_MANAGER_TIMEOUT_S (default 30),
+# JORM_USER_MANAGER_OWN_DBUS=1 (start our own dbus-daemon even where dbus-user-session would).
 # Logs go to stderr and $XDG_RUNTIME_DIR/jorm-user-manager.log; stdout carries only the exports.
 #
 # Why each step: systemd refuses to act as a user manager's "booted" host unless /run/systemd/system
-# exists; `systemctl --user`/`systemd-run --user` find the manager through the session bus at
-# $XDG_RUNTIME_DIR/bus; the manager is started with setsid so it outlives the shell that started it
-# and is not in the caller's process group (a test runner's Ctrl-C must not take it down).
+# exists; D-Bus clients find the session bus at $XDG_RUNTIME_DIR/bus (from dbus-user-session's
+# dbus.socket in the manager, else a dbus-daemon started here first); the manager is started with
+# setsid so it outlives the shell that started it and is not in the caller's process group (a test
+# runner's Ctrl-C must not take it down).
 set -euo pipefail
 
 VERB="${1:-start}"
@@ -44,6 +46,11 @@ bus_answers() {
   [ -S "$XDG_RUNTIME_DIR/bus" ] || return 1
   timeout 5 dbus-send --session --dest=org.freedesktop.DBus --type=method_call --print-reply \
     /org/freedesktop/DBus org.freedesktop.DBus.GetId >/dev/null 2>&1
+}
+
+user_manager_has_bus() {
+  [ "${JORM_USER_MANAGER_OWN_DBUS:-0}" != 1 ] || return 1
+  [ -e /usr/lib/systemd/user/dbus.socket ] || [ -e /lib/systemd/user/dbus.socket ]
 }
 
 # A pid from our pidfile is ours only while it still runs the program we started (pids get reused).
@@ -92,6 +99,11 @@ start() {
   local dbus_pid="" systemd_pid=""
   if bus_answers; then
     log "reusing the session bus at $XDG_RUNTIME_DIR/bus"
+  elif user_manager_has_bus; then
+    # dbus-user-session: the manager's own dbus.socket binds $XDG_RUNTIME_DIR/bus (a bus we started
+    # would only lose its socket to it).
+    rm -f "$XDG_RUNTIME_DIR/bus"
+    log "the user manager brings its own session bus (dbus.socket)"
   else
     rm -f "$XDG_RUNTIME_DIR/bus"
     dbus_pid="$(dbus-daemon --session --address="$DBUS_SESSION_BUS_ADDRESS" --fork --print-pid \
@@ -151,6 +163,6 @@ case "$VERB" in
     flock -w "$TIMEOUT_S" 9 || die "another user-manager.sh holds $LOCKFILE"
     if [ "$VERB" = start ]; then start; else stop_started; fi
     ;;
-  -h | --help | help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' ;;
+  -h | --help | help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' ;;
   *) die "unknown verb '$VERB' (start | env | status | stop)" ;;
 esac
