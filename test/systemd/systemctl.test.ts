@@ -334,7 +334,11 @@ describe("under a real systemd --user manager", () => {
   });
   afterAll(async () => {
     if (!um.ok) return;
-    await bunSpawner(["systemctl", "--user", "stop", `${template}@*.service`], { timeoutMs: 10_000, env });
+    // Template instances live in app-<template>.slice, which would outlast them.
+    await bunSpawner(["systemctl", "--user", "stop", `${template}@*.service`, `app-${template}.slice`], {
+      timeoutMs: 10_000,
+      env,
+    });
     rmSync(unitFile, { force: true });
   });
 
