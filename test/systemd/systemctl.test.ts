@@ -377,6 +377,18 @@ describe("under a real systemd --user manager", () => {
     await sm.stop(0);
   });
 
+  // The fence for a frozen key holder: `systemctl stop` alone sends SIGTERM then SIGCONT, which would
+  // wake it; SIGKILL first, then stop, which cancels the Restart=always restart before it fires.
+  it("fence recipe: SIGKILL then stop leaves a frozen unit inactive, with no main PID and no restart", async () => {
+    await sm.start(3);
+    await sm.kill(3, "SIGSTOP");
+    await poll([3], (s) => s.get(3)?.frozen === true);
+    await sm.kill(3, "SIGKILL");
+    await sm.stop(3);
+    const states = await poll([3], () => false, 500);
+    expect(states.get(3)).toMatchObject({ activeState: "inactive", mainPid: 0, restarts: 0, frozen: null });
+  });
+
   it("systemd's own errors come back as SystemctlError", async () => {
     await expect(sm.kill(5, "SIGSTOP")).rejects.toBeInstanceOf(SystemctlError);
   });
