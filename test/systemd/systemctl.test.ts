@@ -203,6 +203,13 @@ describe("showAll", () => {
     expect(calls).toHaveLength(0);
   });
 
+  test("the user scope defaults XDG_RUNTIME_DIR (unset under sudo or cron) and keeps a given one", async () => {
+    const { run, calls } = fakeSpawner(() => ({}));
+    await createSystemdServiceManager({ scope: "user", unitFor: (id) => `r@${id}`, run, env: {} }).start(0);
+    await createSystemdServiceManager({ scope: "user", unitFor: (id) => `r@${id}`, run, env: { XDG_RUNTIME_DIR: "/x" } }).start(0);
+    expect(calls.map((c) => c.options.env?.XDG_RUNTIME_DIR)).toEqual([`/run/user/${process.getuid!()}`, "/x"]);
+  });
+
   test("system scope has no --user", async () => {
     const { sm, calls } = manager(() => ({ stdout: SHOW_FIVE }), { scope: "system" });
     await sm.showAll([0, 1, 2, 3, 4]);
