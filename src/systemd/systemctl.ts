@@ -199,7 +199,12 @@ export function createSystemdServiceManager(options: SystemdServiceManagerOption
   const killWhom = options.killWhom ?? "main";
   const timeouts = { showMs: SHOW_TIMEOUT_MS, killMs: KILL_TIMEOUT_MS, jobMs: JOB_TIMEOUT_MS, ...options.timeouts };
   // A fixed locale and no pager/password prompt: output stays machine-readable and nothing waits on a TTY.
-  const env = { ...(options.env ?? process.env), LC_ALL: "C", SYSTEMD_PAGER: "", SYSTEMD_COLORS: "0" };
+  const env: Record<string, string | undefined> = {
+    ...(options.env ?? process.env),
+    LC_ALL: "C",
+    SYSTEMD_PAGER: "",
+    SYSTEMD_COLORS: "0",
+  };
   // `systemctl --user` finds the manager through XDG_RUNTIME_DIR; from cron or sudo it may be unset
   // ("Failed to connect to bus: No medium found"), so default it as pam_systemd would set it.
   if (options.scope === "user" && !env.XDG_RUNTIME_DIR && process.getuid) {
