@@ -1,0 +1,157 @@
+// Unit files rendered from the configuration. The templates live in systemd/ and are embedded in the
+// binary as text, so an installed jorm-master can always write the units that match its version.
+
+import masterTemplateText from "../../systemd/jorm_master.service" with { type: "text" };
+import runnerTemplateText from "../../systemd/jorm_runner@.service" with { type: "text" };
+import { ConfigError } from "../errors.ts";
+import type { ResolvedConfig, Scope } from "../config/types.ts";
+
+export const MASTER_TEMPLATE: string = masterTemplateText;
+export const RUNNER_TEMPLATE: string = runnerTemplateText;
+
+/** Credential name under which systemd hands the node secret to a unit ($CREDENTIALS_DIRECTORY/node_secret). */
+export const SECRET_CREDENTIAL = "node_secret";
+
+export interface UnitInput {
+  config: ResolvedConfig;
+  /** The configuration file the units pass with --config (its final path, not a staging path) */
+  configPath: string;
+  /** The installed jorm-master executable */
+  execPath: string;
+}
+
+export interface RenderedUnit {
+  /** File name, e.g. jorm_runner@.service */
+  name: string;
+  text: string;
+}
+
+export interface RenderedUnits {
+  master: RenderedUnit;
+  runner: RenderedUnit;
+}
+
+const RUNNER_UNIT_TEMPLATE = /^([A-Za-z0-9:_.\\-]+)@\{id\}\.service$/;
+const MASTER_UNIT_NAME = /^[A-Za-z0-9:_.\\-]+\.service$/;
+
+/** `jorm_runner@{id}.service` → `jorm_runner@.service`; anything else cannot be a systemd template. */
+export function runnerTemplateName(runnerUnit: string): string {
+  const m = RUNNER_UNIT_TEMPLATE.exec(runnerUnit);
+  if (!m) {
+    throw new ConfigError(
+      `systemd.runner_unit: "${runnerUnit}" cannot be installed as a systemd template unit; ` +
+        `use the form name@{id}.service, e.g. jorm_runner@{id}.service`,
+    );
+  }
+  return `${m[1]}@.service`;
+}
+
+export function renderUnits(input: UnitInput): RenderedUnits {
+  const { config } = input;
+  const scope = config.systemd.scope;
+  if (!MASTER_UNIT_NAME.test(config.systemd.masterUnit)) {
+    throw new ConfigError(`systemd.master_unit: "${config.systemd.masterUnit}" is not a service unit name like jorm_master.service`);
+  }
+  const exec = unitPath(input.execPath, "the jorm-master executable");
+  const configPath = unitPath(input.configPath, "the configuration file");
+  const user = scope === "system" ? `User=${config.systemd.user}` : "";
+  // User managers here cannot provide credentials (the file never appears), so the user scope reads the path.
+  const credential = scope === "system" ? `LoadCredential=${SECRET_CREDENTIAL}:${unitPath(config.nodeSecretPath, "node_secret")}` : "";
+  const common = { EXEC: exec, CONFIG: configPath, USER: user, WANTED_BY: scope === "system" ? "multi-user.target" : "default.target" };
+
+  const master = fill(MASTER_TEMPLATE, scope, {
+    ...common,
+    // The master runs as root so it may start system units; as a user unit it runs as that user.
+    USER: "",
+    CREDENTIAL: credential,
+    IP_ADDRESS: ipAddressLines(config),
+  });
+  const runner = fill(RUNNER_TEMPLATE, scope, {
+    ...common,
+    CREDENTIAL: config.keyMode === "boot" ? credential : "",
+    READ_WRITE_PATHS: readWritePaths(config),
+  });
+  return {
+    master: { name: config.systemd.masterUnit, text: master },
+    runner: { name: runnerTemplateName(config.systemd.runnerUnitTemplate), text: runner },
+  };
+}
+
+/**
+ * Fill {{NAME}} placeholders and keep `@system:`/`@user:` lines only for their scope. A line that is
+ * only a placeholder and renders empty disappears, so optional settings leave no blank line.
+ */
+export function fill(template: string, scope: Scope, values: Record<string, string>): string {
+  const out: string[] = [];
+  for (const raw of template.split("\n")) {
+    let line = raw;
+    const scoped = /^@(system|user):(.*)$/.exec(line);
+    if (scoped) {
+      if (scoped[1] !== scope) continue;
+      line = scoped[2]!;
+    }
+    const onlyPlaceholder = /^\{\{[A-Z_]+\}\}$/.test(line.trim());
+    line = line.replace(/\{\{([A-Z_]+)\}\}/g, (_, name: string) => {
+      const value = values[name];
+      if (value === undefined) throw new Error(`unit template placeholder {{${name}}} has no value`);
+      return value;
+    });
+    if (onlyPlaceholder && line.trim() === "") continue;
+    out.push(line);
+  }
+  return out.join("\n");
+}
+
+/** Paths go into unit files verbatim: `%` starts a specifier and whitespace splits arguments. */
+export function unitPath(path: string, what: string): string {
+  if (!path.startsWith("/")) throw new ConfigError(`${what} must be an absolute path for a unit file, found "${path}"`);
+  if (/[\s"'\\]/.test(path)) {
+    throw new ConfigError(`${what} "${path}" contains whitespace, a quote or a backslash; unit files need a plain path`);
+  }
+  return path.replaceAll("%", "%%");
+}
+
+/**
+ * Each runner may write only its own storage: one ReadWritePaths= with %i when the storage paths
+ * follow one pattern in the runner id, else every runner's directory. `-` tolerates a missing dir
+ * (the runner creates it, which then fails with a clear message instead of 226/NAMESPACE).
+ */
+function readWritePaths(config: ResolvedConfig): string {
+  const storages = config.runners.map((r) => unitPath(r.storage, `runner_storage of runner ${r.id}`));
+  const pattern = idPattern(config.runners.map((r) => ({ id: r.id, value: r.storage })));
+  if (pattern !== null) return `ReadWritePaths=-${pattern.before.replaceAll("%", "%%")}%i${pattern.after.replaceAll("%", "%%")}`;
+  return `ReadWritePaths=${storages.map((s) => `-${s}`).join(" ")}`;
+}
+
+/** Find a split `before + id + after` that produces every value from its runner id. */
+export function idPattern(values: { id: number; value: string }[]): { before: string; after: string } | null {
+  const first = values[0];
+  if (!first || values.length < 2) return null;
+  const idText = String(first.id);
+  for (let at = first.value.lastIndexOf(idText); at >= 0; at = at === 0 ? -1 : first.value.lastIndexOf(idText, at - 1)) {
+    const before = first.value.slice(0, at);
+    const after = first.value.slice(at + idText.length);
+    if (values.every((v) => v.value === `${before}${v.id}${after}`)) return { before, after };
+  }
+  return null;
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/;
+
+/**
+ * The master only talks to its runners' REST ports, unless PoolTool is on (internet) or metrics are
+ * served beyond loopback (a remote Prometheus): then it keeps the network open.
+ */
+function ipAddressLines(config: ResolvedConfig): string {
+  if (config.pooltool !== null) return "";
+  const metricsHost = config.metricsListen === null ? null : hostOf(config.metricsListen);
+  if (metricsHost !== null && !LOOPBACK.test(metricsHost)) return "";
+  const restHosts = [...new Set(config.runners.map((r) => hostOf(r.restListen)))].filter((h) => !LOOPBACK.test(h));
+  if (restHosts.some((h) => !/^[0-9a-fA-F.:]+$/.test(h))) return ""; // a host name: addresses unknown
+  return ["IPAddressDeny=any", `IPAddressAllow=localhost${restHosts.map((h) => ` ${h}`).join("")}`].join("\n");
+}
+
+function hostOf(listen: string): string {
+  const m = /^\[(.*)\]:\d+$/.exec(listen) ?? /^(.*):\d+$/.exec(listen);
+  return m ? m[1]! : listen;
+}
