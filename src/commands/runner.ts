@@ -1,9 +1,201 @@
+import { accessSync, constants, lstatSync, mkdirSync, readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { defineCommand } from "citty";
+import { configArgs } from "../config/args.ts";
+import { loadConfig } from "../config/load.ts";
+import type { ResolvedConfig } from "../config/types.ts";
+import { ConfigError } from "../errors.ts";
+import { SECRET_CREDENTIAL } from "../systemd/units.ts";
 
-// Placeholder until its issue lands.
+// ExecStart of jorm_runner@.service. Everything a node needs is checked here, each failure one line
+// and exit 78 (RestartPreventExitStatus=78 stops the crash loop); then the process becomes the node
+// (execve), so the unit's MainPID is jormungandr and no Bun process stays resident.
+
+const GENESIS_HASH = /^[0-9a-fA-F]{64}$/;
+/** Group or other read bits: a secret readable by another user is refused. */
+const OTHERS_READ_MASK = 0o044;
+
+export interface RunnerCommand {
+  /** The executable (the runner's symlink, kept as is so `ps` shows jormungandr_runner_N) */
+  file: string;
+  /** Full argv, argv[0] included */
+  argv: string[];
+}
+
+/** Check everything the node needs and build its command line; throws ConfigError (exit 78). */
+export function prepareRunner(config: ResolvedConfig, idText: string, env: Record<string, string | undefined>): RunnerCommand {
+  const where = config.source ?? "the built-in defaults";
+  const id = Number(idText);
+  if (!/^\d+$/.test(idText) || !Number.isSafeInteger(id)) {
+    throw new ConfigError(`runner id must be a number 0..${config.cntRunners - 1}, found "${idText}"`);
+  }
+  const runner = config.runners.find((r) => r.id === id);
+  if (runner === undefined) {
+    throw new ConfigError(
+      `runner ${id} is out of range: cnt_runners is ${config.cntRunners} in ${where} (runner ids 0..${config.cntRunners - 1})`,
+    );
+  }
+  const label = `runner ${id}`;
+
+  checkExecutable(runner.binary, label);
+  const genesisHash = readGenesisHash(config.genesisHashPath);
+  checkFile(runner.nodeConfig, `${label}: node config`, `runner_config in ${where}`);
+  ensureStorage(runner.storage, label);
+
+  const args = [
+    "--genesis-block-hash",
+    genesisHash,
+    "--config",
+    runner.nodeConfig,
+    "--rest-listen",
+    runner.restListen,
+    "--storage",
+    runner.storage,
+  ];
+  if (config.keyMode === "boot") args.push("--secret", checkSecret(secretPath(config, env)));
+  return { file: runner.binary, argv: [runner.binary, ...args] };
+}
+
+/** Under systemd the secret arrives as a credential; elsewhere it is read from the configured path. */
+export function secretPath(config: ResolvedConfig, env: Record<string, string | undefined>): string {
+  const dir = env.CREDENTIALS_DIRECTORY;
+  if (dir !== undefined && dir !== "") {
+    const credential = join(dir, SECRET_CREDENTIAL);
+    if (exists(credential)) return credential;
+  }
+  return config.nodeSecretPath;
+}
+
+function checkExecutable(path: string, label: string): void {
+  let link: ReturnType<typeof lstatSync>;
+  try {
+    link = lstatSync(path);
+  } catch {
+    throw new ConfigError(
+      `${label}: jormungandr binary ${path} does not exist; link it to a jormungandr executable: ln -s /usr/local/bin/jormungandr_<version> ${path}`,
+    );
+  }
+  let target: string;
+  try {
+    target = realpathSync(path);
+  } catch {
+    const to = link.isSymbolicLink() ? readlinkSync(path) : "?";
+    throw new ConfigError(`${label}: jormungandr binary ${path} is a broken symlink to ${to}`);
+  }
+  const isFile = statSync(target).isFile();
+  let executable = isFile;
+  if (isFile) {
+    try {
+      accessSync(target, constants.X_OK);
+    } catch {
+      executable = false;
+    }
+  }
+  if (!executable) {
+    const via = target === path ? "" : ` (via ${path})`;
+    throw new ConfigError(`${label}: jormungandr binary ${target}${via} is not an executable file`);
+  }
+}
+
+function readGenesisHash(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new ConfigError(`genesis hash file ${path} ${describeReadError(error)}; it must hold the genesis block hash (64 hex characters)`);
+  }
+  const hash = text.trim();
+  if (!GENESIS_HASH.test(hash)) {
+    const shown = hash.length > 80 ? `${hash.slice(0, 77)}...` : hash;
+    throw new ConfigError(`genesis hash file ${path} must hold the genesis block hash (64 hex characters), found "${shown}"`);
+  }
+  return hash.toLowerCase();
+}
+
+function checkFile(path: string, what: string, configKey: string): void {
+  let isFile = false;
+  try {
+    isFile = statSync(path).isFile();
+  } catch (error) {
+    throw new ConfigError(`${what} ${path} ${describeReadError(error)} (${configKey})`);
+  }
+  if (!isFile) throw new ConfigError(`${what} ${path} is not a file (${configKey})`);
+}
+
+function ensureStorage(path: string, label: string): void {
+  try {
+    mkdirSync(path, { recursive: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? "error";
+    throw new ConfigError(`${label}: storage dir ${path} does not exist and cannot be created (${code}: ${(error as Error).message})`);
+  }
+  if (!statSync(path).isDirectory()) throw new ConfigError(`${label}: storage dir ${path} is not a directory`);
+}
+
+function checkSecret(path: string): string {
+  let mode: number;
+  try {
+    mode = statSync(path).mode & 0o777;
+    accessSync(path, constants.R_OK);
+  } catch (error) {
+    throw new ConfigError(`node secret ${path} ${describeReadError(error)}`);
+  }
+  if ((mode & OTHERS_READ_MASK) !== 0) {
+    throw new ConfigError(
+      `node secret ${path} has mode ${formatMode(mode)}, so other users can read it; restrict it: chmod 600 ${path}`,
+    );
+  }
+  return path;
+}
+
+export function formatMode(mode: number): string {
+  return `0${(mode & 0o7777).toString(8).padStart(3, "0")}`;
+}
+
+function describeReadError(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === "ENOENT") return "does not exist";
+  if (code === "EACCES") return `is not readable by this user (uid ${process.getuid?.() ?? "?"})`;
+  return `cannot be read (${code ?? String(error)})`;
+}
+
+function exists(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** POSIX-shell quoting, so --print output can be pasted into a shell. */
+export function shellQuote(arg: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
 export default defineCommand({
-  meta: { name: "runner", description: "(not implemented yet)" },
-  run() {
-    throw new Error("not implemented");
+  meta: {
+    name: "runner",
+    description:
+      "Start runner N's Jormungandr node (the ExecStart of jorm_runner@.service).\n" +
+      "Checks the runner's symlink, the genesis hash, its node config, its storage and (key mode boot) the\n" +
+      "secret, each failing with one line and exit 78, then replaces itself with the node, so the unit's\n" +
+      "MainPID is jormungandr. The node gets --genesis-block-hash, --config, --rest-listen, --storage\n" +
+      "and, in key mode boot only, --secret ($CREDENTIALS_DIRECTORY/node_secret under systemd).\n" +
+      "Example: jorm-master runner 0 --print",
+  },
+  args: {
+    id: { type: "positional", description: "Runner number, 0 .. cnt_runners-1", required: true, valueHint: "N" },
+    ...configArgs,
+    print: { type: "boolean", description: "Print the node's command line instead of starting it", default: false },
+  },
+  async run({ args }) {
+    const config = await loadConfig(args.config);
+    const command = prepareRunner(config, String(args.id), process.env);
+    if (args.print) {
+      process.stdout.write(`${command.argv.map(shellQuote).join(" ")}\n`);
+      return;
+    }
+    process.execve!(command.file, command.argv, process.env as Record<string, string>);
   },
 });
