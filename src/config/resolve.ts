@@ -57,7 +57,14 @@ export function resolveInput(input: unknown, source: string | null, baseDir: str
   }
   const parsed = InputSchema.safeParse(input);
   if (!parsed.success) {
-    return { ok: false, problems: parsed.error.issues.flatMap((issue) => issueToProblems(issue, input)) };
+    const problems = parsed.error.issues.flatMap((issue) => issueToProblems(issue, input));
+    // Only typos in key names: the rest of the file can still be checked, so the operator sees
+    // every problem in one run instead of one round trip per kind.
+    if (parsed.error.issues.every((issue) => issue.code === "unrecognized_keys")) {
+      const retry = InputSchema.safeParse(withoutKeys(input, problems.map((p) => p.path)));
+      if (retry.success) problems.push(...crossCheck(retry.data));
+    }
+    return { ok: false, problems };
   }
   const p = parsed.data;
   const problems = crossCheck(p);
@@ -131,6 +138,16 @@ export function resolveInput(input: unknown, source: string | null, baseDir: str
     legacy,
   };
   return { ok: true, config, notes };
+}
+
+function withoutKeys(input: Record<string, unknown>, paths: readonly (readonly (string | number)[])[]): Record<string, unknown> {
+  const copy: Record<string, unknown> = structuredClone(input);
+  for (const path of paths) {
+    let parent: unknown = copy;
+    for (const key of path.slice(0, -1)) parent = isMapping(parent) ? parent[String(key)] : undefined;
+    if (isMapping(parent)) delete parent[String(path[path.length - 1])];
+  }
+  return copy;
 }
 
 function resolvePoolTool(p: ParsedConfig): PoolToolConfig | null {

@@ -74,6 +74,17 @@ describe("invalid configurations", () => {
     });
   }
 
+  test("a typo in a key name does not hide the other problems", () => {
+    let message = "";
+    try {
+      parseConfigText("max_ofset: 5\ncnt_runners: 12\n", FILE);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain(`${FILE}:1:1: max_ofset: unknown key; did you mean "max_offset"?`);
+    expect(message).toContain(`${FILE}:2:14: cnt_runners: 12 runners do not fit the rest_prefix port scheme`);
+  });
+
   test("several problems are all reported, in file order", () => {
     let message = "";
     try {
