@@ -106,6 +106,7 @@ export class Chain {
   private readonly perChunk: number;
   private readonly scheduleCache = new Map<number, readonly number[]>();
   private readonly chunkCache = new Map<number, readonly number[]>();
+  private readonly hashCache = new Map<number, string>();
 
   constructor(params: ChainParams) {
     const problems = validateChainParams(params);
@@ -225,7 +226,12 @@ export class Chain {
   }
 
   blockHash(height: number): string {
-    return height === 0 ? this.block0Hash : hexOf(64, this.params.seed, height, 0xb1);
+    if (height === 0) return this.block0Hash;
+    const hit = this.hashCache.get(height);
+    if (hit) return hit;
+    const hash = hexOf(64, this.params.seed, height, 0xb1);
+    remember(this.hashCache, height, hash);
+    return hash;
   }
 
   dateString(epoch: number, slot: number): string {

@@ -129,6 +129,8 @@ export class SimNode {
   readonly pid: number;
   readonly startedAtMs: number;
   readonly faults: NodeFaults = { stuck: false, restHang: false, rest500: false };
+  /** The p2p id (24 bytes hex), new per process */
+  readonly nodeId: string;
 
   private readonly chain: Chain;
   private readonly sched: Scheduler;
@@ -171,6 +173,7 @@ export class SimNode {
     this.logsCapacity = opts.logsCapacity ?? DEFAULT_LOGS_CAPACITY;
     this.viewLagMs = opts.viewLagMs ?? hash32(this.chain.params.seed, opts.runner, opts.incarnation, 0x1a9) % this.chain.slotMs;
     this.onExit = opts.onExit;
+    this.nodeId = hexOf(48, this.chain.params.seed, opts.runner, opts.incarnation, 0x1d);
     this.startedAtMs = this.sched.now();
     this.phaseStartMs = this.startedAtMs;
     for (const secret of opts.secrets ?? []) this.enclaveAdd(secret);
@@ -548,7 +551,7 @@ export class SimNode {
       lastBlockTime: rfc3339(last.timeMs),
       lastBlockTx: hash32(seed, h, 4) % 5,
       lastReceivedBlockTime: receivedAt >= runningAt ? rfc3339(Math.floor(receivedAt / MS_PER_S) * MS_PER_S) : null,
-      nodeId: hexOf(48, seed, this.runner, this.incarnation, 0x1d),
+      nodeId: this.nodeId,
       peerAvailableCnt: 321,
       peerQuarantinedCnt: 123,
       peerTotalCnt: 449,
