@@ -126,7 +126,7 @@ function readWritePaths(config: ResolvedConfig): string {
 /** Find a split `before + id + after` that produces every value from its runner id. */
 export function idPattern(values: { id: number; value: string }[]): { before: string; after: string } | null {
   const first = values[0];
-  if (!first || values.length < 2) return null;
+  if (!first) return null;
   const idText = String(first.id);
   for (let at = first.value.lastIndexOf(idText); at >= 0; at = at === 0 ? -1 : first.value.lastIndexOf(idText, at - 1)) {
     const before = first.value.slice(0, at);

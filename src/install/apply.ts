@@ -1,0 +1,120 @@
+// Carries out a plan, operation by operation, in order. Files are replaced atomically (write to a
+// temporary name beside the target, then rename), so a crash never leaves half a unit or config.
+
+import { chmodSync, chownSync, copyFileSync, mkdirSync, renameSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { UserError } from "../errors.ts";
+import { staged } from "./layout.ts";
+import { formatManifest } from "./manifest.ts";
+import type { Op } from "./plan.ts";
+import type { Systemctl } from "./systemctl.ts";
+
+export interface ApplyDeps {
+  root: string | null;
+  systemctl: Systemctl | null;
+  /** uid/gid of a user, null when unknown */
+  lookupUser: (name: string) => { uid: number; gid: number } | null;
+  /** Runs useradd/userdel; throws on failure */
+  exec: (argv: string[]) => void;
+}
+
+export async function applyPlan(ops: readonly Op[], deps: ApplyDeps): Promise<void> {
+  for (const op of ops) await applyOp(op, deps);
+}
+
+async function applyOp(op: Op, deps: ApplyDeps): Promise<void> {
+  const at = (path: string) => staged(deps.root, path);
+  const chown = (path: string, owner: string | null) => {
+    // Staged trees keep the installing user's ownership: the packaging step sets owners.
+    if (owner === null || deps.root !== null) return;
+    const ids = deps.lookupUser(owner);
+    if (ids === null) throw new UserError(`cannot set the owner of ${path}: user ${owner} does not exist`);
+    chownSync(at(path), ids.uid, ids.gid);
+  };
+  switch (op.op) {
+    case "useradd":
+      deps.exec(["useradd", "--system", "--user-group", "--home-dir", op.home, "--no-create-home", "--shell", "/usr/sbin/nologin", op.name]);
+      return;
+    case "userdel":
+      deps.exec(["userdel", op.name]);
+      return;
+    case "mkdir":
+      mkdirSync(at(op.path), { recursive: true, mode: op.mode });
+      chmodSync(at(op.path), op.mode);
+      chown(op.path, op.owner);
+      return;
+    case "write": {
+      mkdirSync(dirname(at(op.path)), { recursive: true });
+      const tmp = tempBeside(at(op.path));
+      writeFileSync(tmp, op.content, { mode: op.mode });
+      chmodSync(tmp, op.mode);
+      renameSync(tmp, at(op.path));
+      chown(op.path, op.owner);
+      return;
+    }
+    case "copy": {
+      mkdirSync(dirname(at(op.path)), { recursive: true });
+      const tmp = tempBeside(at(op.path));
+      copyFileSync(op.source, tmp);
+      chmodSync(tmp, op.mode);
+      renameSync(tmp, at(op.path));
+      return;
+    }
+    case "symlink": {
+      mkdirSync(dirname(at(op.path)), { recursive: true });
+      const tmp = tempBeside(at(op.path));
+      symlinkSync(op.target, tmp);
+      renameSync(tmp, at(op.path));
+      return;
+    }
+    case "remove":
+      rmSync(at(op.path), { recursive: op.recursive === true, force: true });
+      return;
+    case "rmdir":
+      removeDirIfEmpty(at(op.path));
+      return;
+    case "systemctl":
+      if (deps.systemctl === null) throw new Error("a staged plan has no systemctl operations");
+      await deps.systemctl.run(op.args);
+      return;
+    case "manifest":
+      if (op.manifest === null) {
+        rmSync(at(op.path), { force: true });
+        removeDirIfEmpty(dirname(at(op.path)));
+      } else {
+        mkdirSync(dirname(at(op.path)), { recursive: true, mode: 0o755 });
+        const tmp = tempBeside(at(op.path));
+        writeFileSync(tmp, formatManifest(op.manifest), { mode: 0o644 });
+        renameSync(tmp, at(op.path));
+      }
+      return;
+  }
+}
+
+function tempBeside(path: string): string {
+  const tmp = join(dirname(path), `.${basename(path)}.jm-${process.pid}.tmp`);
+  rmSync(tmp, { force: true });
+  return tmp;
+}
+
+function removeDirIfEmpty(path: string): void {
+  try {
+    rmdirSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "ENOTEMPTY" && code !== "EEXIST" && code !== "ENOENT") throw error;
+  }
+}
+
+/** uid/gid through `id`, which knows every NSS source (files, LDAP, ...). */
+export function lookupUser(name: string): { uid: number; gid: number } | null {
+  const uid = Bun.spawnSync(["id", "-u", name], { stdout: "pipe", stderr: "ignore" });
+  const gid = Bun.spawnSync(["id", "-g", name], { stdout: "pipe", stderr: "ignore" });
+  if (uid.exitCode !== 0 || gid.exitCode !== 0) return null;
+  return { uid: Number(uid.stdout.toString().trim()), gid: Number(gid.stdout.toString().trim()) };
+}
+
+export function execChecked(argv: string[]): void {
+  const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new UserError(`${argv.join(" ")} failed (exit ${r.exitCode}): ${r.stderr.toString().trim()}`);
+}

@@ -1,0 +1,34 @@
+// The real world for install/uninstall: systemctl, a TTY prompt, the running executable.
+
+import { consola } from "consola";
+import { UserError } from "../errors.ts";
+import { execChecked, lookupUser } from "./apply.ts";
+import { selfInstall, type InstallDeps } from "./install.ts";
+import { userExists } from "./observe.ts";
+import { realSystemctl } from "./systemctl.ts";
+
+/** A `bun build --compile` binary runs its entry from Bun's embedded file system. */
+export function isCompiled(): boolean {
+  return Bun.main.startsWith("/$bunfs/") || Bun.main.startsWith("B:/~BUN/");
+}
+
+export function realInstallDeps(env: { home: string; currentUser: string }): InstallDeps {
+  const tty = process.stdin.isTTY === true && process.stdout.isTTY === true;
+  return {
+    systemctlFor: (scope) => realSystemctl(scope),
+    prompt: tty
+      ? async (question) => {
+          const answer = await consola.prompt(question, { type: "text", cancel: "symbol" });
+          if (typeof answer !== "string") throw new UserError("cancelled");
+          return answer;
+        }
+      : null,
+    out: (text) => process.stdout.write(`${text}\n`),
+    home: env.home,
+    currentUser: env.currentUser,
+    isRoot: process.getuid?.() === 0,
+    self: (execPath, root) => selfInstall(execPath, root, { compiled: isCompiled(), executable: process.execPath, script: Bun.main }),
+    userExists,
+    apply: { lookupUser, exec: execChecked },
+  };
+}
