@@ -1,0 +1,188 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ConfigError } from "../../src/errors.ts";
+import { Chain } from "../../src/sim/chain.ts";
+import { readJournalFile } from "../../src/sim/journal.ts";
+import { REJECT_TOO_LATE } from "../../src/sim/node.ts";
+import { parseListen, parseNodeFlags, readNodeConfig, readSecret, runnerIdOf, startSimNode } from "../../src/sim/process.ts";
+import { parseWorld, renderWorld, WORLD_FILE } from "../../src/sim/worldfile.ts";
+
+const CLI = join(import.meta.dir, "../../src/cli.ts");
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** A world with 4-slot epochs of 1 s where slots 1..3 are all the pool's, and a fast boot. */
+function makeWorld(port: number) {
+  const dir = mkdtempSync(join(tmpdir(), "jm-simproc-"));
+  dirs.push(dir);
+  const text = renderWorld({
+    block0TimeMs: Math.floor(Date.now() / 1000) * 1000 - 100 * 4000,
+    slotMs: 1000,
+    slotsPerEpoch: 4,
+    seed: 5,
+    density: 3,
+    activeSlotCoeff: 0.5,
+    bootstrapMs: 100,
+    computeMs: 0,
+  }).replace(/starting_rest_server: \d+/, "starting_rest_server: 20").replace(/preparing_storage: \d+/, "preparing_storage: 20");
+  writeFileSync(join(dir, WORLD_FILE), text);
+  const config = join(dir, "jorm_runner_2.yaml");
+  writeFileSync(config, `storage: "${dir}/storage_jorm_runner_2"\nrest:\n  listen: "127.0.0.1:${port}"\nleadership:\n  logs_capacity: 50\n`);
+  const secret = join(dir, "node_secret.yaml");
+  writeFileSync(secret, `genesis:\n  sig_key: kes25519-12-sk1FAKE\n  vrf_key: vrf_sk1FAKE\n  node_id: "${"0".repeat(63)}1"\n`);
+  const world = parseWorld(text, join(dir, WORLD_FILE));
+  return { dir, config, secret, world, chain: new Chain(world.chain), journal: world.journalPath };
+}
+
+const freePort = () => {
+  const s = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("") });
+  const port = s.port!;
+  s.stop(true);
+  return port;
+};
+
+describe("jormungandr command line", () => {
+  test("flags as jormungandr takes them: --flag value, --flag=value, --secret repeatable, the rest ignored", () => {
+    const f = parseNodeFlags([
+      "--genesis-block-hash",
+      "ab",
+      "--config=/etc/cardano/jorm_runner_1.yaml",
+      "--secret",
+      "/a.yaml",
+      "--secret=/b.yaml",
+      "--rest-listen",
+      "127.0.0.1:3101",
+      "--storage",
+      "/home/cardano/storage_jorm_runner_1",
+      "--trusted-peer",
+      "/ip4/1.2.3.4/tcp/3000@abc",
+      "--enable-explorer",
+    ]);
+    expect(f).toEqual({
+      genesisBlockHash: "ab",
+      config: "/etc/cardano/jorm_runner_1.yaml",
+      secrets: ["/a.yaml", "/b.yaml"],
+      restListen: "127.0.0.1:3101",
+      storage: "/home/cardano/storage_jorm_runner_1",
+      ignored: ["--trusted-peer", "--enable-explorer"],
+    });
+    expect(() => parseNodeFlags(["--config"])).toThrow("--config needs a value");
+  });
+
+  test("runner id from the storage dir, else the port's last digit; listen addresses", () => {
+    expect(runnerIdOf("/home/cardano/storage_jorm_runner_7/", 3100)).toBe(7);
+    expect(runnerIdOf(undefined, 3102)).toBe(2);
+    expect(parseListen("127.0.0.1:3100")).toEqual({ hostname: "127.0.0.1", port: 3100 });
+    expect(parseListen("[::1]:3100")).toEqual({ hostname: "::1", port: 3100 });
+    expect(() => parseListen("localhost")).toThrow(ConfigError);
+  });
+
+  test("node config: rest.listen, storage, logs_capacity, secret_files; secrets read as YAML mappings", () => {
+    const { config, secret, dir } = makeWorld(3999);
+    expect(readNodeConfig(config)).toMatchObject({ restListen: "127.0.0.1:3999", logsCapacity: 50, secretFiles: [] });
+    expect(readSecret(secret)).toMatchObject({ genesis: { vrf_key: "vrf_sk1FAKE" } });
+    expect(() => readSecret(join(dir, "missing.yaml"))).toThrow("no such file");
+  });
+});
+
+describe("one simulated node process", () => {
+  test("in-process: serves the REST port, journals to the world, numbers incarnations from the journal", async () => {
+    const port = freePort();
+    const w = makeWorld(port);
+    const first = startSimNode(parseNodeFlags(["--config", w.config]), {});
+    expect(first.node.runner).toBe(2);
+    expect(first.node.incarnation).toBe(1);
+    const stats = (await (await fetch(`http://127.0.0.1:${port}/api/v0/node/stats`)).json()) as { state: string };
+    expect(typeof stats.state).toBe("string");
+    first.node.kill("crash");
+    expect(await first.exited).toBe(1);
+    const second = startSimNode(parseNodeFlags(["--config", w.config, "--secret", w.secret]), {});
+    expect(second.node.incarnation).toBe(2);
+    expect(second.node.leaderIds()).toEqual([1]);
+    second.node.terminate(0);
+    expect(await second.exited).toBe(0);
+    expect(readJournalFile(w.journal).map((e) => e.kind)).toEqual(["proc_start", "proc_exit", "proc_start", "proc_exit"]);
+  });
+
+  test("as a process: SIGSTOP over a leader slot → too late on SIGCONT (and the freeze journalled); SIGTERM exits 0; audit", async () => {
+    const port = freePort();
+    const w = makeWorld(port);
+    const proc = Bun.spawn(
+      ["bun", CLI, "sim", "node", "--genesis-block-hash", "ab".repeat(32), "--config", w.config, "--secret", w.secret, "--log-level", "info"],
+      { stdout: "pipe", stderr: "pipe", env: { ...process.env, JORM_SIM_WORLD: "" } },
+    );
+    const base = `http://127.0.0.1:${port}/api/v0`;
+    let state = "";
+    for (let i = 0; i < 100 && state !== "Running"; i++) {
+      await Bun.sleep(50);
+      state = await fetch(`${base}/node/stats`)
+        .then((r) => r.json() as Promise<{ state: string }>)
+        .then((s) => s.state)
+        .catch(() => "");
+    }
+    expect(state).toBe("Running");
+    const settings = (await (await fetch(`${base}/settings`)).json()) as { block0Hash: string };
+    expect(settings.block0Hash).toBe("ab".repeat(32));
+
+    // The next leader slot (not slot 0) starting at least 400 ms from now.
+    let abs = w.chain.absSlotAt(Date.now() + 400) + 1;
+    if (abs % 4 === 0) abs++;
+    const slotStart = w.chain.absSlotStartMs(abs);
+    await Bun.sleep(slotStart - 200 - Date.now());
+    proc.kill("SIGSTOP");
+    await Bun.sleep(slotStart + 1300 - Date.now());
+    proc.kill("SIGCONT");
+    await Bun.sleep(300);
+    const epoch = Math.floor(abs / 4);
+    const slot = abs % 4;
+    const entries = readJournalFile(w.journal);
+    expect(entries.filter((e) => e.kind === "reject" && e.epoch === epoch && e.slot === slot).map((e) => (e as { reason: string }).reason)).toEqual([
+      REJECT_TOO_LATE,
+    ]);
+    expect(entries.some((e) => e.kind === "freeze")).toBe(true);
+    expect(entries.some((e) => e.kind === "block")).toBe(true);
+
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+    const stderr = await new Response(proc.stderr).text();
+    expect(stderr).toContain("ignoring --log-level");
+    expect(readJournalFile(w.journal).at(-1)).toMatchObject({ kind: "proc_exit", reason: "sigterm" });
+
+    const audit = Bun.spawnSync(["bun", CLI, "sim", "audit", "--world", w.dir, "--json"], { stdout: "pipe", stderr: "pipe" });
+    expect(audit.exitCode).toBe(0);
+    const report = JSON.parse(audit.stdout.toString()) as { scheduled: number; produced: number; doubleProduced: number; unproducibleReasons: Record<string, number> };
+    expect(report.doubleProduced).toBe(0);
+    expect(report.produced).toBeGreaterThan(0);
+    expect(report.unproducibleReasons.frozen).toBe(1);
+  }, 20_000);
+
+  test("CLI: a node without a world is a config error (78) with a precise message, no stack", () => {
+    const dir = mkdtempSync(join(tmpdir(), "jm-simproc-"));
+    dirs.push(dir);
+    const r = Bun.spawnSync(["bun", CLI, "sim", "node", "--config", join(dir, "jorm_runner_0.yaml")], {
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, JORM_SIM_WORLD: "" },
+    });
+    expect(r.exitCode).toBe(78);
+    expect(r.stderr.toString()).toContain("sim world init");
+    expect(r.stderr.toString()).not.toMatch(/^\s+at /m);
+  });
+
+  test("CLI: sim world init writes a world a node can load, and refuses to overwrite", () => {
+    const dir = mkdtempSync(join(tmpdir(), "jm-simproc-"));
+    dirs.push(dir);
+    const init = (extra: string[] = []) =>
+      Bun.spawnSync(["bun", CLI, "sim", "world", "init", dir, "--slots-per-epoch", "120", "--density", "10", ...extra], { stdout: "pipe", stderr: "pipe" });
+    expect(init().exitCode).toBe(0);
+    const again = init();
+    expect(again.exitCode).toBe(1);
+    expect(again.stderr.toString()).toContain("already exists");
+    const bad = init(["--force", "--slot-ms", "1500"]);
+    expect(bad.exitCode).toBe(64);
+  });
+});
