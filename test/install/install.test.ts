@@ -1,0 +1,288 @@
+import { afterAll, beforeEach, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { parse } from "yaml";
+import { EXIT_USAGE, type UserError } from "../../src/errors.ts";
+import { runInstall, runUninstall, selfInstall, type InstallDeps, type InstallFlags } from "../../src/install/install.ts";
+import type { Systemctl } from "../../src/install/systemctl.ts";
+
+const HASH = "8e4d2a343f3dcf9330ad9035b3e8d168e6728904262f2c434a4f8f934ec7b676";
+const base = mkdtempSync(join(tmpdir(), "jm-install-"));
+afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+let n = 0;
+let dir: string;
+let inputs: { jormungandr: string; secret: string; template: string };
+beforeEach(() => {
+  dir = join(base, `t${n++}`);
+  mkdirSync(join(dir, "in"), { recursive: true });
+  inputs = { jormungandr: join(dir, "in/jormungandr_546497fc"), secret: join(dir, "in/secret.yaml"), template: join(dir, "in/itn.yaml") };
+  writeFileSync(inputs.jormungandr, "#!/bin/sh\n");
+  chmodSync(inputs.jormungandr, 0o755);
+  writeFileSync(inputs.secret, "genesis:\n  node_id: 00\n");
+  writeFileSync(inputs.template, "p2p:\n  public_address: /ip4/203.0.113.10/tcp/4000\n  trusted_peers: []\n");
+});
+
+class FakeSystemctl implements Systemctl {
+  readonly prefix = "systemctl --user";
+  calls: string[] = [];
+  enabled = new Set<string>();
+  active = new Set<string>();
+  async run(args: readonly string[]) {
+    this.calls.push(args.join(" "));
+    const unit = args.at(-1)!;
+    if (args[0] === "enable") this.enabled.add(unit);
+    if (args.includes("--now") && args[0] === "enable") this.active.add(unit);
+    if (args[0] === "start" || args[0] === "restart") this.active.add(unit);
+    if (args[0] === "stop") this.active.delete(unit);
+    if (args[0] === "disable") {
+      this.enabled.delete(unit);
+      if (args.includes("--now")) this.active.delete(unit);
+    }
+  }
+  async isEnabled(unit: string) {
+    return this.enabled.has(unit);
+  }
+  async isActive(unit: string) {
+    return this.active.has(unit);
+  }
+}
+
+function deps(extra: Partial<InstallDeps> = {}): InstallDeps & { output: string[]; systemctl: FakeSystemctl } {
+  const output: string[] = [];
+  const systemctl = new FakeSystemctl();
+  return {
+    output,
+    systemctl,
+    systemctlFor: () => systemctl,
+    prompt: null,
+    out: (t) => output.push(t),
+    home: join(dir, "home"),
+    currentUser: "op",
+    isRoot: false,
+    self: (execPath, root) => selfInstall(execPath, root, { compiled: false, executable: "/usr/bin/bun", script: "/src/jorm-master/src/cli.ts" }),
+    userExists: () => true,
+    apply: { lookupUser: () => null, exec: () => {} },
+    ...extra,
+  };
+}
+
+function flags(extra: Partial<InstallFlags> = {}): InstallFlags {
+  return { dryRun: false, start: true, force: false, dirs: {}, ...extra };
+}
+
+const full = () =>
+  flags({ runners: "2", jormungandr: inputs.jormungandr, genesisHash: HASH, secret: inputs.secret, nodeConfig: inputs.template });
+
+/** Every path under `root`, with a fingerprint (type, mode, content or link target). */
+function snapshot(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (p: string) => {
+    for (const name of readdirSync(p)) {
+      const full = join(p, name);
+      const st = lstatSync(full);
+      const key = relative(root, full);
+      if (st.isSymbolicLink()) out[key] = `-> ${readlinkSync(full)}`;
+      else if (st.isDirectory()) {
+        out[key] = `dir ${(st.mode & 0o777).toString(8)}`;
+        walk(full);
+      } else out[key] = `${(st.mode & 0o777).toString(8)} ${st.mtimeMs} ${readFileSync(full, "utf8")}`;
+    }
+  };
+  if (existsSync(root)) walk(root);
+  return out;
+}
+
+describe("install --root (staging)", () => {
+  test("stages the whole tree; second run changes nothing; uninstall removes exactly that", async () => {
+    const root = join(dir, "root");
+    mkdirSync(join(root, "etc/cardano"), { recursive: true });
+    writeFileSync(join(root, "etc/cardano/unrelated.txt"), "operator's\n");
+    const before = snapshot(root);
+    const d = deps();
+    const first = await runInstall({ ...full(), root }, d);
+    expect(first.applied).toBe(true);
+    expect(d.systemctl.calls).toEqual([]);
+
+    const at = (p: string) => join(root, p);
+    expect(statSync(at("etc/cardano/node_secret.yaml")).mode & 0o777).toBe(0o600);
+    expect(readFileSync(at("etc/cardano/node_secret.yaml"), "utf8")).toBe(readFileSync(inputs.secret, "utf8"));
+    expect(readFileSync(at("etc/cardano/genesis.txt"), "utf8")).toBe(`${HASH}\n`);
+    expect(readlinkSync(at("usr/local/bin/jormungandr_runner_1"))).toBe(inputs.jormungandr);
+    expect(statSync(at("usr/local/bin/jorm-master")).mode & 0o777).toBe(0o755);
+    expect(readFileSync(at("usr/local/bin/jorm-master"), "utf8")).toContain(`exec '/usr/bin/bun' '/src/jorm-master/src/cli.ts' "$@"`);
+    expect(statSync(at("home/cardano/storage_jorm_runner_1")).isDirectory()).toBe(true);
+    const config = parse(readFileSync(at("etc/cardano/jorm_master.yaml"), "utf8"));
+    expect(config.cnt_runners).toBe(2);
+    expect(config.systemd.user).toBe("cardano");
+    const runner1 = parse(readFileSync(at("etc/cardano/jorm_runner_1.yaml"), "utf8"));
+    expect(runner1.rest.listen).toBe("127.0.0.1:3101");
+    expect(runner1.p2p.public_address).toBe("/ip4/203.0.113.10/tcp/4001");
+    expect(runner1.storage).toBe("/home/cardano/storage_jorm_runner_1");
+    const unit = readFileSync(at("etc/systemd/system/jorm_runner@.service"), "utf8");
+    expect(unit).toContain("ExecStart=/usr/local/bin/jorm-master runner %i --config /etc/cardano/jorm_master.yaml");
+    const manifest = JSON.parse(readFileSync(at("var/lib/jorm-master/manifest.json"), "utf8"));
+    expect(manifest.runners).toBe(2);
+    expect(d.output.join("\n")).toContain("staged only: no systemctl calls");
+
+    const installed = snapshot(root);
+    const again = deps();
+    const second = await runInstall({ ...flags(), root }, again);
+    expect(second.plan.ops).toEqual([]);
+    expect(again.output[0]).toStartWith("nothing to do");
+    expect(snapshot(root)).toEqual(installed);
+
+    const un = deps();
+    await runUninstall({ root, purge: true, force: false, dryRun: false }, un);
+    expect(snapshot(root)).toEqual(before);
+  });
+
+  test("a changed file is kept and its diff shown; --force overwrites it", async () => {
+    const root = join(dir, "root");
+    await runInstall({ ...full(), root }, deps());
+    const unit = join(root, "etc/systemd/system/jorm_master.service");
+    const edited = readFileSync(unit, "utf8").replace("RestartSec=1", "RestartSec=9");
+    writeFileSync(unit, edited);
+    const kept = deps();
+    await runInstall(flags({ root }), kept);
+    const text = kept.output.join("\n");
+    expect(text).toStartWith("nothing to do");
+    expect(text).toContain("= keep /etc/systemd/system/jorm_master.service: changed since install; kept (pass --force to overwrite)");
+    expect(text).toContain("    - RestartSec=9\n    + RestartSec=1");
+    expect(readFileSync(unit, "utf8")).toBe(edited);
+    const forced = deps();
+    await runInstall({ ...flags({ root, force: true }) }, forced);
+    expect(forced.output.join("\n")).toContain("~ overwrite /etc/systemd/system/jorm_master.service");
+    expect(readFileSync(unit, "utf8")).toContain("RestartSec=1");
+  });
+
+  test("uninstall keeps storage and the secret without --purge", async () => {
+    const root = join(dir, "root");
+    await runInstall({ ...full(), root }, deps());
+    writeFileSync(join(root, "home/cardano/storage_jorm_runner_0/blocks.sqlite"), "chain");
+    await runUninstall({ root, purge: false, force: false, dryRun: false }, deps());
+    expect(readFileSync(join(root, "home/cardano/storage_jorm_runner_0/blocks.sqlite"), "utf8")).toBe("chain");
+    expect(existsSync(join(root, "etc/cardano/node_secret.yaml"))).toBe(true);
+    expect(existsSync(join(root, "etc/cardano/jorm_master.yaml"))).toBe(false);
+    expect(existsSync(join(root, "etc/systemd/system/jorm_master.service"))).toBe(false);
+    expect(existsSync(join(root, "var/lib/jorm-master"))).toBe(false);
+  });
+
+  test("--dry-run prints the plan and writes nothing", async () => {
+    const root = join(dir, "root");
+    const d = deps();
+    const r = await runInstall({ ...full(), root, dryRun: true }, d);
+    expect(r.applied).toBe(false);
+    expect(d.output[0]).toContain("+ write /etc/cardano/jorm_master.yaml");
+    expect(existsSync(root)).toBe(false);
+  });
+});
+
+describe("install --scope user (fake systemctl)", () => {
+  const userFlags = () => ({ ...full(), scope: "user" });
+
+  test("installs under $HOME, daemon-reload, enable --now; a second run calls nothing", async () => {
+    const d = deps();
+    await runInstall(userFlags(), d);
+    const home = join(dir, "home");
+    expect(existsSync(join(home, ".config/systemd/user/jorm_runner@.service"))).toBe(true);
+    expect(readlinkSync(join(home, ".local/bin/jormungandr_runner_0"))).toBe(inputs.jormungandr);
+    expect(d.systemctl.calls).toEqual(["daemon-reload", "enable --now jorm_master.service"]);
+    const unit = readFileSync(join(home, ".config/systemd/user/jorm_master.service"), "utf8");
+    expect(unit).toContain(`ExecStart=${home}/.local/bin/jorm-master daemon --config ${home}/.config/jorm-master/jorm_master.yaml`);
+    expect(unit).not.toMatch(/^User=/m);
+
+    const again = deps({ systemctlFor: () => d.systemctl });
+    d.systemctl.calls = [];
+    await runInstall({ ...flags(), scope: "user" }, again);
+    expect(d.systemctl.calls).toEqual([]);
+    expect(again.output[0]).toStartWith("nothing to do");
+  });
+
+  test("fewer runners: master stopped, extra runner disabled --now, master started; then uninstall", async () => {
+    const d = deps();
+    await runInstall({ ...userFlags(), runners: "3" }, d);
+    d.systemctl.calls = [];
+    await runInstall({ ...flags(), scope: "user", runners: "2" }, deps({ systemctlFor: () => d.systemctl }));
+    expect(d.systemctl.calls).toEqual(["stop jorm_master.service", "disable --now jorm_runner@2.service", "start jorm_master.service"]);
+    const home = join(dir, "home");
+    expect(existsSync(join(home, ".local/bin/jormungandr_runner_2"))).toBe(false);
+    expect(existsSync(join(home, ".config/jorm-master/jorm_runner_2.yaml"))).toBe(false);
+    expect(existsSync(join(home, ".local/share/jorm-master/storage_jorm_runner_2"))).toBe(true);
+
+    d.systemctl.calls = [];
+    await runUninstall({ scope: "user", purge: true, force: false, dryRun: false }, deps({ systemctlFor: () => d.systemctl }));
+    expect(d.systemctl.calls).toEqual([
+      "disable --now jorm_master.service",
+      "disable --now jorm_runner@0.service",
+      "disable --now jorm_runner@1.service",
+      "daemon-reload",
+    ]);
+    expect(snapshot(home)).toEqual({});
+  });
+
+  test("adding runners reuses the existing symlink target without --jormungandr", async () => {
+    await runInstall(userFlags(), deps());
+    await runInstall({ ...flags(), scope: "user", runners: "3" }, deps());
+    expect(readlinkSync(join(dir, "home/.local/bin/jormungandr_runner_2"))).toBe(inputs.jormungandr);
+  });
+
+  test("--no-start installs and reloads but does not enable or start", async () => {
+    const d = deps();
+    await runInstall({ ...userFlags(), start: false }, d);
+    expect(d.systemctl.calls).toEqual(["daemon-reload"]);
+  });
+});
+
+describe("missing inputs", () => {
+  const failure = async (p: Promise<unknown>) => {
+    try {
+      await p;
+    } catch (error) {
+      return error as UserError;
+    }
+    throw new Error("expected an error");
+  };
+
+  const cases: [string, Partial<InstallFlags>, string][] = [
+    ["runners", { runners: undefined }, "the number of runners is not set: pass --runners N (no terminal to ask on)"],
+    ["genesis", { genesisHash: undefined }, "genesis.txt does not exist: pass --genesis-hash HASH or --genesis-file FILE"],
+    ["secret", { secret: undefined }, "node_secret.yaml does not exist: pass --secret FILE"],
+    ["jormungandr", { jormungandr: undefined }, "jormungandr_runner_0 does not exist: pass --jormungandr PATH"],
+  ];
+  for (const [name, missing, message] of cases) {
+    test(`${name}: an error naming the flag without a TTY (exit ${EXIT_USAGE})`, async () => {
+      const e = await failure(runInstall({ ...full(), scope: "user", ...missing }, deps()));
+      expect(e.message).toContain(message);
+      expect(e.exitCode).toBe(EXIT_USAGE);
+    });
+  }
+
+  test("in a TTY the missing values are asked for", async () => {
+    const questions: string[] = [];
+    const answers = ["2", HASH, inputs.secret, inputs.jormungandr];
+    const d = deps({ prompt: async (q) => (questions.push(q), answers.shift()!) });
+    await runInstall(flags({ scope: "user" }), d);
+    expect(questions).toHaveLength(4);
+    expect(questions[0]).toContain("How many runners");
+    expect(readlinkSync(join(dir, "home/.local/bin/jormungandr_runner_1"))).toBe(inputs.jormungandr);
+  });
+
+  test("bad values name the flag", async () => {
+    expect((await failure(runInstall({ ...full(), scope: "user", runners: "0" }, deps()))).message).toContain("--runners must be a whole number of at least 1");
+    expect((await failure(runInstall({ ...full(), scope: "user", genesisHash: "xyz" }, deps()))).message).toContain("--genesis-hash must be the genesis block hash");
+    expect((await failure(runInstall({ ...full(), scope: "user", jormungandr: join(dir, "nope") }, deps()))).message).toContain("is not an executable file");
+    expect((await failure(runInstall({ ...full(), scope: "bogus" }, deps()))).message).toContain("--scope must be system or user");
+  });
+
+  test("system scope without root is refused unless staging", async () => {
+    const e = await failure(runInstall(full(), deps()));
+    expect(e.message).toContain("needs root");
+  });
+
+  test("uninstall without a manifest says so", async () => {
+    const e = await failure(runUninstall({ scope: "user", purge: false, force: false, dryRun: false }, deps()));
+    expect(e.message).toContain("nothing to uninstall: no install manifest at");
+  });
+});
