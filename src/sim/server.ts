@@ -3,7 +3,8 @@
 // that bypass the node's faults (inject a fault, read the journal, peek at the state).
 
 import type { Server } from "bun";
-import type { Fault } from "./world.ts";
+import type { Fault, World } from "./world.ts";
+import type { Scheduler } from "./clock.ts";
 import type { SimNode } from "./node.ts";
 import type { Journal } from "./journal.ts";
 import type { RawRequest } from "../node/types.ts";
@@ -134,6 +135,50 @@ export function serveNode(node: SimNode, opts: ServeNodeOptions = {}): SimServer
     port,
     stop: () => {
       void server.stop(true);
+    },
+  };
+}
+
+export interface ServeWorldOptions {
+  hostname?: string;
+  /** The REST port of runner `id`, e.g. (id) => 3100 + id */
+  portOf: (id: number) => number;
+}
+
+export interface WorldServers {
+  urlOf(id: number): string;
+  stop(): void;
+}
+
+/**
+ * Every runner of a (real-time) World on its own loopback port, like runners under systemd: the
+ * port listens while the runner's process lives and is closed (refused) while it is down.
+ * /sim/fault goes through World.inject, so slow boot/schedule overrides outlive the process.
+ */
+export function serveWorld<C extends Scheduler>(world: World<C>, opts: ServeWorldOptions): WorldServers {
+  const hostname = opts.hostname ?? "127.0.0.1";
+  const servers = new Map<number, SimServer>();
+  const open = (id: number, node: SimNode) => {
+    servers.get(id)?.stop();
+    servers.set(id, serveNode(node, { hostname, port: opts.portOf(id), journal: world.journal, onFault: (f) => world.inject(id, f) }));
+  };
+  const unsubscribe = world.onProcess((e) => {
+    if (e.kind === "spawn") open(e.id, e.node);
+    else if (servers.get(e.id)) {
+      servers.get(e.id)!.stop();
+      servers.delete(e.id);
+    }
+  });
+  for (const id of world.ids) {
+    const node = world.node(id);
+    if (node) open(id, node);
+  }
+  return {
+    urlOf: (id) => `http://${hostname}:${opts.portOf(id)}`,
+    stop: () => {
+      unsubscribe();
+      for (const s of servers.values()) s.stop();
+      servers.clear();
     },
   };
 }

@@ -73,6 +73,12 @@ export interface WorldOptions<C extends Scheduler = VirtualClock> {
   pooltoolLagBlocks?: number;
 }
 
+export interface ProcessEvent {
+  kind: "spawn" | "exit";
+  id: number;
+  node: SimNode;
+}
+
 type UnitPhase = "inactive" | "active" | "deactivating" | "auto-restart";
 
 interface Unit {
@@ -118,6 +124,7 @@ export class World<C extends Scheduler = VirtualClock> {
   private readonly transports: Transport[];
   private readonly apis: NodeApi[];
   private nextPid = FIRST_PID;
+  private readonly listeners = new Set<(event: ProcessEvent) => void>();
 
   constructor(opts: WorldOptions<C>) {
     this.opts = opts;
@@ -181,6 +188,16 @@ export class World<C extends Scheduler = VirtualClock> {
           frozen: node ? node.isFrozen : null,
         };
     }
+  }
+
+  /** Called when a runner's process starts or exits (e.g. to open and close its HTTP port). */
+  onProcess(listener: (event: ProcessEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(event: ProcessEvent): void {
+    for (const l of this.listeners) l(event);
   }
 
   audit(opts: AuditOptions): AuditReport {
@@ -275,12 +292,14 @@ export class World<C extends Scheduler = VirtualClock> {
       onExit: () => this.exited(u, node),
     });
     u.node = node;
+    this.emit({ kind: "spawn", id: u.id, node });
   }
 
   /** The main process is gone: a requested stop ends inactive; anything else restarts (Restart=always). */
   private exited(u: Unit, node: SimNode): void {
     if (u.node !== node) return;
     u.node = null;
+    this.emit({ kind: "exit", id: u.id, node });
     u.stopTimer?.();
     u.stopTimer = null;
     const now = this.clock.now();

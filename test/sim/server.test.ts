@@ -8,7 +8,8 @@ import { Chain, testChainParams } from "../../src/sim/chain.ts";
 import { RealScheduler } from "../../src/sim/clock.ts";
 import { MemoryJournal } from "../../src/sim/journal.ts";
 import { REJECT_TOO_LATE, SimNode } from "../../src/sim/node.ts";
-import { parseFault, serveNode, type SimServer } from "../../src/sim/server.ts";
+import { parseFault, serveNode, serveWorld, type SimServer } from "../../src/sim/server.ts";
+import { World } from "../../src/sim/world.ts";
 import { POOL_SECRET } from "./helpers.ts";
 
 const SLOTS = 6;
@@ -111,6 +112,38 @@ describe("HTTP simulator", () => {
     expect(!gone.ok && gone.error.kind === "unreachable" && gone.error.reason).not.toBe("timeout");
     expect(journal.ofKind("block").map((b) => b.slot)).toEqual([1, 3, 5]);
   }, 20_000);
+
+  test("a real-time World on loopback ports: open while the process lives, refused while it is down", async () => {
+    const w = new World({
+      chain: testChainParams({ block0TimeMs: Math.floor(Date.now() / 1000) * 1000 - 600_000 }),
+      runners: 2,
+      clock: new RealScheduler(),
+      boot: { StartingRestServer: 10, PreparingStorage: 10, PreparingBlock0: 10, Bootstrapping: 50, StartingWorkers: 10 },
+      restartDelayMs: 150,
+    });
+    const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("") });
+    const base = probe.port!;
+    probe.stop(true);
+    const http = serveWorld(w, { portOf: (id) => base + 1 + id });
+    try {
+      const api = (id: number) => createNodeApi(httpTransport(`${http.urlOf(id)}/api/v0`, { timeoutMs: 300 }));
+      expect(await api(0).stats()).toMatchObject({ ok: false, error: { kind: "unreachable", reason: "refused" } });
+      await w.services.start(0);
+      await Bun.sleep(150);
+      const up = await api(0).stats();
+      expect(up.ok && up.value.state).toBe("Running");
+      await fetch(`${http.urlOf(0)}/sim/fault`, { method: "POST", body: JSON.stringify({ kind: "crash" }) });
+      await Bun.sleep(60);
+      expect(await api(0).stats()).toMatchObject({ ok: false, error: { kind: "unreachable", reason: "refused" } });
+      await Bun.sleep(300);
+      expect((await api(0).stats()).ok).toBe(true);
+      expect(w.node(0)!.incarnation).toBe(2);
+      expect(await api(1).stats()).toMatchObject({ ok: false, error: { kind: "unreachable" } });
+    } finally {
+      http.stop();
+      for (const id of w.ids) w.node(id)?.kill();
+    }
+  });
 
   test("fault bodies are validated", () => {
     expect(parseFault('{"kind":"crash"}')).toEqual({ kind: "crash" });
