@@ -277,7 +277,7 @@ export function planInstall(wanted: Wanted, existing: Existing, options: PlanOpt
     } else if (masterAffected && units.masterActive) {
       notes.push(`${master} is running with the old settings; --no-start leaves it: systemctl${wanted.scope === "user" ? " --user" : ""} restart ${master}`);
     }
-    if (changedRoles.has("node-config") || changedRoles.has("genesis") || unitsChanged) {
+    if (previous !== null && (changedRoles.has("node-config") || changedRoles.has("genesis") || unitsChanged)) {
       notes.push("running runners keep their old node config and unit until their next restart");
     }
   }
@@ -343,10 +343,13 @@ export function planUninstall(manifest: Manifest, manifestPath: string, existing
       kept.push({ path: e.path, why: `changed since install; kept (pass --force to remove)`, diff: null });
     }
   }
-  if (existing.units !== null && unitsRemoved) ops.push({ op: "systemctl", args: ["daemon-reload"], why: "unit files removed" });
-  // The manifest goes before the directories, so the state dir (and any dir it was in) can go too
-  const firstRmdir = ops.findIndex((o) => o.op === "rmdir");
-  ops.splice(firstRmdir < 0 ? ops.length : firstRmdir, 0, { op: "manifest", path: manifestPath, manifest: null });
+  // Then: reload (the units are gone), the manifest, and only then the directories, so the state
+  // dir (and any dir it was in) can go too
+  const rmdirs = ops.filter((o) => o.op === "rmdir");
+  const rest = ops.filter((o) => o.op !== "rmdir");
+  if (existing.units !== null && unitsRemoved) rest.push({ op: "systemctl", args: ["daemon-reload"], why: "unit files removed" });
+  rest.push({ op: "manifest", path: manifestPath, manifest: null });
+  ops.splice(0, ops.length, ...rest, ...rmdirs);
   return { ops, kept, notes };
 }
 
