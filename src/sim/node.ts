@@ -17,6 +17,8 @@ export const LEADER_NOT_FOUND_BODY = "Leader with given ID not found";
 export const REJECT_TOO_LATE = "Missed the deadline to compute the schedule";
 export const rejectNotInEnclave = (id: number): string => `Cannot sign the block: This leader ${id} is not in the enclave`;
 export const DEFAULT_LOGS_CAPACITY = 1024;
+/** How long a node takes to exit once asked to (SIGTERM, GET /shutdown) */
+export const DEFAULT_NODE_SHUTDOWN_MS = 300;
 
 export type BootPhase = Exclude<NodeState, "Running">;
 export const BOOT_PHASES: readonly BootPhase[] = [
@@ -73,6 +75,11 @@ export interface SimNodeOptions {
   /** How far behind the network this node sees the chain, under one slot (at most one block per slot,
    *  so the node is 0–1 block behind); default: seeded in [0, slot) */
   viewLagMs?: number;
+  /** GET /shutdown: how long the node takes to exit after answering (default 300 ms) */
+  shutdownMs?: number;
+  /** The pool's node_id: only keys of this pool lead in its slots (a key of another pool gets no
+   *  slots of ours). Unset: every key counts as the pool's. */
+  poolNodeId?: string;
   onExit?: (reason: ExitReason) => void;
 }
 
@@ -139,6 +146,8 @@ export class SimNode {
   private readonly logsCapacity: number;
   private readonly viewLagMs: number;
   private readonly onExit?: (reason: ExitReason) => void;
+  private readonly shutdownMs: number;
+  private readonly poolNodeId: string | undefined;
   private computeMs: number;
 
   private alive = true;
@@ -173,6 +182,8 @@ export class SimNode {
     this.logsCapacity = opts.logsCapacity ?? DEFAULT_LOGS_CAPACITY;
     this.viewLagMs = opts.viewLagMs ?? hash32(this.chain.params.seed, opts.runner, opts.incarnation, 0x1a9) % this.chain.slotMs;
     this.onExit = opts.onExit;
+    this.shutdownMs = opts.shutdownMs ?? DEFAULT_NODE_SHUTDOWN_MS;
+    this.poolNodeId = opts.poolNodeId;
     this.nodeId = hexOf(48, this.chain.params.seed, opts.runner, opts.incarnation, 0x1d);
     this.startedAtMs = this.sched.now();
     this.phaseStartMs = this.startedAtMs;
@@ -355,10 +366,12 @@ export class SimNode {
     const pos = this.chain.slotAt(now);
     // From the next slot: the one in progress is already being decided.
     const slots = this.chain.leaderSlots(pos.epoch).filter((s) => s > pos.slot);
-    const keys = this.leaderIds();
+    const held = this.leaderIds();
+    const keys = held.filter((id) => this.poolNodeId === undefined || this.enclave.get(id) === this.poolNodeId);
     this.journal.append({ t: now, kind: "schedule_start", runner: this.runner, inc: this.incarnation, epoch: pos.epoch, slots, keys, trigger });
     const done = () => this.finishSchedule(pos.epoch, slots, keys);
-    if (keys.length === 0 || this.computeMs <= 0) return done();
+    // The enclave computes for every key it holds; with none, there is nothing to compute.
+    if (held.length === 0 || this.computeMs <= 0) return done();
     this.computing += 1;
     this.procAt(now + this.computeMs, done);
   }
@@ -497,7 +510,7 @@ export class SimNode {
         case "/network/stats":
           return json(this.networkStats());
         case "/shutdown":
-          this.terminate(0, "shutdown");
+          this.terminate(this.shutdownMs, "shutdown");
           return response(200, "", TEXT_TYPE);
       }
     }

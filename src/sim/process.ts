@@ -177,6 +177,7 @@ export function startSimNode(flags: NodeFlags, env: Record<string, string | unde
     boot: world.bootFor(runner),
     scheduleComputeMs: world.scheduleComputeMsFor(runner),
     logsCapacity: cfg.logsCapacity ?? world.logsCapacity,
+    shutdownMs: world.shutdownMs,
     onExit,
   });
   try {

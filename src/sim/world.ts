@@ -10,18 +10,18 @@ import { audit, type AuditOptions, type AuditReport } from "./audit.ts";
 import { Chain, type ChainParams } from "./chain.ts";
 import { type Scheduler, VirtualClock } from "./clock.ts";
 import { type Journal, MemoryJournal } from "./journal.ts";
-import { type BootDurations, ConnectionRefused, ConnectionReset, SimNode } from "./node.ts";
+import { type BootDurations, ConnectionRefused, ConnectionReset, DEFAULT_NODE_SHUTDOWN_MS, secretNodeId, SimNode } from "./node.ts";
 
 /** systemd RestartSec of the runner units */
 export const DEFAULT_RESTART_DELAY_MS = 2000;
 /** How long a node takes to exit after SIGTERM */
-export const DEFAULT_SHUTDOWN_MS = 300;
+export const DEFAULT_SHUTDOWN_MS = DEFAULT_NODE_SHUTDOWN_MS;
 /** systemd TimeoutStopSec: SIGKILL when a stop takes longer */
 export const DEFAULT_STOP_TIMEOUT_MS = 90_000;
 const FIRST_PID = 4000;
 
 /** A pool secret in the JSON form POST /leaders takes (clearly fake key material). */
-export const SIM_POOL_SECRET: NodeSecret = {
+export const SIM_POOL_SECRET: { genesis: { sig_key: string; vrf_key: string; node_id: string } } = {
   genesis: {
     sig_key: "kes25519-12-sk1qqqqFAKEFAKEFAKEnotarealkey",
     vrf_key: "vrf_sk1FAKEFAKEFAKEnotarealkey",
@@ -56,6 +56,8 @@ export interface WorldOptions<C extends Scheduler = VirtualClock> {
   startMs?: number;
   /** boot: a started process holds the key from boot (--secret); rest: passive until POST /leaders */
   keyMode?: KeyMode | ((runner: number) => KeyMode);
+  /** The pool's secret: what --secret boots hold, and the only key that leads in the pool's slots.
+   *  The master must post this same secret (its node_id decides). Default SIM_POOL_SECRET. */
   secret?: NodeSecret;
   boot?: Partial<BootDurations>;
   bootPerRunner?: Record<number, Partial<BootDurations>>;
@@ -289,6 +291,8 @@ export class World<C extends Scheduler = VirtualClock> {
       boot: this.bootFor(u.id),
       scheduleComputeMs: u.computeMs ?? this.opts.scheduleComputeMs ?? 0,
       logsCapacity: this.opts.logsCapacity,
+      shutdownMs: this.opts.shutdownMs ?? DEFAULT_SHUTDOWN_MS,
+      poolNodeId: secretNodeId(secret),
       onExit: () => this.exited(u, node),
     });
     u.node = node;

@@ -141,11 +141,13 @@ describe("REST shapes when Running", () => {
     expect((await f.call("GET", "/nope")).status).toBe(404);
   });
 
-  test("GET /shutdown answers 200 with an empty body, then the process exits", async () => {
-    const f = nodeFixture();
+  test("GET /shutdown answers 200 with an empty body, then the process exits after shutdownMs", async () => {
+    const f = nodeFixture({ shutdownMs: 300 });
     await f.boot();
     const res = await f.call("GET", "/shutdown");
     expect(res).toEqual({ status: 200, body: "", contentType: expect.any(String) });
+    await f.clock.advance(299);
+    expect(f.node.isAlive).toBe(true);
     await f.clock.advance(1);
     expect(f.node.isAlive).toBe(false);
     expect(f.journal.ofKind("proc_exit").map((e) => e.reason)).toEqual(["shutdown"]);
@@ -343,6 +345,23 @@ describe("events", () => {
     const blocks = f.journal.ofKind("block");
     expect(blocks.map((b) => [b.slot, b.runner, b.inc, b.leaderId, b.t])).toEqual([[25, 0, 1, 1, f.slotStart(1, 25)]]);
     expect(blocks[0]!.chainLength).toBe(f.chain.lastBlockAtSlot(60 + 25 - 1).height + 1);
+  });
+
+  test("with the pool's node_id set, a key of another pool gets none of the pool's slots", async () => {
+    const f = nodeFixture({ poolNodeId: POOL_SECRET.genesis.node_id });
+    await f.boot();
+    await f.call("POST", "/leaders", OTHER_SECRET);
+    await f.call("POST", "/leaders", POOL_SECRET);
+    await f.clock.runUntil(f.slotStart(2, 6));
+    const logs = (await f.getJson("/leaders/logs")) as Log[];
+    expect(logs.map((l) => [l.scheduled_at_date, l.enclave_leader_id])).toEqual([
+      ["2.5", 2],
+      ["2.8", 2],
+      ["2.32", 2],
+      ["2.40", 2],
+      ["2.56", 2],
+    ]);
+    expect(f.journal.ofKind("block").map((b) => [b.slot, b.leaderId])).toEqual([[5, 2]]);
   });
 
   test("a different key that got id 1 signs the pending events of id 1 (the enclave looks up by id)", async () => {

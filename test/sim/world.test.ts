@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { testChainParams } from "../../src/sim/chain.ts";
 import { DEFAULT_RESTART_DELAY_MS, DEFAULT_SHUTDOWN_MS, World, type WorldOptions } from "../../src/sim/world.ts";
 import type { MemoryJournal } from "../../src/sim/journal.ts";
-import { FAST_BOOT, FAST_BOOT_TOTAL_MS, POOL_SECRET } from "./helpers.ts";
+import { FAST_BOOT, FAST_BOOT_TOTAL_MS, OTHER_SECRET, POOL_SECRET } from "./helpers.ts";
 
 // Epoch 1 leader slots of testChainParams: 19 25 32 47 50 (1 s slots, 60 per epoch).
 
@@ -255,6 +255,17 @@ describe("faults and PoolTool", () => {
     expect(journal.ofKind("tip_shared").map((e) => e.height)).toEqual([1234]);
     w.pooltool.down = true;
     await expect(w.pooltool.majorityMax()).rejects.toThrow("PoolTool");
+  });
+
+  test("only the world's pool secret leads: a master posting another pool's key gets no slots", async () => {
+    const { w, slot, journal } = world();
+    await w.services.start(0);
+    await w.services.start(1);
+    await w.clock.advance(FAST_BOOT_TOTAL_MS);
+    await w.api(0).addLeader(OTHER_SECRET);
+    await w.api(1).addLeader(POOL_SECRET);
+    await w.runUntil(slot(3, 0));
+    expect(new Set(journal.ofKind("block").map((b) => b.runner))).toEqual(new Set([1]));
   });
 
   test("audit through the world: a --secret runner alone produces every slot after its boot", async () => {
