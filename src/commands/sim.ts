@@ -49,7 +49,9 @@ const worldInit = defineCommand({
     name: "init",
     description:
       "Write DIR/sim-world.yaml: the chain every simulated node of a deployment shares (block0 now, 1 s slots,\n" +
-      "60 slots per epoch, 5 leader slots per epoch by default) and the node timings. Refuses to overwrite without --force.\n" +
+      "60 slots per epoch, 5 leader slots per epoch by default) and the node timings, plus DIR/jormungandr-sim, a\n" +
+      "drop-in jormungandr wrapper (exec jorm-master sim node \"$@\") to point jormungandr_runner_N at.\n" +
+      "Refuses to overwrite without --force.\n" +
       "Example: jorm-master sim world init /etc/cardano --slot-ms 1000 --slots-per-epoch 120 --density 10",
   },
   args: {
@@ -65,7 +67,7 @@ const worldInit = defineCommand({
     force: { type: "boolean", description: "Overwrite an existing world file", default: false },
   },
   async run({ args }) {
-    const { renderWorld, parseWorld, WORLD_FILE } = await import("../sim/worldfile.ts");
+    const { renderWorld, parseWorld, renderWrapper, selfCommand, WORLD_FILE, WRAPPER_FILE } = await import("../sim/worldfile.ts");
     const dir = resolve(String(args.dir));
     const file = join(dir, WORLD_FILE);
     if (existsSync(file) && !args.force) throw new UserError(`${file} already exists; add --force to overwrite it`);
@@ -90,7 +92,14 @@ const worldInit = defineCommand({
     }
     mkdirSync(dir, { recursive: true });
     writeFileSync(file, text);
-    process.stdout.write(`Wrote ${file}\nRun a node: JORM_SIM_WORLD=${dir} jorm-master sim node --rest-listen 127.0.0.1:3100\n`);
+    const wrapper = join(dir, WRAPPER_FILE);
+    writeFileSync(wrapper, renderWrapper(selfCommand()), { mode: 0o755 });
+    process.stdout.write(
+      `Wrote ${file} and ${wrapper}\n` +
+        `Run a node: JORM_SIM_WORLD=${dir} ${wrapper} --rest-listen 127.0.0.1:3100\n` +
+        `Under systemd: ln -s ${wrapper} /usr/local/bin/jormungandr_runner_0; a node finds its world as\n` +
+        `${WORLD_FILE} beside its --config file, or through $JORM_SIM_WORLD\n`,
+    );
   },
 });
 

@@ -141,19 +141,38 @@ export class VirtualClock implements Scheduler {
 /** setTimeout's limit; longer waits are re-armed in steps. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
+export interface RealSchedulerOptions {
+  /** Simulated ms per wall ms (default 1). A demo can run an epoch a minute at 10×. */
+  speed?: number;
+  /** What now() reads at construction (default: the wall clock) */
+  startMs?: number;
+}
+
 /**
  * Wall-clock scheduler with the same shape, for process mode and the demo. A SIGSTOPped process
  * fires its timers late on SIGCONT, which is exactly how a frozen node misses its slot.
  */
 export class RealScheduler implements Scheduler {
+  private readonly speed: number;
+  private readonly wall0: number;
+  private readonly start: number;
+
+  constructor(opts: RealSchedulerOptions = {}) {
+    this.speed = opts.speed ?? 1;
+    if (!(this.speed > 0)) throw new RangeError("RealScheduler speed must be > 0");
+    this.wall0 = Date.now();
+    this.start = opts.startMs ?? this.wall0;
+  }
+
   now(): number {
-    return Date.now();
+    const wall = Date.now();
+    return this.speed === 1 && this.start === this.wall0 ? wall : this.start + (wall - this.wall0) * this.speed;
   }
 
   at(tMs: number, fn: () => void): () => void {
     let handle: ReturnType<typeof setTimeout> | null = null;
     const arm = () => {
-      const wait = tMs - Date.now();
+      const wait = (tMs - this.now()) / this.speed;
       if (wait > MAX_TIMEOUT_MS) {
         handle = setTimeout(arm, MAX_TIMEOUT_MS);
         return;
@@ -173,7 +192,7 @@ export class RealScheduler implements Scheduler {
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve) => {
       if (signal?.aborted) return resolve();
-      const cancel = this.at(Date.now() + Math.max(0, ms), done);
+      const cancel = this.at(this.now() + Math.max(0, ms), done);
       function done() {
         cancel();
         signal?.removeEventListener("abort", done);

@@ -198,3 +198,18 @@ export function renderWorld(w: WorldInit): string {
     stringify(doc)
   );
 }
+
+export const WRAPPER_FILE = "jormungandr-sim";
+
+const shQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** The command that runs this very jorm-master: the compiled binary, or bun with the CLI script. */
+export function selfCommand(execPath = process.execPath, main = Bun.main): string[] {
+  const compiled = main.startsWith("/$bunfs/") || main.startsWith("B:/~BUN/") || !/\.[cm]?[jt]s$/.test(main);
+  return compiled ? [execPath] : [execPath, main];
+}
+
+/** A drop-in jormungandr: point jormungandr_runner_N at it and the unit runs a simulated node. */
+export function renderWrapper(command: readonly string[]): string {
+  return `#!/bin/sh\n# A simulated Jormungandr: jorm-master's node simulator with jormungandr's flags.\nexec ${command.map(shQuote).join(" ")} sim node "$@"\n`;
+}

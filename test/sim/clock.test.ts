@@ -116,6 +116,19 @@ describe("RealScheduler", () => {
     expect(cancelled).toBe(false);
   });
 
+  test("speed: simulated time runs faster, timers fire at the simulated time", async () => {
+    const s = new RealScheduler({ speed: 20, startMs: 1_000_000 });
+    expect(s.now()).toBeGreaterThanOrEqual(1_000_000);
+    expect(s.now()).toBeLessThan(1_000_000 + 200);
+    const wall0 = performance.now();
+    await s.sleep(1000); // 50 ms of wall time
+    const wall = performance.now() - wall0;
+    expect(wall).toBeGreaterThanOrEqual(40);
+    expect(wall).toBeLessThan(500);
+    expect(s.now()).toBeGreaterThanOrEqual(1_001_000);
+    expect(() => new RealScheduler({ speed: 0 })).toThrow("speed");
+  });
+
   test("sleep resolves early on abort", async () => {
     const s = new RealScheduler();
     const ac = new AbortController();

@@ -179,6 +179,10 @@ describe("one simulated node process", () => {
     const init = (extra: string[] = []) =>
       Bun.spawnSync(["bun", CLI, "sim", "world", "init", dir, "--slots-per-epoch", "120", "--density", "10", ...extra], { stdout: "pipe", stderr: "pipe" });
     expect(init().exitCode).toBe(0);
+    // The wrapper is a working drop-in: it reaches `sim node`.
+    const help = Bun.spawnSync([join(dir, "jormungandr-sim"), "--help"], { stdout: "pipe", stderr: "pipe" });
+    expect(help.exitCode).toBe(0);
+    expect(help.stdout.toString()).toContain("simulated Jormungandr v0.8.14 node");
     const again = init();
     expect(again.exitCode).toBe(1);
     expect(again.stderr.toString()).toContain("already exists");

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, EXIT_CONFIG } from "../../src/errors.ts";
-import { loadWorld, locateWorld, parseWorld, renderWorld, WORLD_FILE } from "../../src/sim/worldfile.ts";
+import { loadWorld, locateWorld, parseWorld, renderWorld, renderWrapper, selfCommand, WORLD_FILE } from "../../src/sim/worldfile.ts";
 
 const INIT = {
   block0TimeMs: Date.UTC(2026, 0, 1, 0, 0, 0, 700),
@@ -73,5 +73,16 @@ describe("world file", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("drop-in wrapper", () => {
+  test("execs this jorm-master's sim node with every argument; compiled binary or bun + script", () => {
+    expect(selfCommand("/usr/local/bin/jorm-master", "/$bunfs/root/jorm-master")).toEqual(["/usr/local/bin/jorm-master"]);
+    expect(selfCommand("/usr/bin/bun", "/opt/jm/src/cli.ts")).toEqual(["/usr/bin/bun", "/opt/jm/src/cli.ts"]);
+    expect(renderWrapper(["/opt/it's/jorm-master"])).toBe(
+      "#!/bin/sh\n# A simulated Jormungandr: jorm-master's node simulator with jormungandr's flags.\n" +
+        "exec '/opt/it'\\''s/jorm-master' sim node \"$@\"\n",
+    );
   });
 });
