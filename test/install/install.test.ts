@@ -286,3 +286,19 @@ describe("missing inputs", () => {
     expect(e.message).toContain("nothing to uninstall: no install manifest at");
   });
 });
+
+describe("selfInstall", () => {
+  test("a compiled binary is copied unless it already is the installed one; a source tree gets a launcher", () => {
+    const exe = join(dir, "in/jorm-master-linux-x64");
+    writeFileSync(exe, "binary bytes");
+    const copy = selfInstall("/usr/local/bin/jorm-master", null, { compiled: true, executable: exe, script: "/$bunfs/root/cli" });
+    expect(copy).toEqual({ kind: "binary", source: exe, sha256: new Bun.CryptoHasher("sha256").update("binary bytes").digest("hex") });
+    const root = join(dir, "stage");
+    mkdirSync(join(root, "usr/local/bin"), { recursive: true });
+    writeFileSync(join(root, "usr/local/bin/jorm-master"), "binary bytes");
+    const inPlace = selfInstall("/usr/local/bin/jorm-master", root, { compiled: true, executable: join(root, "usr/local/bin/jorm-master"), script: "" });
+    expect(inPlace).toEqual({ kind: "in-place" });
+    const launcher = selfInstall("/x/jorm-master", null, { compiled: false, executable: "/usr/bin/bun", script: "/src/it's/cli.ts" });
+    expect(launcher.kind === "launcher" && launcher.content).toContain(`exec '/usr/bin/bun' '/src/it'\\''s/cli.ts' "$@"`);
+  });
+});
