@@ -114,6 +114,7 @@ const auditCmd = defineCommand({
     description:
       "Audit the journal of a multi-process simulated run: scheduled, produced, double-produced (must be 0), missed,\n" +
       "unproducible slots with reasons, and the time two runners could sign inside the slot windows.\n" +
+      "Exits 1 when any slot was double-produced.\n" +
       "Example: jorm-master sim audit --world /etc/cardano --guard-ms 2000 --margin-ms 1000 --json",
   },
   args: {

@@ -173,6 +173,29 @@ describe("one simulated node process", () => {
     expect(r.stderr.toString()).not.toMatch(/^\s+at /m);
   });
 
+  test("CLI: sim pooltool serves the majority max of the world's tip and journals shared tips", async () => {
+    const port = freePort();
+    const w = makeWorld(port);
+    const pt = Bun.spawn(["bun", CLI, "sim", "pooltool", "--listen", `127.0.0.1:${port}`, "--world", w.dir], { stdout: "pipe", stderr: "pipe" });
+    try {
+      const before = w.chain.tipHeight(Date.now());
+      let stats: { majoritymax: number } | null = null;
+      for (let i = 0; i < 100 && !stats; i++) {
+        await Bun.sleep(30);
+        stats = await fetch(`http://127.0.0.1:${port}/stats/stats.json`)
+          .then((r) => r.json() as Promise<{ majoritymax: number }>)
+          .catch(() => null);
+      }
+      expect(stats!.majoritymax).toBeGreaterThanOrEqual(before);
+      expect(stats!.majoritymax).toBeLessThanOrEqual(w.chain.tipHeight(Date.now()));
+      expect((await fetch(`http://127.0.0.1:${port}/v0/sharemytip?mytip=77`)).status).toBe(200);
+      expect(readJournalFile(w.journal).map((e) => e.kind === "tip_shared" && e.height)).toEqual([77]);
+    } finally {
+      pt.kill("SIGTERM");
+      expect(await pt.exited).toBe(0);
+    }
+  });
+
   test("CLI: sim world init writes a world a node can load, and refuses to overwrite", () => {
     const dir = mkdtempSync(join(tmpdir(), "jm-simproc-"));
     dirs.push(dir);
