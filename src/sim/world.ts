@@ -126,6 +126,7 @@ export class World<C extends Scheduler = VirtualClock> {
   private readonly transports: Transport[];
   private readonly apis: NodeApi[];
   private nextPid = FIRST_PID;
+  private disposed = false;
   private readonly listeners = new Set<(event: ProcessEvent) => void>();
 
   constructor(opts: WorldOptions<C>) {
@@ -189,6 +190,17 @@ export class World<C extends Scheduler = VirtualClock> {
           restarts: u.restarts,
           frozen: node ? node.isFrozen : null,
         };
+    }
+  }
+
+  /** Ends the world: every process killed, no restart, no timer of ours left (real-time worlds
+   *  keep the event loop alive until this). */
+  dispose(): void {
+    this.disposed = true;
+    for (const u of this.units) {
+      u.restartTimer?.();
+      u.restartTimer = null;
+      u.node?.kill("sigkill");
     }
   }
 
@@ -315,6 +327,11 @@ export class World<C extends Scheduler = VirtualClock> {
       for (const w of waiters) w();
       return;
     }
+    if (this.disposed) {
+      u.phase = "inactive";
+      u.sinceMs = now;
+      return;
+    }
     u.phase = "auto-restart";
     u.sinceMs = now;
     u.restartTimer = this.clock.at(now + (this.opts.restartDelayMs ?? DEFAULT_RESTART_DELAY_MS), () => {
@@ -325,6 +342,7 @@ export class World<C extends Scheduler = VirtualClock> {
   }
 
   private startUnit(u: Unit): Promise<void> {
+    if (this.disposed) return Promise.reject(new Error("the simulated world was disposed"));
     if (u.phase === "deactivating") return this.stopped(u).then(() => this.startUnit(u));
     if (u.phase === "active") return Promise.resolve();
     u.restartTimer?.();

@@ -141,7 +141,7 @@ describe("HTTP simulator", () => {
       expect(await api(1).stats()).toMatchObject({ ok: false, error: { kind: "unreachable" } });
     } finally {
       http.stop();
-      for (const id of w.ids) w.node(id)?.kill();
+      w.dispose();
     }
   });
 

@@ -143,6 +143,18 @@ describe("service manager (systemd, Restart=always)", () => {
   });
 });
 
+test("dispose: every process gone, no automatic restart, no timer left behind", async () => {
+  const { w, state } = world();
+  await w.services.start(0);
+  await w.services.start(1);
+  w.dispose();
+  expect(w.node(0)).toBeNull();
+  await w.clock.advance(DEFAULT_RESTART_DELAY_MS * 2);
+  expect((await state(1)).activeState).toBe("inactive");
+  expect(w.node(1)).toBeNull();
+  await expect(w.services.start(0)).rejects.toThrow("disposed");
+});
+
 describe("NodeApi per runner", () => {
   test("typed answers through the real parser: not ready while booting, stats when running", async () => {
     const { w } = world();
