@@ -153,6 +153,7 @@ export class SimNode {
   private alive = true;
   private frozenFlag = false;
   private terminating = false;
+  private pendingTerm: { shutdownMs: number; reason: ExitReason } | null = null;
   private phase = 0; // index into BOOT_PHASES; BOOT_PHASES.length = Running
   private phaseTimer: (() => void) | null = null;
   private phaseStartMs: number;
@@ -246,6 +247,9 @@ export class SimNode {
     this.frozenFlag = false;
     this.journal.append({ t: this.sched.now(), kind: "thaw", runner: this.runner, inc: this.incarnation });
     while (this.alive && !this.frozenFlag && this.deferred.length) this.deferred.shift()!();
+    const term = this.pendingTerm;
+    this.pendingTerm = null;
+    if (term && this.alive) this.procAt(this.sched.now() + term.shutdownMs, () => this.exit(term.reason));
     const waiting = this.frozenRequests;
     this.frozenRequests = [];
     for (const p of waiting) this.dispatch(p);
@@ -261,6 +265,11 @@ export class SimNode {
   terminate(shutdownMs: number, reason: ExitReason = "sigterm"): void {
     if (!this.alive || this.terminating) return;
     this.terminating = true;
+    if (this.frozenFlag) {
+      // The signal stays pending until SIGCONT; the shutdown starts then.
+      this.pendingTerm = { shutdownMs, reason };
+      return;
+    }
     this.procAt(this.sched.now() + shutdownMs, () => this.exit(reason));
   }
 

@@ -522,9 +522,19 @@ describe("process faults and exit", () => {
     f.node.terminate(300);
     await f.clock.advance(10_000);
     expect(f.node.isAlive).toBe(true);
-    f.node.kill();
-    expect(f.node.isAlive).toBe(false);
-    expect(f.journal.ofKind("proc_exit").map((e) => e.reason)).toEqual(["sigkill"]);
+    f.node.thaw();
+    await f.clock.advance(299);
+    expect(f.node.isAlive).toBe(true);
+    await f.clock.advance(1);
+    expect(f.journal.ofKind("proc_exit").map((e) => e.reason)).toEqual(["sigterm"]);
+
+    const g = nodeFixture();
+    await g.boot();
+    g.node.freeze();
+    g.node.terminate(300);
+    g.node.kill();
+    expect(g.node.isAlive).toBe(false);
+    expect(g.journal.ofKind("proc_exit").map((e) => e.reason)).toEqual(["sigkill"]);
   });
 
   test("an exited process fires nothing more", async () => {
