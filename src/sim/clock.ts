@@ -37,6 +37,12 @@ class TimerHeap {
     }
     a[i] = x;
   }
+  /** Drops the timers matching `dead` and restores the heap order. */
+  compact(dead: (x: Timer) => boolean): void {
+    const kept = this.items.filter((x) => !dead(x));
+    this.items = [];
+    for (const x of kept) this.push(x);
+  }
   pop(): Timer | undefined {
     const a = this.items;
     const top = a[0];
@@ -60,6 +66,9 @@ class TimerHeap {
 
 const before = (x: Timer, y: Timer): boolean => x.t < y.t || (x.t === y.t && x.seq < y.seq);
 
+/** Below this many cancelled timers the heap is left alone */
+const COMPACT_MIN = 1024;
+
 const macrotask = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
@@ -72,6 +81,8 @@ export class VirtualClock implements Scheduler {
   private seq = 0;
   private readonly heap = new TimerHeap();
   private running = false;
+  /** Cancelled timers still in the heap (lazy deletion) */
+  private cancelled = 0;
 
   constructor(startMs = 0) {
     this.t = startMs;
@@ -85,9 +96,16 @@ export class VirtualClock implements Scheduler {
   at(tMs: number, fn: () => void): () => void {
     const timer: Timer = { t: Math.max(tMs, this.t), seq: this.seq++, fn };
     this.heap.push(timer);
-    // Lazy deletion: a cancelled timer stays in the heap and is skipped when it pops.
+    // Lazy deletion: a cancelled timer stays in the heap and is skipped when it pops; when they
+    // pile up (many cancelled far-future deadlines) the heap is rebuilt without them.
     return () => {
+      if (timer.fn === null) return;
       timer.fn = null;
+      this.cancelled++;
+      if (this.cancelled > COMPACT_MIN && this.cancelled * 2 > this.heap.size) {
+        this.heap.compact((x) => x.fn === null);
+        this.cancelled = 0;
+      }
     };
   }
 
@@ -121,7 +139,10 @@ export class VirtualClock implements Scheduler {
         if (!next || next.t > tMs) break;
         this.heap.pop();
         const fn = next.fn;
-        if (!fn) continue;
+        if (!fn) {
+          this.cancelled = Math.max(0, this.cancelled - 1);
+          continue;
+        }
         next.fn = null;
         this.t = next.t;
         fn();

@@ -78,6 +78,21 @@ describe("VirtualClock", () => {
     expect(ticks).toEqual([0, 100, 200, 300, 400]);
   });
 
+  test("cancelled timers do not pile up (far-future deadlines cancelled at once)", async () => {
+    const clock = new VirtualClock(0);
+    for (let i = 0; i < 50_000; i++) {
+      const ac = new AbortController();
+      const p = clock.sleep(3_600_000, ac.signal);
+      ac.abort();
+      await p;
+    }
+    expect(clock.queued).toBeLessThan(5000);
+    let fired = 0;
+    clock.at(10, () => fired++);
+    await clock.runUntil(3_600_000);
+    expect(fired).toBe(1);
+  });
+
   test("runUntil refuses to run re-entrantly", async () => {
     const clock = new VirtualClock(0);
     const first = clock.runUntil(10);
