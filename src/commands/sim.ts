@@ -21,8 +21,12 @@ const node = defineCommand({
       "Example: jorm-master sim node --config /etc/cardano/jorm_runner_0.yaml --rest-listen 127.0.0.1:3100",
   },
   async run({ rawArgs }) {
-    const { parseNodeFlags, startSimNode } = await import("../sim/process.ts");
+    const [{ parseNodeFlags, startSimNode }, { NODE_VERSION }] = await Promise.all([import("../sim/process.ts"), import("../sim/node.ts")]);
     const flags = parseNodeFlags(rawArgs);
+    if (flags.version) {
+      process.stdout.write(`${flags.version === "full" ? NODE_VERSION : "9ca427ef152aa2a17c6c47417f1ca6f070f9e9c5"}\n`);
+      return;
+    }
     if (flags.ignored.length > 0) {
       process.stderr.write(`jorm-master sim node: simulated node, ignoring ${[...new Set(flags.ignored)].join(", ")}\n`);
     }

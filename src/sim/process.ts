@@ -2,7 +2,7 @@
 // jormungandr_runner_N → `exec jorm-master sim node "$@"` is a drop-in node under systemd. Real
 // timers, so SIGSTOP/SIGCONT act exactly as on a real node (timers fire late → too-late rejects).
 
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { parse } from "yaml";
 import { ConfigError, UserError } from "../errors.ts";
@@ -23,6 +23,8 @@ export interface NodeFlags {
   genesisBlock?: string;
   /** Flags we accept and do nothing with (named once on stderr) */
   ignored: string[];
+  /** --full-version / --source-version: print the version and exit, like the node */
+  version?: "full" | "source";
 }
 
 const VALUE_FLAGS = new Set([
@@ -68,6 +70,12 @@ export function parseNodeFlags(argv: readonly string[]): NodeFlags {
         break;
       case "--genesis-block":
         flags.genesisBlock = value;
+        break;
+      case "--full-version":
+        flags.version = "full";
+        break;
+      case "--source-version":
+        flags.version = "source";
         break;
       default:
         flags.ignored.push(name);
@@ -150,6 +158,8 @@ export function startSimNode(flags: NodeFlags, env: Record<string, string | unde
   const { hostname, port } = parseListen(listen);
   const storage = flags.storage ?? cfg.storage;
   const runner = runnerIdOf(storage, port);
+  // Like the node, create the storage directory (it stays empty: the chain is simulated).
+  if (storage) mkdirSync(storage, { recursive: true });
   const secrets = [...cfg.secretFiles, ...flags.secrets].map(readSecret);
   const hash = flags.genesisBlockHash?.toLowerCase();
   const chain = new Chain(hash && /^[0-9a-f]{64}$/.test(hash) ? { ...world.chain, block0Hash: hash } : world.chain);

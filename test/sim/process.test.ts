@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError } from "../../src/errors.ts";
@@ -71,6 +71,7 @@ describe("jormungandr command line", () => {
       ignored: ["--trusted-peer", "--enable-explorer"],
     });
     expect(() => parseNodeFlags(["--config"])).toThrow("--config needs a value");
+    expect(parseNodeFlags(["--full-version"]).version).toBe("full");
   });
 
   test("runner id from the storage dir, else the port's last digit; listen addresses", () => {
@@ -96,6 +97,7 @@ describe("one simulated node process", () => {
     const first = startSimNode(parseNodeFlags(["--config", w.config]), {});
     expect(first.node.runner).toBe(2);
     expect(first.node.incarnation).toBe(1);
+    expect(existsSync(join(w.dir, "storage_jorm_runner_2"))).toBe(true);
     const stats = (await (await fetch(`http://127.0.0.1:${port}/api/v0/node/stats`)).json()) as { state: string };
     expect(typeof stats.state).toBe("string");
     first.node.kill("crash");
@@ -159,6 +161,12 @@ describe("one simulated node process", () => {
     expect(report.produced).toBeGreaterThan(0);
     expect(report.unproducibleReasons.frozen).toBe(1);
   }, 20_000);
+
+  test("CLI: --full-version prints the node's version like jormungandr", () => {
+    const r = Bun.spawnSync(["bun", CLI, "sim", "node", "--full-version"], { stdout: "pipe", stderr: "pipe" });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.toString()).toBe("jormungandr 0.8.14-9ca427ef\n");
+  });
 
   test("CLI: a node without a world is a config error (78) with a precise message, no stack", () => {
     const dir = mkdtempSync(join(tmpdir(), "jm-simproc-"));
