@@ -191,6 +191,14 @@ export function toUnitState(
   };
 }
 
+function isUnrecognizedOption(error: unknown, option: string): boolean {
+  return (
+    error instanceof SystemctlError &&
+    /unrecognized option|unknown option/i.test(error.result.stderr) &&
+    error.result.stderr.includes(option)
+  );
+}
+
 export function createSystemdServiceManager(options: SystemdServiceManagerOptions): SystemdServiceManager {
   const run = options.run ?? bunSpawner;
   const clock = options.clock ?? realClock;
@@ -212,6 +220,7 @@ export function createSystemdServiceManager(options: SystemdServiceManagerOption
   }
   const baseArgs = [systemctl, ...(options.scope === "user" ? ["--user"] : []), "--no-pager", "--no-ask-password"];
   let spawns = 0;
+  let killWhomFlag: "--kill-whom" | "--kill-who" = "--kill-whom";
 
   async function systemctlRun(args: readonly string[], timeoutMs: number): Promise<RunResult> {
     const argv = [...baseArgs, ...args];
@@ -266,8 +275,15 @@ export function createSystemdServiceManager(options: SystemdServiceManagerOption
     restart: (id) => job("restart", id),
 
     async kill(id, signal: Signal) {
-      // --kill-who= is accepted from systemd 219 on; 252 renamed it --kill-whom= and kept the old spelling.
-      await systemctlRun(["kill", `--kill-who=${killWhom}`, `--signal=${signal}`, "--", unitFor(id)], timeouts.killMs);
+      const args = (flag: string) => ["kill", `${flag}=${killWhom}`, `--signal=${signal}`, "--", unitFor(id)];
+      try {
+        await systemctlRun(args(killWhomFlag), timeouts.killMs);
+      } catch (error) {
+        // systemd 252 renamed --kill-who to --kill-whom; older ones know only the old name.
+        if (killWhomFlag !== "--kill-whom" || !isUnrecognizedOption(error, "--kill-whom")) throw error;
+        killWhomFlag = "--kill-who";
+        await systemctlRun(args(killWhomFlag), timeouts.killMs);
+      }
     },
   };
 }

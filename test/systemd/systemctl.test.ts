@@ -266,11 +266,30 @@ describe("start, stop, restart, kill", () => {
   test("kill signals the main process by default, or the whole unit when asked", async () => {
     const { sm, calls } = manager(() => ({}));
     await sm.kill(1, "SIGSTOP");
-    expect(calls[0]!.argv.slice(4)).toEqual(["kill", "--kill-who=main", "--signal=SIGSTOP", "--", "jtcap@1.service"]);
+    expect(calls[0]!.argv.slice(4)).toEqual(["kill", "--kill-whom=main", "--signal=SIGSTOP", "--", "jtcap@1.service"]);
     const { run, calls: allCalls } = fakeSpawner(() => ({}));
     const all = createSystemdServiceManager({ scope: "user", unitFor: (id) => `r@${id}`, run, killWhom: "all" });
     await all.kill(2, "SIGKILL");
-    expect(allCalls[0]!.argv).toContain("--kill-who=all");
+    expect(allCalls[0]!.argv).toContain("--kill-whom=all");
+  });
+
+  test("systemd older than 252 gets --kill-who, learned from its refusal once", async () => {
+    const { run, calls } = fakeSpawner((argv) =>
+      argv.some((a) => a.startsWith("--kill-whom"))
+        ? { exitCode: 1, stderr: "systemctl: unrecognized option '--kill-whom=main'\n" }
+        : {},
+    );
+    const sm = createSystemdServiceManager({ scope: "system", unitFor: (id) => `r@${id}`, run });
+    await sm.kill(0, "SIGSTOP");
+    await sm.kill(0, "SIGCONT");
+    expect(calls.map((c) => c.argv[4])).toEqual(["--kill-whom=main", "--kill-who=main", "--kill-who=main"]);
+  });
+
+  test("other kill failures are not retried", async () => {
+    const { run, calls } = fakeSpawner(() => ({ exitCode: 1, stderr: "Failed to kill unit r@0.service: Unit r@0.service not loaded.\n" }));
+    const sm = createSystemdServiceManager({ scope: "system", unitFor: (id) => `r@${id}`, run });
+    await expect(sm.kill(0, "SIGKILL")).rejects.toThrow(/not loaded/);
+    expect(calls).toHaveLength(1);
   });
 
   test("a failed job rejects with the unit and systemd's reason", async () => {
