@@ -2,7 +2,7 @@
 // jormungandr_runner_N → `exec jorm-master sim node "$@"` is a drop-in node under systemd. Real
 // timers, so SIGSTOP/SIGCONT act exactly as on a real node (timers fire late → too-late rejects).
 
-import { mkdirSync, readFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { parse } from "yaml";
 import { ConfigError, UserError } from "../errors.ts";
@@ -163,6 +163,12 @@ export function startSimNode(flags: NodeFlags, env: Record<string, string | unde
   const secrets = [...cfg.secretFiles, ...flags.secrets].map(readSecret);
   const hash = flags.genesisBlockHash?.toLowerCase();
   const chain = new Chain(hash && /^[0-9a-f]{64}$/.test(hash) ? { ...world.chain, block0Hash: hash } : world.chain);
+  try {
+    appendFileSync(world.journalPath, "");
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? "error";
+    throw new ConfigError(`journal ${world.journalPath}: not writable (${code}); set journal: in ${world.file} to a path this user can write`);
+  }
   const journal = new FileJournal(world.journalPath);
   const incarnation = readJournalFile(world.journalPath).filter((e) => e.kind === "proc_start" && e.runner === runner).length + 1;
   const sched = new RealScheduler();

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError } from "../../src/errors.ts";
@@ -161,6 +161,12 @@ describe("one simulated node process", () => {
     expect(report.produced).toBeGreaterThan(0);
     expect(report.unproducibleReasons.frozen).toBe(1);
   }, 20_000);
+
+  test("an unwritable journal is a config error naming the world file", () => {
+    const w = makeWorld(freePort());
+    writeFileSync(join(w.dir, WORLD_FILE), `${readFileSync(join(w.dir, WORLD_FILE), "utf8").replace("journal: journal.jsonl", `journal: ${w.dir}/no/such/dir/j.jsonl`)}`);
+    expect(() => startSimNode(parseNodeFlags(["--config", w.config]), {})).toThrow("not writable (ENOENT)");
+  });
 
   test("CLI: --full-version prints the node's version like jormungandr", () => {
     const r = Bun.spawnSync(["bun", CLI, "sim", "node", "--full-version"], { stdout: "pipe", stderr: "pipe" });
