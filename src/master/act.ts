@@ -142,8 +142,10 @@ export function run(deps: MasterDeps, a: Action): Promise<Outcome> {
 }
 
 /** Executes a plan: fences in parallel, the promotion only if they all held, then the rest. */
-export async function act(deps: MasterDeps, plan: Plan): Promise<Outcome[]> {
+export async function act(deps: MasterDeps, plan: Plan, signal?: AbortSignal): Promise<Outcome[]> {
   const outcomes = await Promise.all(plan.fences.map((a) => run(deps, a)));
+  // Told to stop: leave everything as it is now; the next daemon re-observes and carries on.
+  if (signal?.aborted) return outcomes;
   const fenceFailed = outcomes.some((o) => !o.ok);
   if (plan.promote) {
     if (fenceFailed) {
@@ -152,6 +154,7 @@ export async function act(deps: MasterDeps, plan: Plan): Promise<Outcome[]> {
       outcomes.push(await run(deps, plan.promote));
     }
   }
+  if (signal?.aborted) return outcomes;
   const failedIds = new Set(outcomes.filter((o) => !o.ok && "id" in o.action).map((o) => (o.action as { id: number }).id));
   const rest = plan.other.filter((a) => !("id" in a) || !failedIds.has(a.id));
   outcomes.push(...(await Promise.all(rest.map((a) => run(deps, a)))));

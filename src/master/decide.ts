@@ -285,7 +285,23 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
     // A busy holder (computing the new epoch after the boundary hand-out) can take over as it is:
     // it needs no POST, so the locked enclave does not matter.
     const candidates = inScope.map((o) => views.get(o.id)!).filter((v) => healthy(v) && (!v.busy || v.cap === "holder"));
-    const pick = candidates.length > 0 ? best(candidates, pendingAhead, ref, config.maxOffset) : null;
+    let pick = candidates.length > 0 ? best(candidates, pendingAhead, ref, config.maxOffset) : null;
+    // A signer whose REST went silent may still be signing its schedule. When no standby has a
+    // schedule for the slots left in this epoch, moving the key would lose them all for certain:
+    // keep the silent signer (alone, so no risk) until the boundary needs a healthy key holder.
+    if (
+      pick &&
+      signerView &&
+      (signerView.cap === "unknown" || (signerView.cap === "holder" && !stuck(signerView))) &&
+      pendingAhead(pick.id) === 0 &&
+      pendingAhead(signerView.id) > 0 &&
+      (nextBoundary === null || nextBoundary - now > config.eventActionMs + BOUNDARY_MIN_LEAD_MS)
+    ) {
+      notes.push(
+        `signer #${signerView.id} is unwell (${describeSignerLoss(signerView, signer, stuck)}) but no standby has a schedule for the ${pendingAhead(signerView.id)} slots left; keeping it until the boundary`,
+      );
+      pick = null;
+    }
     if (pick) {
       const why = describeSignerLoss(signerView, signer, stuck);
       for (const v of views.values()) if (v.id !== pick.id && threat(v)) fenceRunner(v, v.id === signer ? why : `#${v.id} is not the signer`);

@@ -65,7 +65,7 @@ export class Master {
   }
 
   /** One tick. Returns when the next one is due. */
-  async tick(): Promise<TickReport> {
+  async tick(signal?: AbortSignal): Promise<TickReport> {
     const { deps, log } = this.opts;
     const startedMs = deps.clock.now();
     this.refreshPoolTool(startedMs);
@@ -75,7 +75,7 @@ export class Master {
     this.memory = memory;
     for (const n of plan.notes) log.info(n);
     this.logFailures(observation);
-    const outcomes = await act(deps, plan);
+    const outcomes = await act(deps, plan, signal);
     for (const o of outcomes) {
       const a = o.action;
       const who = "id" in a ? `#${a.id}` : "pooltool";
@@ -106,7 +106,7 @@ export class Master {
     while (!signal.aborted) {
       let wakeAt: number;
       try {
-        const r = await this.tick();
+        const r = await this.tick(signal);
         wakeAt = r.plan.wakeAtMs;
       } catch (e) {
         // A bug in one tick must not end supervision: log it and look again.

@@ -82,9 +82,19 @@ export function timelines(entries: readonly JournalEntry[], endMs = Number.POSIT
     aliveFrom: number;
     activeFrom: number | null;
     signFrom: number | null;
+    lastSeen: number;
+    beatMs: number | null;
   }
   const open = new Map<string, Open>();
   const out: IncarnationTimeline[] = [];
+  /** The process is gone without a word (SIGKILL): no later than `t`, or one beat after its last entry. */
+  const close = (o: Open, t: number) => {
+    const end = o.beatMs === null ? t : Math.min(t, o.lastSeen + o.beatMs);
+    o.alive = false;
+    o.frozen = false;
+    o.tl.alive.push([o.aliveFrom, end]);
+    update(o, end);
+  };
   const update = (o: Open, t: number) => {
     const active = o.alive && !o.frozen;
     const sign = active && o.keys > 0;
@@ -103,15 +113,28 @@ export function timelines(entries: readonly JournalEntry[], endMs = Number.POSIT
     if (e.kind === "tip_shared") continue;
     const key = incKey(e.runner, e.inc);
     if (e.kind === "proc_start") {
+      // One unit has one main process: a new one means every earlier one of this runner is gone.
+      for (const other of open.values()) if (other.alive && other.tl.runner === e.runner) close(other, e.t);
       const tl: IncarnationTimeline = { runner: e.runner, inc: e.inc, alive: [], active: [], couldSign: [], schedules: [] };
       out.push(tl);
-      const o: Open = { tl, alive: true, frozen: false, keys: e.keys.length, aliveFrom: e.t, activeFrom: null, signFrom: null };
+      const o: Open = {
+        tl,
+        alive: true,
+        frozen: false,
+        keys: e.keys.length,
+        aliveFrom: e.t,
+        activeFrom: null,
+        signFrom: null,
+        lastSeen: e.t,
+        beatMs: e.beatMs ?? null,
+      };
       open.set(key, o);
       update(o, e.t);
       continue;
     }
     const o = open.get(key);
     if (!o || !o.alive) continue;
+    o.lastSeen = Math.max(o.lastSeen, e.t);
     switch (e.kind) {
       case "proc_exit":
         o.alive = false;
@@ -128,7 +151,8 @@ export function timelines(entries: readonly JournalEntry[], endMs = Number.POSIT
         o.keys = e.keys.length;
         break;
       case "schedule_start":
-        o.tl.schedules.push({ epoch: e.epoch, slots: new Set(e.slots), startMs: e.t, doneMs: null });
+        // An enclave without keys computes nothing: no events, nothing to revive later.
+        if (e.keys.length > 0) o.tl.schedules.push({ epoch: e.epoch, slots: new Set(e.slots), startMs: e.t, doneMs: null });
         break;
       case "schedule_done": {
         const s = o.tl.schedules.findLast((x) => x.epoch === e.epoch && x.doneMs === null);
@@ -140,12 +164,7 @@ export function timelines(entries: readonly JournalEntry[], endMs = Number.POSIT
     }
     update(o, e.t);
   }
-  for (const o of open.values()) {
-    if (!o.alive) continue;
-    o.tl.alive.push([o.aliveFrom, endMs]);
-    o.alive = false;
-    update(o, endMs);
-  }
+  for (const o of open.values()) if (o.alive) close(o, endMs);
   return out;
 }
 
