@@ -17,7 +17,10 @@ interface Proc extends Base {
 }
 
 export type JournalEntry =
-  | (Proc & { kind: "proc_start"; pid: number; keys: number[] })
+  /** beatMs: the process journals "alive" at least this often (process mode), so a SIGKILLed
+   *  process, which cannot journal its exit, counts as gone one beat after its last entry */
+  | (Proc & { kind: "proc_start"; pid: number; keys: number[]; beatMs?: number })
+  | (Proc & { kind: "alive" })
   | (Proc & { kind: "running" })
   | (Proc & { kind: "proc_exit"; reason: ExitReason })
   | (Proc & { kind: "freeze" })

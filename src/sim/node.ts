@@ -80,6 +80,8 @@ export interface SimNodeOptions {
   /** The pool's node_id: only keys of this pool lead in its slots (a key of another pool gets no
    *  slots of ours). Unset: every key counts as the pool's. */
   poolNodeId?: string;
+  /** Process mode: the caller journals "alive" at least this often (see JournalEntry proc_start) */
+  beatMs?: number;
   onExit?: (reason: ExitReason) => void;
 }
 
@@ -196,6 +198,7 @@ export class SimNode {
       inc: this.incarnation,
       pid: this.pid,
       keys: this.leaderIds(),
+      ...(opts.beatMs === undefined ? {} : { beatMs: opts.beatMs }),
     });
     this.armPhase();
   }

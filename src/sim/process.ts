@@ -140,6 +140,8 @@ export function readSecret(path: string): Record<string, unknown> {
 /** Gaps in a 100 ms heartbeat longer than this mean the process was stopped (SIGSTOP). */
 const HEARTBEAT_MS = 100;
 const FROZEN_GAP_MS = 1000;
+/** How often the journal hears that this process lives (a SIGKILL leaves no exit entry) */
+export const ALIVE_BEAT_MS = 1000;
 
 export interface RunningSimNode {
   node: SimNode;
@@ -194,6 +196,8 @@ export function startSimNode(flags: NodeFlags, env: Record<string, string | unde
     scheduleComputeMs: world.scheduleComputeMsFor(runner),
     logsCapacity: cfg.logsCapacity ?? world.logsCapacity,
     shutdownMs: world.shutdownMs,
+    // The beat is written every second; the audit allows a little more before calling it gone.
+    beatMs: ALIVE_BEAT_MS + FROZEN_GAP_MS,
     onExit,
   });
   try {
@@ -205,11 +209,16 @@ export function startSimNode(flags: NodeFlags, env: Record<string, string | unde
   // A real SIGSTOP is invisible to the model (its timers just fire late); record it in the journal
   // so the audit does not count a stopped process as one that could sign.
   let last = Date.now();
+  let lastBeat = last;
   heartbeat = setInterval(() => {
     const now = Date.now();
     if (now - last > FROZEN_GAP_MS) {
       journal.append({ t: last + HEARTBEAT_MS, kind: "freeze", runner, inc: incarnation });
       journal.append({ t: now, kind: "thaw", runner, inc: incarnation });
+    }
+    if (now - lastBeat >= ALIVE_BEAT_MS) {
+      journal.append({ t: now, kind: "alive", runner, inc: incarnation });
+      lastBeat = now;
     }
     last = now;
   }, HEARTBEAT_MS);

@@ -121,6 +121,24 @@ describe("could-sign intervals and overlap", () => {
     ]);
   });
 
+  test("a process that left no exit entry (SIGKILL in process mode) is gone at the next start of its runner", () => {
+    const j = [start(0, 1, 0, [1]), start(0, 2, 500, [])];
+    expect(couldSignIntervals(j, 1000)).toEqual([
+      { runner: 0, inc: 1, intervals: [[0, 500]] },
+      { runner: 0, inc: 2, intervals: [] },
+    ]);
+  });
+
+  test("with alive beats, a silent process counts as gone one beat after its last entry", () => {
+    const j: JournalEntry[] = [
+      { t: 0, kind: "proc_start", runner: 0, inc: 1, pid: 1, keys: [1], beatMs: 2000 },
+      { t: 1000, kind: "alive", runner: 0, inc: 1 },
+      { t: 2000, kind: "alive", runner: 0, inc: 1 },
+    ];
+    expect(couldSignIntervals(j, 60_000)).toEqual([{ runner: 0, inc: 1, intervals: [[0, 4000]] }]);
+    expect(couldSignIntervals(j, 3000)).toEqual([{ runner: 0, inc: 1, intervals: [[0, 3000]] }]);
+  });
+
   test("overlap counts time with ≥ 2 signers inside [slot start − guard, slot end + margin]", () => {
     const j = [
       start(0, 1, S(0), [1]),
