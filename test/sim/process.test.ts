@@ -146,6 +146,8 @@ describe("one simulated node process", () => {
       REJECT_TOO_LATE,
     ]);
     expect(entries.some((e) => e.kind === "freeze")).toBe(true);
+    expect(entries.some((e) => e.kind === "alive")).toBe(true);
+    expect(entries.find((e) => e.kind === "proc_start")).toMatchObject({ beatMs: expect.any(Number) });
     expect(entries.some((e) => e.kind === "block")).toBe(true);
 
     proc.kill("SIGTERM");
