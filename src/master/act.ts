@@ -9,6 +9,8 @@ import type { Action, Memory, Outcome, Plan } from "./types.ts";
 /** How long a SIGKILL may take to show in systemd before the fence counts as failed. */
 export const KILL_CONFIRM_MS = 1_500;
 const KILL_POLL_MS = 25;
+/** A key removal not answered within this time is queued behind a schedule computation. */
+export const QUEUED_REMOVAL_MS = 50;
 
 export interface MasterDeps {
   node(id: number): NodeApi;
@@ -39,10 +41,18 @@ async function demote(deps: MasterDeps, a: Extract<Action, { kind: "demote" }>):
     }
     ids = cur.value;
   }
-  const removed = await Promise.all(ids.map((id) => api.removeLeader(id)));
+  const removing = Promise.all(ids.map((id) => api.removeLeader(id)));
+  // A removal still pending after a moment waits behind a schedule computation: the enclave will
+  // apply it before any event of the new schedule, so the boundary dead-man switch can go now.
+  const early = await Promise.race([removing, deps.clock.sleep(QUEUED_REMOVAL_MS).then(() => null)]);
+  if (early === null) await disarm(deps, a.id);
+  const removed = await removing;
   const failed = removed.find((r) => !r.ok);
   const after = await api.leaders();
-  if (after.ok && after.value.length === 0) return { action: a, ok: true, detail: "keys read back: none" };
+  if (after.ok && after.value.length === 0) {
+    if (early !== null) await disarm(deps, a.id);
+    return { action: a, ok: true, detail: "keys read back: none" };
+  }
   if (!after.ok) {
     const why = failed && !failed.ok ? describe(failed) : describe(after);
     return { action: a, ok: false, detail: `not confirmed key-less: ${why}` };
@@ -50,8 +60,22 @@ async function demote(deps: MasterDeps, a: Extract<Action, { kind: "demote" }>):
   return { action: a, ok: false, detail: `still lists keys ${JSON.stringify(after.value)}` };
 }
 
+async function disarm(deps: MasterDeps, id: number): Promise<void> {
+  // Best effort: an armed switch that stays armed freezes a key-less runner, which costs a restart, not safety.
+  await deps.services.disarmFreeze?.(id).catch(() => {});
+}
+
 async function promote(deps: MasterDeps, a: Extract<Action, { kind: "promote" }>): Promise<Outcome> {
   const api = deps.node(a.id);
+  if (a.leaseAtMs !== undefined) {
+    // No switch, no hand-out: without it a daemon killed now would leave two signers.
+    if (!deps.services.armFreeze) return { action: a, ok: false, detail: "the service manager cannot arm a dead-man switch; no hand-out" };
+    try {
+      await deps.services.armFreeze(a.id, a.leaseAtMs);
+    } catch (e) {
+      return { action: a, ok: false, detail: `cannot arm the dead-man switch: ${errText(e)}` };
+    }
+  }
   let secret: NodeSecret;
   try {
     secret = await deps.readSecret();
@@ -59,7 +83,10 @@ async function promote(deps: MasterDeps, a: Extract<Action, { kind: "promote" }>
     return { action: a, ok: false, detail: `cannot read the node secret: ${errText(e)}` };
   }
   const added = await api.addLeader(secret);
-  if (!added.ok) return { action: a, ok: false, detail: `POST /leaders failed: ${describe(added)}` };
+  if (!added.ok) {
+    if (a.leaseAtMs !== undefined) await disarm(deps, a.id);
+    return { action: a, ok: false, detail: `POST /leaders failed: ${describe(added)}` };
+  }
   const back = await api.leaders();
   if (!back.ok) return { action: a, ok: false, detail: `key posted (id ${added.value}) but not read back: ${describe(back)}`, leaderId: added.value };
   if (!back.value.includes(added.value)) {

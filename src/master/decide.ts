@@ -19,6 +19,11 @@ export const DEAD_RESTART_MS = 60_000;
 export const CONFIRM_DELAY_MS = 50;
 /** Do not begin the boundary hand-out closer to the boundary than this: the promotions must land. */
 export const BOUNDARY_MIN_LEAD_MS = 1_000;
+/** The dead-man switch of a boundary co-holder fires this long before the earliest window of the
+ *  new epoch (slot 1's guarded start) could open. */
+export const LEASE_SAFETY_MS = 100;
+/** Below this much time after the boundary to strip co-holders, the hand-out is not attempted. */
+export const LEASE_MIN_MS = 200;
 /** Extra runner ids looked at beyond cnt_runners, to stop units left over from a larger setup. */
 export const EXTRA_RUNNER_SCAN = 4;
 
@@ -352,7 +357,15 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
     (boundary === null || boundary.epoch !== curEpoch! + 1)
   ) {
     const lead = nextBoundary - now;
-    if (lead <= config.eventActionMs && lead > BOUNDARY_MIN_LEAD_MS && !windowBetween(windows, now, nextBoundary)) {
+    // Each co-holder gets a dead-man switch: frozen before slot 1's window could open unless the
+    // daemon strips its key first. A daemon killed mid-hand-out cannot leave several signers.
+    const leaseAtMs = nextBoundary + clock.slotMs - config.slotGuardMs - LEASE_SAFETY_MS;
+    const leaseRoom = leaseAtMs - nextBoundary >= LEASE_MIN_MS;
+    if (!leaseRoom && lead <= config.eventActionMs) {
+      notes.push(`no boundary hand-out: slot_guard ${config.slotGuardMs} ms leaves under ${LEASE_MIN_MS} ms of slot 1 to strip the standbys' keys`);
+      boundary = { epoch: curEpoch! + 1, coHolders: [] };
+    }
+    if (leaseRoom && lead <= config.eventActionMs && lead > BOUNDARY_MIN_LEAD_MS && !windowBetween(windows, now, nextBoundary)) {
       const co = inScope
         .map((o) => views.get(o.id)!)
         .filter((v) => v.id !== newSigner && v.cap === "keyless" && healthy(v) && !v.busy);
@@ -360,6 +373,7 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
         other.push({
           kind: "promote",
           purpose: "boundary",
+          leaseAtMs,
           id: v.id,
           reason: `epoch ${curEpoch! + 1} starts in ${Math.round(lead / 1000)} s and no leader slot is before it: #${v.id} takes the key to compute the new schedule`,
         });

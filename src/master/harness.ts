@@ -14,10 +14,16 @@ import type { Chain } from "../sim/chain.ts";
 
 export const silentLog: MasterLog = { info() {}, warn() {}, error() {}, debug() {} };
 
+/** Armed dead-man switches belong to the world (the service manager), not to one daemon. */
+const leases = new WeakMap<World<Scheduler>, Map<number, () => void>>();
+
 /** The world has only its own runners; ids the master scans beyond them are inactive units. */
 function boundedServices(world: World<Scheduler>): ServiceManager {
   const n = world.ids.length;
   const s = world.services;
+  let armed = leases.get(world);
+  if (!armed) leases.set(world, (armed = new Map()));
+  const table = armed;
   const absent = (id: number): UnitState => ({ id, activeState: "inactive", subState: "dead", mainPid: 0, sinceMs: null, restarts: 0, frozen: null });
   return {
     async showAll(ids) {
@@ -29,6 +35,20 @@ function boundedServices(world: World<Scheduler>): ServiceManager {
     stop: (id) => s.stop(id),
     restart: (id) => s.restart(id),
     kill: (id, sig) => s.kill(id, sig),
+    async armFreeze(id, atMs) {
+      table.get(id)?.();
+      table.set(
+        id,
+        world.clock.at(atMs, () => {
+          table.delete(id);
+          void s.kill(id, "SIGSTOP");
+        }),
+      );
+    },
+    async disarmFreeze(id) {
+      table.get(id)?.();
+      table.delete(id);
+    },
   };
 }
 

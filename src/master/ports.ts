@@ -49,6 +49,11 @@ export interface ServiceManager {
   restart(id: number): Promise<void>;
   /** Signal the unit's main process (systemctl kill -s SIG --kill-whom=main). */
   kill(id: number, signal: Signal): Promise<void>;
+  /** Dead-man switch: SIGSTOP the unit's main process at atMs unless disarmed first. Lives in the
+   *  service manager, so it fires even if the daemon dies (systemd: a transient timer). */
+  armFreeze?(id: number, atMs: number): Promise<void>;
+  /** Cancel an armed freeze; a no-op when none is armed. */
+  disarmFreeze?(id: number): Promise<void>;
 }
 
 export interface PoolToolApi {

@@ -29,9 +29,12 @@ export interface ScenarioSpec {
   log?: MasterLog;
   /** Start the runners as if they had been running (warm) rather than from stopped units */
   warmStart?: boolean;
+  /** Called with the world before it runs (debugging, extra probes) */
+  inspect?: (world: World) => void;
 }
 
 export interface ScenarioResult {
+  world: World;
   audit: Omit<AuditReport, "slots">;
   /** Time two processes could really sign a slot inside its window (see signOverlapMs) */
   signOverlapMs: number;
@@ -73,6 +76,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     restartDelayMs: spec.restartDelayMs ?? 2000,
     restTimeoutMs,
   });
+  spec.inspect?.(world);
   const config = simConfig(spec.runners, { keyMode: spec.keyMode, restTimeoutMs, ...spec.config });
   const fromMs = world.clock.now();
   const toMs = fromMs + spec.durationMs;
@@ -137,6 +141,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const { slots: _slots, ...audit } = world.audit({ fromMs, toMs, guardMs: guard, marginMs: margin });
   const phys = signOverlapMs(world.journal.entries(), world.chain, { fromMs, toMs, guardMs: guard, marginMs: margin });
   return {
+    world,
     audit,
     signOverlapMs: phys.overlapMs,
     worstOverlap: phys.worst,

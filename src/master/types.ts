@@ -80,7 +80,7 @@ export interface Memory {
 
 export type Action =
   | { kind: "demote"; id: number; reason: string; leaderIds: number[] }
-  | { kind: "promote"; id: number; reason: string; purpose: "sign" | "boundary" }
+  | { kind: "promote"; id: number; reason: string; purpose: "sign" | "boundary"; /** boundary hand-out: freeze at this time unless stripped first */ leaseAtMs?: number }
   | { kind: "freeze"; id: number; reason: string; cause: "boot" | "fence" }
   | { kind: "thaw"; id: number; reason: string }
   | { kind: "kill"; id: number; reason: string; pid: number }

@@ -190,6 +190,8 @@ describe("decide: the epoch boundary", () => {
     const before = decide(observation(96_000, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]), m0, cfg, 96_000);
     expect(summary(before.plan).other.sort()).toEqual(["promote#1", "promote#2"]);
     expect(before.plan.other.every((a) => a.kind === "promote" && a.purpose === "boundary")).toBe(true);
+    // Each carries a dead-man switch set before slot 1's guarded window (100 s + 1 s − 0.5 s − 0.1 s).
+    expect(before.plan.other.map((a) => (a.kind === "promote" ? a.leaseAtMs : null))).toEqual([100_400, 100_400]);
     const m1 = applyOutcomes(before.memory, allOk(before.plan), 96_000);
     expect(m1.signer).toBe(0);
     // Still before the boundary: co-holders are exempt.
@@ -208,6 +210,15 @@ describe("decide: the epoch boundary", () => {
     m0.runners[0]!.holderSinceMs = -1;
     const before = decide(observation(96_000, [runner(0, { kind: "holder" }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]), m0, cfg, 96_000);
     expect(before.plan.other).toEqual([]);
+  });
+
+  test("no hand-out when slot_guard leaves no time in slot 1 to strip the co-holders", () => {
+    const big = config({ eventActionMs: 5_000, slotGuardMs: 900 });
+    const m0 = run(big, [observation(80_000, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby", logs: LOGS }), runner(2, { kind: "standby", logs: LOGS })])]).memory;
+    m0.runners[0]!.holderSinceMs = -1;
+    const before = decide(observation(96_000, [runner(0, { kind: "holder" }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]), m0, big, 96_000);
+    expect(before.plan.other).toEqual([]);
+    expect(before.plan.notes.join()).toContain("no boundary hand-out");
   });
 
   test("no hand-out while the epoch's schedule is unknown", () => {

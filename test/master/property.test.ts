@@ -58,7 +58,8 @@ const specArb: fc.Arbitrary<ScenarioSpec> = fc
       scheduleComputeMs: base.computeMs,
       warmStart: base.warmStart,
       faults: [...faults].sort((a, b) => a.atMs - b.atMs),
-      config: { eventActionMs: 5_000, startBeforeEventMs: 20_000, bootCatchUpMs: 30_000, maxBootMs: 120_000 },
+      // 1 s slots: a 400 ms guard leaves slot 1 room for the boundary dead-man switch.
+      config: { eventActionMs: 5_000, startBeforeEventMs: 20_000, bootCatchUpMs: 30_000, maxBootMs: 120_000, slotGuardMs: 400, slotMarginMs: 400 },
     })),
   );
 
