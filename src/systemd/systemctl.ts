@@ -96,6 +96,8 @@ export function systemctlSpawnCount(): number {
 }
 
 export interface SystemdServiceManagerOptions {
+  /** systemd-run binary for the dead-man switch (default: "systemd-run" on PATH) */
+  systemdRun?: string;
   scope: SystemdScope;
   /** Unit name for a runner id, e.g. (id) => `jorm_runner@${id}.service` */
   unitFor: (id: number) => string;
@@ -233,6 +235,27 @@ export function createSystemdServiceManager(options: SystemdServiceManagerOption
 
   const unitFor = (id: number) => normalizeUnitName(options.unitFor(id));
 
+  // The dead-man switch is a transient timer in the manager itself, so it fires even when the
+  // daemon that armed it is dead: `systemd-run --on-active` running `systemctl kill -s SIGSTOP`.
+  const systemdRun = options.systemdRun ?? "systemd-run";
+  const leaseUnit = (id: number) => `jorm-master-lease-${unitFor(id).replace(/\.service$/, "").replace(/[^A-Za-z0-9_-]/g, "-")}`;
+  async function spawnChecked(argv: string[], timeoutMs: number): Promise<RunResult> {
+    spawns++;
+    totalSpawns++;
+    const result = await run(argv, { timeoutMs, env });
+    if (result.timedOut || result.exitCode !== 0) throw new SystemctlError(argv, result, timeoutMs);
+    return result;
+  }
+  async function disarm(id: number): Promise<void> {
+    const name = leaseUnit(id);
+    try {
+      await systemctlRun(["stop", "--", `${name}.timer`, `${name}.service`], timeouts.killMs);
+    } catch (error) {
+      // Nothing armed: the units are not loaded, which is what we wanted.
+      if (!(error instanceof SystemctlError && /not loaded|not found/i.test(error.result.stderr))) throw error;
+    }
+  }
+
   async function job(verb: "start" | "stop" | "restart", id: number): Promise<void> {
     await systemctlRun([verb, ...(options.noBlock ? ["--no-block"] : []), "--", unitFor(id)], timeouts.jobMs);
   }
@@ -269,6 +292,32 @@ export function createSystemdServiceManager(options: SystemdServiceManagerOption
       ids.forEach((id, i) => result.set(id, toUnitState(id, matched[i]!, monoNowUs, nowMs, frozen[i] ?? null)));
       return result;
     },
+
+    async armFreeze(id, atMs) {
+      await disarm(id);
+      const delayMs = Math.max(1, Math.round(atMs - clock.now()));
+      await spawnChecked(
+        [
+          systemdRun,
+          ...(options.scope === "user" ? ["--user"] : []),
+          "--quiet",
+          "--collect",
+          `--unit=${leaseUnit(id)}`,
+          `--on-active=${delayMs}ms`,
+          // Timers are coalesced to a minute by default; this one must fire on the millisecond.
+          "--timer-property=AccuracySec=1ms",
+          "--",
+          ...baseArgs,
+          "kill",
+          `${killWhomFlag}=main`,
+          "--signal=SIGSTOP",
+          "--",
+          unitFor(id),
+        ],
+        timeouts.killMs,
+      );
+    },
+    disarmFreeze: (id) => disarm(id),
 
     start: (id) => job("start", id),
     stop: (id) => job("stop", id),

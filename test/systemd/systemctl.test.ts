@@ -416,6 +416,27 @@ describe("under a real systemd --user manager", () => {
     expect(states.get(3)).toMatchObject({ activeState: "inactive", mainPid: 0, restarts: 0, frozen: null });
   });
 
+  // The boundary dead-man switch: armed, it freezes the runner even though nobody is left to act;
+  // disarmed in time, it never fires; disarming with nothing armed is fine.
+  it("armFreeze fires from the manager on time; disarmFreeze cancels it", async () => {
+    await sm.start(6);
+    await sm.start(7);
+    await sm.disarmFreeze!(6);
+    const t0 = Date.now();
+    await sm.armFreeze!(6, t0 + 300);
+    await sm.armFreeze!(7, t0 + 300);
+    await sm.disarmFreeze!(7);
+    const states = await poll([6, 7], (s) => s.get(6)?.frozen === true, 5000);
+    const firedAfterMs = Date.now() - t0;
+    expect(states.get(6)?.frozen).toBe(true);
+    expect(firedAfterMs).toBeLessThan(2500);
+    await Bun.sleep(400);
+    expect((await sm.showAll([7])).get(7)?.frozen).toBe(false);
+    await sm.kill(6, "SIGKILL");
+    await sm.stop(6);
+    await sm.stop(7);
+  });
+
   it("systemd's own errors come back as SystemctlError", async () => {
     await expect(sm.kill(5, "SIGSTOP")).rejects.toBeInstanceOf(SystemctlError);
   });
