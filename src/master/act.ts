@@ -123,6 +123,18 @@ async function kill(deps: MasterDeps, a: Extract<Action, { kind: "kill" }>): Pro
   }
 }
 
+async function retire(deps: MasterDeps, a: Extract<Action, { kind: "retire" }>): Promise<Outcome> {
+  try {
+    await deps.services.kill(a.id, "SIGKILL").catch(() => {}); // may have no process: stop decides
+    await deps.services.stop(a.id);
+  } catch (e) {
+    return { action: a, ok: false, detail: `stop failed: ${errText(e)}` };
+  }
+  const u = (await deps.services.showAll([a.id])).get(a.id);
+  if (u && u.mainPid === 0 && u.activeState !== "active") return { action: a, ok: true, detail: "killed and stopped" };
+  return { action: a, ok: false, detail: `still ${u?.activeState ?? "?"} with pid ${u?.mainPid ?? "?"}` };
+}
+
 async function simple(deps: MasterDeps, a: Action): Promise<Outcome> {
   try {
     switch (a.kind) {
@@ -163,6 +175,8 @@ export function run(deps: MasterDeps, a: Action): Promise<Outcome> {
       return freeze(deps, a);
     case "kill":
       return kill(deps, a);
+    case "retire":
+      return retire(deps, a);
     default:
       return simple(deps, a);
   }

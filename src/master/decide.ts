@@ -276,6 +276,16 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
       fence({ kind: "freeze", id: v.id, cause: "boot", reason: `${why}; it boots holding the key (--secret), a leader slot is near` });
     }
   };
+  // Units beyond cnt_runners (left from a larger setup) are retired; whether they hold the key is not
+  // worth finding out, since SIGKILL then stop is safe either way. A fence, so no promotion races it.
+  for (const o of obs.runners) {
+    const u = o.unit;
+    if (o.id < config.cntRunners || !u) continue;
+    if (u.mainPid > 0 || (u.activeState !== "inactive" && u.activeState !== "failed")) {
+      fence({ kind: "retire", id: o.id, reason: `runner #${o.id} is beyond cnt_runners (${config.cntRunners})` });
+    }
+  }
+
   // Booting key holders cannot sign before they have computed a schedule, which the master sees
   // (Running) and answers with a demotion that the enclave applies before any event; so they are
   // frozen only near a known window, where an early finish could meet a slot.
@@ -387,14 +397,7 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
     const v = views.get(o.id)!;
     const m = mem(v.id);
     const u = o.unit;
-    if (v.id >= config.cntRunners) {
-      if (u && u.activeState !== "inactive" && u.activeState !== "failed") {
-        if (mayHoldKey(v.cap) || v.cap === "frozen") {
-          if (!fenced.has(v.id) && v.pid > 0) other.push({ kind: "kill", id: v.id, pid: v.pid, reason: `runner #${v.id} is beyond cnt_runners (${config.cntRunners}) and may hold the key` });
-        } else other.push({ kind: "stop", id: v.id, reason: `runner #${v.id} is beyond cnt_runners (${config.cntRunners})` });
-      }
-      continue;
-    }
+    if (v.id >= config.cntRunners) continue;
     if (fenced.has(v.id) || v.id === newSigner) continue;
     if (u && (u.activeState === "inactive" || u.activeState === "failed")) {
       other.push({ kind: "start", id: v.id, reason: `unit is ${u.activeState}` });

@@ -28,8 +28,8 @@ export async function observe(
   const unitsP: Promise<Map<number, UnitState> | null> = deps.services.showAll(ids).catch(() => null);
   const pollRest = async (id: number, units: Map<number, UnitState> | null): Promise<RunnerObs> => {
     const unit = units?.get(id) ?? null;
-    // Units beyond cnt_runners are only looked at when they run; inactive ones have no REST.
-    if (id >= config.cntRunners && (!unit || unit.mainPid === 0)) return { id, unit, stats: null, leaders: null, logs: null };
+    // Units beyond cnt_runners are retired from their systemd state alone.
+    if (id >= config.cntRunners) return { id, unit, stats: null, leaders: null, logs: null };
     const api = deps.node(id);
     const wantLogs = memory.runners[id]?.logsWanted ?? true;
     const [stats, leaders, logs] = await Promise.all([

@@ -84,6 +84,8 @@ export type Action =
   | { kind: "freeze"; id: number; reason: string; cause: "boot" | "fence" }
   | { kind: "thaw"; id: number; reason: string }
   | { kind: "kill"; id: number; reason: string; pid: number }
+  /** SIGKILL (stop would thaw a frozen holder first), then stop so Restart=always does not bring it back */
+  | { kind: "retire"; id: number; reason: string }
   | { kind: "start"; id: number; reason: string }
   | { kind: "stop"; id: number; reason: string }
   | { kind: "restart"; id: number; reason: string }

@@ -173,11 +173,13 @@ describe("decide: booting runners", () => {
     expect(summary(r.plan).other.sort()).toEqual(["start#0", "start#1", "start#2"]);
   });
 
-  test("runners beyond cnt_runners are stopped; one that may hold the key is killed", () => {
+  test("runners beyond cnt_runners are retired (SIGKILL, then stop) before anyone is promoted", () => {
     const cfg = config({ cntRunners: 2 });
-    const r = run(cfg, [observation(T, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" }), runner(3, { kind: "holder" })])]).result;
-    expect(summary(r.plan).other).toEqual(["stop#2"]);
-    expect(summary(r.plan).fences).toEqual(["demote#3"]);
+    const extra = (id: number, kind: "standby" | "holder" | "stopped") => ({ ...runner(id, { kind }), stats: null, leaders: null });
+    const r = run(cfg, [observation(T, [runner(0, { kind: "standby", logs: LOGS }), runner(1, { kind: "standby" }), extra(2, "holder"), extra(3, "standby"), extra(4, "stopped")])]).result;
+    expect(summary(r.plan).fences).toEqual(["retire#2", "retire#3"]);
+    expect(summary(r.plan).promote).toBe("promote#0");
+    expect(summary(r.plan).other).toEqual([]);
   });
 });
 
