@@ -201,3 +201,31 @@ describe("file errors", () => {
     expect(err.message).toContain("permission denied");
   });
 });
+
+describe("example configs in test/fixtures/config", () => {
+  const fixture = (name: string) => join(import.meta.dir, "../fixtures/config", name);
+  test("twelve runners on rest_base_port, user scope, metrics off", async () => {
+    const c = await loadConfig(fixture("twelve-runners.yaml"));
+    expect(c.runners).toHaveLength(12);
+    expect(c.runners[11]!.restUrl).toBe("http://127.0.0.1:4111/api/v0");
+    expect(c.runners[11]!.storage).toBe("/srv/jorm/storage_11");
+    expect(c.keyMode).toBe("rest");
+    expect(c.metricsListen).toBeNull();
+    expect(c.systemd.scope).toBe("user");
+    expect(c.systemd.user).toBe("pool");
+  });
+  test("PoolTool on", async () => {
+    const { config, notes } = await loadConfigWithNotes(fixture("pooltool-on.yaml"));
+    expect(config.pooltool?.sendWaitMs).toBe(30_500);
+    expect(config.pooltool?.userId).toBe("3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d");
+    expect(notes).toEqual([]);
+  });
+  test("a single runner", async () => {
+    const c = await loadConfig(fixture("single-runner.yaml"));
+    expect(c.runners.map((r) => [r.binary, r.nodeConfig, r.storage, r.restListen])).toEqual([
+      ["/usr/local/bin/jormungandr", "/etc/cardano/node.yaml", "/var/lib/jormungandr", "127.0.0.1:3100"],
+    ]);
+    expect(c.loopPeriodMs).toBe(250);
+    expect(c.logLevel).toBe("debug");
+  });
+});
