@@ -46,11 +46,13 @@ export function wantsJournalFormat(env: Record<string, string | undefined>, stde
   return (env.JOURNAL_STREAM !== undefined && env.JOURNAL_STREAM !== "") || !stderrIsTTY;
 }
 
-function parseLevel(value: string, origin: string, exitCode: number): LogLevel {
+/** A bad --log-level is a usage error (64); a bad environment value is configuration (78). */
+function parseLevel(value: string, origin: "flag" | "env"): LogLevel {
   const level = value.trim().toLowerCase();
   if ((LOG_LEVELS as readonly string[]).includes(level)) return level as LogLevel;
-  const message = `${origin}: expected one of ${LOG_LEVELS.join(", ")}, found ${JSON.stringify(value)}`;
-  throw exitCode === EXIT_USAGE ? new UserError(message, EXIT_USAGE) : new ConfigError(message);
+  const where = origin === "flag" ? "--log-level" : LOG_LEVEL_ENV;
+  const message = `${where}: expected one of ${LOG_LEVELS.join(", ")}, found ${JSON.stringify(value)}`;
+  throw origin === "flag" ? new UserError(message, EXIT_USAGE) : new ConfigError(message);
 }
 
 /** --log-level > $JORM_MASTER_LOG_LEVEL > the config's log_level > info */
@@ -59,9 +61,9 @@ export function effectiveLogLevel(
   configLevel: LogLevel | undefined,
   env: Record<string, string | undefined> = process.env,
 ): LogLevel {
-  if (flag !== undefined && flag !== "") return parseLevel(flag, "--log-level", EXIT_USAGE);
+  if (flag !== undefined && flag !== "") return parseLevel(flag, "flag");
   const fromEnv = env[LOG_LEVEL_ENV];
-  if (fromEnv !== undefined && fromEnv !== "") return parseLevel(fromEnv, LOG_LEVEL_ENV, 78);
+  if (fromEnv !== undefined && fromEnv !== "") return parseLevel(fromEnv, "env");
   return configLevel ?? "info";
 }
 

@@ -32,8 +32,7 @@ export function describeFound(value: unknown): string {
   if (value === undefined) return "nothing";
   if (value === null) return "an empty value";
   if (typeof value === "string") return `the text ${JSON.stringify(value)}`;
-  if (typeof value === "number") return Number.isFinite(value) ? `${value}` : `${value}`;
-  if (typeof value === "boolean") return `${value}`;
+  if (typeof value === "number" || typeof value === "boolean") return String(value);
   if (Array.isArray(value)) return "a list";
   if (typeof value === "object") return "a mapping (nested keys)";
   return String(value);
