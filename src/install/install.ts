@@ -113,6 +113,7 @@ export async function runInstall(flags: InstallFlags, deps: InstallDeps): Promis
   const exists = (path: string) => readTextIfExists(staged(root, path)) !== null;
 
   // Genesis hash
+  if (flags.genesisHash !== undefined && flags.genesisFile !== undefined) throw usage("pass either --genesis-hash or --genesis-file, not both");
   let genesis: string | null = null;
   if (flags.genesisHash !== undefined) genesis = checkHash(flags.genesisHash, "--genesis-hash");
   else if (flags.genesisFile !== undefined) genesis = checkHash(readInput(flags.genesisFile, "--genesis-file"), `--genesis-file ${flags.genesisFile}`);

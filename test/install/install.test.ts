@@ -276,6 +276,11 @@ describe("missing inputs", () => {
     expect((await failure(runInstall({ ...full(), scope: "bogus" }, deps()))).message).toContain("--scope must be system or user");
   });
 
+  test("--genesis-hash and --genesis-file together are refused", async () => {
+    const e = await failure(runInstall({ ...full(), scope: "user", genesisFile: inputs.secret }, deps()));
+    expect(e.message).toContain("pass either --genesis-hash or --genesis-file, not both");
+  });
+
   test("system scope without root is refused unless staging", async () => {
     const e = await failure(runInstall(full(), deps()));
     expect(e.message).toContain("needs root");
@@ -300,5 +305,32 @@ describe("selfInstall", () => {
     expect(inPlace).toEqual({ kind: "in-place" });
     const launcher = selfInstall("/x/jorm-master", null, { compiled: false, executable: "/usr/bin/bun", script: "/src/it's/cli.ts" });
     expect(launcher.kind === "launcher" && launcher.content).toContain(`exec '/usr/bin/bun' '/src/it'\\''s/cli.ts' "$@"`);
+  });
+});
+
+describe("install --scope system (as root, fake systemctl and useradd)", () => {
+  const isRoot = process.getuid?.() === 0;
+  test.skipIf(!isRoot)("creates the missing run-as user, storage owned by it, unit with User=", async () => {
+    const execs: string[][] = [];
+    const d = deps({
+      isRoot: true,
+      userExists: () => false,
+      apply: { lookupUser: (name) => (name === "pooluser" ? { uid: 65534, gid: 65534 } : null), exec: (argv) => void execs.push(argv) },
+    });
+    const t = (p: string) => join(dir, "sys", p);
+    await runInstall(
+      {
+        ...full(),
+        user: "pooluser",
+        dirs: { configDir: t("etc"), binDir: t("bin"), storageDir: t("home/pooluser"), unitDir: t("units"), stateDir: t("state") },
+      },
+      d,
+    );
+    expect(execs[0]).toEqual(["useradd", "--system", "--user-group", "--home-dir", t("home/pooluser"), "--no-create-home", "--shell", "/usr/sbin/nologin", "pooluser"]);
+    expect(statSync(t("home/pooluser/storage_jorm_runner_1")).uid).toBe(65534);
+    expect(statSync(t("home/pooluser/storage_jorm_runner_1")).mode & 0o777).toBe(0o750);
+    expect(statSync(t("etc/node_secret.yaml")).uid).toBe(0);
+    expect(readFileSync(t("units/jorm_runner@.service"), "utf8")).toMatch(/^User=pooluser$/m);
+    expect(d.systemctl.calls).toEqual(["daemon-reload", "enable --now jorm_master.service"]);
   });
 });
