@@ -37,7 +37,7 @@ async function demote(deps: MasterDeps, a: Extract<Action, { kind: "demote" }>):
       // The enclave is locked (a schedule is being computed) or the node is unwell. Queue the
       // removal of id 1, the id an empty enclave hands out, and report the fence unverified.
       await api.removeLeader(1);
-      return { action: a, ok: false, detail: `cannot list its keys (${describe(cur)}); removal of id 1 sent` };
+      return { action: a, ok: false, transient: true, detail: `cannot list its keys (${describe(cur)}); removal of id 1 sent, will confirm` };
     }
     ids = cur.value;
   }
@@ -55,6 +55,10 @@ async function demote(deps: MasterDeps, a: Extract<Action, { kind: "demote" }>):
   }
   if (!after.ok) {
     const why = failed && !failed.ok ? describe(failed) : describe(after);
+    // Queued behind a schedule computation: applied before any event, confirmed on a later tick.
+    if (early === null) {
+      return { action: a, ok: false, transient: true, detail: "removal queued behind the schedule computation (applied before any event); confirming next tick" };
+    }
     return { action: a, ok: false, detail: `not confirmed key-less: ${why}` };
   }
   return { action: a, ok: false, detail: `still lists keys ${JSON.stringify(after.value)}` };
@@ -138,6 +142,10 @@ async function retire(deps: MasterDeps, a: Extract<Action, { kind: "retire" }>):
 async function simple(deps: MasterDeps, a: Action): Promise<Outcome> {
   try {
     switch (a.kind) {
+      case "disarm":
+        if (!deps.services.disarmFreeze) return { action: a, ok: true, detail: "no dead-man switches here" };
+        await deps.services.disarmFreeze(a.id);
+        return { action: a, ok: true, detail: "dead-man switch disarmed" };
       case "thaw":
         await deps.services.kill(a.id, "SIGCONT");
         return { action: a, ok: true, detail: "SIGCONT sent" };

@@ -7,7 +7,7 @@
 // goes to the standby that holds a schedule for the coming slots.
 
 import type { ResolvedConfig } from "../config/types.ts";
-import type { LeaderLog } from "../node/types.ts";
+import type { LeaderLog, Settings } from "../node/types.ts";
 import { epochClock, inDanger, upcomingWindows, windowBetween, type EpochClock, type Window } from "./schedule.ts";
 import type { Action, Capability, Memory, Observation, Plan, RunnerMemory, RunnerObs, RunnerView } from "./types.ts";
 
@@ -250,7 +250,8 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
   const sv = signer !== null ? views.get(signer) : undefined;
   if (signer !== null && (!sv || sv.id >= config.cntRunners)) signer = null;
   const holders = inScope.map((o) => views.get(o.id)!).filter((v) => v.cap === "holder" && healthy(v));
-  if (signer === null && holders.length > 0) {
+  const adopted = signer === null && holders.length > 0;
+  if (adopted) {
     signer = best(holders, pendingAhead, ref, config.maxOffset).id;
     notes.push(`adopt #${signer} as signer (holds the key)`);
   }
@@ -325,8 +326,11 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
         fence({ kind: "kill", id: signerView.id, pid: signerView.pid, reason: `${why}; frozen with the key, fenced by SIGKILL` });
       }
       const reason = `${why}; #${pick.id} is the best standby (${pendingAhead(pick.id)} events ahead, height ${pick.height ?? "?"})`;
-      if (pick.cap === "holder") notes.push(`${reason}; it already holds the key`);
-      else promote = { kind: "promote", purpose: "sign", id: pick.id, reason };
+      if (pick.cap === "holder") {
+        notes.push(`${reason}; it already holds the key`);
+        // It may be a boundary co-holder whose dead-man switch is armed: the signer must keep running.
+        other.push({ kind: "disarm", id: pick.id, reason: "it signs now; its boundary dead-man switch must not fire" });
+      } else promote = { kind: "promote", purpose: "sign", id: pick.id, reason };
       newSigner = pick.id;
     } else {
       // Nobody can take over. One runner that may sign is no risk; keep the old signer as that one
@@ -337,6 +341,11 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
       newSigner = keep;
       if (signer !== null) notes.push(`signer #${signer} is unhealthy (${describeSignerLoss(signerView, signer, stuck)}) and no standby can take over`);
     }
+  }
+
+  if (adopted && newSigner === signer && signer !== null) {
+    // A daemon that died mid-hand-out may have left this holder's dead-man switch armed.
+    other.push({ kind: "disarm", id: signer, reason: "adopted as signer; any boundary dead-man switch must not fire" });
   }
 
   // --- 4. Frozen runners: thaw boot-frozen ones between windows; kill frozen former key holders.
@@ -460,6 +469,22 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
     memory: { ...memory, signer: newSigner, boundary },
     views: [...views.values()],
   };
+}
+
+/** Due the moment the epoch starts, before any observation: the co-holders' key removals. A tick's
+ *  observation waits out a REST deadline on every enclave locked by the new schedule, and the
+ *  co-holders' dead-man switches fire well before that; the removals need no observation (the ids
+ *  were read back when the key was handed out) and queue behind the computation. */
+export function boundaryStrip(memory: Memory, settings: Settings | null, now: number): Action[] {
+  const b = memory.boundary;
+  if (!b || b.stripped || !settings) return [];
+  if (now < epochClock(settings).epochStartMs(b.epoch)) return [];
+  return b.coHolders.map((id) => ({
+    kind: "demote",
+    id,
+    leaderIds: memory.runners[id]?.lastLeaderIds ?? [],
+    reason: `epoch ${b.epoch} began: #${id} computed its schedule and gives the key back`,
+  }));
 }
 
 function describeSignerLoss(v: RunnerView | null, signer: number | null, stuck: (v: RunnerView) => boolean): string {

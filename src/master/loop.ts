@@ -2,8 +2,8 @@
 // every window edge and boundary the plan names, and right after acting to confirm.
 
 import type { ResolvedConfig } from "../config/types.ts";
-import { act, applyOutcomes, type MasterDeps } from "./act.ts";
-import { decide, emptyMemory } from "./decide.ts";
+import { act, applyOutcomes, run, type MasterDeps } from "./act.ts";
+import { boundaryStrip, decide, emptyMemory } from "./decide.ts";
 import { observe, type ObserveState } from "./observe.ts";
 import type { Memory, Observation, Outcome, Plan, RunnerView } from "./types.ts";
 
@@ -69,19 +69,22 @@ export class Master {
     const { deps, log } = this.opts;
     const startedMs = deps.clock.now();
     this.refreshPoolTool(startedMs);
+    const early = boundaryStrip(this.memory, this.state.settings, startedMs);
+    const earlyOutcomes = early.length > 0 ? await Promise.all(early.map((a) => run(deps, a))) : [];
+    if (this.memory.boundary && early.length > 0) this.memory = { ...this.memory, boundary: { ...this.memory.boundary, stripped: true } };
     const observation = await observe(deps, this.config, this.memory, this.state);
     const now = deps.clock.now();
     const { plan, memory, views } = decide(observation, this.memory, this.config, now);
     this.memory = memory;
     for (const n of plan.notes) log.info(n);
     this.logFailures(observation);
-    const outcomes = await act(deps, plan, signal);
+    const outcomes = [...earlyOutcomes, ...(await act(deps, plan, signal))];
     for (const o of outcomes) {
       const a = o.action;
       const who = "id" in a ? `#${a.id}` : "pooltool";
       const line = `${a.kind} ${who}: ${a.reason} → ${o.ok ? "" : "FAILED: "}${o.detail}`;
-      if (a.kind === "reportTip") log.debug(line);
-      else if (!o.ok) log.error(line);
+      if (a.kind === "reportTip" || a.kind === "disarm") log.debug(line);
+      else if (!o.ok) (o.transient ? log.warn : log.error)(line);
       else if (a.kind === "promote" || a.kind === "demote" || a.kind === "freeze" || a.kind === "kill") log.warn(line);
       else log.info(line);
     }

@@ -8,6 +8,7 @@ import type { ChainParams } from "../sim/chain.ts";
 import type { BootDurations } from "../sim/node.ts";
 import type { AuditReport } from "../sim/audit.ts";
 import { masterOnWorld, signOverlapMs, simConfig } from "./harness.ts";
+import { startWithSecret } from "./bootpolicy.ts";
 import type { Master, MasterLog, TickReport } from "./loop.ts";
 
 export type FaultEvent =
@@ -66,11 +67,13 @@ function undo(f: Fault): Fault | null {
 
 export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const wall0 = performance.now();
+  let daemonAlive = true;
   const restTimeoutMs = spec.config?.restTimeoutMs ?? 500;
   const world = new World({
     chain: spec.chain,
     runners: spec.runners,
-    keyMode: spec.keyMode,
+    // The runner wrapper's rule (bootpolicy.ts): --secret only while a daemon is alive.
+    keyMode: () => (startWithSecret(spec.keyMode, daemonAlive) ? "boot" : "rest"),
     boot: spec.boot,
     scheduleComputeMs: spec.scheduleComputeMs ?? 1500,
     restartDelayMs: spec.restartDelayMs ?? 2000,
@@ -110,7 +113,9 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     if (ev.target === "daemon") {
       world.clock.at(at, () => {
         current.ac.abort();
+        daemonAlive = false;
         world.clock.at(world.clock.now() + ev.downMs, () => {
+          daemonAlive = true;
           current = start();
           master = current.m;
         });
@@ -151,4 +156,12 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     fromMs,
     toMs,
   };
+}
+
+/** Nearest-rank percentile; null for no samples. */
+export function percentile(xs: readonly number[], p: number): number | null {
+  if (xs.length === 0) return null;
+  const sorted = [...xs].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank]!;
 }

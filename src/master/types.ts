@@ -73,7 +73,7 @@ export interface Memory {
   knownEpochs: number[];
   runners: Record<number, RunnerMemory>;
   /** Standbys given the key so they compute the next epoch's schedule; exempt from demotion until the boundary */
-  boundary: { epoch: number; coHolders: number[] } | null;
+  boundary: { epoch: number; coHolders: number[]; /** key removals sent right at the boundary */ stripped?: boolean } | null;
   tip: { lastSentMs: number; lastSentHeight: number };
   lastTickMs: number | null;
 }
@@ -84,6 +84,8 @@ export type Action =
   | { kind: "freeze"; id: number; reason: string; cause: "boot" | "fence" }
   | { kind: "thaw"; id: number; reason: string }
   | { kind: "kill"; id: number; reason: string; pid: number }
+  /** Cancel a boundary dead-man switch on a runner that now signs */
+  | { kind: "disarm"; id: number; reason: string }
   /** SIGKILL (stop would thaw a frozen holder first), then stop so Restart=always does not bring it back */
   | { kind: "retire"; id: number; reason: string }
   | { kind: "start"; id: number; reason: string }
@@ -105,6 +107,8 @@ export interface Outcome {
   action: Action;
   ok: boolean;
   detail: string;
+  /** A failure that is expected and retried (e.g. the enclave is busy computing): logged as a warning */
+  transient?: boolean;
   /** For promote: the enclave id the node returned */
   leaderId?: number;
 }

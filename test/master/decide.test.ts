@@ -4,10 +4,11 @@ import { DEAD_RESTART_MS, best, decide, emptyMemory } from "../../src/master/dec
 import type { Action, Memory, Observation, Outcome, Plan, RunnerView } from "../../src/master/types.ts";
 import { config, observation, pending, runner } from "./fixtures.ts";
 
+// Disarming a signer's dead-man switch accompanies every adoption; tests about it look at it directly.
 const summary = (p: Plan) => ({
   fences: p.fences.map((a) => `${a.kind}#${"id" in a ? a.id : ""}`),
   promote: p.promote ? `promote#${p.promote.id}` : null,
-  other: p.other.map((a) => `${a.kind}${"id" in a ? `#${a.id}` : ""}`),
+  other: p.other.filter((a) => a.kind !== "disarm").map((a) => `${a.kind}${"id" in a ? `#${a.id}` : ""}`),
 });
 const allOk = (p: Plan): Outcome[] =>
   [...p.fences, ...(p.promote ? [p.promote] : []), ...p.other].map((action: Action) => ({
@@ -38,6 +39,8 @@ describe("decide: who signs", () => {
     const { result } = run(cfg, [observation(T, [runner(0, { kind: "standby", logs: LOGS }), runner(1, { kind: "holder", logs: LOGS }), runner(2, { kind: "standby", logs: LOGS })])]);
     expect(summary(result.plan)).toEqual({ fences: [], promote: null, other: [] });
     expect(result.memory.signer).toBe(1);
+    // Left armed by a daemon killed mid-hand-out, its dead-man switch would freeze the signer.
+    expect(result.plan.other).toEqual([{ kind: "disarm", id: 1, reason: expect.any(String) }]);
   });
 
   test("a double holder found on start-up is repaired before anything else: one stays, the other is demoted", () => {
@@ -234,7 +237,8 @@ describe("decide: the epoch boundary", () => {
 describe("decide: timing and PoolTool", () => {
   test("the loop wakes before a window's lead time, not a full period later", () => {
     const cfg = config({ loopPeriodMs: 10_000, eventActionMs: 30_000 });
-    const r = run(cfg, [observation(15_000, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby", logs: LOGS })])]).result;
+    const o = observation(15_000, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby", logs: LOGS })]);
+    const r = run(cfg, [o, { ...o, atMs: 15_001 }]).result;
     expect(r.plan.wakeAtMs).toBe(50_000 - 500 - 30_000);
   });
 

@@ -1,0 +1,125 @@
+// Fixed scenarios: counterexamples the property test once shrunk to, and the seed's limitations,
+// each shown gone. Every one runs the real master against the simulator in virtual time.
+import { describe, expect, test } from "bun:test";
+import { runScenario, type ScenarioSpec } from "../../src/master/scenario.ts";
+import { testChainParams } from "../../src/sim/chain.ts";
+
+const base = (over: Partial<ScenarioSpec>): ScenarioSpec => ({
+  chain: testChainParams({ seed: 1, leaderSlotsPerEpoch: 8 }),
+  runners: 3,
+  keyMode: "boot",
+  durationMs: 600_000,
+  boot: { Bootstrapping: 5_000 },
+  scheduleComputeMs: 2_000,
+  faults: [],
+  config: { eventActionMs: 5_000, startBeforeEventMs: 20_000, bootCatchUpMs: 30_000, maxBootMs: 120_000, slotGuardMs: 400, slotMarginMs: 400 },
+  ...over,
+});
+
+const safe = (r: Awaited<ReturnType<typeof runScenario>>) => {
+  expect(r.audit.doubleProduced).toBe(0);
+  expect(r.signOverlapMs).toBe(0);
+};
+
+describe("regressions shrunk by the property test", () => {
+  test("signer crash 0.5 s before a boundary, 6 runners, key mode rest", async () => {
+    const r = await runScenario(
+      base({
+        chain: { block0TimeMs: 1583452800000, slotDurationMs: 1000, slotsPerEpoch: 60, seed: 1, leaderSlotsPerEpoch: 11, activeSlotCoeff: 0.5 },
+        runners: 6,
+        keyMode: "rest",
+        boot: { Bootstrapping: 17978 },
+        scheduleComputeMs: 1011,
+        faults: [{ atMs: 359501, target: "signer", fault: { kind: "crash" } }],
+      }),
+    );
+    safe(r);
+  });
+
+  test("daemon killed 0.44 s before a boundary and down 8.4 s: the dead-man switch freezes the co-holders", async () => {
+    const r = await runScenario(
+      base({
+        chain: { block0TimeMs: 1583452800000, slotDurationMs: 1000, slotsPerEpoch: 60, seed: 578770, leaderSlotsPerEpoch: 11, activeSlotCoeff: 0.5 },
+        runners: 7,
+        keyMode: "rest",
+        boot: { Bootstrapping: 12797 },
+        scheduleComputeMs: 1009,
+        warmStart: true,
+        faults: [{ atMs: 419559, target: "daemon", downMs: 8442 }],
+      }),
+    );
+    safe(r);
+  });
+});
+
+describe("long daemon outages (a config error keeps it down: exit 78, no restart)", () => {
+  test("key mode boot: runners restarted while no daemon runs boot passive, so none becomes a second signer", async () => {
+    let world: import("../../src/sim/world.ts").World | undefined;
+    const r = await runScenario(
+      base({
+        warmStart: true,
+        inspect: (w) => (world = w),
+        faults: [
+          { atMs: 100_000, target: "daemon", downMs: 300_000 },
+          { atMs: 150_000, target: 1, fault: { kind: "crash" } },
+          { atMs: 200_000, target: 2, fault: { kind: "crash" } },
+          { atMs: 250_000, target: "signer", fault: { kind: "crash" } },
+        ],
+      }),
+    );
+    safe(r);
+    // Every process started during the outage came up without the key; those after it with it.
+    const starts = world!.journal.entries().filter((e) => e.kind === "proc_start");
+    const during = starts.filter((e) => e.t > r.fromMs + 100_000 && e.t < r.fromMs + 400_000);
+    expect(during.length).toBe(3);
+    for (const e of during) if (e.kind === "proc_start") expect(e.keys).toEqual([]);
+    expect(r.audit.produced).toBeGreaterThan(0);
+  });
+});
+
+describe("the seed's limitations are gone", () => {
+  test("all runners warm from a cold start: every runner Running within a minute, none stopped", async () => {
+    let world: import("../../src/sim/world.ts").World | undefined;
+    const r = await runScenario(base({ durationMs: 240_000, inspect: (w) => (world = w) }));
+    safe(r);
+    const running = world!.journal.entries().filter((e) => e.kind === "running");
+    expect(new Set(running.map((e) => e.runner))).toEqual(new Set([0, 1, 2]));
+    expect(Math.max(...running.map((e) => e.t)) - r.fromMs).toBeLessThan(60_000);
+    // Nothing was stopped or killed in a calm run.
+    expect(world!.journal.entries().filter((e) => e.kind === "proc_exit")).toEqual([]);
+  });
+
+  test("no runner is stopped at an epoch rollover, and standbys compute every new epoch", async () => {
+    let world: import("../../src/sim/world.ts").World | undefined;
+    const r = await runScenario(base({ warmStart: true, inspect: (w) => (world = w) }));
+    safe(r);
+    const entries = world!.journal.entries();
+    expect(entries.filter((e) => e.kind === "proc_exit")).toEqual([]);
+    const boundaryComputes = entries.filter((e) => e.kind === "schedule_done" && e.keys.length > 0);
+    // 3 runners × the boundaries crossed (epochs 2..10), minus any boundary with a slot just before it.
+    const perEpoch = new Map<number, Set<number>>();
+    for (const e of boundaryComputes) if (e.kind === "schedule_done") perEpoch.set(e.epoch, (perEpoch.get(e.epoch) ?? new Set()).add(e.runner));
+    const full = [...perEpoch.values()].filter((s) => s.size === 3).length;
+    expect(full).toBeGreaterThanOrEqual(6);
+    expect(r.audit.coveragePct).toBe(100);
+  });
+
+  test("a booting runner survives an approaching event: frozen through the window, not killed", async () => {
+    let world: import("../../src/sim/world.ts").World | undefined;
+    const r = await runScenario(
+      base({
+        warmStart: true,
+        boot: { Bootstrapping: 5_000 },
+        faults: [{ atMs: 150_000, target: 2, fault: { kind: "slowBoot", bootstrapMs: 120_000 } }, { atMs: 150_001, target: 2, fault: { kind: "crash" } }],
+        config: { ...base({}).config, maxBootMs: 600_000 },
+        inspect: (w) => (world = w),
+      }),
+    );
+    safe(r);
+    const e2 = world!.journal.entries().filter((e) => "runner" in e && e.runner === 2);
+    const kills = e2.filter((e) => e.kind === "proc_exit");
+    expect(kills.length).toBe(1); // only the injected crash
+    expect(e2.some((e) => e.kind === "freeze")).toBe(true);
+    expect(e2.some((e) => e.kind === "running" && e.t > r.fromMs + 270_000)).toBe(true);
+  });
+});
