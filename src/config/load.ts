@@ -40,7 +40,7 @@ export async function loadConfigWithNotes(path?: string): Promise<LoadedConfig> 
   return parseConfigText(text, file);
 }
 
-function readErrorMessage(file: string, error: unknown): string {
+export function readErrorMessage(file: string, error: unknown): string {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   switch (code) {
     case "ENOENT":
