@@ -1,6 +1,6 @@
 // The real world for install/uninstall: systemctl, a TTY prompt, the running executable.
 
-import { consola } from "consola";
+import { createInterface } from "node:readline/promises";
 import { UserError } from "../errors.ts";
 import { execChecked, lookupUser } from "./apply.ts";
 import { selfInstall, type InstallDeps } from "./install.ts";
@@ -16,13 +16,7 @@ export function realInstallDeps(env: { home: string; currentUser: string }): Ins
   const tty = process.stdin.isTTY === true && process.stdout.isTTY === true;
   return {
     systemctlFor: (scope) => realSystemctl(scope),
-    prompt: tty
-      ? async (question) => {
-          const answer = await consola.prompt(question, { type: "text", cancel: "symbol" });
-          if (typeof answer !== "string") throw new UserError("cancelled");
-          return answer;
-        }
-      : null,
+    prompt: tty ? askLine : null,
     out: (text) => process.stdout.write(`${text}\n`),
     home: env.home,
     currentUser: env.currentUser,
@@ -31,4 +25,18 @@ export function realInstallDeps(env: { home: string; currentUser: string }): Ins
     userExists,
     apply: { lookupUser, exec: execChecked },
   };
+}
+
+/**
+ * One line from the terminal. Not consola.prompt: under Bun 1.4.5 its text prompt returns undefined
+ * whatever is typed (seen through a pty), so a plain readline question it is.
+ */
+async function askLine(question: string): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  const closed = new Promise<never>((_, reject) => rl.once("close", () => reject(new UserError("cancelled: no answer"))));
+  try {
+    return await Promise.race([rl.question(`${question} `), closed]);
+  } finally {
+    rl.close();
+  }
 }

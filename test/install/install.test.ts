@@ -334,3 +334,27 @@ describe("install --scope system (as root, fake systemctl and useradd)", () => {
     expect(d.systemctl.calls).toEqual(["daemon-reload", "enable --now jorm_master.service"]);
   });
 });
+
+describe("the CLI in a terminal", () => {
+  const script = Bun.which("script");
+  test.skipIf(script === null)("asks for a missing value on a TTY and uses the answer", async () => {
+    const cli = join(import.meta.dir, "../../src/cli.ts");
+    const root = join(dir, "root");
+    const command = [
+      "bun", cli, "install", "--scope", "user", "--root", root, "--dry-run", "--jormungandr", inputs.jormungandr,
+      "--genesis-hash", HASH, "--secret", inputs.secret,
+    ].join(" ");
+    // script(1) gives the child a pseudo-terminal; the answer is typed into it
+    const p = Bun.spawn([script!, "-qfec", command, "/dev/null"], { stdin: "pipe", stdout: "pipe", stderr: "pipe", env: { ...process.env, HOME: join(dir, "home") } });
+    p.stdin.write("3\r");
+    p.stdin.flush();
+    const timer = setTimeout(() => p.kill(), 15_000);
+    const out = await new Response(p.stdout).text();
+    clearTimeout(timer);
+    p.stdin.end();
+    expect(await p.exited).toBe(0);
+    expect(out).toContain("How many runners (Jormungandr nodes)?");
+    expect(out).toContain("jorm_runner_2.yaml");
+    expect(out).not.toContain("jorm_runner_3.yaml");
+  }, 20_000);
+});
