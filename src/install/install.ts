@@ -95,6 +95,17 @@ export async function runInstall(flags: InstallFlags, deps: InstallDeps): Promis
   else if (typeof existingRunners === "number") runners = existingRunners;
   else runners = parseRunners(await ask(deps, "How many runners (Jormungandr nodes)?", "--runners N", "the number of runners is not set"));
 
+  // Node config template: the flag, else the one recorded by the last install, else a minimal one
+  let template = DEFAULT_NODE_CONFIG_TEMPLATE;
+  let templateFromOperator = false;
+  if (flags.nodeConfig !== undefined) {
+    template = readInput(flags.nodeConfig, "--node-config");
+    templateFromOperator = true;
+  } else if (manifest?.nodeConfigTemplate != null) {
+    template = manifest.nodeConfigTemplate;
+    templateFromOperator = true;
+  }
+
   const text = configText(existingConfig, runners, { scope, user, keyMode, layout });
   // Resolve once to learn the paths; wantedState resolves again with the final inputs.
   const { config } = wantedState({
@@ -106,8 +117,8 @@ export async function runInstall(flags: InstallFlags, deps: InstallDeps): Promis
     jormungandr: null,
     genesis: null,
     secret: null,
-    nodeConfigTemplate: DEFAULT_NODE_CONFIG_TEMPLATE,
-    templateFromOperator: false,
+    nodeConfigTemplate: template,
+    templateFromOperator,
     self: { kind: "in-place" },
   });
   const exists = (path: string) => readTextIfExists(staged(root, path)) !== null;
@@ -143,17 +154,6 @@ export async function runInstall(flags: InstallFlags, deps: InstallDeps): Promis
   }
   // A staged tree links to where the binary will be; only a live install can check it.
   if (jormungandr?.explicit === true && root === null) checkExecutable(jormungandr.target);
-
-  // Node config template: the flag, else the one recorded by the last install, else a minimal one
-  let template = DEFAULT_NODE_CONFIG_TEMPLATE;
-  let templateFromOperator = false;
-  if (flags.nodeConfig !== undefined) {
-    template = readInput(flags.nodeConfig, "--node-config");
-    templateFromOperator = true;
-  } else if (manifest?.nodeConfigTemplate != null) {
-    template = manifest.nodeConfigTemplate;
-    templateFromOperator = true;
-  }
 
   const self = deps.self(layout.execPath, root);
   const needUser = scope === "system" && root === null && !deps.userExists(user);
