@@ -6,12 +6,17 @@ import { loadConfig } from "../config/load.ts";
 import type { ResolvedConfig } from "../config/types.ts";
 import { ConfigError } from "../errors.ts";
 import { SECRET_CREDENTIAL } from "../systemd/units.ts";
+import { startWithSecret } from "../master/bootpolicy.ts";
+import { unitIsActive } from "../systemd/systemctl.ts";
 
 // ExecStart of jorm_runner@.service. Everything a node needs is checked here, each failure one line
 // and exit 78 (RestartPreventExitStatus=78 stops the crash loop); then the process becomes the node
 // (execve), so the unit's MainPID is jormungandr and no Bun process stays resident.
 
 const GENESIS_HASH = /^[0-9a-fA-F]{64}$/;
+/** How long a runner waits to learn whether the master runs before assuming it does not. */
+const MASTER_CHECK_TIMEOUT_MS = 3_000;
+
 /** Group or other read bits: a secret readable by another user is refused. */
 const OTHERS_READ_MASK = 0o044;
 
@@ -23,7 +28,13 @@ export interface RunnerCommand {
 }
 
 /** Check everything the node needs and build its command line; throws ConfigError (exit 78). */
-export function prepareRunner(config: ResolvedConfig, idText: string, env: Record<string, string | undefined>): RunnerCommand {
+export function prepareRunner(
+  config: ResolvedConfig,
+  idText: string,
+  env: Record<string, string | undefined>,
+  /** Whether the master daemon runs now (only it demotes a runner that boots holding the key) */
+  masterActive = true,
+): RunnerCommand & { passive: boolean } {
   const where = config.source ?? "the built-in defaults";
   const id = Number(idText);
   if (!/^\d+$/.test(idText) || !Number.isSafeInteger(id)) {
@@ -52,8 +63,13 @@ export function prepareRunner(config: ResolvedConfig, idText: string, env: Recor
     "--storage",
     runner.storage,
   ];
-  if (config.keyMode === "boot") args.push("--secret", checkSecret(secretPath(config, env)));
-  return { file: runner.binary, argv: [runner.binary, ...args] };
+  if (config.keyMode === "boot") {
+    // Checked either way: a bad secret is a config error whether or not it is used this time.
+    const secret = checkSecret(secretPath(config, env));
+    if (startWithSecret(config.keyMode, masterActive)) args.push("--secret", secret);
+  }
+  const passive = config.keyMode === "boot" && !masterActive;
+  return { file: runner.binary, argv: [runner.binary, ...args], passive };
 }
 
 /** Under systemd the secret arrives as a credential; elsewhere it is read from the configured path. */
@@ -191,7 +207,14 @@ export default defineCommand({
   },
   async run({ args }) {
     const config = await loadConfig(args.config);
-    const command = prepareRunner(config, String(args.id), process.env);
+    const masterActive =
+      config.keyMode !== "boot" || (await unitIsActive(config.systemd.scope, config.systemd.masterUnit, MASTER_CHECK_TIMEOUT_MS));
+    const command = prepareRunner(config, String(args.id), process.env, masterActive);
+    if (command.passive) {
+      process.stderr.write(
+        `${config.systemd.masterUnit} is not active: starting runner ${String(args.id)} without --secret, so no second signer can appear while nobody demotes it; the master gives it the key when it runs\n`,
+      );
+    }
     if (args.print) {
       process.stdout.write(`${command.argv.map(shellQuote).join(" ")}\n`);
       return;

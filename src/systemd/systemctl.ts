@@ -336,3 +336,17 @@ export function createSystemdServiceManager(options: SystemdServiceManagerOption
     },
   };
 }
+
+/** `systemctl [--user] is-active --quiet UNIT`: false on any failure or timeout (an unknown answer
+ *  must not count as a running master). */
+export async function unitIsActive(
+  scope: SystemdScope,
+  unit: string,
+  timeoutMs: number,
+  run: Spawner = bunSpawner,
+  env: Record<string, string | undefined> = process.env,
+): Promise<boolean> {
+  const argv = ["systemctl", ...(scope === "user" ? ["--user"] : []), "is-active", "--quiet", "--", unit];
+  const result = await run(argv, { timeoutMs, env: { ...env, LC_ALL: "C" } }).catch(() => null);
+  return result !== null && !result.timedOut && result.exitCode === 0;
+}

@@ -84,6 +84,13 @@ describe("command line", () => {
     expect(cmd.argv).not.toContain("--secret");
     expect(cmd.argv).toContain("--genesis-block-hash");
   });
+  test("key mode boot with no master running: starts passive (no --secret), the secret still checked", () => {
+    const cmd = prepareRunner(s.config(), "1", {}, false);
+    expect(cmd.passive).toBe(true);
+    expect(cmd.argv).not.toContain("--secret");
+    chmodSync(join(s.dir, "node_secret.yaml"), 0o644);
+    expect(() => prepareRunner(s.config(), "1", {}, false)).toThrow("has mode 0644");
+  });
   test("under systemd the secret comes from $CREDENTIALS_DIRECTORY", () => {
     const creds = join(s.dir, "creds");
     mkdirSync(creds);
@@ -163,14 +170,17 @@ describe("pre-checks: one line each, exit 78", () => {
 });
 
 describe("the CLI", () => {
-  test("--print prints the command line and exits 0", async () => {
+  test("--print prints the command line and exits 0; with no master unit active, key mode boot starts passive and says why", async () => {
+    // No jorm_master.service runs on this machine's system manager, so the runner must not boot holding the key.
     const p = Bun.spawn(["bun", CLI, "runner", "0", "--config", s.configFile, "--print"], { stdout: "pipe", stderr: "pipe" });
     const out = await new Response(p.stdout).text();
+    const err = await new Response(p.stderr).text();
     expect(await p.exited).toBe(0);
     expect(out.trim()).toBe(
       `${join(s.dir, "bin/jormungandr_runner_0")} --genesis-block-hash ${HASH} --config ${join(s.dir, "jorm_runner_0.yaml")} ` +
-        `--rest-listen 127.0.0.1:3100 --storage ${join(s.dir, "storage_0")} --secret ${join(s.dir, "node_secret.yaml")}`,
+        `--rest-listen 127.0.0.1:3100 --storage ${join(s.dir, "storage_0")}`,
     );
+    expect(err).toContain("jorm_master.service is not active: starting runner 0 without --secret");
   });
   test("a failed check exits 78 with one line and no stack trace", async () => {
     chmodSync(join(s.dir, "node_secret.yaml"), 0o644);
@@ -186,6 +196,6 @@ describe("the CLI", () => {
     expect(await p.exited).toBe(0);
     expect(out).toContain(`pid=${p.pid} `);
     expect(out).toContain(`argv0=${join(s.dir, "bin/jormungandr_runner_1")}`);
-    expect(out).toContain(`--rest-listen 127.0.0.1:3101 --storage ${join(s.dir, "storage_1")} --secret`);
+    expect(out).toContain(`--rest-listen 127.0.0.1:3101 --storage ${join(s.dir, "storage_1")}`);
   });
 });
