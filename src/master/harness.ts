@@ -8,7 +8,7 @@ import type { MasterDeps } from "./act.ts";
 import { Master, type MasterLog, type TickReport } from "./loop.ts";
 import type { Scheduler } from "../sim/clock.ts";
 import { SIM_POOL_SECRET, type World } from "../sim/world.ts";
-import { coveredBy, timelines, type Interval } from "../sim/audit.ts";
+import { coveredBy, mergeIntervals, timelines, type Interval } from "../sim/audit.ts";
 import type { JournalEntry } from "../sim/journal.ts";
 import type { Chain } from "../sim/chain.ts";
 
@@ -116,10 +116,12 @@ export function signOverlapMs(
         const sch = tl.schedules.filter((s) => s.epoch === epoch && s.slots.has(slot) && s.doneMs !== null);
         if (sch.length === 0) continue;
         const from = Math.min(...sch.map((s) => s.doneMs!));
+        // While any schedule computation holds the enclave, signing waits behind it.
+        const locked = mergeIntervals(tl.schedules.map((s) => [s.startMs, s.doneMs ?? opts.toMs] as Interval));
         for (const [a, b] of tl.couldSign) {
           const lo = Math.max(a, from, w0);
           const hi = Math.min(b, w1);
-          if (hi > lo) per.push([lo, hi]);
+          if (hi > lo) per.push(...subtract([lo, hi], locked));
         }
       }
       // Intervals of one incarnation never overlap each other, so ≥2 means two processes.
@@ -131,4 +133,17 @@ export function signOverlapMs(
     }
   }
   return { overlapMs: total, worst };
+}
+
+/** [a, b) minus a sorted, merged list of intervals. */
+function subtract([a, b]: Interval, minus: readonly Interval[]): Interval[] {
+  const out: Interval[] = [];
+  let from = a;
+  for (const [x, y] of minus) {
+    if (y <= from || x >= b) continue;
+    if (x > from) out.push([from, x]);
+    from = Math.max(from, y);
+  }
+  if (from < b) out.push([from, b]);
+  return out;
 }

@@ -170,6 +170,8 @@ export class SimNode {
   private deferred: (() => void)[] = [];
   private frozenRequests: PendingRequest[] = [];
   private leaderQueue: PendingRequest[] = [];
+  /** Events due while the enclave was locked by a schedule computation */
+  private waitingEvents: SimLogEntry[] = [];
   private hung: PendingRequest[] = [];
   private readonly inFlight = new Set<PendingRequest>();
 
@@ -415,6 +417,9 @@ export class SimNode {
       const queued = this.leaderQueue;
       this.leaderQueue = [];
       for (const p of queued) this.dispatch(p);
+      const waiting = this.waitingEvents;
+      this.waitingEvents = [];
+      for (const e of waiting) this.fire(e);
     }
     for (const entry of created) this.procAt(entry.scheduledAtMs, () => this.fire(entry));
   }
@@ -432,6 +437,12 @@ export class SimNode {
 
   private fire(entry: SimLogEntry): void {
     if (entry.status.kind !== "Pending") return;
+    // Signing takes the enclave: while a schedule is being computed it waits for the lock, behind
+    // the leader calls that queued first (a removal sent during the computation wins).
+    if (this.computing > 0) {
+      this.waitingEvents.push(entry);
+      return;
+    }
     const now = this.sched.now();
     const slotEnd = entry.scheduledAtMs + this.chain.slotMs;
     entry.wakeAtMs = now;

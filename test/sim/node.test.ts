@@ -321,6 +321,25 @@ describe("schedule", () => {
     ]);
   });
 
+  test("an event due while another computation holds the enclave waits for it, behind a queued removal", async () => {
+    // Boot computation 1.6.4 → 2.6.4 (60 s); the boundary's own computation is short (2.0 → 2.1).
+    // Slot 2.5 comes due while the boot computation still holds the lock: signing waits, and the
+    // removal sent at 2.3 is applied first, so nothing is signed (slot 5 is over by then anyway).
+    const f = nodeFixture({ secrets: [POOL_SECRET], scheduleComputeMs: 60_000 });
+    await f.boot();
+    f.node.setScheduleComputeMs(1_000);
+    await f.clock.runUntil(f.slotStart(2, 3));
+    const del = f.call("DELETE", "/leaders/1");
+    await f.clock.runUntil(f.slotStart(2, 9));
+    expect((await del).status).toBe(200);
+    expect(f.journal.ofKind("block").filter((b) => b.epoch === 2)).toEqual([]);
+    const rejects = f.journal.ofKind("reject").filter((r) => r.epoch === 2).map((r) => [r.slot, r.reason]);
+    expect(rejects).toEqual([
+      [5, REJECT_TOO_LATE],
+      [8, "Cannot sign the block: This leader 1 is not in the enclave"],
+    ]);
+  });
+
   test("no keys, no computing time: leader calls right after a keyless boundary do not block", async () => {
     const f = nodeFixture({ scheduleComputeMs: 30_000 });
     await f.boot();

@@ -1,0 +1,44 @@
+// The measure the guarantee is judged by must itself be able to fail.
+import { describe, expect, test } from "bun:test";
+import { signOverlapMs } from "../../src/master/harness.ts";
+import { Chain, testChainParams } from "../../src/sim/chain.ts";
+import type { JournalEntry } from "../../src/sim/journal.ts";
+
+const chain = new Chain(testChainParams({ seed: 7, leaderSlotsPerEpoch: 5 }));
+const slot = chain.leaderSlots(1)[2]!;
+const start = chain.slotStartMs(1, slot);
+const t0 = chain.epochStartMs(1);
+const opts = { fromMs: t0, toMs: chain.epochStartMs(2), guardMs: 400, marginMs: 400 };
+
+function proc(runner: number, o: { keys?: number[]; schedule?: [number, number] | null } = {}): JournalEntry[] {
+  const e: JournalEntry[] = [{ t: t0, kind: "proc_start", runner, inc: 1, pid: 100 + runner, keys: o.keys ?? [1] }];
+  const [s, d] = o.schedule === undefined ? [t0 + 1, t0 + 2] : (o.schedule ?? [0, 0]);
+  if (o.schedule !== null) {
+    e.push({ t: s, kind: "schedule_start", runner, inc: 1, epoch: 1, slots: [slot], keys: o.keys ?? [1], trigger: "boot" });
+    e.push({ t: d, kind: "schedule_done", runner, inc: 1, epoch: 1, slots: [slot], keys: o.keys ?? [1] });
+  }
+  return e;
+}
+
+describe("signOverlapMs", () => {
+  test("two processes holding the key with the slot in a finished schedule overlap for the whole window", () => {
+    const r = signOverlapMs([...proc(0), ...proc(1)], chain, opts);
+    expect(r.overlapMs).toBe(1000 + 400 + 400);
+    expect(r.worst).toEqual({ epoch: 1, slot, ms: 1800 });
+  });
+  test("no schedule, no overlap: a key holder that never computed the slot cannot sign it", () => {
+    expect(signOverlapMs([...proc(0), ...proc(1, { schedule: null })], chain, opts).overlapMs).toBe(0);
+  });
+  test("a key-less enclave computes nothing", () => {
+    expect(signOverlapMs([...proc(0), ...proc(1, { keys: [] })], chain, opts).overlapMs).toBe(0);
+  });
+  test("while a computation holds the enclave, signing waits: that time does not count", () => {
+    // Runner 1's computation runs until 200 ms into the slot.
+    const r = signOverlapMs([...proc(0), ...proc(1, { schedule: [t0 + 1, start - 500] }), { t: start - 500, kind: "schedule_start", runner: 1, inc: 1, epoch: 1, slots: [], keys: [1], trigger: "boundary" }, { t: start + 200, kind: "schedule_done", runner: 1, inc: 1, epoch: 1, slots: [], keys: [1] }], chain, opts);
+    expect(r.overlapMs).toBe(1800 - 600);
+  });
+  test("a frozen process cannot sign", () => {
+    const r = signOverlapMs([...proc(0), ...proc(1), { t: start - 1000, kind: "freeze", runner: 1, inc: 1 }], chain, opts);
+    expect(r.overlapMs).toBe(0);
+  });
+});
