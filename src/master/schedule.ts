@@ -1,4 +1,4 @@
-import type { Settings } from "../node/types.ts";
+import { epochClock as baseClock, type EpochSettings } from "../node/time.ts";
 
 /** Epoch and slot arithmetic over a node's settings. Slots are counted absolutely
  *  (epoch * slotsPerEpoch + slot) so the two epochs around a boundary compare simply. */
@@ -13,17 +13,21 @@ export interface EpochClock {
   epochOf(absSlot: number): number;
 }
 
-export function epochClock(s: Pick<Settings, "block0TimeMs" | "slotDurationMs" | "slotsPerEpoch">): EpochClock {
-  const slotMs = s.slotDurationMs;
-  const spe = s.slotsPerEpoch;
-  const t0 = s.block0TimeMs;
+/** The node client's epoch clock (src/node/time.ts), seen in absolute slots. */
+export function epochClock(s: EpochSettings): EpochClock {
+  const c = baseClock(s);
+  const spe = c.slotsPerEpoch;
   return {
-    slotMs,
+    slotMs: c.slotDurationMs,
     slotsPerEpoch: spe,
-    absSlotAt: (ms) => Math.floor((ms - t0) / slotMs),
-    epochAt: (ms) => Math.floor((ms - t0) / (slotMs * spe)),
-    slotStartMs: (abs) => t0 + abs * slotMs,
-    epochStartMs: (epoch) => t0 + epoch * spe * slotMs,
+    absSlotAt: (ms) => {
+      const d = c.slotAt(ms);
+      return d.epoch * spe + d.slot;
+    },
+    epochAt: (ms) => c.slotAt(ms).epoch,
+    // slotStartMs(0, abs) = block0 + abs × slot: any absolute slot, whatever its epoch
+    slotStartMs: (abs) => c.slotStartMs(0, abs),
+    epochStartMs: c.epochStartMs,
     abs: (epoch, slot) => epoch * spe + slot,
     epochOf: (abs) => Math.floor(abs / spe),
   };
