@@ -58,10 +58,35 @@ export class Master {
   private poolToolNextMs = 0;
   private poolToolInFlight = false;
   poolToolFailures = 0;
+  private lastNotes = new Set<string>();
   ticks = 0;
 
-  constructor(private readonly opts: MasterOptions) {
+  private readonly opts: MasterOptions;
+
+  constructor(opts: MasterOptions) {
+    this.opts = opts;
     this.config = opts.config;
+    // Tip sharing is fire-and-forget in act; its failures are counted and told once per streak here.
+    const pt = opts.deps.pooltool;
+    if (pt) {
+      this.opts = {
+        ...opts,
+        deps: {
+          ...opts.deps,
+          pooltool: {
+            majorityMax: () => pt.majorityMax(),
+            shareTip: (h) =>
+              pt.shareTip(h).then(
+                () => this.streaks.report("pooltool tip", null, opts.log.warn, opts.log.info),
+                (e) => {
+                  this.poolToolFailures++;
+                  this.streaks.report("pooltool tip", `sharing the tip failed: ${e instanceof Error ? e.message : String(e)}`, opts.log.warn, opts.log.info);
+                },
+              ),
+          },
+        },
+      };
+    }
   }
 
   /** One tick. Returns when the next one is due. */
@@ -76,7 +101,9 @@ export class Master {
     const now = deps.clock.now();
     const { plan, memory, views } = decide(observation, this.memory, this.config, now);
     this.memory = memory;
-    for (const n of plan.notes) log.info(n);
+    // A situation that lasts (a signer kept while unwell, say) is told once, not every tick.
+    for (const n of plan.notes) if (!this.lastNotes.has(n)) log.info(n);
+    this.lastNotes = new Set(plan.notes);
     this.logFailures(observation);
     const outcomes = [...earlyOutcomes, ...(await act(deps, plan, signal))];
     for (const o of outcomes) {
