@@ -138,9 +138,12 @@ export default defineCommand({
       }
     };
 
+    // `ac` ends the demo; `daemonAc` is the running daemon's own, replaced when it is killed.
     const ac = new AbortController();
+    let daemonAc = new AbortController();
+    ac.signal.addEventListener("abort", () => daemonAc.abort(), { once: true });
     let master = masterOnWorld(world, config, { log, onTick });
-    let running = master.run(ac.signal);
+    let running = master.run(daemonAc.signal);
     for (const id of world.ids) void world.services.start(id);
     if (a.faults) {
       for (const f of faultPlan(durationMs)) {
@@ -159,15 +162,14 @@ export default defineCommand({
       }
       // The daemon itself is killed once and comes back with no memory: it adopts what runs.
       const killAt = t0 + 0.5 * durationMs;
-      let daemonAc = ac;
       clock.at(killAt, () => {
         say("FAULT: kill -9 the daemon; it comes back in 1 s with empty memory");
         daemonAc.abort();
         clock.at(clock.now() + 1_000, () => {
+          if (ac.signal.aborted) return;
           daemonAc = new AbortController();
           master = masterOnWorld(world, config, { log, onTick });
           running = master.run(daemonAc.signal);
-          ac.signal.addEventListener("abort", () => daemonAc.abort(), { once: true });
         });
       });
     }

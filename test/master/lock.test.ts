@@ -44,7 +44,7 @@ describe("daemon lock", () => {
   test("isLiveDaemon: only a process whose command line is a jorm-master daemon counts (pid reuse)", () => {
     expect(isLiveDaemon(42, () => "/usr/local/bin/jorm-master\0daemon\0--config\0/etc/cardano/jorm_master.yaml\0")).toBe(true);
     expect(isLiveDaemon(42, () => "bun\0src/cli.ts\0daemon\0")).toBe(true);
-    expect(isLiveDaemon(42, () => "/usr/bin/sleep\0100\0")).toBe(false);
+    expect(isLiveDaemon(42, () => ["/usr/bin/sleep", "100", ""].join("\0"))).toBe(false);
     expect(isLiveDaemon(42, () => "/usr/local/bin/jorm-master\0status\0")).toBe(false);
     expect(isLiveDaemon(42, () => { throw new Error("ENOENT"); })).toBe(false);
     expect(isLiveDaemon(NaN)).toBe(false);

@@ -1,0 +1,591 @@
+// End to end under a real `systemd --user` manager (issue 5, part 5): the compiled binary installs
+// itself with `install --scope user`, the simulated node stands in for jormungandr (1 s slots), the
+// master runs as a unit and supervises three runner units. Then faults, each answered:
+//   kill -9 the signer · SIGSTOP the signer for 3 s · kill -9 the master three times · systemctl restart
+// and the checks: no slot double-produced (sim audit over the whole run), a new (or re-adopted)
+// signer within 2 s of each fault being observable, runner MainPIDs unchanged across master restarts,
+// and `uninstall --purge` leaves nothing of what install created. A timeline of the faults is printed.
+//
+// Run with `bun run test:e2e` (not part of plain `bun test`). Needs root for the user manager
+// (scripts/user-manager.sh); skipped with the reason elsewhere, a failure under CI.
+// Env: JORM_E2E_BIN (binary to install; default dist/jorm-master-linux-x64, built when missing),
+// JORM_E2E_KEEP=1 (keep the e2e root for a post-mortem; units are still removed).
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join, relative } from "node:path";
+import { ensureUserManager, requireUserManager } from "./user-manager.ts";
+
+const REPO = join(import.meta.dir, "..", "..");
+const BIN = process.env.JORM_E2E_BIN ?? join(REPO, "dist", "jorm-master-linux-x64");
+const RUNNERS = 3;
+const MASTER_UNIT = "jorm_master.service";
+const RUNNER_TEMPLATE = "jorm_runner@.service";
+const runnerUnit = (id: number) => `jorm_runner@${id}.service`;
+/** Units PrivateTmp=yes: binaries and inputs must not live under /tmp or /var/tmp. */
+const ROOT = `/var/lib/jm-e2e-${process.pid}`;
+const UNIT_DIR = join(homedir(), ".config", "systemd", "user");
+const DIRS = {
+  config: join(ROOT, "config"),
+  bin: join(ROOT, "bin"),
+  storage: join(ROOT, "storage"),
+  state: join(ROOT, "state"),
+  world: join(ROOT, "world"),
+  inputs: join(ROOT, "inputs"),
+  logs: join(ROOT, "logs"),
+};
+/** Files this test writes itself (not install): excluded from "what install created". */
+const OWN_DROPINS = [join(UNIT_DIR, `${RUNNER_TEMPLATE}.d`, "e2e-sim.conf"), join(UNIT_DIR, `${MASTER_UNIT}.d`, "e2e-log.conf")];
+const GENESIS_HASH = "8e4d2a343f3dcf9330ad9035b3e8d168e6728904262f2c434a4f8f934ec7b676";
+
+// Chain and master timing: 1 s slots, 60 per epoch, 8 leader slots per epoch; the master at 4 Hz.
+const SLOT_MS = 1_000;
+const SLOTS_PER_EPOCH = 60;
+const EPOCH_MS = SLOT_MS * SLOTS_PER_EPOCH;
+const DENSITY = 8;
+const BOOTSTRAP_MS = 3_000;
+const COMPUTE_MS = 2_000;
+const LOOP_PERIOD_S = 0.25;
+const REST_TIMEOUT_MS = 300;
+const SLOT_GUARD_S = 0.4;
+const SLOT_MARGIN_S = 0.4;
+const EVENT_ACTION_S = 4;
+
+/** The bound of the issue: a new signer within 2 s of the fault being observable. */
+const ANSWER_MS = 2_000;
+/** A frozen runner is observable only once a REST call to it timed out. */
+const FREEZE_MS = 3_000;
+/** systemd restarts the master after RestartSec=1. */
+const MASTER_RESTART_WAIT_MS = 15_000;
+const SETTLE_TIMEOUT_MS = 90_000;
+const MONITOR_PERIOD_MS = 100;
+const MONITOR_TIMEOUT_MS = 250;
+/** Faults are injected away from epoch boundaries (hand-out from event_action before, schedule compute after). */
+const BOUNDARY_QUIET_BEFORE_MS = 7_000;
+const BOUNDARY_QUIET_AFTER_MS = 6_000;
+/** The line the daemon logs after its first observation (its adoption of what runs). */
+const FIRST_OBSERVATION = "first observation done";
+
+const um = await ensureUserManager();
+if (!um.ok) console.warn(`skipping the systemd e2e test: ${um.reason}`);
+test.if(requireUserManager)("CI has a real user manager for the e2e test", () => {
+  expect(um.ok ? "ok" : um.reason).toBe("ok");
+});
+
+const env: Record<string, string> = um.ok ? um.env : {};
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(argv: string[], timeoutMs = 60_000): Promise<Run> {
+  const proc = Bun.spawn(argv, { env, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+  const [code, stdout, stderr] = await Promise.all([proc.exited, new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+async function must(argv: string[], timeoutMs = 60_000): Promise<string> {
+  const r = await run(argv, timeoutMs);
+  if (r.code !== 0) throw new Error(`${argv.join(" ")} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+const systemctl = (...args: string[]) => run(["systemctl", "--user", ...args], 20_000);
+
+async function show(unit: string): Promise<{ mainPid: number; activeState: string; restarts: number }> {
+  const out = (await systemctl("show", "-p", "MainPID,ActiveState,NRestarts", "--", unit)).stdout;
+  const prop = (k: string) => new RegExp(`^${k}=(.*)$`, "m").exec(out)?.[1] ?? "";
+  return { mainPid: Number(prop("MainPID")) || 0, activeState: prop("ActiveState"), restarts: Number(prop("NRestarts")) || 0 };
+}
+
+async function runnerPids(): Promise<number[]> {
+  return Promise.all(Array.from({ length: RUNNERS }, async (_, id) => (await show(runnerUnit(id))).mainPid));
+}
+
+/** Five consecutive free loopback ports (three REST, spare), so parallel runs and others' tests do not collide. */
+function freePortBase(): number {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    const servers: ReturnType<typeof Bun.listen>[] = [];
+    try {
+      for (let i = 0; i < RUNNERS; i++) servers.push(Bun.listen({ hostname: "127.0.0.1", port: base + i, socket: { data() {} } }));
+      return base;
+    } catch {
+      // taken: try another block
+    } finally {
+      for (const s of servers) s.stop(true);
+    }
+  }
+  throw new Error("no free block of loopback ports found");
+}
+
+// --- The monitor: every 100 ms, GET /api/v0/leaders on every runner (what "a signer" means here) ---
+
+interface Sample {
+  /** When the sample's requests had all returned (ms since epoch) */
+  t: number;
+  /** Leader count per runner; null: no answer (down, frozen, booting: 503) */
+  leaders: (number | null)[];
+}
+
+class Monitor {
+  readonly samples: Sample[] = [];
+  private stopped = false;
+  private done: Promise<void> = Promise.resolve();
+  constructor(private readonly ports: number[]) {}
+
+  start(): void {
+    this.done = (async () => {
+      while (!this.stopped) {
+        const began = Date.now();
+        const leaders = await Promise.all(this.ports.map((p) => leaderCount(p)));
+        this.samples.push({ t: Date.now(), leaders });
+        await Bun.sleep(Math.max(0, MONITOR_PERIOD_MS - (Date.now() - began)));
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.done;
+  }
+
+  /** The first sample after `fromMs` that satisfies `ok`, waiting for it up to `timeoutMs`. */
+  async first(fromMs: number, ok: (s: Sample) => boolean, timeoutMs: number): Promise<Sample | null> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.samples.find((s) => s.t >= fromMs && ok(s));
+      if (hit) return hit;
+      if (Date.now() > deadline) return null;
+      await Bun.sleep(MONITOR_PERIOD_MS / 2);
+    }
+  }
+
+  latest(): Sample | undefined {
+    return this.samples[this.samples.length - 1];
+  }
+}
+
+async function leaderCount(port: number): Promise<number | null> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/api/v0/leaders`, { signal: AbortSignal.timeout(MONITOR_TIMEOUT_MS) });
+    if (res.status !== 200) return null;
+    const body: unknown = await res.json();
+    return Array.isArray(body) ? body.length : null;
+  } catch {
+    return null;
+  }
+}
+
+const holders = (s: Sample) => s.leaders.flatMap((n, id) => (n !== null && n > 0 ? [id] : []));
+
+// --- Files: what install created must be gone after uninstall ---
+
+function listTree(dir: string, into: Set<string>): void {
+  if (!existsSync(dir)) return;
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    into.add(p);
+    if (lstatSync(p).isDirectory()) listTree(p, into);
+  }
+}
+
+function snapshotFiles(): Set<string> {
+  const files = new Set<string>();
+  for (const d of [DIRS.config, DIRS.bin, DIRS.storage, DIRS.state, UNIT_DIR]) {
+    if (existsSync(d)) files.add(d);
+    listTree(d, files);
+  }
+  return files;
+}
+
+async function ourLoadedUnits(): Promise<string[]> {
+  const out = (await systemctl("list-units", "--all", "--plain", "--no-legend", "--no-pager")).stdout;
+  return out
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/)[0] ?? "")
+    .filter((u) => /^jorm_master\.service$|^jorm_runner@|^jorm-master-lease-jorm_runner/.test(u));
+}
+
+// --- The timeline the closing note quotes ---
+
+interface Fault {
+  name: string;
+  /** When the fault was injected */
+  atMs: number;
+  /** When it became observable (the master could know) */
+  observableMs: number;
+  /** When the answer was verified (new or re-adopted signer), null if never */
+  answeredMs: number | null;
+  detail: string;
+}
+
+const faults: Fault[] = [];
+let t0 = Date.now();
+const rel = (ms: number) => `${((ms - t0) / 1000).toFixed(1).padStart(6)} s`;
+
+function printTimeline(audit: string): void {
+  const lines = [
+    "",
+    "e2e timeline (t since install; latency = answer - observable)",
+    ...faults.map(
+      (f) =>
+        `${rel(f.atMs)}  ${f.name.padEnd(32)} observable +${f.observableMs - f.atMs} ms, ` +
+        `answered ${f.answeredMs === null ? "NEVER" : `+${f.answeredMs - f.observableMs} ms`}  ${f.detail}`,
+    ),
+    audit,
+    "",
+  ];
+  console.log(lines.join("\n"));
+}
+
+// --- Chain clock (from the world file) ---
+
+let block0Ms = 0;
+
+/** Waits until the next `needMs` are clear of an epoch boundary's hand-out and schedule computation. */
+async function awayFromBoundary(needMs: number): Promise<void> {
+  for (;;) {
+    const now = Date.now();
+    const intoEpoch = (now - block0Ms) % EPOCH_MS;
+    const toNext = EPOCH_MS - intoEpoch;
+    if (intoEpoch >= BOUNDARY_QUIET_AFTER_MS && toNext >= BOUNDARY_QUIET_BEFORE_MS + needMs) return;
+    await Bun.sleep(200);
+  }
+}
+
+// --- Steady state: every runner unit active and answering, exactly one holder, for a while ---
+
+const STEADY_FOR_MS = 1_500;
+
+async function steady(monitor: Monitor, timeoutMs = SETTLE_TIMEOUT_MS): Promise<{ signer: number; pids: number[] }> {
+  const deadline = Date.now() + timeoutMs;
+  let since: number | null = null;
+  let signer = -1;
+  for (;;) {
+    const s = monitor.latest();
+    const ok = s !== undefined && s.leaders.every((n) => n !== null) && holders(s).length === 1;
+    if (ok && (since === null || holders(s)[0] !== signer)) {
+      since = s.t;
+      signer = holders(s)[0]!;
+    }
+    if (!ok) since = null;
+    if (since !== null && s !== undefined && s.t - since >= STEADY_FOR_MS) {
+      const pids = await runnerPids();
+      const states = await Promise.all(Array.from({ length: RUNNERS }, (_, id) => show(runnerUnit(id))));
+      if (pids.every((p) => p > 0) && states.every((st) => st.activeState === "active")) return { signer, pids };
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`no steady state within ${timeoutMs} ms; last sample ${JSON.stringify(s)}; master log tail:\n${tail(join(DIRS.logs, "master.log"))}`);
+    }
+    await Bun.sleep(MONITOR_PERIOD_MS);
+  }
+}
+
+function tail(file: string, lines = 30): string {
+  try {
+    return readFileSync(file, "utf8").split("\n").slice(-lines).join("\n");
+  } catch {
+    return `(no ${file})`;
+  }
+}
+
+const firstObservations = () => {
+  try {
+    return readFileSync(join(DIRS.logs, "master.log"), "utf8").split(FIRST_OBSERVATION).length - 1;
+  } catch {
+    return 0;
+  }
+};
+
+/** After the master was killed or restarted: its new process, then its first observation (adoption). */
+async function masterBack(oldPid: number, countBefore: number): Promise<{ newPid: number; startedMs: number; adoptedMs: number | null }> {
+  const deadline = Date.now() + MASTER_RESTART_WAIT_MS;
+  let newPid = 0;
+  let startedMs = 0;
+  while (Date.now() < deadline) {
+    const m = await show(MASTER_UNIT);
+    if (m.mainPid > 0 && m.mainPid !== oldPid) {
+      newPid = m.mainPid;
+      startedMs = Date.now();
+      break;
+    }
+    await Bun.sleep(50);
+  }
+  if (newPid === 0) throw new Error(`${MASTER_UNIT} did not come back within ${MASTER_RESTART_WAIT_MS} ms`);
+  while (Date.now() < deadline) {
+    if (firstObservations() > countBefore) return { newPid, startedMs, adoptedMs: Date.now() };
+    await Bun.sleep(25);
+  }
+  return { newPid, startedMs, adoptedMs: null };
+}
+
+// --- The run ---
+
+describe.skipIf(!um.ok)("jorm-master under systemd --user: install, faults, audit, uninstall", () => {
+  const restBase = um.ok ? freePortBase() : 0;
+  const ports = Array.from({ length: RUNNERS }, (_, i) => restBase + i);
+  const monitor = new Monitor(ports);
+  let before = new Set<string>();
+  let installed = new Set<string>();
+  let uninstalled = false;
+  let auditLine = "audit: not run";
+
+  beforeAll(async () => {
+    await preclean();
+    if (!existsSync(BIN)) await must(["bun", "run", "build"], 300_000);
+    for (const d of Object.values(DIRS)) mkdirSync(d, { recursive: true });
+
+    // The simulated chain, and a wrapper that runs the installed binary as a jormungandr.
+    await must([BIN, "sim", "world", "init", DIRS.world, "--slot-ms", String(SLOT_MS), "--slots-per-epoch", String(SLOTS_PER_EPOCH),
+      "--density", String(DENSITY), "--bootstrap-ms", String(BOOTSTRAP_MS), "--compute-ms", String(COMPUTE_MS)]);
+    const world = readFileSync(join(DIRS.world, "sim-world.yaml"), "utf8");
+    block0Ms = Date.parse(/block0_time:\s*"?([^"\n]+)"?/.exec(world)?.[1] ?? "");
+    expect(Number.isFinite(block0Ms)).toBe(true);
+    const wrapper = join(DIRS.world, "jormungandr-sim");
+    writeFileSync(wrapper, `#!/bin/sh\nexec '${join(DIRS.bin, "jorm-master")}' sim node "$@"\n`, { mode: 0o755 });
+
+    const secret = join(DIRS.inputs, "node_secret.yaml");
+    writeFileSync(secret, `genesis:\n  sig_key: kes25519-12-sk1FAKE\n  vrf_key: vrf_sk1FAKE\n  node_id: "${"0".repeat(63)}1"\n`, { mode: 0o600 });
+
+    // The operator's config, written before install (install keeps it): fast slots need a short loop,
+    // guard + margin < 0.9 s for the boundary hand-out, and ports nobody else uses.
+    writeFileSync(
+      join(DIRS.config, "jorm_master.yaml"),
+      [
+        `cnt_runners: ${RUNNERS}`,
+        `node_secret: "${join(DIRS.config, "node_secret.yaml")}"`,
+        `genesis_hash_file: "${join(DIRS.config, "genesis.txt")}"`,
+        `runner_binary: "${join(DIRS.bin, "jormungandr_runner_{id}")}"`,
+        `runner_config: "${join(DIRS.config, "jorm_runner_{id}.yaml")}"`,
+        `runner_storage: "${join(DIRS.storage, "storage_jorm_runner_{id}")}"`,
+        "key_mode: boot",
+        `rest_host: "127.0.0.1"`,
+        `rest_base_port: ${restBase}`,
+        "max_offset: 3",
+        "max_boot: 60",
+        `event_action: ${EVENT_ACTION_S}`,
+        "start_before_event: 10",
+        "boot_catch_up: 15",
+        `slot_guard: ${SLOT_GUARD_S}`,
+        `slot_margin: ${SLOT_MARGIN_S}`,
+        `loop_period: ${LOOP_PERIOD_S}`,
+        `rest_timeout: ${REST_TIMEOUT_MS / 1000}`,
+        `metrics_listen: ""`,
+        "log_level: info",
+        "systemd:",
+        "  scope: user",
+        "",
+      ].join("\n"),
+    );
+    await must([BIN, "config", "check", "--config", join(DIRS.config, "jorm_master.yaml")]);
+
+    // Drop-ins of the test (not of install): the simulated nodes share a world dir they must write
+    // (the units may write only their storage), and the units' output goes to files (no journald here).
+    writeDropIn(OWN_DROPINS[0]!, [
+      "[Service]",
+      `Environment=JORM_SIM_WORLD=${DIRS.world}`,
+      `ReadWritePaths=${DIRS.world}`,
+      `StandardOutput=append:${DIRS.logs}/runner-%i.log`,
+      "StandardError=inherit",
+    ]);
+    writeDropIn(OWN_DROPINS[1]!, ["[Service]", `StandardOutput=append:${DIRS.logs}/master.log`, "StandardError=inherit"]);
+
+    before = snapshotFiles();
+    t0 = Date.now();
+    const out = await must(
+      [BIN, "install", "--scope", "user", "--runners", String(RUNNERS), "--jormungandr", wrapper, "--genesis-hash", GENESIS_HASH,
+        "--secret", secret, "--config-dir", DIRS.config, "--bin-dir", DIRS.bin, "--storage-dir", DIRS.storage, "--state-dir", DIRS.state],
+      120_000,
+    );
+    writeFileSync(join(DIRS.logs, "install.log"), out);
+    installed = snapshotFiles();
+    monitor.start();
+    const first = await steady(monitor);
+    console.log(`e2e: install → one verified signer (#${first.signer}) in ${Date.now() - t0} ms; runner pids ${first.pids.join(", ")}`);
+  }, 240_000);
+
+  afterAll(async () => {
+    await monitor.stop();
+    printTimeline(auditLine);
+    if (!uninstalled) await run([BIN, "uninstall", "--scope", "user", "--state-dir", DIRS.state, "--purge", "--force"], 120_000);
+    await cleanup();
+  }, 180_000);
+
+  test("kill -9 the signer: another runner signs within 2 s", async () => {
+    await awayFromBoundary(8_000);
+    const { signer } = await steady(monitor);
+    const pid = (await show(runnerUnit(signer))).mainPid;
+    const atMs = Date.now();
+    process.kill(pid, "SIGKILL");
+    const hit = await monitor.first(atMs, (s) => holders(s).some((id) => id !== signer), 10_000);
+    const f: Fault = { name: `kill -9 signer #${signer}`, atMs, observableMs: atMs, answeredMs: hit?.t ?? null, detail: hit ? `→ #${holders(hit).join(",")}` : "" };
+    faults.push(f);
+    expect(f.answeredMs).not.toBeNull();
+    expect(f.answeredMs! - f.observableMs).toBeLessThanOrEqual(ANSWER_MS);
+    await steady(monitor);
+  }, 120_000);
+
+  test("SIGSTOP the signer for 3 s: another runner signs within 2 s + the REST timeout", async () => {
+    await awayFromBoundary(FREEZE_MS + 5_000);
+    const { signer } = await steady(monitor);
+    const pid = (await show(runnerUnit(signer))).mainPid;
+    const atMs = Date.now();
+    process.kill(pid, "SIGSTOP");
+    let hit: Sample | null;
+    try {
+      hit = await monitor.first(atMs, (s) => holders(s).some((id) => id !== signer), FREEZE_MS);
+    } finally {
+      await Bun.sleep(Math.max(0, atMs + FREEZE_MS - Date.now()));
+      try {
+        process.kill(pid, "SIGCONT");
+      } catch {
+        // the master fenced it with SIGKILL: nothing to thaw
+      }
+    }
+    const f: Fault = {
+      name: `SIGSTOP signer #${signer} (${FREEZE_MS / 1000} s)`,
+      atMs,
+      observableMs: atMs + REST_TIMEOUT_MS,
+      answeredMs: hit?.t ?? null,
+      detail: hit ? `→ #${holders(hit).join(",")}` : "",
+    };
+    faults.push(f);
+    expect(f.answeredMs).not.toBeNull();
+    expect(f.answeredMs! - atMs).toBeLessThanOrEqual(ANSWER_MS + REST_TIMEOUT_MS);
+    await steady(monitor);
+  }, 120_000);
+
+  async function masterFault(name: string, inject: (pid: number) => Promise<void>): Promise<void> {
+    const old = await show(MASTER_UNIT);
+    expect(old.mainPid).toBeGreaterThan(0);
+    const countBefore = firstObservations();
+    const atMs = Date.now();
+    await inject(old.mainPid);
+    const back = await masterBack(old.mainPid, countBefore);
+    // The signer kept its key while the master was away; the new master must re-adopt it (or hand
+    // over) and leave exactly one holder.
+    const verified = back.adoptedMs === null ? null : await monitor.first(back.adoptedMs, (s) => holders(s).length === 1, ANSWER_MS * 2);
+    const f: Fault = {
+      name,
+      atMs,
+      observableMs: back.startedMs,
+      answeredMs: back.adoptedMs === null || verified === null ? null : Math.max(back.adoptedMs, verified.t),
+      detail: `master pid ${old.mainPid} → ${back.newPid}${verified ? `, signer #${holders(verified).join(",")}` : ""}`,
+    };
+    faults.push(f);
+    expect(f.answeredMs).not.toBeNull();
+    expect(f.answeredMs! - f.observableMs).toBeLessThanOrEqual(ANSWER_MS);
+  }
+
+  test("kill -9 the master three times, then systemctl restart: re-adopted each time, no runner restarted", async () => {
+    await awayFromBoundary(12_000);
+    const { pids } = await steady(monitor);
+    for (let i = 1; i <= 3; i++) {
+      await masterFault(`kill -9 master (${i}/3)`, async (pid) => {
+        process.kill(pid, "SIGKILL");
+      });
+      await Bun.sleep(1_000);
+    }
+    await awayFromBoundary(6_000);
+    await masterFault("systemctl --user restart master", async () => {
+      await must(["systemctl", "--user", "restart", MASTER_UNIT]);
+    });
+    await Bun.sleep(2_000);
+    expect(await runnerPids()).toEqual(pids);
+    const settled = await steady(monitor);
+    expect(settled.pids).toEqual(pids);
+  }, 180_000);
+
+  test("an epoch boundary under the restarted master keeps one signer", async () => {
+    // Run across the next boundary: the hand-out happens under the master that adopted the runners.
+    const now = Date.now();
+    const nextBoundary = block0Ms + Math.ceil((now - block0Ms) / EPOCH_MS) * EPOCH_MS;
+    await Bun.sleep(Math.max(0, nextBoundary - now) + BOUNDARY_QUIET_AFTER_MS);
+    await steady(monitor);
+  }, EPOCH_MS + 120_000);
+
+  test("uninstall --purge leaves nothing of what install created", async () => {
+    await monitor.stop();
+    const out = await must([BIN, "uninstall", "--scope", "user", "--state-dir", DIRS.state, "--purge"], 120_000);
+    writeFileSync(join(DIRS.logs, "uninstall.log"), out);
+    uninstalled = true;
+    const after = snapshotFiles();
+    const created = [...installed].filter((p) => !before.has(p));
+    expect(created.length).toBeGreaterThan(0);
+    expect(created.filter((p) => after.has(p)).map((p) => relative("/", p))).toEqual([]);
+    // Nothing the test owned before install was taken either.
+    expect([...before].filter((p) => !after.has(p))).toEqual([]);
+    expect(await ourLoadedUnits()).toEqual([]);
+    for (const unit of [MASTER_UNIT, RUNNER_TEMPLATE]) expect(existsSync(join(UNIT_DIR, unit))).toBe(false);
+  }, 180_000);
+
+  test("sim audit: no slot double-produced over the whole run", async () => {
+    const r = await run([BIN, "sim", "audit", "--world", DIRS.world, "--guard-ms", String(SLOT_GUARD_S * 1000), "--margin-ms", String(SLOT_MARGIN_S * 1000), "--json"]);
+    const report = JSON.parse(r.stdout) as {
+      scheduled: number;
+      produced: number;
+      doubleProduced: number;
+      missed: number;
+      unproducible: number;
+      coveragePct: number;
+      overlapMs: number;
+      boundaryOverlapMs: number;
+    };
+    auditLine =
+      `audit: scheduled ${report.scheduled}, produced ${report.produced}, double-produced ${report.doubleProduced}, ` +
+      `missed ${report.missed}, unproducible ${report.unproducible}, coverage ${report.coveragePct.toFixed(1)} %, ` +
+      `two could sign in slot windows ${report.overlapMs} ms, at boundaries ${report.boundaryOverlapMs} ms`;
+    expect(report.scheduled).toBeGreaterThan(0);
+    expect(report.doubleProduced).toBe(0);
+    expect(r.code).toBe(0);
+  }, 60_000);
+});
+
+function writeDropIn(path: string, lines: string[]): void {
+  mkdirSync(join(path, ".."), { recursive: true });
+  writeFileSync(path, `# written by test/e2e/systemd.e2e.ts\n${lines.join("\n")}\n`);
+}
+
+/** A run killed before its cleanup leaves units pointing into /var/lib/jm-e2e-*: remove those; refuse anything else. */
+async function preclean(): Promise<void> {
+  for (const unit of [MASTER_UNIT, RUNNER_TEMPLATE]) {
+    const p = join(UNIT_DIR, unit);
+    if (!existsSync(p)) continue;
+    if (!readFileSync(p, "utf8").includes("/var/lib/jm-e2e-")) {
+      throw new Error(`${p} exists and is not from an e2e run: this test installs ${unit} in user scope; remove it first`);
+    }
+  }
+  await cleanup(true);
+}
+
+/** Stops and removes whatever the run (or an earlier killed run) left: units, drop-ins, the e2e root. */
+async function cleanup(stale = false): Promise<void> {
+  await systemctl("stop", MASTER_UNIT);
+  await systemctl("stop", "jorm_runner@*.service", "jorm-master-lease-jorm_runner*", "app-jorm_runner.slice");
+  for (const unit of [MASTER_UNIT, RUNNER_TEMPLATE]) {
+    const p = join(UNIT_DIR, unit);
+    if (existsSync(p) && readFileSync(p, "utf8").includes("/var/lib/jm-e2e-")) {
+      await systemctl("disable", unit);
+      rmSync(p, { force: true });
+    }
+    const dropIns = join(UNIT_DIR, `${unit}.d`);
+    for (const own of ["e2e-sim.conf", "e2e-log.conf"]) rmSync(join(dropIns, own), { force: true });
+    if (existsSync(dropIns) && readdirSync(dropIns).length === 0) rmSync(dropIns, { recursive: true });
+  }
+  await systemctl("daemon-reload");
+  await systemctl("reset-failed");
+  const roots = stale ? readdirSync("/var/lib").filter((n) => n.startsWith("jm-e2e-")).map((n) => join("/var/lib", n)) : [ROOT];
+  for (const r of roots) {
+    const pid = Number(r.replace(/^.*jm-e2e-/, ""));
+    // Another e2e run that is still alive keeps its root.
+    if (stale && pid !== process.pid && existsSync(`/proc/${pid}`)) continue;
+    if (!stale && process.env.JORM_E2E_KEEP === "1") continue;
+    rmSync(r, { recursive: true, force: true });
+  }
+}
