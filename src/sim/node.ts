@@ -340,6 +340,10 @@ export class SimNode {
     handle.cancel = () => {
       inner();
       this.timers.delete(handle);
+      // Fired while frozen and waiting for the thaw: cancelling must drop it too, or a re-armed
+      // timer (a boot phase whose duration changed) would run twice.
+      const i = this.deferred.indexOf(fn);
+      if (i >= 0) this.deferred.splice(i, 1);
     };
     this.timers.add(handle);
     return handle.cancel;

@@ -52,6 +52,26 @@ describe("regressions shrunk by the property test", () => {
   });
 });
 
+describe("regressions shrunk by the property test (simulator faults)", () => {
+  test("a slow-boot fault on a frozen booting runner must not make it compute (and sign) everything twice", async () => {
+    const r = await runScenario(
+      base({
+        chain: { block0TimeMs: 1583452800000, slotDurationMs: 1000, slotsPerEpoch: 60, seed: 874884, leaderSlotsPerEpoch: 10, activeSlotCoeff: 0.5 },
+        runners: 2,
+        boot: { Bootstrapping: 9949 },
+        scheduleComputeMs: 4619,
+        faults: [
+          { atMs: 14551, target: "signer", fault: { kind: "rest500", on: true }, forMs: 1000 },
+          { atMs: 223402, target: "signer", fault: { kind: "restHang", on: true }, forMs: 699 },
+          { atMs: 249600, target: 1, fault: { kind: "slowBoot", bootstrapMs: 5000 }, forMs: 500 },
+          { atMs: 249601, target: 0, fault: { kind: "restHang", on: true }, forMs: 44301 },
+        ],
+      }),
+    );
+    safe(r);
+  });
+});
+
 describe("long daemon outages (a config error keeps it down: exit 78, no restart)", () => {
   test("key mode boot: runners restarted while no daemon runs boot passive, so none becomes a second signer", async () => {
     let world: import("../../src/sim/world.ts").World | undefined;

@@ -76,6 +76,20 @@ describe("boot", () => {
     await f.clock.advance(10_000);
     expect(f.node.state).toBe("Running");
   });
+
+  test("a boot phase that ended while frozen, then re-timed before the thaw, completes once (one Running, one schedule)", async () => {
+    // Found by the master's property test: a slow-boot fault on a frozen runner ran Bootstrapping's
+    // end twice, so the node computed every later schedule twice and signed its slots twice.
+    const f = nodeFixture({ secrets: [POOL_SECRET] });
+    await f.clock.advance(300); // in Bootstrapping (ends at 1300)
+    f.node.freeze();
+    await f.clock.advance(2_000); // its end fired while frozen: deferred
+    f.node.setBootstrapMs(1_500);
+    f.node.thaw();
+    await f.clock.advance(5_000);
+    expect(f.journal.ofKind("running").length).toBe(1);
+    expect(f.journal.ofKind("schedule_start").length).toBe(1);
+  });
 });
 
 describe("REST shapes when Running", () => {
