@@ -73,10 +73,9 @@ describe("bun run build", () => {
   });
 
   test("a bug's stack trace points at the TypeScript source (embedded source map)", () => {
-    // uninstall is still a placeholder that throws a plain Error; any src/ frame will do
-    const r = run(["uninstall"]);
-    if (r.code === 0) return; // implemented meanwhile: nothing to provoke here
-    if (!/^\s+at /m.test(r.stderr)) return; // it became a UserError: no stack by design
-    expect(r.stderr).toMatch(/\(src\/[\w/.-]+\.ts:\d+:\d+\)/);
+    const r = run(["sim", "crash"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("deliberate crash for the source-map check");
+    expect(r.stderr).toMatch(/src\/commands\/sim\.ts:\d+:\d+/);
   });
 });

@@ -112,6 +112,15 @@ const world = defineCommand({
   subCommands: { init: worldInit },
 });
 
+// A deliberate bug, so the build test can check that a stack trace from the compiled binary points
+// at the TypeScript source (the embedded source map), not at minified code.
+const crashCmd = defineCommand({
+  meta: { name: "crash", description: "Throw an internal error on purpose (tests the source map)", hidden: true },
+  run() {
+    throw new Error("deliberate crash for the source-map check");
+  },
+});
+
 const auditCmd = defineCommand({
   meta: {
     name: "audit",
@@ -215,5 +224,5 @@ export default defineCommand({
       "jormungandr, `sim pooltool` a fake PoolTool, `sim world init` writes the chain they share and\n" +
       "`sim audit` reports what the runners produced. Example: jorm-master sim world init /tmp/world",
   },
-  subCommands: { node, world, audit: auditCmd, pooltool },
+  subCommands: { node, world, audit: auditCmd, pooltool, crash: crashCmd },
 });
