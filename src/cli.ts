@@ -1,5 +1,5 @@
 #!/usr/bin/env bun
-import { defineCommand, runCommand, runMain, type CommandDef } from "citty";
+import { defineCommand, runCommand, runMain, showUsage, type ArgsDef, type CommandDef } from "citty";
 import { EXIT_USAGE, UserError } from "./errors.ts";
 import { VERSION } from "./version.ts";
 
@@ -35,7 +35,7 @@ export async function runCli(cmd: CommandDef = main, rawArgs: string[] = process
     rawArgs.length === 0 ||
     rawArgs.some((a) => a === "--help" || a === "-h") ||
     (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v"));
-  if (helpOrVersion) return runMain(cmd, { rawArgs });
+  if (helpOrVersion) return runMain(cmd, { rawArgs, showUsage: conciseUsage });
   try {
     await runCommand(cmd, { rawArgs });
   } catch (error) {
@@ -51,6 +51,24 @@ export async function runCli(cmd: CommandDef = main, rawArgs: string[] = process
     }
     throw error;
   }
+}
+
+/** A command list shows each subcommand's first line; its own --help shows the rest. */
+async function conciseUsage<T extends ArgsDef>(cmd: CommandDef<T>, parent?: CommandDef<T>): Promise<void> {
+  const subs: Record<string, unknown> | undefined = await resolveValue(cmd.subCommands);
+  if (!subs) return showUsage(cmd, parent);
+  const short: Record<string, CommandDef> = {};
+  for (const [name, sub] of Object.entries(subs)) {
+    const def = (await resolveValue(sub)) as CommandDef;
+    const meta = (await resolveValue(def.meta)) ?? {};
+    short[name] = { ...def, meta: { ...meta, description: firstLine(meta.description) } };
+  }
+  return showUsage({ ...cmd, subCommands: short } as CommandDef<T>, parent);
+}
+
+function firstLine(text: string | undefined): string | undefined {
+  const line = text?.split("\n")[0]?.trim();
+  return line && !/[.:)]$/.test(line) ? `${line} …` : line;
 }
 
 /** The subcommand words of rawArgs that exist, for a "--help" hint after a usage error. */

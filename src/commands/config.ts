@@ -108,8 +108,9 @@ export default defineCommand({
   meta: {
     name: "config",
     description:
-      "Create, validate and show the configuration (default /etc/cardano/jorm_master.yaml,\n" +
-      "or $JORM_MASTER_CONFIG, or --config PATH). The seed master's files are accepted unchanged.\n" +
+      "Create, validate and show the configuration.\n" +
+      "Default /etc/cardano/jorm_master.yaml, or $JORM_MASTER_CONFIG, or --config PATH. The seed master's\n" +
+      "files are accepted unchanged.\n" +
       "Example: jorm-master config init && jorm-master config check",
   },
   subCommands: { init, check, print },

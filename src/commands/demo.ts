@@ -34,19 +34,19 @@ export default defineCommand({
   meta: {
     name: "demo",
     description:
-      "Run the real master against simulated Jormungandr runners in real time, with fast slots\n" +
-      "(1 s slots, 60 per epoch), and print the audit at the end: scheduled, produced, double-produced.\n" +
+      "Watch the real master keep one signer among simulated runners, in real time.\n" +
+      "Fast slots (1 s, 60 per epoch); at the end, the audit: scheduled, produced, double-produced.\n" +
       "--faults injects a crash, a REST hang, a SIGSTOP and a stalled chain into whoever signs.\n" +
       "Example: jorm-master demo --duration 90 --faults",
   },
   args: {
-    runners: { type: "string", description: "Number of simulated runners (default 3)", default: "3", valueHint: "N" },
-    duration: { type: "string", description: "Seconds to run (default 90)", default: "90", valueHint: "S" },
+    runners: { type: "string", description: "Number of simulated runners", default: "3", valueHint: "N" },
+    duration: { type: "string", description: "Seconds to run", default: "90", valueHint: "S" },
     faults: { type: "boolean", description: "Inject faults into the signer", default: false },
     json: { type: "boolean", description: "Print only the final audit, as one JSON object", default: false },
     "key-mode": { type: "string", description: "boot (--secret at start) or rest (passive start)", default: "boot" },
-    density: { type: "string", description: "The pool's leader slots per 60-slot epoch (default 8)", default: "8" },
-    seed: { type: "string", description: "Chain seed (default 7)", default: "7" },
+    density: { type: "string", description: "The pool's leader slots per 60-slot epoch", default: "8" },
+    seed: { type: "string", description: "Chain seed", default: "7" },
   },
   async run({ args }) {
     const parsed = argsSchema.safeParse(args);

@@ -30,10 +30,11 @@ export default defineCommand({
   meta: {
     name: "install",
     description:
-      "Install jorm-master on this server: the binary, jorm_master.yaml (an existing one is kept, only\n" +
-      "cnt_runners updated), one node config, storage dir and jormungandr symlink per runner, the units\n" +
-      "jorm_master.service and jorm_runner@.service; then daemon-reload and enable --now the master.\n" +
-      "It prints its plan first and is idempotent: a second run says \"nothing to do\". Files you changed\n" +
+      "Install jorm-master and its runners on this server (idempotent; prints its plan first).\n" +
+      "Places the binary, jorm_master.yaml (an existing one is kept, only cnt_runners updated), one node\n" +
+      "config, storage dir and jormungandr symlink per runner, the units jorm_master.service and\n" +
+      "jorm_runner@.service; then daemon-reload and enable --now the master.\n" +
+      "A second run says \"nothing to do\". Files you changed\n" +
       "are kept unless --force. Fewer runners than before: the extra runner units are stopped and disabled.\n" +
       "Example: sudo jorm-master install --runners 3 --jormungandr /usr/local/bin/jormungandr_546497fc \\\n" +
       "           --genesis-hash 8e4d2a34...b676 --secret ./node_secret.yaml --node-config ./itn.yaml",

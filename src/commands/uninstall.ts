@@ -5,9 +5,10 @@ export default defineCommand({
   meta: {
     name: "uninstall",
     description:
-      "Remove what `jorm-master install` created, as recorded in its manifest: stops and disables the\n" +
-      "master and runner units, removes units, configs, symlinks and the binary it copied. Runner storage,\n" +
-      "the node secret and the run-as user stay unless --purge; files changed since install stay unless --force.\n" +
+      "Remove exactly what `jorm-master install` created (from its manifest).\n" +
+      "Stops and disables the master and runner units, removes units, configs, symlinks and the binary\n" +
+      "it copied. Runner storage, the node secret and the run-as user stay unless --purge; files changed\n" +
+      "since install stay unless --force.\n" +
       "Example: sudo jorm-master uninstall --dry-run",
   },
   args: {
