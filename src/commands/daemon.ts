@@ -17,6 +17,25 @@ import { createPoolTool } from "../pooltool/client.ts";
 import { createSystemdServiceManager } from "../systemd/systemctl.ts";
 import { createNotifier } from "../systemd/notify.ts";
 import { realClock } from "../master/ports.ts";
+import { MasterMetrics } from "../metrics/master.ts";
+import { serveMetrics, type MetricsServer } from "../metrics/server.ts";
+import { VERSION } from "../version.ts";
+import { summarizingLog } from "../log-summary.ts";
+
+/** Test-only: after this many ticks the loop blocks forever, so tests can watch systemd's watchdog act. */
+export const STALL_AFTER_TICKS_ENV = "JORM_MASTER_TEST_STALL_AFTER_TICKS";
+
+/** The tick count after which the test hook stalls the loop, or null (the hook is off). */
+export function stallAfterTicks(env: Record<string, string | undefined> = process.env): number | null {
+  const v = env[STALL_AFTER_TICKS_ENV];
+  return v !== undefined && /^\d+$/.test(v) ? Number(v) : null;
+}
+
+/** Blocks this thread for good without spinning: nothing runs any more, timers and sockets included. */
+function stallForever(): never {
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) Atomics.wait(cell, 0, 0);
+}
 
 /** With LoadCredential=node_secret:… systemd hands the secret over in $CREDENTIALS_DIRECTORY. */
 export function secretPath(config: ResolvedConfig, env: Record<string, string | undefined> = process.env): string {
@@ -55,8 +74,8 @@ export default defineCommand({
   meta: {
     name: "daemon",
     description:
-      "Supervise the runners: keep exactly one of them signing, fence anything that might sign twice,\n" +
-      "fail over within a slot. Run by systemd as jorm_master.service; stopping it leaves the runners as\n" +
+      "Supervise the runners: exactly one signs, and nothing that might sign twice is left unfenced.\n" +
+      "Fails over within a slot. Run by systemd as jorm_master.service; stopping it leaves the runners as\n" +
       "they are, and a restarted daemon adopts them without restarting any.\n" +
       "SIGHUP (systemctl reload jorm_master) re-reads the config; an invalid one is refused and the old kept.\n" +
       "Example: jorm-master daemon --config /etc/cardano/jorm_master.yaml",
@@ -69,14 +88,38 @@ export default defineCommand({
     const lock = acquireLock(defaultLockPath(config.systemd.scope));
     const deps = realDeps(() => config);
     const notifier = createNotifier();
-    const masterLog: MasterLog = {
-      info: (m) => log.info(m),
-      warn: (m) => log.warn(m),
-      error: (m) => log.error(m),
-      debug: (m) => log.debug(m),
+    // A failing action is retried every tick: its line is summarised, not repeated 20 times a second.
+    const masterLog = summarizingLog(
+      {
+        info: (m) => log.info(m),
+        warn: (m) => log.warn(m),
+        error: (m) => log.error(m),
+        debug: (m) => log.debug(m),
+      } satisfies MasterLog,
+      realClock,
+    );
+    const metrics = new MasterMetrics({ version: VERSION });
+    let metricsServer: MetricsServer | null = null;
+    const listenMetrics = (listen: string | null) => {
+      metricsServer?.stop();
+      metricsServer = null;
+      if (listen === null) return;
+      metricsServer = serveMetrics(listen, () => metrics.render());
+      log.info(`metrics at ${metricsServer.url}`);
     };
+    try {
+      listenMetrics(config.metricsListen);
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
+    const stallAfter = stallAfterTicks();
+    if (notifier.watchdogUsec !== null) log.info(`systemd watchdog: ${notifier.watchdogUsec / 1e6} s; pinged every tick`);
     let ready = false;
+    let ticks = 0;
     const onTick = (r: TickReport) => {
+      metrics.update(r, config, { poolToolFailures: master.poolToolFailures });
+      masterLog.sweep();
       const line = statusLine(r.observation, r.views, r.memory, config, Date.now());
       if (!ready) {
         ready = true;
@@ -86,6 +129,10 @@ export default defineCommand({
         notifier.status(line);
       }
       notifier.watchdog();
+      if (stallAfter !== null && ++ticks >= stallAfter) {
+        log.warn(`${STALL_AFTER_TICKS_ENV}=${stallAfter}: stalling the loop on purpose (test hook)`);
+        stallForever();
+      }
     };
     const master = new Master({ deps, config, log: masterLog, onTick });
     log.info(
@@ -106,6 +153,13 @@ export default defineCommand({
         try {
           const next = await loadConfig(args.config);
           const changes = configChanges(config, next);
+          if (next.metricsListen !== config.metricsListen) {
+            try {
+              listenMetrics(next.metricsListen);
+            } catch (e) {
+              log.error(`SIGHUP: ${e instanceof Error ? e.message : String(e)}; metrics are off until the next reload`);
+            }
+          }
           config = next;
           master.config = next;
           setupLogging(args["log-level"], next.logLevel);
@@ -119,6 +173,7 @@ export default defineCommand({
       await master.run(ac.signal);
     } finally {
       lock.release();
+      (metricsServer as MetricsServer | null)?.stop();
       notifier.close();
     }
     process.exit(0);
