@@ -1,9 +1,124 @@
 import { defineCommand } from "citty";
+import { configArgs } from "../config/args.ts";
+import { loadConfig } from "../config/load.ts";
+import type { ResolvedConfig } from "../config/types.ts";
+import { EXIT_USAGE, UserError } from "../errors.ts";
+import { realClock } from "../master/ports.ts";
+import { httpNodeApi } from "../node/client.ts";
+import type { Settings } from "../node/types.ts";
+import { createPoolTool } from "../pooltool/client.ts";
+import { gatherStatus, type StatusDeps } from "../status/gather.ts";
+import { statusModel, type StatusModel } from "../status/model.ts";
+import { renderStatus, statusJson } from "../status/render.ts";
+import { createSystemdServiceManager } from "../systemd/systemctl.ts";
+import { redraw } from "../ui/table.ts";
 
-// Placeholder until its issue lands.
+export const DEFAULT_WATCH_INTERVAL_MS = 2_000;
+/** PoolTool is on the internet: bounded like the daemon's calls, never below this */
+const POOLTOOL_MIN_TIMEOUT_MS = 2_000;
+
+/** The real, read-only ports: REST with the configured deadline, systemctl show, PoolTool. */
+export function statusDeps(config: ResolvedConfig, opts: { restOnly: boolean }): StatusDeps {
+  const apis = config.runners.map((r) => httpNodeApi(r.restUrl, { timeoutMs: config.restTimeoutMs }));
+  return {
+    node: (id) => {
+      const api = apis[id];
+      if (!api) throw new Error(`no REST address for runner ${id}`);
+      return api;
+    },
+    services: opts.restOnly
+      ? null
+      : createSystemdServiceManager({
+          scope: config.systemd.scope,
+          unitFor: (id) => config.runners[id]?.unit ?? config.systemd.runnerUnitTemplate.replaceAll("{id}", String(id)),
+        }),
+    pooltool: config.pooltool ? createPoolTool(config.pooltool, { timeoutMs: Math.max(config.restTimeoutMs, POOLTOOL_MIN_TIMEOUT_MS) }) : null,
+    now: realClock.now,
+  };
+}
+
+export interface StatusRunOptions {
+  json: boolean;
+  watch: boolean;
+  intervalMs: number;
+  isTTY: boolean;
+  write(text: string): void;
+  /** Ends --watch */
+  signal?: AbortSignal;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+/** One look (or, with watch, one per interval until the signal): returns the last exit code. */
+export async function runStatus(config: ResolvedConfig, deps: StatusDeps, o: StatusRunOptions): Promise<number> {
+  const sleep = o.sleep ?? realClock.sleep;
+  let settings: Settings | null = null;
+  let pooltool: { majorityMax: number | null; error: string | null } | undefined;
+  let pooltoolAtMs = -Infinity;
+  let lines = 0;
+  let model: StatusModel;
+  for (;;) {
+    // In --watch, PoolTool is asked as often as the daemon asks it (recv_wait), not every frame.
+    const askPoolTool = !o.watch || config.pooltool === null || deps.now() - pooltoolAtMs >= config.pooltool.recvWaitMs;
+    const input = await gatherStatus(config, deps, { settings, pooltool: askPoolTool ? undefined : pooltool });
+    if (askPoolTool) pooltoolAtMs = deps.now();
+    settings = input.settings;
+    pooltool = input.pooltool ?? undefined;
+    model = statusModel(input);
+    if (o.json) {
+      o.write(`${statusJson(model)}\n`);
+    } else {
+      const head = o.watch ? `jorm-master status · ${new Date(model.atMs).toISOString().slice(11, 19)} UTC · every ${o.intervalMs / 1000} s (Ctrl-C to stop)\n\n` : "";
+      const frame = `${head}${renderStatus(model)}\n`;
+      o.write(o.watch && o.isTTY ? `${redraw(lines)}${frame}` : o.watch ? `${frame}\n` : frame);
+      lines = frame.split("\n").length - 1;
+    }
+    if (!o.watch || o.signal?.aborted) return model.exitCode;
+    await sleep(o.intervalMs, o.signal);
+    if (o.signal?.aborted) return model.exitCode;
+  }
+}
+
 export default defineCommand({
-  meta: { name: "status", description: "(not implemented yet)" },
-  run() {
-    throw new Error("not implemented");
+  meta: {
+    name: "status",
+    description:
+      "Show every runner at a glance: unit and node state, height and lag, who holds the key, leader events\n" +
+      "left this epoch and the next one, uptime, restarts; epoch, slot and time to the next epoch above.\n" +
+      "Reads REST and systemd directly (read-only), so it works with or without the daemon.\n" +
+      "Exit code: 0 exactly one runner holds the key and is Running, 2 none does, 3 more than one holds it\n" +
+      "(use it as a monitoring check).\n" +
+      "Example: jorm-master status --watch",
+  },
+  args: {
+    ...configArgs,
+    json: { type: "boolean", description: "One JSON object on stdout (with --watch: one per line)", default: false },
+    watch: { type: "boolean", description: "Redraw every --interval seconds until Ctrl-C", default: false },
+    interval: { type: "string", description: "Seconds between --watch frames (default 2)", valueHint: "SECONDS" },
+    "rest-only": { type: "boolean", description: "Do not ask systemd (unit columns show -)", default: false },
+  },
+  async run({ args }) {
+    let intervalMs = DEFAULT_WATCH_INTERVAL_MS;
+    if (args.interval !== undefined) {
+      const s = Number(args.interval);
+      if (!(s > 0) || !Number.isFinite(s)) throw new UserError(`--interval: expected a positive number of seconds, found ${JSON.stringify(args.interval)}`, EXIT_USAGE);
+      intervalMs = s * 1000;
+    }
+    const config = await loadConfig(args.config);
+    const ac = new AbortController();
+    if (args.watch) {
+      process.once("SIGINT", () => ac.abort());
+      process.once("SIGTERM", () => ac.abort());
+    }
+    const code = await runStatus(config, statusDeps(config, { restOnly: args["rest-only"] }), {
+      json: args.json,
+      watch: args.watch,
+      intervalMs,
+      isTTY: process.stdout.isTTY === true,
+      write: (t) => process.stdout.write(t),
+      signal: ac.signal,
+    });
+    // Let stdout drain before the exit code ends the process (a pipe may still hold the output).
+    await new Promise<void>((resolve) => (process.stdout.write("") ? resolve() : process.stdout.once("drain", () => resolve())));
+    process.exit(code);
   },
 });

@@ -1,0 +1,60 @@
+// The status model as text for a terminal (a header and a table) or as JSON for scripts. Pure.
+
+import { formatDuration, renderTable } from "../ui/table.ts";
+import type { StatusModel, StatusRow } from "./model.ts";
+
+const dash = "-";
+const num = (n: number | null) => (n === null ? dash : String(n));
+
+function unitCell(r: StatusRow): string {
+  if (r.unitState === null) return dash;
+  const base = r.unitSubState ? `${r.unitState}/${r.unitSubState}` : r.unitState;
+  return r.frozen ? `${base} frozen` : base;
+}
+
+function nodeCell(r: StatusRow): string {
+  if (r.frozen && r.nodeState === null) return "frozen";
+  if (r.nodeState === "Booting" && r.restError) return r.restError;
+  return r.nodeState ?? r.restError ?? dash;
+}
+
+function keyCell(r: StatusRow, signer: number | null): string {
+  if (r.keyHeld === null) return "?";
+  if (!r.keyHeld) return "no";
+  return r.id === signer ? "SIGNER" : "yes";
+}
+
+export function renderStatus(m: StatusModel): string {
+  const head: string[] = [];
+  if (m.epoch !== null) {
+    head.push(`epoch ${m.epoch} · slot ${m.slot}/${m.slotsPerEpoch} · next epoch in ${formatDuration(m.toBoundaryMs)}`);
+  } else {
+    head.push("epoch unknown (no runner is Running)");
+  }
+  const tip = [`best height ${num(m.bestHeight)}`];
+  if (m.pooltool) tip.push(m.pooltool.majorityMax !== null ? `PoolTool majority max ${m.pooltool.majorityMax}` : `PoolTool: ${m.pooltool.error ?? "unknown"}`);
+  head.push(tip.join(" · "));
+  if (m.systemdError) head.push(`systemd: ${m.systemdError}`);
+  const rows = [
+    ["RUNNER", "UNIT", "NODE", "HEIGHT", "LAG", "KEY", "EVENTS LEFT", "NEXT EVENT", "UPTIME", "RESTARTS"],
+    ...m.rows.map((r) => [
+      r.leftover ? `#${r.id} (extra)` : `#${r.id}`,
+      unitCell(r),
+      nodeCell(r),
+      num(r.height),
+      num(r.lag),
+      keyCell(r, m.signer),
+      num(r.eventsLeft),
+      r.nextEventInMs === null ? dash : `in ${formatDuration(r.nextEventInMs)}`,
+      formatDuration(r.uptimeMs),
+      num(r.restarts),
+    ]),
+  ];
+  const verdict = `${m.exitCode === 0 ? "OK" : m.exitCode === 3 ? "DANGER" : "NO SIGNER"}: ${m.verdict}`;
+  return [...head, "", renderTable(rows), "", verdict].join("\n");
+}
+
+/** The model as JSON (times as ms since epoch and ms durations), one object. */
+export function statusJson(m: StatusModel): string {
+  return JSON.stringify(m);
+}
