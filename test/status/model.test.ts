@@ -66,7 +66,7 @@ describe("statusModel exit code", () => {
   for (const [name, runners, code, verdict] of cases) {
     test(name, () => {
       const m = statusModel(input(runners));
-      expect(m.exitCode).toBe(code);
+      expect(m.exitCode as number).toBe(code);
       expect(m.verdict).toContain(verdict);
     });
   }
