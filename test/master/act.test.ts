@@ -1,0 +1,146 @@
+// The shell's hands: every fence is read back, and a promotion follows only verified fences.
+import { describe, expect, test } from "bun:test";
+import { act, applyOutcomes, type MasterDeps } from "../../src/master/act.ts";
+import { emptyMemory } from "../../src/master/decide.ts";
+import type { ServiceManager, Signal, UnitState } from "../../src/master/ports.ts";
+import type { Action, Plan } from "../../src/master/types.ts";
+import { ok, fail, type NodeApi, type NodeResult } from "../../src/node/types.ts";
+import { VirtualClock } from "../../src/sim/clock.ts";
+
+interface FakeNode {
+  keys: number[];
+  /** DELETE answers ok but does nothing (a node that lies or races) */
+  deleteIgnored?: boolean;
+  /** every call fails as unreachable */
+  dead?: boolean;
+  posts: number;
+}
+
+function fakes(nodes: Record<number, FakeNode>, units: Record<number, Partial<UnitState>> = {}) {
+  const calls: string[] = [];
+  const clock = new VirtualClock(0);
+  const unreachable = <T>(): NodeResult<T> => fail({ kind: "unreachable", reason: "timeout", message: "deadline" });
+  const api = (id: number): NodeApi => {
+    const n = nodes[id]!;
+    return {
+      stats: async () => unreachable(),
+      settings: async () => unreachable(),
+      leaders: async () => (n.dead ? unreachable() : ok([...n.keys])),
+      addLeader: async () => {
+        calls.push(`POST #${id}`);
+        if (n.dead) return unreachable();
+        n.posts++;
+        if (!n.keys.includes(1)) n.keys.push(1);
+        return ok(1);
+      },
+      removeLeader: async (lid) => {
+        calls.push(`DELETE #${id}/${lid}`);
+        if (n.dead) return unreachable();
+        if (!n.deleteIgnored) n.keys = n.keys.filter((k) => k !== lid);
+        return ok(true);
+      },
+      leaderLogs: async () => ok([]),
+      shutdown: async () => ok(undefined),
+      tip: async () => ok("00"),
+    };
+  };
+  const state = (id: number): UnitState => ({ id, activeState: "active", subState: "running", mainPid: 100 + id, sinceMs: 0, restarts: 0, frozen: false, ...units[id] });
+  const services: ServiceManager = {
+    showAll: async (ids) => new Map(ids.map((id) => [id, state(id)] as const)),
+    start: async (id) => void calls.push(`start #${id}`),
+    stop: async (id) => {
+      calls.push(`stop #${id}`);
+      units[id] = { ...units[id], activeState: "inactive", mainPid: 0, frozen: null };
+    },
+    restart: async (id) => void calls.push(`restart #${id}`),
+    kill: async (id, sig: Signal) => {
+      calls.push(`${sig} #${id}`);
+      if (sig === "SIGSTOP" && !units[id]?.frozen) units[id] = { ...units[id], frozen: units[id]?.frozen === null ? null : true };
+      if (sig === "SIGKILL") units[id] = { ...units[id], mainPid: 0, activeState: "activating", frozen: null };
+    },
+    armFreeze: async (id, at) => void calls.push(`arm #${id}@${at}`),
+    disarmFreeze: async (id) => void calls.push(`disarm #${id}`),
+  };
+  const deps: MasterDeps = { node: api, services, clock, pooltool: null, readSecret: async () => ({ genesis: { node_id: "aa" } }) };
+  return { deps, calls, units };
+}
+
+const plan = (p: Partial<Plan>): Plan => ({ fences: [], promote: null, other: [], wakeAtMs: 0, notes: [], ...p });
+const promote1: Plan["promote"] = { kind: "promote", purpose: "sign", id: 1, reason: "test" };
+
+describe("act", () => {
+  test("demote, read back empty, then promote", async () => {
+    const f = fakes({ 0: { keys: [1], posts: 0 }, 1: { keys: [], posts: 0 } });
+    const out = await act(f.deps, plan({ fences: [{ kind: "demote", id: 0, reason: "t", leaderIds: [1] }], promote: promote1 }));
+    expect(out.map((o) => [o.action.kind, o.ok])).toEqual([["demote", true], ["promote", true]]);
+    expect(f.calls).toEqual(["DELETE #0/1", "disarm #0", "POST #1"]);
+  });
+
+  test("a demotion that does not read back empty is a failure, and no promotion follows (the seed promoted anyway)", async () => {
+    const f = fakes({ 0: { keys: [1], posts: 0, deleteIgnored: true }, 1: { keys: [], posts: 0 } });
+    const out = await act(f.deps, plan({ fences: [{ kind: "demote", id: 0, reason: "t", leaderIds: [1] }], promote: promote1 }));
+    expect(out[0]).toMatchObject({ ok: false, detail: "still lists keys [1]" });
+    expect(out[1]).toMatchObject({ ok: false, detail: "not attempted: a fence was not verified" });
+    expect(f.calls).not.toContain("POST #1");
+  });
+
+  test("a freeze counts only when /proc shows the process stopped", async () => {
+    const f = fakes({ 0: { keys: [1], posts: 0, dead: true }, 1: { keys: [], posts: 0 } }, { 0: { frozen: null } });
+    const out = await act(f.deps, plan({ fences: [{ kind: "freeze", id: 0, cause: "fence", reason: "t" }], promote: promote1 }));
+    expect(out[0]).toMatchObject({ ok: false });
+    expect(out[1]!.ok).toBe(false);
+    const g = fakes({ 0: { keys: [1], posts: 0, dead: true }, 1: { keys: [], posts: 0 } });
+    const out2 = await act(g.deps, plan({ fences: [{ kind: "freeze", id: 0, cause: "fence", reason: "t" }], promote: promote1 }));
+    expect(out2.map((o) => o.ok)).toEqual([true, true]);
+    expect(g.calls).toEqual(["SIGSTOP #0", "POST #1"]);
+  });
+
+  test("kill: SIGKILL and the old pid must be gone", async () => {
+    const f = fakes({ 0: { keys: [1], posts: 0 } });
+    const out = await act(f.deps, plan({ fences: [{ kind: "kill", id: 0, pid: 100, reason: "t" }] }));
+    expect(out[0]).toMatchObject({ ok: true, detail: "pid 100 gone" });
+  });
+
+  test("retire: SIGKILL first (stop would thaw a frozen holder), then stop", async () => {
+    const f = fakes({ 4: { keys: [1], posts: 0 } }, { 4: { frozen: true } });
+    const out = await act(f.deps, plan({ fences: [{ kind: "retire", id: 4, reason: "t" }] }));
+    expect(f.calls).toEqual(["SIGKILL #4", "stop #4"]);
+    expect(out[0]!.ok).toBe(true);
+  });
+
+  test("a boundary hand-out arms the dead-man switch before posting; no switch, no hand-out", async () => {
+    const f = fakes({ 1: { keys: [], posts: 0 } });
+    const handout: Action = { kind: "promote", purpose: "boundary", id: 1, reason: "t", leaseAtMs: 5_000 };
+    await act(f.deps, plan({ other: [handout] }));
+    expect(f.calls).toEqual(["arm #1@5000", "POST #1"]);
+    const g = fakes({ 1: { keys: [], posts: 0 } });
+    delete g.deps.services.armFreeze;
+    const out = await act(g.deps, plan({ other: [handout] }));
+    expect(out[0]).toMatchObject({ ok: false });
+    expect(g.calls).toEqual([]);
+  });
+
+  test("a verified demotion disarms any dead-man switch", async () => {
+    const f = fakes({ 2: { keys: [1], posts: 0 } });
+    await act(f.deps, plan({ fences: [{ kind: "demote", id: 2, reason: "t", leaderIds: [1] }] }));
+    expect(f.calls).toEqual(["DELETE #2/1", "disarm #2"]);
+  });
+
+  test("outcomes fold into memory: a verified demotion proves key-less, a promotion makes the signer", () => {
+    const m0 = emptyMemory();
+    m0.runners[0] = { pid: 100, firstSeenMs: 0, runningSinceMs: 0, bootedAtMs: 0, deadSinceMs: null, keylessProof: false, lastLeaderIds: [1], frozenByUs: null, pendingSlots: [], logsReadMs: 0, logsWanted: false, holderSinceMs: 0 };
+    m0.runners[1] = { ...m0.runners[0], pid: 101, lastLeaderIds: [], keylessProof: true, holderSinceMs: null };
+    const m1 = applyOutcomes(
+      m0,
+      [
+        { action: { kind: "demote", id: 0, reason: "", leaderIds: [1] }, ok: true, detail: "" },
+        { action: promote1!, ok: true, detail: "", leaderId: 1 },
+      ],
+      1_000,
+    );
+    expect(m1.runners[0]!.keylessProof).toBe(true);
+    expect(m1.runners[1]!.keylessProof).toBe(false);
+    expect(m1.runners[1]!.lastLeaderIds).toEqual([1]);
+    expect(m1.signer).toBe(1);
+  });
+});
