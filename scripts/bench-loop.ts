@@ -466,6 +466,8 @@ export interface RunSpec {
   fakeSystemctl: boolean;
 }
 
+/** JORM_BENCH_DEBUG=1: one stderr line per tick (duration, signer, unreachable runners, actions) */
+const DEBUG = process.env.JORM_BENCH_DEBUG === "1";
 const say = (msg: string) => process.stderr.write(`bench:loop: ${msg}\n`);
 
 async function systemctlUser(env: Record<string, string>, args: string[]): Promise<void> {
@@ -607,7 +609,8 @@ export async function runOne(spec: RunSpec): Promise<LoopResult> {
       readSecret: () => readNodeSecret(secretPath),
     };
 
-    // Phases: warm-up (until one signer, all running, quiet), steady, faults.
+    // Phases: warm-up (until one signer, all running, quiet), steady, faults. A phase begins at the
+    // end of a tick (the loop then only sleeps), so no tick's systemctl or REST calls straddle two.
     type Phase = "warmup" | "steady" | "fault" | "done";
     let phase: Phase = "warmup";
     let ticks = 0;
@@ -619,6 +622,8 @@ export async function runOne(spec: RunSpec): Promise<LoopResult> {
     const failovers: number[] = [];
     let pendingFailover: { atMs: number; from: number } | null = null;
     const errors: string[] = [];
+    const marks: Partial<Record<Phase, { counters: Counters; atMs: number }>> = {};
+    let next: { phase: Phase; entered: () => void } | null = null;
     const log: MasterLog = {
       info() {},
       debug() {},
@@ -630,8 +635,14 @@ export async function runOne(spec: RunSpec): Promise<LoopResult> {
         if (phase !== "warmup") say(`master error: ${m}`);
       },
     };
+    const counters = (): Counters => ({ ticks, spawns: systemctlSpawnCount(), requests });
     const onTick = (r: TickReport) => {
       ticks++;
+      if (DEBUG) {
+        const slow = r.observation.runners.filter((o) => o.stats && !o.stats.ok && o.stats.error.kind === "unreachable").map((o) => `#${o.id}`);
+        const did = r.outcomes.map((o) => `${o.action.kind}${"id" in o.action ? ` #${o.action.id}` : ""}${o.ok ? "" : " FAILED"}`);
+        say(`tick ${phase} ${r.durationMs} ms signer #${r.memory.signer} unreachable [${slow.join(" ")}] frozen [${r.views.filter((v) => v.frozen).map((v) => `#${v.id}`).join(" ")}] ${did.join(", ")}`);
+      }
       last = r;
       const acted = r.outcomes.filter((o) => o.action.kind !== "reportTip").length;
       quiet = acted === 0 ? quiet + 1 : 0;
@@ -644,8 +655,20 @@ export async function runOne(spec: RunSpec): Promise<LoopResult> {
         failovers.push(Date.now() - pendingFailover.atMs);
         pendingFailover = null;
       }
+      if (next) {
+        phase = next.phase;
+        recording = phase === "steady";
+        marks[phase] = { counters: counters(), atMs: Date.now() };
+        next.entered();
+        next = null;
+      }
     };
-    const counters = (): Counters => ({ ticks, spawns: systemctlSpawnCount(), requests });
+    /** Resolves once the phase has begun, at the end of the next tick (or when the run is aborted). */
+    const enter = (p: Phase) =>
+      new Promise<void>((resolve) => {
+        next = { phase: p, entered: resolve };
+        ac.signal.addEventListener("abort", () => resolve(), { once: true });
+      });
     const master = new Master({ deps, config, log, onTick });
     const running = master.run(ac.signal);
 
@@ -660,16 +683,10 @@ export async function runOne(spec: RunSpec): Promise<LoopResult> {
     const warmupMs = Date.now() - startMs;
 
     say(`${n} runners: steady state for ${spec.steadyMs / 1000} s…`);
-    const steady0 = counters();
-    const steadyFrom = Date.now();
+    await enter("steady");
     const signer0 = master.memory.signer;
-    phase = "steady";
-    recording = true;
     await realClock.sleep(spec.steadyMs, ac.signal);
-    recording = false;
-    const steady1 = counters();
-    const steadyTo = Date.now();
-    phase = "fault";
+    await enter("fault");
     if (master.memory.signer !== signer0) errors.push(`the signer moved in steady state: #${signer0} → #${master.memory.signer}`);
 
     if (spec.faultMs > 0 && !ac.signal.aborted) {
@@ -690,11 +707,15 @@ export async function runOne(spec: RunSpec): Promise<LoopResult> {
       await aimAtSigner({ kind: "freeze" }, 0.2 * F);
       await realClock.sleep(0.35 * F, ac.signal);
     }
-    const fault1 = counters();
-    const toMs = Date.now();
-    phase = "done";
+    await enter("done");
     ac.abort();
     await running;
+    const { steady: s0, fault: s1, done: s2 } = marks;
+    if (!s0 || !s1 || !s2) throw new Error("interrupted before the phases were measured");
+    const steadyFrom = s0.atMs;
+    const steadyTo = s1.atMs;
+    const toMs = s2.atMs;
+    const [steady0, steady1, fault1] = [s0.counters, s1.counters, s2.counters];
 
     const audit = await h.call<AuditFigures>({ op: "audit", fromMs: steadyFrom, toMs, guardMs: config.slotGuardMs, marginMs: config.slotMarginMs });
     const steady = phaseFigures(durations.steady, steady0, steady1, actions.steady);
@@ -854,7 +875,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const missed = results.flatMap((r) => missedTargets(r).map((m) => `${r.runners} runners: ${m}`));
   if (!opts.json) {
-    const sd = results.every((r) => r.systemd === "user-manager") ? "real units under systemd --user" : "systemctl calls counted (no user manager)";
+    const sd = results.every((r) => r.systemd === "user-manager") ? "real units under systemd --user" : "no user manager: systemctl calls counted, not run";
     process.stdout.write(
       [
         `bench:loop — the daemon's tick over HTTP and systemctl (${sd}); ITN chain: 2 s slots, 43200 slots/epoch,`,
