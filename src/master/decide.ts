@@ -305,10 +305,13 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
     // A signer whose REST went silent may still be signing its schedule. When no standby has a
     // schedule for the slots left in this epoch, moving the key would lose them all for certain:
     // keep the silent signer (alone, so no risk) until the boundary needs a healthy key holder.
+    // The same for a signer frozen by someone else: while stopped it cannot sign, and once thawed
+    // it carries on with its schedule; killing it would throw that schedule away.
+    const externallyFrozen = signerView?.cap === "frozen" && signer !== null && mem(signer).frozenByUs === null;
     if (
       pick &&
       signerView &&
-      (signerView.cap === "unknown" || (signerView.cap === "holder" && !stuck(signerView))) &&
+      (signerView.cap === "unknown" || externallyFrozen || (signerView.cap === "holder" && !stuck(signerView))) &&
       pendingAhead(pick.id) === 0 &&
       pendingAhead(signerView.id) > 0 &&
       (nextBoundary === null || nextBoundary - now > config.eventActionMs + BOUNDARY_MIN_LEAD_MS)
@@ -335,7 +338,7 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
     } else {
       // Nobody can take over. One runner that may sign is no risk; keep the old signer as that one
       // (a slot it still signs is better than none) and fence the rest.
-      const keep = signerView && mayHoldKey(signerView.cap) ? signerView.id : null;
+      const keep = signerView && (mayHoldKey(signerView.cap) || externallyFrozen) ? signerView.id : null;
       const others = [...views.values()].filter((v) => v.id !== keep && threat(v));
       if (keep !== null || others.length > 1) for (const v of others) fenceRunner(v, `#${v.id} is not the signer`);
       newSigner = keep;

@@ -109,7 +109,7 @@ export class Master {
     for (const o of outcomes) {
       const a = o.action;
       const who = "id" in a ? `#${a.id}` : "pooltool";
-      const line = `${a.kind} ${who}: ${a.reason} → ${o.ok ? "" : "FAILED: "}${o.detail}`;
+      const line = `${a.kind} ${who}: ${a.reason} → ${o.ok ? "" : o.transient ? "not yet: " : "FAILED: "}${o.detail}`;
       if (a.kind === "reportTip" || a.kind === "disarm") log.debug(line);
       else if (!o.ok) (o.transient ? log.warn : log.error)(line);
       else if (a.kind === "promote" || a.kind === "demote" || a.kind === "freeze" || a.kind === "kill") log.warn(line);

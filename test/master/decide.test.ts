@@ -91,6 +91,21 @@ describe("decide: failover fences first", () => {
     expect(summary(r.plan)).toEqual({ fences: ["kill#0"], promote: "promote#1", other: [] });
   });
 
+  test("no standby has a schedule for the slots left: a silent or externally frozen signer is kept, not replaced", () => {
+    // Only #0 computed this epoch; moving the key would lose every slot left, keeping it risks none.
+    const m = run(cfg, [observation(T, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby", logs: [] }), runner(2, { kind: "standby", logs: [] })])]).memory;
+    for (const kind of ["hang", "frozen"] as const) {
+      const r = decide(observation(T + 500, [runner(0, { kind }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]), m, cfg, T + 500);
+      expect(summary(r.plan)).toEqual({ fences: [], promote: null, other: [] });
+      expect(r.memory.signer).toBe(0);
+      expect(r.plan.notes.join()).toContain("keeping it until the boundary");
+    }
+    // Near the boundary the new epoch needs a healthy key holder: then it moves.
+    const late = 100_000 - 4_000;
+    const r = decide(observation(late, [runner(0, { kind: "hang" }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]), m, cfg, late);
+    expect(summary(r.plan)).toEqual({ fences: ["freeze#0"], promote: "promote#1", other: [] });
+  });
+
   test("signer stuck beyond max_offset after boot_catch_up: demote it, promote a standby", () => {
     const m = start();
     m.runners[0]!.runningSinceMs = -100_000;
