@@ -78,7 +78,8 @@ export class Histogram {
     return [
       ...this.bounds.map((le, i) => ({ suffix: "_bucket", labels: { ...labels, le: formatValue(le) }, value: this.counts[i]! })),
       { suffix: "_bucket", labels: { ...labels, le: "+Inf" }, value: this.count },
-      { suffix: "_sum", labels, value: this.sum },
+      // 15 significant digits: what the sum means, without the float noise of adding many decimals
+      { suffix: "_sum", labels, value: Number(this.sum.toPrecision(15)) },
       { suffix: "_count", labels, value: this.count },
     ];
   }

@@ -43,6 +43,11 @@ describe("Histogram", () => {
     expect(text).toContain("d_seconds_sum 3.65\n");
     expect(text).toContain("d_seconds_count 4\n");
   });
+  test("the sum carries no float noise from adding decimals", () => {
+    const h = new Histogram([1]);
+    for (let i = 0; i < 8; i++) h.observe(0.01);
+    expect(renderFamilies([{ name: "d", help: "", type: "histogram", samples: h.samples() }])).toContain("d_sum 0.08\n");
+  });
   test("bounds must increase", () => {
     expect(() => new Histogram([1, 1])).toThrow("increase");
   });
