@@ -135,6 +135,12 @@ describe.skipIf(!requireUserManager && process.getuid?.() !== 0)("the daemon und
     const saveDir = process.env.JORM_METRICS_SCRAPE_DIR;
     if (saveDir) writeFileSync(join(saveDir, "daemon-user-manager.prom"), body);
     expect(body).toContain('jorm_master_runner_up{runner="0"} 0');
+    // status next to the running daemon, unit states from the real manager (the runner unit does not exist).
+    const st = await sh([process.execPath, CLI, "status", "--config", join(dir, "jm-notify-ready.yaml")]);
+    expect(st.code).toBe(2);
+    expect(st.out).toMatch(/#0 +inactive\/dead +no answer \(timeout\)/);
+    expect(st.out).not.toContain("systemd:");
+
     const promtool = Bun.which("promtool");
     if (promtool) {
       const r = await sh(["sh", "-c", `${promtool} check metrics < ${join(dir, "scrape.prom")}`]);
