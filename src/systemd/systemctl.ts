@@ -337,8 +337,17 @@ export function createSystemdServiceManager(options: SystemdServiceManagerOption
   };
 }
 
-/** `systemctl [--user] is-active --quiet UNIT`: false on any failure or timeout (an unknown answer
- *  must not count as a running master). */
+/** Whether a unit's ActiveState/SubState (from `systemctl show`) means its process runs: active, or
+ *  a Type=notify unit started and not READY yet (the master sends READY=1 only after its first
+ *  observation, during which it starts the runners). Not "activating/auto-restart": nothing runs. */
+export function runsFromShow(text: string): boolean {
+  const prop = (k: string) => new RegExp(`^${k}=(.*)$`, "m").exec(text)?.[1]?.trim();
+  const active = prop("ActiveState");
+  return active === "active" || active === "reloading" || (active === "activating" && prop("SubState") === "start");
+}
+
+/** Whether UNIT's process runs (see runsFromShow): false on any failure or timeout (an unknown
+ *  answer must not count as a running master). */
 export async function unitIsActive(
   scope: SystemdScope,
   unit: string,
@@ -346,7 +355,7 @@ export async function unitIsActive(
   run: Spawner = bunSpawner,
   env: Record<string, string | undefined> = process.env,
 ): Promise<boolean> {
-  const argv = ["systemctl", ...(scope === "user" ? ["--user"] : []), "is-active", "--quiet", "--", unit];
+  const argv = ["systemctl", ...(scope === "user" ? ["--user"] : []), "show", "-p", "ActiveState,SubState", "--", unit];
   const result = await run(argv, { timeoutMs, env: { ...env, LC_ALL: "C" } }).catch(() => null);
-  return result !== null && !result.timedOut && result.exitCode === 0;
+  return result !== null && !result.timedOut && result.exitCode === 0 && runsFromShow(result.stdout);
 }

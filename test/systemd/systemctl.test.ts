@@ -15,6 +15,8 @@ import {
   type RunOptions,
   type RunResult,
   type Spawner,
+  runsFromShow,
+  unitIsActive,
 } from "../../src/systemd/systemctl.ts";
 import { ensureUserManager, requireUserManager } from "../e2e/user-manager.ts";
 
@@ -325,6 +327,27 @@ describe("bunSpawner", () => {
     const r = await bunSpawner(["/nonexistent/systemctl"], { timeoutMs: 1000 });
     expect(r.exitCode).toBeNull();
     expect(r.stderr).toContain("/nonexistent/systemctl");
+  });
+});
+
+describe("unitIsActive (the runner asks before booting with --secret)", () => {
+  test("active, reloading, or a Type=notify master started but not READY yet; never a restart wait", () => {
+    expect(runsFromShow("ActiveState=active\nSubState=running\n")).toBe(true);
+    expect(runsFromShow("ActiveState=reloading\nSubState=reload\n")).toBe(true);
+    // The master sends READY=1 after its first observation, in which it starts the runners.
+    expect(runsFromShow("ActiveState=activating\nSubState=start\n")).toBe(true);
+    expect(runsFromShow("ActiveState=activating\nSubState=auto-restart\n")).toBe(false);
+    expect(runsFromShow("ActiveState=inactive\nSubState=dead\n")).toBe(false);
+    expect(runsFromShow("ActiveState=failed\nSubState=failed\n")).toBe(false);
+    expect(runsFromShow("")).toBe(false);
+  });
+
+  test("asks systemctl show in the unit's scope; a failure or timeout is not active", async () => {
+    const { run, calls } = fakeSpawner(() => ({ stdout: "ActiveState=activating\nSubState=start\n" }));
+    expect(await unitIsActive("user", "jorm_master.service", 1000, run, {})).toBe(true);
+    expect(calls[0]!.argv).toEqual(["systemctl", "--user", "show", "-p", "ActiveState,SubState", "--", "jorm_master.service"]);
+    expect(await unitIsActive("system", "m.service", 1000, fakeSpawner(() => ({ exitCode: 1, stdout: "ActiveState=active\n" })).run, {})).toBe(false);
+    expect(await unitIsActive("system", "m.service", 1000, fakeSpawner(() => ({ exitCode: null, timedOut: true, stdout: "ActiveState=active\n" })).run, {})).toBe(false);
   });
 });
 
