@@ -111,7 +111,7 @@ async function runnerPids(): Promise<number[]> {
 function freePortBase(): number {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = 20_000 + Math.floor(Math.random() * 20_000);
-    const servers: ReturnType<typeof Bun.listen>[] = [];
+    const servers: { stop(closeActiveConnections?: boolean): void }[] = [];
     try {
       for (let i = 0; i < RUNNERS; i++) servers.push(Bun.listen({ hostname: "127.0.0.1", port: base + i, socket: { data() {} } }));
       return base;
@@ -337,9 +337,11 @@ describe.skipIf(!um.ok)("jorm-master under systemd --user: install, faults, audi
   let auditLine = "audit: not run";
 
   beforeAll(async () => {
+    await ensureSessionBus();
     await preclean();
     if (!existsSync(BIN)) await must(["bun", "run", "build"], 300_000);
-    for (const d of Object.values(DIRS)) mkdirSync(d, { recursive: true });
+    // Only what the operator brings exists before install; install creates bin, storage and state.
+    for (const d of [DIRS.config, DIRS.world, DIRS.inputs, DIRS.logs]) mkdirSync(d, { recursive: true });
 
     // The simulated chain, and a wrapper that runs the installed binary as a jormungandr.
     await must([BIN, "sim", "world", "init", DIRS.world, "--slot-ms", String(SLOT_MS), "--slots-per-epoch", String(SLOTS_PER_EPOCH),
@@ -413,6 +415,12 @@ describe.skipIf(!um.ok)("jorm-master under systemd --user: install, faults, audi
   afterAll(async () => {
     await monitor.stop();
     printTimeline(auditLine);
+    if (!uninstalled) {
+      for (let id = 0; id < RUNNERS; id++) {
+        const r = await systemctl("show", "-p", "NRestarts,Result,ExecMainStatus,ExecMainCode,ActiveState", "--", runnerUnit(id));
+        console.log(`${runnerUnit(id)}: ${r.stdout.trim().split("\n").join(" ")}`);
+      }
+    }
     if (!uninstalled) await run([BIN, "uninstall", "--scope", "user", "--state-dir", DIRS.state, "--purge", "--force"], 120_000);
     await cleanup();
   }, 180_000);
@@ -546,6 +554,17 @@ describe.skipIf(!um.ok)("jorm-master under systemd --user: install, faults, audi
     expect(r.code).toBe(0);
   }, 60_000);
 });
+
+/**
+ * The dead-man switch (systemd-run --user) and the runners' is-active check need the session bus. A
+ * socket file removed by someone else leaves dbus.socket "listening" on nothing: restarting the
+ * socket unit binds it again.
+ */
+async function ensureSessionBus(): Promise<void> {
+  if (!um.ok || existsSync(join(um.xdgRuntimeDir, "bus"))) return;
+  console.warn(`e2e: ${join(um.xdgRuntimeDir, "bus")} is missing; restarting dbus.socket in the user manager`);
+  await must(["systemctl", "--user", "restart", "dbus.socket"]);
+}
 
 function writeDropIn(path: string, lines: string[]): void {
   mkdirSync(join(path, ".."), { recursive: true });
