@@ -43,6 +43,12 @@ export function startingUp(r: RunnerObs, answeredPid: number | undefined, nowMs:
   );
 }
 
+const notAskedFrozen: NodeResult<never> = {
+  ok: false,
+  error: { kind: "unreachable", reason: "timeout", message: "not waited for: the process is stopped (SIGSTOP)" },
+};
+const frozenObs = (id: number): RunnerObs => ({ id, unit: null, stats: notAskedFrozen, leaders: notAskedFrozen, logs: null });
+
 export function runnerIds(config: ResolvedConfig): number[] {
   return Array.from({ length: config.cntRunners + EXTRA_RUNNER_SCAN }, (_, i) => i);
 }
@@ -73,7 +79,10 @@ export async function observe(
   const restP = inScope.map((id) => pollRest(id, null));
   const units = await unitsP;
   const extra = await Promise.all(ids.filter((id) => id >= config.cntRunners).map((id) => pollRest(id, units)));
-  const polled = (await Promise.all(restP)).map((r) => ({ ...r, unit: units?.get(r.id) ?? null }));
+  // A runner systemd shows SIGSTOPped cannot answer: waiting for its REST would cost every tick it
+  // stays frozen a whole rest_timeout. An answer already in is kept (race order).
+  const settled = inScope.map((id, i) => (units?.get(id)?.frozen === true ? Promise.race([restP[i]!, Promise.resolve(frozenObs(id))]) : restP[i]!));
+  const polled = (await Promise.all(settled)).map((r) => ({ ...r, unit: units?.get(r.id) ?? null }));
   const answeredPid = (state.answeredPid ??= new Map());
   const nowMs = deps.clock.now();
   const runners = [...polled, ...extra].map((r): RunnerObs => {
