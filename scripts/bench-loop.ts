@@ -189,7 +189,7 @@ export function missedTargets(r: LoopResult): string[] {
 const cell = (x: number | null, unit = ""): string => (x === null ? "-" : `${x}${unit}`);
 
 export function renderTable(results: readonly LoopResult[]): string {
-  const head = ["runners", "tick p50", "tick p99", "systemctl/tick", "requests/tick", "RSS", "show p99", "faults: tick p50/p99", "failovers", "double"];
+  const head = ["runners", "tick p50", "tick p99", "systemctl/tick", "requests/tick", "RSS", "show p99", "faults: tick p50/p99", "failovers", "slots produced", "double"];
   const rows = results.map((r) => [
     String(r.runners),
     cell(r.tick_p50_ms, " ms"),
@@ -200,6 +200,7 @@ export function renderTable(results: readonly LoopResult[]): string {
     cell(r.show_p99_ms, " ms"),
     r.fault_ticks > 0 ? `${cell(r.fault_tick_p50_ms)}/${cell(r.fault_tick_p99_ms)} ms` : "-",
     r.failovers_ms.length > 0 ? r.failovers_ms.map((f) => `${f} ms`).join(", ") : "-",
+    `${r.produced}/${r.scheduled}`,
     String(r.double_produced),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
