@@ -31,6 +31,22 @@ export function stallAfterTicks(env: Record<string, string | undefined> = proces
   return v !== undefined && /^\d+$/.test(v) ? Number(v) : null;
 }
 
+/** Longest a healthy tick may take beyond loop_period: a REST deadline, a systemctl show, fences,
+ *  a promotion and systemctl jobs (each bounded by its own timeout) one after the other. */
+export const TICK_STALL_LIMIT_MS = 60_000;
+/** Ticks come up to 20 a second; systemd needs a ping only every WatchdogSec/2 */
+const WATCHDOG_MIN_GAP_MS = 1_000;
+
+/**
+ * Whether the watchdog may be pinged between ticks: only while the last tick ended recently. Every
+ * tick pings too; this covers a loop_period longer than half of WatchdogSec. A loop stuck in an
+ * await stops being vouched for after loop_period + TICK_STALL_LIMIT_MS; a blocked thread
+ * pings nothing at all.
+ */
+export function loopLooksAlive(nowMs: number, lastTickEndMs: number, loopPeriodMs: number): boolean {
+  return nowMs - lastTickEndMs <= loopPeriodMs + TICK_STALL_LIMIT_MS;
+}
+
 /** Blocks this thread for good without spinning: nothing runs any more, timers and sockets included. */
 function stallForever(): never {
   const cell = new Int32Array(new SharedArrayBuffer(4));
@@ -114,10 +130,26 @@ export default defineCommand({
       throw e;
     }
     const stallAfter = stallAfterTicks();
-    if (notifier.watchdogUsec !== null) log.info(`systemd watchdog: ${notifier.watchdogUsec / 1e6} s; pinged every tick`);
     let ready = false;
     let ticks = 0;
+    let lastTickEndMs = Date.now();
+    let lastPingMs = 0;
+    let lastStatus = "";
+    const ping = (now: number) => {
+      if (now - lastPingMs < WATCHDOG_MIN_GAP_MS) return;
+      lastPingMs = now;
+      notifier.watchdog();
+    };
+    let watchdogTimer: ReturnType<typeof setInterval> | null = null;
+    if (notifier.watchdogIntervalMs !== null) {
+      log.info(`systemd watchdog: ${notifier.watchdogUsec! / 1e6} s; pinged from the loop while ticks keep coming`);
+      watchdogTimer = setInterval(() => {
+        const now = Date.now();
+        if (ready && loopLooksAlive(now, lastTickEndMs, config.loopPeriodMs)) ping(now);
+      }, notifier.watchdogIntervalMs);
+    }
     const onTick = (r: TickReport) => {
+      lastTickEndMs = Date.now();
       metrics.update(r, config, { poolToolFailures: master.poolToolFailures });
       masterLog.sweep();
       const line = statusLine(r.observation, r.views, r.memory, config, Date.now());
@@ -125,10 +157,11 @@ export default defineCommand({
         ready = true;
         notifier.ready(line);
         log.info(`first observation done: ${line}`);
-      } else {
+      } else if (line !== lastStatus) {
         notifier.status(line);
       }
-      notifier.watchdog();
+      lastStatus = line;
+      ping(lastTickEndMs);
       if (stallAfter !== null && ++ticks >= stallAfter) {
         log.warn(`${STALL_AFTER_TICKS_ENV}=${stallAfter}: stalling the loop on purpose (test hook)`);
         stallForever();
@@ -174,6 +207,7 @@ export default defineCommand({
     } finally {
       lock.release();
       (metricsServer as MetricsServer | null)?.stop();
+      if (watchdogTimer !== null) clearInterval(watchdogTimer);
       notifier.close();
     }
     process.exit(0);

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { stallAfterTicks, STALL_AFTER_TICKS_ENV } from "../../src/commands/daemon.ts";
+import { loopLooksAlive, stallAfterTicks, STALL_AFTER_TICKS_ENV, TICK_STALL_LIMIT_MS } from "../../src/commands/daemon.ts";
 
 const CLI = join(import.meta.dir, "../../src/cli.ts");
 const dir = mkdtempSync(join(tmpdir(), "jm-daemon-"));
@@ -59,7 +59,10 @@ function startDaemon(configPath: string, env: Record<string, string> = {}) {
 }
 
 const config = (extra: string, metricsPort: number) =>
-  `cnt_runners: 2\nrest_host: 127.0.0.1\nrest_base_port: ${freePort()}\nmetrics_listen: "127.0.0.1:${metricsPort}"\nloop_period: 0.5\n${extra}`;
+  `cnt_runners: 2\nrest_host: 127.0.0.1\nrest_base_port: ${freePort()}\nmetrics_listen: "127.0.0.1:${metricsPort}"\nloop_period: 0.5\n` +
+  // Units of its own that exist nowhere: where a service manager answers, this daemon must never
+  // fence, retire or start anyone's real jorm_runner@ units.
+  `systemd:\n  runner_unit: "jm-daemon-test-absent-{id}.service"\n${extra}`;
 
 describe("daemon against runners that do not exist", () => {
   test("SIGHUP re-reads the config and logs the change; an invalid one is refused and the old kept", async () => {
@@ -133,5 +136,15 @@ describe("daemon against runners that do not exist", () => {
     expect(stallAfterTicks({})).toBeNull();
     expect(stallAfterTicks({ [STALL_AFTER_TICKS_ENV]: "x" })).toBeNull();
     expect(stallAfterTicks({ [STALL_AFTER_TICKS_ENV]: "3" })).toBe(3);
+  });
+});
+
+describe("loopLooksAlive", () => {
+  test("vouches for the loop between ticks only while the last tick is recent enough", () => {
+    expect(loopLooksAlive(10_000, 9_500, 500)).toBe(true);
+    // A long loop_period (longer than WatchdogSec) is not a stall…
+    expect(loopLooksAlive(100_000, 10_000, 90_000)).toBe(true);
+    // …but no tick for loop_period plus the longest healthy tick is.
+    expect(loopLooksAlive(10_000 + 500 + TICK_STALL_LIMIT_MS + 1, 10_000, 500)).toBe(false);
   });
 });

@@ -74,7 +74,10 @@ async function startUnit(name: string, opts: { env?: Record<string, string>; met
   writeFileSync(
     cfg,
     `cnt_runners: 1\nrest_host: 127.0.0.1\nrest_base_port: ${hang!.port}\nrest_timeout: ${REST_TIMEOUT_S}\n` +
-      `metrics_listen: "127.0.0.1:${opts.metricsPort}"\nsystemd:\n  scope: user\n`,
+      `metrics_listen: "127.0.0.1:${opts.metricsPort}"\n` +
+      // Runner units of its own that do not exist: the shared user manager may run other tests'
+      // jorm_runner@ units, which this daemon must never fence, retire or start.
+      `systemd:\n  scope: user\n  runner_unit: "${name}-absent-runner-{id}.service"\n`,
   );
   const props = ["Type", "NotifyAccess", "Restart", "RestartSec", "TimeoutStartSec"].flatMap((k) => {
     const v = serviceSetting(k);
