@@ -72,16 +72,22 @@ describe("daemon against runners that do not exist", () => {
     const d = startDaemon(path);
     try {
       await d.waitFor(/first observation done: no signer · 0\/2 warm/);
-      writeFileSync(path, config("max_offset: 9\n", port));
+      // A new metrics address is taken up at once; the old one is closed.
+      const port2 = freePort();
+      writeFileSync(path, config("max_offset: 9\n", port2));
       d.proc.kill("SIGHUP");
-      expect(await d.waitFor(/SIGHUP: config re-read: .*/)).toContain("maxOffset: 5 → 9");
+      const changed = await d.waitFor(/SIGHUP: config re-read: .*/);
+      expect(changed).toContain("maxOffset: 5 → 9");
+      expect(changed).toContain(`metricsListen: "127.0.0.1:${port}" → "127.0.0.1:${port2}"`);
+      expect((await fetch(`http://127.0.0.1:${port2}/metrics`)).status).toBe(200);
+      expect(await fetch(`http://127.0.0.1:${port}/metrics`).then(() => "open", () => "closed")).toBe("closed");
 
       writeFileSync(path, config("max_ofset: 12\n", port));
       d.proc.kill("SIGHUP");
       const refused = await d.waitFor(/SIGHUP: the new config is invalid, keeping the old one:[^]*max_ofset[^\n]*/);
       expect(refused).toContain('did you mean "max_offset"');
       // Still running, still on the old config, metrics still served.
-      const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const body = await (await fetch(`http://127.0.0.1:${port2}/metrics`)).text();
       expect(body).toContain("jorm_master_ticks_total");
       expect(d.proc.exitCode).toBeNull();
       expect(d.text).not.toMatch(/^\s+at /m);
