@@ -54,7 +54,8 @@ export const STEADY_MS = 60_000;
 export const FAULT_MS = 15_000;
 export const QUICK_STEADY_MS = 15_000;
 export const QUICK_FAULT_MS = 10_000;
-export const DEFAULT_PORT_BASE = 39_400;
+/** Below Linux's ephemeral range (32768–60999): a client socket of any process could hold a port there */
+export const DEFAULT_PORT_BASE = 23_400;
 /** The issue's targets for 32 runners */
 export const TARGETS = { systemctlPerTick: 1, tickP99Ms: 250, rssMb: 80 } as const;
 /** Runner counts from which the targets apply */
@@ -497,6 +498,19 @@ export function countingTransport(inner: Transport, onExchange: (ms: number) => 
   };
 }
 
+/** Ports of base..base+count-1 that cannot be listened on now. */
+export async function busyPorts(base: number, count: number): Promise<number[]> {
+  const busy: number[] = [];
+  for (let port = base; port < base + count; port++) {
+    try {
+      Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }).stop(true);
+    } catch {
+      busy.push(port);
+    }
+  }
+  return busy;
+}
+
 async function waitFor(cond: () => boolean, limitMs: number, what: string): Promise<void> {
   const until = Date.now() + limitMs;
   while (!cond()) {
@@ -527,6 +541,8 @@ export async function runOne(spec: RunSpec): Promise<LoopResult> {
       await systemctlUser(real.env, ["daemon-reload"]);
       await systemctlUser(real.env, ["stop", `${UNIT_PREFIX}@*.service`]).catch(() => {});
     }
+    const busy = await busyPorts(spec.portBase, n);
+    if (busy.length > 0) throw new Error(`port${busy.length > 1 ? "s" : ""} ${busy.join(", ")} on 127.0.0.1 already in use; choose another --port-base`);
     const startMs = Date.now();
     host = await spawnHost({
       runners: n,
@@ -896,6 +912,11 @@ async function main(argv: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  const code = await main(process.argv.slice(2));
-  if (code >= 0) process.exit(code);
+  try {
+    const code = await main(process.argv.slice(2));
+    if (code >= 0) process.exit(code);
+  } catch (e) {
+    process.stderr.write(`bench:loop: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  }
 }

@@ -3,6 +3,7 @@ import type { UnitState } from "../../src/master/ports.ts";
 import type { RawRequest, Transport } from "../../src/node/types.ts";
 import { createSystemdServiceManager, parseShowOutput, systemctlSpawnCount, toUnitState } from "../../src/systemd/systemctl.ts";
 import {
+  busyPorts,
   countingTransport,
   DEFAULT_PORT_BASE,
   DEFAULT_RUNNER_COUNTS,
@@ -152,6 +153,16 @@ describe("the systemd manager answered from the world", () => {
   });
 });
 
+test("busy ports are named before anything starts", async () => {
+  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  try {
+    expect(await busyPorts(server.port, 1)).toEqual([server.port]);
+  } finally {
+    server.stop(true);
+  }
+  expect(await busyPorts(server.port, 1)).toEqual([]);
+});
+
 describe("the counting transport", () => {
   test("counts and times every exchange, also one that throws", async () => {
     const seen: number[] = [];
@@ -210,7 +221,7 @@ test("the stand-in unit restarts like the simulated runner does", () => {
 test(
   "a short run settles on one signer and measures one systemctl process and stats+leaders per runner per tick",
   async () => {
-    const portBase = 45_000 + Math.floor(Math.random() * 5_000);
+    const portBase = 24_000 + Math.floor(Math.random() * 4_000);
     const r = await runOne({ runners: 2, steadyMs: 2_000, faultMs: 0, portBase, fakeSystemctl: true });
     expect(r.systemd).toBe("counted");
     expect(r.ticks).toBeGreaterThan(0);
