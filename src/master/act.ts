@@ -4,6 +4,7 @@
 
 import type { NodeApi, NodeSecret } from "../node/types.ts";
 import type { Clock, PoolToolApi, ServiceManager } from "./ports.ts";
+import { actionKey } from "./decide.ts";
 import type { Action, Memory, Outcome, Plan } from "./types.ts";
 
 /** How long a SIGKILL may take to show in systemd before the fence counts as failed. */
@@ -213,6 +214,12 @@ export async function act(deps: MasterDeps, plan: Plan, signal?: AbortSignal): P
 /** Fold the outcomes into memory (pure). */
 export function applyOutcomes(memory: Memory, outcomes: readonly Outcome[], now: number): Memory {
   const runners = { ...memory.runners };
+  const failures = { ...memory.failures };
+  for (const o of outcomes) {
+    const k = actionKey(o.action);
+    if (o.ok) delete failures[k];
+    else failures[k] = { count: (failures[k]?.count ?? 0) + 1, lastMs: now };
+  }
   let signer = memory.signer;
   let tip = memory.tip;
   let boundary = memory.boundary;
@@ -255,5 +262,5 @@ export function applyOutcomes(memory: Memory, outcomes: readonly Outcome[], now:
         break;
     }
   }
-  return { ...memory, runners, signer, tip, boundary };
+  return { ...memory, runners, signer, tip, boundary, failures };
 }

@@ -36,7 +36,20 @@ export function emptyMemory(): Memory {
     boundary: null,
     tip: { lastSentMs: 0, lastSentHeight: 0 },
     lastTickMs: null,
+    failures: {},
   };
+}
+
+/** Housekeeping that failed waits this long before the next try, doubling up to the cap. */
+export const RETRY_BASE_MS = 1_000;
+export const RETRY_MAX_MS = 60_000;
+export const actionKey = (a: Action): string => ("id" in a ? `${a.kind}#${a.id}` : a.kind);
+
+/** Whether a failed housekeeping action may be tried again now. */
+export function retryDue(memory: Memory, a: Action, now: number): boolean {
+  const f = memory.failures[actionKey(a)];
+  if (!f) return true;
+  return now - f.lastMs >= Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (f.count - 1));
 }
 
 function freshRunner(pid: number, now: number): RunnerMemory {
@@ -464,7 +477,14 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
     consider(nextBoundary - config.eventActionMs);
     consider(nextBoundary + 1);
   }
-  if (fences.length > 0 || promote || other.length > 0) wakeAtMs = Math.min(wakeAtMs, now + CONFIRM_DELAY_MS);
+  // Housekeeping that keeps failing (a unit that will not start) backs off instead of spawning
+  // systemctl every tick; fences and promotions are never held back.
+  const due = other.filter((a) => a.kind === "promote" || retryDue(memory, a, now));
+  other.length = 0;
+  other.push(...due);
+  // Look again soon after acting, to confirm; but not when every action repeats last tick's failure.
+  const fresh = [...fences, ...(promote ? [promote] : []), ...other].some((a) => !memory.failures[actionKey(a)]);
+  if (fresh) wakeAtMs = Math.min(wakeAtMs, now + CONFIRM_DELAY_MS);
 
   const plan: Plan = { fences, promote, other, wakeAtMs, notes };
   return {

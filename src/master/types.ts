@@ -76,6 +76,8 @@ export interface Memory {
   boundary: { epoch: number; coHolders: number[]; /** key removals sent right at the boundary */ stripped?: boolean } | null;
   tip: { lastSentMs: number; lastSentHeight: number };
   lastTickMs: number | null;
+  /** Consecutive failures per action ("kind#id"): housekeeping backs off, fences stop rushing */
+  failures: Record<string, { count: number; lastMs: number }>;
 }
 
 export type Action =

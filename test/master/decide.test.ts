@@ -281,3 +281,29 @@ describe("decide: timing and PoolTool", () => {
     expect(best([v(0, 100), v(1, 100, "holder")], () => 0, 100, 5).id).toBe(1);
   });
 });
+
+describe("decide: retries", () => {
+  test("a start that keeps failing backs off (1 s, 2 s, 4 s … 60 s) instead of spawning systemctl every tick", () => {
+    const cfg = config();
+    const obs = (t: number) => observation(t, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby", logs: LOGS }), runner(2, { kind: "stopped" })]);
+    let m = run(cfg, [obs(T)]).memory;
+    const tried: number[] = [];
+    for (let t = T; t < T + 10_000; t += 250) {
+      const r = decide(obs(t), m, cfg, t);
+      const start = r.plan.other.find((a) => a.kind === "start");
+      if (start) tried.push(t - T);
+      m = applyOutcomes(r.memory, start ? [{ action: start, ok: false, detail: "unit not found" }] : [], t);
+      // a failure repeated is not a reason to look again in 50 ms
+      if (start && m.failures["start#2"]!.count > 1) expect(r.plan.wakeAtMs).toBeGreaterThan(t + 50);
+    }
+    expect(tried).toEqual([0, 1_000, 3_000, 7_000]);
+  });
+
+  test("fences are never held back by earlier failures", () => {
+    const cfg = config();
+    let m = run(cfg, [observation(T, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "hang" })])]).memory;
+    m = { ...m, failures: { "freeze#1": { count: 5, lastMs: T } } };
+    const r = decide(observation(T + 250, [runner(0, { kind: "holder" }), runner(1, { kind: "hang" })]), m, cfg, T + 250);
+    expect(summary(r.plan).fences).toEqual(["freeze#1"]);
+  });
+});

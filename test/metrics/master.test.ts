@@ -154,7 +154,7 @@ describe("slot outcomes", () => {
       views: [],
       plan: { fences: [], promote: null, other: [], wakeAtMs: atMs + 500, notes: [] },
       outcomes: [],
-      memory: { signer: null, events, knownEpochs: [], runners: {}, boundary: null, tip: { lastSentMs: 0, lastSentHeight: 0 }, lastTickMs: atMs },
+      memory: { signer: null, events, knownEpochs: [], runners: {}, boundary: null, tip: { lastSentMs: 0, lastSentHeight: 0 }, lastTickMs: atMs, failures: {} },
     });
     const log = (slot: number, block: boolean) => ({
       createdAtMs: 0,
