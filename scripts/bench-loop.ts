@@ -150,7 +150,10 @@ export interface LoopResult {
   tick_p99_ms: number | null;
   systemctl_per_tick: number | null;
   requests_per_tick: number | null;
+  /** The most over the steady state: the daemon's module graph loaded, after warm-up */
   rss_mb: number;
+  /** At the first steady tick (rss_mb minus this: growth over the steady state) */
+  rss_first_mb: number;
   /** "user-manager": real units under systemd --user; "counted": spawns counted, not run */
   systemd: "user-manager" | "counted";
   ticks: number;
@@ -521,6 +524,9 @@ async function waitFor(cond: () => boolean, limitMs: number, what: string): Prom
 
 export async function runOne(spec: RunSpec): Promise<LoopResult> {
   const n = spec.runners;
+  // The daemon's whole module graph (CLI, logging, PoolTool, sd_notify, lock, metrics) is loaded,
+  // as in `jorm-master daemon`, so the RSS counts its code too, not only the loop's.
+  await import("../src/commands/daemon.ts");
   const um = await userManager(spec.fakeSystemctl);
   const real = typeof um === "string" ? null : um;
   if (!real) say(`${n} runners: no user manager (${um}); counting the systemctl processes instead of running them`);
@@ -636,6 +642,7 @@ export async function runOne(spec: RunSpec): Promise<LoopResult> {
     const durations: Record<"steady" | "fault", number[]> = { steady: [], fault: [] };
     const actions = { steady: 0, fault: 0 };
     let rssMax = 0;
+    let rssFirst = 0;
     const failovers: number[] = [];
     let pendingFailover: { atMs: number; from: number } | null = null;
     const errors: string[] = [];
@@ -667,7 +674,11 @@ export async function runOne(spec: RunSpec): Promise<LoopResult> {
         durations[phase].push(r.durationMs);
         actions[phase] += acted;
       }
-      if (phase === "steady") rssMax = Math.max(rssMax, process.memoryUsage().rss);
+      if (phase === "steady") {
+        const rss = process.memoryUsage().rss;
+        rssFirst ||= rss;
+        rssMax = Math.max(rssMax, rss);
+      }
       if (pendingFailover && r.memory.signer !== null && r.memory.signer !== pendingFailover.from) {
         failovers.push(Date.now() - pendingFailover.atMs);
         pendingFailover = null;
@@ -745,6 +756,7 @@ export async function runOne(spec: RunSpec): Promise<LoopResult> {
       systemctl_per_tick: steady.systemctl_per_tick,
       requests_per_tick: steady.requests_per_tick,
       rss_mb: round1(rssMax / 1024 / 1024),
+      rss_first_mb: round1(rssFirst / 1024 / 1024),
       systemd: real ? "user-manager" : "counted",
       ticks: steady.ticks,
       steady_s: round1((steadyTo - steadyFrom) / 1000),

@@ -34,6 +34,7 @@ const result = (over: Partial<LoopResult> = {}): LoopResult => ({
   systemctl_per_tick: 1,
   requests_per_tick: 64,
   rss_mb: 62,
+  rss_first_mb: 60,
   systemd: "user-manager",
   ticks: 100,
   steady_s: 60,
