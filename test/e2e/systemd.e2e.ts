@@ -9,10 +9,12 @@
 // Run with `bun run test:e2e` (not part of plain `bun test`). Needs root for the user manager
 // (scripts/user-manager.sh); skipped with the reason elsewhere, a failure under CI.
 // Env: JORM_E2E_BIN (binary to install; default dist/jorm-master-linux-x64, built when missing),
-// JORM_E2E_KEEP=1 (keep the e2e root for a post-mortem; units are still removed).
+// JORM_E2E_KEEP=1 (keep the e2e root for a post-mortem; units are still removed),
+// JORM_E2E_LOGS_TO=DIR (copy the units' logs, install/uninstall output and the simulator's journal
+// there before cleaning up; CI keeps them in .ci/out/e2e).
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, relative } from "node:path";
 import { ensureUserManager, requireUserManager } from "./user-manager.ts";
@@ -422,6 +424,12 @@ describe.skipIf(!um.ok)("jorm-master under systemd --user: install, faults, audi
       }
     }
     if (!uninstalled) await run([BIN, "uninstall", "--scope", "user", "--state-dir", DIRS.state, "--purge", "--force"], 120_000);
+    const logsTo = process.env.JORM_E2E_LOGS_TO;
+    if (logsTo) {
+      mkdirSync(logsTo, { recursive: true });
+      cpSync(DIRS.logs, logsTo, { recursive: true });
+      for (const f of ["sim-world.yaml", "journal.jsonl"]) if (existsSync(join(DIRS.world, f))) cpSync(join(DIRS.world, f), join(logsTo, f));
+    }
     await cleanup();
   }, 180_000);
 
@@ -459,7 +467,9 @@ describe.skipIf(!um.ok)("jorm-master under systemd --user: install, faults, audi
     const f: Fault = {
       name: `SIGSTOP signer #${signer} (${FREEZE_MS / 1000} s)`,
       atMs,
-      observableMs: atMs + REST_TIMEOUT_MS,
+      // The master may see the stop at once (/proc state T) or only when a REST call times out:
+      // measured from the stop itself, bounded by 2 s + the REST timeout.
+      observableMs: atMs,
       answeredMs: hit?.t ?? null,
       detail: hit ? `→ #${holders(hit).join(",")}` : "",
     };
@@ -548,7 +558,7 @@ describe.skipIf(!um.ok)("jorm-master under systemd --user: install, faults, audi
     auditLine =
       `audit: scheduled ${report.scheduled}, produced ${report.produced}, double-produced ${report.doubleProduced}, ` +
       `missed ${report.missed}, unproducible ${report.unproducible}, coverage ${report.coveragePct.toFixed(1)} %, ` +
-      `two could sign in slot windows ${report.overlapMs} ms, at boundaries ${report.boundaryOverlapMs} ms`;
+      `key overlap (two hold the key, unfrozen) in slot windows ${report.overlapMs} ms, at boundaries ${report.boundaryOverlapMs} ms`;
     expect(report.scheduled).toBeGreaterThan(0);
     expect(report.doubleProduced).toBe(0);
     expect(r.code).toBe(0);
