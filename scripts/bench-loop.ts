@@ -665,7 +665,7 @@ export async function runOne(spec: RunSpec): Promise<LoopResult> {
       if (DEBUG) {
         const slow = r.observation.runners.filter((o) => o.stats && !o.stats.ok && o.stats.error.kind === "unreachable").map((o) => `#${o.id}`);
         const did = r.outcomes.map((o) => `${o.action.kind}${"id" in o.action ? ` #${o.action.id}` : ""}${o.ok ? "" : " FAILED"}`);
-        say(`tick ${phase} ${r.durationMs} ms signer #${r.memory.signer} unreachable [${slow.join(" ")}] frozen [${r.views.filter((v) => v.frozen).map((v) => `#${v.id}`).join(" ")}] ${did.join(", ")}`);
+        say(`tick ${phase} ${r.durationMs} ms rss ${round1(process.memoryUsage().rss / 1048576)} MB signer #${r.memory.signer} unreachable [${slow.join(" ")}] frozen [${r.views.filter((v) => v.frozen).map((v) => `#${v.id}`).join(" ")}] ${did.join(", ")}`);
       }
       last = r;
       const acted = r.outcomes.filter((o) => o.action.kind !== "reportTip").length;
