@@ -91,7 +91,7 @@ async function runDeadRunner(wrap: (log: MasterLog, clock: { now(): number }) =>
 describe("the master's log with one runner that stays dead", () => {
   test("its REST failure is one warning for the whole streak, not one per tick (the loop's Streaks)", async () => {
     const { lines, ticks } = await runDeadRunner((l) => l, 30_000);
-    expect(ticks).toBeGreaterThan(100);
+    expect(ticks).toBeGreaterThan(50);
     expect(lines.filter((l) => l.includes("runner #2: REST"))).toEqual(["warn runner #2: REST unreachable: GET /node/stats: connection refused"]);
   });
 
@@ -99,16 +99,17 @@ describe("the master's log with one runner that stays dead", () => {
     const ms = 150_000;
     const { lines, ticks } = await runDeadRunner((l, clock) => summarizingLog(l, clock), ms);
     const starts = lines.filter((l) => l.includes("start #2"));
-    expect(ticks).toBeGreaterThan(1000);
+    expect(ticks).toBeGreaterThan(250);
     expect(starts[0]).toStartWith("error start #2: unit is inactive → FAILED: Job for jorm_runner@2.service failed");
     expect(starts.length).toBeLessThanOrEqual(1 + Math.ceil(ms / REPEAT_SUMMARY_MS));
-    expect(starts[1]).toMatch(/\(repeated \d+ times in the last 60 s\)$/);
+    expect(starts[1]).toMatch(/\(repeated \d+ times in the last \d+ s\)$/);
     // The promotion is still its own line.
     expect(lines.some((l) => l.startsWith("warn promote #"))).toBe(true);
   });
 
-  test("without the summary the same run floods the log (what the summary is for)", async () => {
+  test("without the summary, the core's own back-off keeps a failing start from flooding: 0, 1, 3, 7 s", async () => {
+    // Before the back-off this run logged (and spawned systemctl for) the start over 50 times.
     const { lines } = await runDeadRunner((l) => l, 10_000);
-    expect(lines.filter((l) => l.includes("start #2")).length).toBeGreaterThan(50);
+    expect(lines.filter((l) => l.includes("start #2")).length).toBe(4);
   });
 });

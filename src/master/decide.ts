@@ -13,6 +13,8 @@ import type { Action, Capability, Memory, Observation, Plan, RunnerMemory, Runne
 
 /** Re-read a runner's leader logs at least this often (they feed the schedule and the metrics). */
 export const LOGS_REFRESH_MS = 30_000;
+/** …and every 2 s while they show nothing ahead (a schedule may have been computed since). */
+export const EMPTY_LOGS_REFRESH_MS = 2_000;
 /** A key-less standby whose REST stays dead this long is restarted. */
 export const DEAD_RESTART_MS = 60_000;
 /** How soon after acting the loop looks again, to confirm quickly. */
@@ -198,6 +200,9 @@ function capability(
     if (m.keylessProof) return "keyless";
     return config.keyMode === "boot" ? "booting-holder" : "keyless";
   }
+  // Units beyond cnt_runners are not polled over REST (stats null): with systemd unreadable this
+  // tick, the process last seen gone still counts as gone; anything else stays unknown.
+  if (unit === null && o.stats === null && m.pid === 0) return "stopped";
   if (unit === null) return "unknown";
   if (m.keylessProof) return "keyless";
   return "unknown";
@@ -458,10 +463,15 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
   for (const o of obs.runners) {
     const m = mem(o.id);
     const v = views.get(o.id)!;
+    // A runner whose logs showed nothing ahead may have been read before its schedule computation
+    // finished; failover picks by those logs, so they are re-read soon rather than in 30 s.
     m.logsWanted =
       v.running &&
-      (m.logsReadMs === null || now - m.logsReadMs > LOGS_REFRESH_MS || m.logsReadMs < epochStart || !epochKnown ||
-        v.id === newSigner && m.pendingSlots.length === 0 && now - m.logsReadMs > 2_000);
+      (m.logsReadMs === null ||
+        now - m.logsReadMs > LOGS_REFRESH_MS ||
+        m.logsReadMs < epochStart ||
+        !epochKnown ||
+        (m.pendingSlots.length === 0 && now - m.logsReadMs > EMPTY_LOGS_REFRESH_MS));
   }
 
   // Wake-up: never sleep through a window edge or the boundary.

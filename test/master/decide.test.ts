@@ -307,3 +307,28 @@ describe("decide: retries", () => {
     expect(summary(r.plan).fences).toEqual(["freeze#1"]);
   });
 });
+
+describe("decide: reading leader logs", () => {
+  test("a standby whose logs showed nothing ahead is read again within 2 s (its schedule may have been computed since)", () => {
+    const cfg = config();
+    const o = (t: number, logs?: ReturnType<typeof pending>[]) =>
+      observation(t, [runner(0, { kind: "holder", logs: t === T ? LOGS : undefined }), runner(1, { kind: "standby", logs })]);
+    let m = run(cfg, [o(T, [])]).memory;
+    m.runners[0]!.holderSinceMs = -1;
+    expect(decide(o(T + 1_000), m, cfg, T + 1_000).memory.runners[1]!.logsWanted).toBe(false);
+    const later = decide(o(T + 2_500), m, cfg, T + 2_500);
+    expect(later.memory.runners[1]!.logsWanted).toBe(true);
+    // With events ahead, every 30 s is enough.
+    m = run(cfg, [o(T, LOGS)]).memory;
+    m.runners[0]!.holderSinceMs = -1;
+    expect(decide(o(T + 2_500), m, cfg, T + 2_500).memory.runners[1]!.logsWanted).toBe(false);
+  });
+
+  test("with systemd unreadable for a tick, a unit beyond cnt_runners last seen without a process is not fenced", () => {
+    const cfg = config({ cntRunners: 2 });
+    const extra = (id: number, unitKnown: boolean) => ({ id, unit: unitKnown ? { ...runner(id, { kind: "stopped" }).unit! } : null, stats: null, leaders: null, logs: null });
+    const m = run(cfg, [observation(T, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby", logs: LOGS }), extra(2, true)])]).memory;
+    const r = decide(observation(T + 500, [{ ...runner(0, { kind: "holder" }), unit: null }, { ...runner(1, { kind: "standby" }), unit: null }, extra(2, false)]), m, cfg, T + 500);
+    expect(r.plan.fences).toEqual([]);
+  });
+});
