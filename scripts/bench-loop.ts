@@ -278,7 +278,7 @@ export interface HostSpec {
   /** Wall time (ms) at which one of the pool's leader slots starts */
   leaderAtMs: number;
   secretPath: string;
-  /** Units to mirror crashes and freezes onto; null without a user manager */
+  /** Units to mirror crashes and freezes onto (the user manager's XDG_RUNTIME_DIR and bus); null without one */
   mirror: { env: Record<string, string> } | null;
 }
 
@@ -339,7 +339,7 @@ async function runHost(spec: HostSpec): Promise<void> {
   async function mirror(id: number, signal: "SIGKILL" | "SIGSTOP" | "SIGCONT"): Promise<void> {
     if (!spec.mirror) return;
     const proc = Bun.spawn(["systemctl", "--user", "--no-pager", "kill", `--signal=${signal}`, "--", unitName(id)], {
-      env: spec.mirror.env,
+      env: { ...process.env, ...spec.mirror.env },
       stdout: "ignore",
       stderr: "ignore",
     });
@@ -555,7 +555,7 @@ export async function runOne(spec: RunSpec): Promise<LoopResult> {
       portBase: spec.portBase,
       leaderAtMs: startMs + LEADER_SLOT_AFTER_START_MS,
       secretPath,
-      mirror: real ? { env: real.env } : null,
+      mirror: real ? { env: { XDG_RUNTIME_DIR: real.env.XDG_RUNTIME_DIR ?? "", DBUS_SESSION_BUS_ADDRESS: real.env.DBUS_SESSION_BUS_ADDRESS ?? "" } } : null,
     });
     const h = host;
     if (real) await systemctlUser(real.env, ["start", ...allUnits(n)]);
@@ -663,7 +663,7 @@ export async function runOne(spec: RunSpec): Promise<LoopResult> {
     const onTick = (r: TickReport) => {
       ticks++;
       if (DEBUG) {
-        const slow = r.observation.runners.filter((o) => o.stats && !o.stats.ok && o.stats.error.kind === "unreachable").map((o) => `#${o.id}`);
+        const slow = r.observation.runners.filter((o) => o.stats && !o.stats.ok && o.stats.error.kind === "unreachable").map((o) => `#${o.id}${o.unit ? `(${o.unit.activeState}/${o.unit.subState} pid ${o.unit.mainPid} restarts ${o.unit.restarts})` : ""}`);
         const did = r.outcomes.map((o) => `${o.action.kind}${"id" in o.action ? ` #${o.action.id}` : ""}${o.ok ? "" : " FAILED"}`);
         say(`tick ${phase} ${r.durationMs} ms rss ${round1(process.memoryUsage().rss / 1048576)} MB signer #${r.memory.signer} unreachable [${slow.join(" ")}] frozen [${r.views.filter((v) => v.frozen).map((v) => `#${v.id}`).join(" ")}] ${did.join(", ")}`);
       }
@@ -694,6 +694,7 @@ export async function runOne(spec: RunSpec): Promise<LoopResult> {
     /** Resolves once the phase has begun, at the end of the next tick (or when the run is aborted). */
     const enter = (p: Phase) =>
       new Promise<void>((resolve) => {
+        if (ac.signal.aborted) return resolve();
         next = { phase: p, entered: resolve };
         ac.signal.addEventListener("abort", () => resolve(), { once: true });
       });
@@ -871,7 +872,14 @@ Example: bun run bench:loop --quick --runners 32`;
 
 async function runChild(spec: RunSpec): Promise<LoopResult> {
   const proc = Bun.spawn(["bun", import.meta.path, "__run", JSON.stringify(spec)], { stdio: ["ignore", "pipe", "inherit"] });
-  const [code, out] = await Promise.all([proc.exited, new Response(proc.stdout).text()]);
+  // Interrupted: the run stops its master and removes its units before it exits; wait for that.
+  const forward = () => proc.kill("SIGTERM");
+  process.on("SIGINT", forward);
+  process.on("SIGTERM", forward);
+  const [code, out] = await Promise.all([proc.exited, new Response(proc.stdout).text()]).finally(() => {
+    process.off("SIGINT", forward);
+    process.off("SIGTERM", forward);
+  });
   const line = out.trim().split("\n").at(-1) ?? "";
   if (code !== 0 || !line.startsWith("{")) throw new Error(`the ${spec.runners}-runner run failed (exit ${code})`);
   return JSON.parse(line) as LoopResult;
