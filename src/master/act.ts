@@ -49,6 +49,10 @@ async function demote(deps: MasterDeps, a: Extract<Action, { kind: "demote" }>):
   if (early === null) await disarm(deps, a.id);
   const removed = await removing;
   const failed = removed.find((r) => !r.ok);
+  if (early === null && failed) {
+    // Still queued when its deadline ran out: a read-back would wait out another deadline for nothing.
+    return { action: a, ok: false, transient: true, detail: "removal queued behind the schedule computation (applied before any event); confirming next tick" };
+  }
   const after = await api.leaders();
   if (after.ok && after.value.length === 0) {
     if (early !== null) await disarm(deps, a.id);

@@ -173,6 +173,8 @@ export class SimNode {
   /** Events due while the enclave was locked by a schedule computation */
   private waitingEvents: SimLogEntry[] = [];
   private hung: PendingRequest[] = [];
+  /** Answers computed while the REST hang was on, delivered if it ends */
+  private withheld: [PendingRequest, RawResponse][] = [];
   private readonly inFlight = new Set<PendingRequest>();
 
   constructor(opts: SimNodeOptions) {
@@ -290,6 +292,12 @@ export class SimNode {
   setRestHang(on: boolean): void {
     this.faults.restHang = on;
     if (!on) {
+      const withheld = this.withheld;
+      this.withheld = [];
+      for (const [p, res] of withheld) {
+        this.inFlight.delete(p);
+        p.resolve(res);
+      }
       const hung = this.hung;
       this.hung = [];
       for (const p of hung) this.dispatch(p);
@@ -323,6 +331,7 @@ export class SimNode {
     this.frozenRequests = [];
     this.leaderQueue = [];
     this.hung = [];
+    this.withheld = [];
     this.journal.append({ t: this.sched.now(), kind: "proc_exit", runner: this.runner, inc: this.incarnation, reason });
     this.onExit?.(reason);
   }
@@ -420,7 +429,7 @@ export class SimNode {
     if (this.computing === 0) {
       const queued = this.leaderQueue;
       this.leaderQueue = [];
-      for (const p of queued) this.dispatch(p);
+      for (const p of queued) this.dispatch(p, true);
       const waiting = this.waitingEvents;
       this.waitingEvents = [];
       for (const e of waiting) this.fire(e);
@@ -496,17 +505,23 @@ export class SimNode {
     });
   }
 
-  private dispatch(p: PendingRequest): void {
+  /** `accepted`: a leader call that was already in its handler, waiting for the enclave lock. A REST
+   *  hang that began meanwhile withholds its answer, not its effect. */
+  private dispatch(p: PendingRequest, accepted = false): void {
     if (!this.alive) return;
     if (this.frozenFlag) {
       this.frozenRequests.push(p);
       return;
     }
-    if (this.faults.restHang) {
+    if (this.faults.restHang && !accepted) {
       this.hung.push(p);
       return;
     }
     const answer = (res: RawResponse) => {
+      if (this.faults.restHang) {
+        this.withheld.push([p, res]);
+        return;
+      }
       this.inFlight.delete(p);
       p.resolve(res);
     };

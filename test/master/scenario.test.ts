@@ -72,6 +72,24 @@ describe("regressions shrunk by the property test (simulator faults)", () => {
   });
 });
 
+describe("regressions: a co-holder whose REST hangs while its key removal waits for the enclave", () => {
+  test("7 runners, the hang begins 1 s after the boundary, the new epoch's first slot 3 s in", async () => {
+    const r = await runScenario(
+      base({
+        chain: { block0TimeMs: 1583452800000, slotDurationMs: 1000, slotsPerEpoch: 60, seed: 330750, leaderSlotsPerEpoch: 7, activeSlotCoeff: 0.5 },
+        runners: 7,
+        boot: { Bootstrapping: 1000 },
+        scheduleComputeMs: 2000,
+        faults: [
+          { atMs: 0, target: 0, fault: { kind: "restHang", on: true }, forMs: 500 },
+          { atMs: 61002, target: 1, fault: { kind: "restHang", on: true }, forMs: 1599 },
+        ],
+      }),
+    );
+    safe(r);
+  });
+});
+
 describe("long daemon outages (a config error keeps it down: exit 78, no restart)", () => {
   test("key mode boot: runners restarted while no daemon runs boot passive, so none becomes a second signer", async () => {
     let world: import("../../src/sim/world.ts").World | undefined;

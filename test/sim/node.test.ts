@@ -354,6 +354,21 @@ describe("schedule", () => {
     ]);
   });
 
+  test("a REST hang that begins while a removal waits for the enclave withholds the answer, not the removal", async () => {
+    const f = nodeFixture({ secrets: [POOL_SECRET], scheduleComputeMs: 19_100 });
+    await f.boot();
+    await f.clock.runUntil(f.slotStart(1, 10));
+    const del = f.call("DELETE", "/leaders/1");
+    await f.clock.runUntil(f.slotStart(1, 12));
+    f.node.setRestHang(true);
+    await f.clock.runUntil(f.slotStart(1, 26));
+    expect(f.node.leaderIds()).toEqual([]);
+    expect((await settled(del)).done).toBe(false);
+    expect(f.journal.ofKind("block")).toEqual([]);
+    f.node.setRestHang(false);
+    expect((await del).status).toBe(200);
+  });
+
   test("no keys, no computing time: leader calls right after a keyless boundary do not block", async () => {
     const f = nodeFixture({ scheduleComputeMs: 30_000 });
     await f.boot();
