@@ -46,24 +46,21 @@ async function demote(deps: MasterDeps, a: Extract<Action, { kind: "demote" }>):
   // A removal still pending after a moment waits behind a schedule computation: the enclave will
   // apply it before any event of the new schedule, so the boundary dead-man switch can go now.
   const early = await Promise.race([removing, deps.clock.sleep(QUEUED_REMOVAL_MS).then(() => null)]);
-  if (early === null) await disarm(deps, a.id);
-  const removed = await removing;
-  const failed = removed.find((r) => !r.ok);
-  if (early === null && failed) {
-    // Still queued when its deadline ran out: a read-back would wait out another deadline for nothing.
+  if (early === null) {
+    // Queued: the enclave applies it before any event. Waiting for its answer (or a read-back)
+    // would hold the whole tick for a REST deadline; the next tick confirms it.
+    await disarm(deps, a.id);
     return { action: a, ok: false, transient: true, detail: "removal queued behind the schedule computation (applied before any event); confirming next tick" };
   }
+  const removed = early;
+  const failed = removed.find((r) => !r.ok);
   const after = await api.leaders();
   if (after.ok && after.value.length === 0) {
-    if (early !== null) await disarm(deps, a.id);
+    await disarm(deps, a.id);
     return { action: a, ok: true, detail: "keys read back: none" };
   }
   if (!after.ok) {
     const why = failed && !failed.ok ? describe(failed) : describe(after);
-    // Queued behind a schedule computation: applied before any event, confirmed on a later tick.
-    if (early === null) {
-      return { action: a, ok: false, transient: true, detail: "removal queued behind the schedule computation (applied before any event); confirming next tick" };
-    }
     return { action: a, ok: false, detail: `not confirmed key-less: ${why}` };
   }
   return { action: a, ok: false, detail: `still lists keys ${JSON.stringify(after.value)}` };
