@@ -308,7 +308,7 @@ async function runHost(spec: HostSpec): Promise<void> {
     import("../src/sim/clock.ts"),
     import("../src/sim/chain.ts"),
     import("../src/sim/server.ts"),
-    import("../src/master/harness.ts"),
+    import("../src/sim/audit.ts"),
     import("yaml"),
   ]);
   // Leader slots depend on the seed and the epoch, not on block0: pick one an hour or more from

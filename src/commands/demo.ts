@@ -1,7 +1,8 @@
 import { defineCommand } from "citty";
 import { z } from "zod";
 import { EXIT_USAGE, UserError } from "../errors.ts";
-import { masterOnWorld, signOverlapMs, simConfig } from "../master/harness.ts";
+import { masterOnWorld, simConfig } from "../master/harness.ts";
+import { signOverlapMs } from "../sim/audit.ts";
 import type { MasterLog, TickReport } from "../master/loop.ts";
 import { percentile } from "../master/scenario.ts";
 import { epochClock } from "../master/schedule.ts";

@@ -8,9 +8,6 @@ import type { MasterDeps } from "./act.ts";
 import { Master, type MasterLog, type TickReport } from "./loop.ts";
 import type { Scheduler } from "../sim/clock.ts";
 import { SIM_POOL_SECRET, type World } from "../sim/world.ts";
-import { coveredBy, mergeIntervals, timelines, type Interval } from "../sim/audit.ts";
-import type { JournalEntry } from "../sim/journal.ts";
-import type { Chain } from "../sim/chain.ts";
 
 export const silentLog: MasterLog = { info() {}, warn() {}, error() {}, debug() {} };
 
@@ -89,61 +86,4 @@ export function masterOnWorld(
   opts: { log?: MasterLog; onTick?: (r: TickReport) => void; withPoolTool?: boolean } = {},
 ): Master {
   return new Master({ deps: simDeps(world, opts.withPoolTool), config, log: opts.log ?? silentLog, onTick: opts.onTick });
-}
-
-/** Time inside the guarded windows of the pool's slots during which two or more runner processes
- *  could really sign that slot: alive, not frozen, holding the key, and with the slot in a schedule
- *  they had finished computing. This is what a double production needs; the audit's key-only
- *  figure also counts booting holders that have no schedule yet. */
-export function signOverlapMs(
-  entries: readonly JournalEntry[],
-  chain: Chain,
-  opts: { fromMs: number; toMs: number; guardMs: number; marginMs: number },
-): { overlapMs: number; worst: { epoch: number; slot: number; ms: number } | null } {
-  const tls = timelines(entries, opts.toMs);
-  let total = 0;
-  let worst: { epoch: number; slot: number; ms: number } | null = null;
-  const firstEpoch = chain.epochAt(opts.fromMs);
-  const lastEpoch = chain.epochAt(opts.toMs);
-  for (let epoch = firstEpoch; epoch <= lastEpoch; epoch++) {
-    for (const slot of chain.leaderSlots(epoch)) {
-      const start = chain.slotStartMs(epoch, slot);
-      const w0 = Math.max(opts.fromMs, start - opts.guardMs);
-      const w1 = Math.min(opts.toMs, start + chain.params.slotDurationMs + opts.marginMs);
-      if (w1 <= w0) continue;
-      const per: Interval[] = [];
-      for (const tl of tls) {
-        const sch = tl.schedules.filter((s) => s.epoch === epoch && s.slots.has(slot) && s.doneMs !== null);
-        if (sch.length === 0) continue;
-        const from = Math.min(...sch.map((s) => s.doneMs!));
-        // While any schedule computation holds the enclave, signing waits behind it.
-        const locked = mergeIntervals(tl.schedules.map((s) => [s.startMs, s.doneMs ?? opts.toMs] as Interval));
-        for (const [a, b] of tl.couldSign) {
-          const lo = Math.max(a, from, w0);
-          const hi = Math.min(b, w1);
-          if (hi > lo) per.push(...subtract([lo, hi], locked));
-        }
-      }
-      // Intervals of one incarnation never overlap each other, so ≥2 means two processes.
-      const ms = coveredBy(per, 2).reduce((acc, [a, b]) => acc + (b - a), 0);
-      if (ms > 0) {
-        total += ms;
-        if (!worst || ms > worst.ms) worst = { epoch, slot, ms };
-      }
-    }
-  }
-  return { overlapMs: total, worst };
-}
-
-/** [a, b) minus a sorted, merged list of intervals. */
-function subtract([a, b]: Interval, minus: readonly Interval[]): Interval[] {
-  const out: Interval[] = [];
-  let from = a;
-  for (const [x, y] of minus) {
-    if (y <= from || x >= b) continue;
-    if (x > from) out.push([from, x]);
-    from = Math.max(from, y);
-  }
-  if (from < b) out.push([from, b]);
-  return out;
 }

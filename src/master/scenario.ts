@@ -7,7 +7,8 @@ import { World, type Fault } from "../sim/world.ts";
 import type { ChainParams } from "../sim/chain.ts";
 import type { BootDurations } from "../sim/node.ts";
 import type { AuditReport } from "../sim/audit.ts";
-import { masterOnWorld, signOverlapMs, simConfig } from "./harness.ts";
+import { masterOnWorld, simConfig } from "./harness.ts";
+import { signOverlapMs } from "../sim/audit.ts";
 import { startWithSecret } from "./bootpolicy.ts";
 import type { Master, MasterLog, TickReport } from "./loop.ts";
 

@@ -52,6 +52,10 @@ export interface AuditReport {
   boundaryOverlapMs: number;
   /** Time anywhere in [fromMs, toMs) during which ≥ 2 runners could sign */
   overlapTotalMs: number;
+  /** Time inside the slot windows during which two processes could really sign that slot: key held,
+   *  not frozen, the slot in a schedule they finished computing, the enclave not locked (0 means the
+   *  guarantee held; `overlapMs` also counts key holders that computed nothing) */
+  signOverlapMs: number;
   /** produced / (scheduled − unproducible), in percent; 100 when nothing was producible */
   coveragePct: number;
   slots: SlotVerdict[];
@@ -288,6 +292,7 @@ export function audit(entries: readonly JournalEntry[], chain: Chain, opts: Audi
     overlapMs: intersectionMs(twoSigners, mergeIntervals(windows)),
     boundaryOverlapMs: intersectionMs(twoSigners, mergeIntervals(boundaries)),
     overlapTotalMs: intersectionMs(twoSigners, [[fromMs, toMs]]),
+    signOverlapMs: signOverlapMs(entries, chain, { fromMs, toMs, guardMs, marginMs }).overlapMs,
     coveragePct: producible > 0 ? (100 * produced) / producible : 100,
     slots,
   };
@@ -328,4 +333,61 @@ function whyUnproducible(
   if (!anyAlive) return "all_down";
   if (lost) return "schedule_lost";
   return "not_scheduled";
+}
+
+/** Time inside the guarded windows of the pool's slots during which two or more runner processes
+ *  could really sign that slot: alive, not frozen, holding the key, and with the slot in a schedule
+ *  they had finished computing. This is what a double production needs; the audit's key-only
+ *  figure also counts booting holders that have no schedule yet. */
+export function signOverlapMs(
+  entries: readonly JournalEntry[],
+  chain: Chain,
+  opts: { fromMs: number; toMs: number; guardMs: number; marginMs: number },
+): { overlapMs: number; worst: { epoch: number; slot: number; ms: number } | null } {
+  const tls = timelines(entries, opts.toMs);
+  let total = 0;
+  let worst: { epoch: number; slot: number; ms: number } | null = null;
+  const firstEpoch = chain.epochAt(opts.fromMs);
+  const lastEpoch = chain.epochAt(opts.toMs);
+  for (let epoch = firstEpoch; epoch <= lastEpoch; epoch++) {
+    for (const slot of chain.leaderSlots(epoch)) {
+      const start = chain.slotStartMs(epoch, slot);
+      const w0 = Math.max(opts.fromMs, start - opts.guardMs);
+      const w1 = Math.min(opts.toMs, start + chain.params.slotDurationMs + opts.marginMs);
+      if (w1 <= w0) continue;
+      const per: Interval[] = [];
+      for (const tl of tls) {
+        const sch = tl.schedules.filter((s) => s.epoch === epoch && s.slots.has(slot) && s.doneMs !== null);
+        if (sch.length === 0) continue;
+        const from = Math.min(...sch.map((s) => s.doneMs!));
+        // While any schedule computation holds the enclave, signing waits behind it.
+        const locked = mergeIntervals(tl.schedules.map((s) => [s.startMs, s.doneMs ?? opts.toMs] as Interval));
+        for (const [a, b] of tl.couldSign) {
+          const lo = Math.max(a, from, w0);
+          const hi = Math.min(b, w1);
+          if (hi > lo) per.push(...subtract([lo, hi], locked));
+        }
+      }
+      // Intervals of one incarnation never overlap each other, so ≥2 means two processes.
+      const ms = coveredBy(per, 2).reduce((acc, [a, b]) => acc + (b - a), 0);
+      if (ms > 0) {
+        total += ms;
+        if (!worst || ms > worst.ms) worst = { epoch, slot, ms };
+      }
+    }
+  }
+  return { overlapMs: total, worst };
+}
+
+/** [a, b) minus a sorted, merged list of intervals. */
+function subtract([a, b]: Interval, minus: readonly Interval[]): Interval[] {
+  const out: Interval[] = [];
+  let from = a;
+  for (const [x, y] of minus) {
+    if (y <= from || x >= b) continue;
+    if (x > from) out.push([from, x]);
+    from = Math.max(from, y);
+  }
+  if (from < b) out.push([from, b]);
+  return out;
 }

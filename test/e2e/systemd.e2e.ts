@@ -543,7 +543,7 @@ describe.skipIf(!um.ok)("jorm-master under systemd --user: install, faults, audi
     for (const unit of [MASTER_UNIT, RUNNER_TEMPLATE]) expect(existsSync(join(UNIT_DIR, unit))).toBe(false);
   }, 180_000);
 
-  test("sim audit: no slot double-produced over the whole run", async () => {
+  test("sim audit: no slot double-produced, no two processes able to sign one, over the whole run", async () => {
     const r = await run([BIN, "sim", "audit", "--world", DIRS.world, "--guard-ms", String(SLOT_GUARD_S * 1000), "--margin-ms", String(SLOT_MARGIN_S * 1000), "--json"]);
     const report = JSON.parse(r.stdout) as {
       scheduled: number;
@@ -554,13 +554,16 @@ describe.skipIf(!um.ok)("jorm-master under systemd --user: install, faults, audi
       coveragePct: number;
       overlapMs: number;
       boundaryOverlapMs: number;
+      signOverlapMs: number;
     };
     auditLine =
       `audit: scheduled ${report.scheduled}, produced ${report.produced}, double-produced ${report.doubleProduced}, ` +
       `missed ${report.missed}, unproducible ${report.unproducible}, coverage ${report.coveragePct.toFixed(1)} %, ` +
-      `key overlap (two hold the key, unfrozen) in slot windows ${report.overlapMs} ms, at boundaries ${report.boundaryOverlapMs} ms`;
+      `two able to sign a slot inside its window ${report.signOverlapMs} ms; ` +
+      `key overlap (two hold the key, unfrozen, schedule or not) in slot windows ${report.overlapMs} ms, at boundaries ${report.boundaryOverlapMs} ms`;
     expect(report.scheduled).toBeGreaterThan(0);
     expect(report.doubleProduced).toBe(0);
+    expect(report.signOverlapMs).toBe(0);
     expect(r.code).toBe(0);
   }, 60_000);
 });

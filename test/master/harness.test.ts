@@ -1,6 +1,6 @@
 // The measure the guarantee is judged by must itself be able to fail.
 import { describe, expect, test } from "bun:test";
-import { signOverlapMs } from "../../src/master/harness.ts";
+import { signOverlapMs } from "../../src/sim/audit.ts";
 import { Chain, testChainParams } from "../../src/sim/chain.ts";
 import type { JournalEntry } from "../../src/sim/journal.ts";
 
@@ -41,4 +41,10 @@ describe("signOverlapMs", () => {
     const r = signOverlapMs([...proc(0), ...proc(1), { t: start - 1000, kind: "freeze", runner: 1, inc: 1 }], chain, opts);
     expect(r.overlapMs).toBe(0);
   });
+});
+
+test("the audit reports the same figure, and `sim audit` fails on it", async () => {
+  const { audit } = await import("../../src/sim/audit.ts");
+  expect(audit([...proc(0), ...proc(1)], chain, opts).signOverlapMs).toBe(1800);
+  expect(audit([...proc(0), ...proc(1, { schedule: null })], chain, opts).signOverlapMs).toBe(0);
 });
