@@ -2,6 +2,7 @@
 // the time: one row per runner, a header, and the exit code that makes it a monitoring check.
 
 import type { ActiveState, UnitState } from "../master/ports.ts";
+import type { RunnerObs } from "../master/types.ts";
 import { epochClock } from "../master/schedule.ts";
 import type { LeaderLog, NodeError, NodeResult, NodeStats, Settings } from "../node/types.ts";
 
@@ -12,15 +13,9 @@ export const EXIT_NO_SIGNER = 2;
 /** More than one runner holds the key */
 export const EXIT_SEVERAL_HOLDERS = 3;
 
-export interface StatusRunnerInput {
-  id: number;
-  /** null: systemd not asked (--rest-only) or it did not answer */
-  unit: UnitState | null;
-  /** null: REST not asked (a unit beyond cnt_runners) */
-  stats: NodeResult<NodeStats> | null;
-  leaders: NodeResult<number[]> | null;
-  logs: NodeResult<LeaderLog[]> | null;
-}
+/** What status read of one runner: the same shape the daemon observes (systemd null with
+ *  --rest-only or when it did not answer; REST null for a unit beyond cnt_runners). */
+export type StatusRunnerInput = RunnerObs;
 
 export interface StatusInput {
   nowMs: number;
