@@ -1,10 +1,10 @@
 // What `jorm-master status` shows, as a pure function of what it read (REST, systemd, PoolTool) and
 // the time: one row per runner, a header, and the exit code that makes it a monitoring check.
 
-import type { ActiveState, UnitState } from "../master/ports.ts";
+import type { ActiveState } from "../master/ports.ts";
 import type { RunnerObs } from "../master/types.ts";
 import { epochClock } from "../master/schedule.ts";
-import type { LeaderLog, NodeError, NodeResult, NodeStats, Settings } from "../node/types.ts";
+import type { NodeError, Settings } from "../node/types.ts";
 
 /** Exactly one runner holds the key and is Running */
 export const EXIT_ONE_SIGNER = 0;
