@@ -170,6 +170,8 @@ export class SimNode {
   private deferred: (() => void)[] = [];
   private frozenRequests: PendingRequest[] = [];
   private leaderQueue: PendingRequest[] = [];
+  /** While set, what happens belongs to this instant (see finishSchedule) */
+  private instantMs: number | null = null;
   /** Events due while the enclave was locked by a schedule computation */
   private waitingEvents: SimLogEntry[] = [];
   private hung: PendingRequest[] = [];
@@ -429,7 +431,14 @@ export class SimNode {
     if (this.computing === 0) {
       const queued = this.leaderQueue;
       this.leaderQueue = [];
-      for (const p of queued) this.dispatch(p, true);
+      // Same instant as the computation's end: on a wall clock the journal would otherwise show the
+      // key still held for a millisecond after the schedule, which the node never allows.
+      this.instantMs = now;
+      try {
+        for (const p of queued) this.dispatch(p, true);
+      } finally {
+        this.instantMs = null;
+      }
       const waiting = this.waitingEvents;
       this.waitingEvents = [];
       for (const e of waiting) this.fire(e);
@@ -490,7 +499,7 @@ export class SimNode {
   }
 
   private journalKeys(): void {
-    this.journal.append({ t: this.sched.now(), kind: "keys", runner: this.runner, inc: this.incarnation, keys: this.leaderIds() });
+    this.journal.append({ t: this.instantMs ?? this.sched.now(), kind: "keys", runner: this.runner, inc: this.incarnation, keys: this.leaderIds() });
   }
 
   // --- REST ---

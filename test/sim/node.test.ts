@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { ConnectionRefused, ConnectionReset, NODE_VERSION, REJECT_TOO_LATE, rfc3339 } from "../../src/sim/node.ts";
-import { FAST_BOOT_TOTAL_MS, nodeFixture, OTHER_SECRET, POOL_SECRET, settled } from "./helpers.ts";
+import { ConnectionRefused, ConnectionReset, NODE_VERSION, REJECT_TOO_LATE, rfc3339, SimNode } from "../../src/sim/node.ts";
+import { FAST_BOOT, FAST_BOOT_TOTAL_MS, nodeFixture, OTHER_SECRET, POOL_SECRET, settled } from "./helpers.ts";
 
 // testChainParams (seed 7, 1 s slots, 60 slots/epoch): epoch 1 leader slots 19 25 32 47 50,
 // epoch 2: 5 8 32 40 56. The fixture starts at slot 1.5 and is Running at 1.6.4.
@@ -352,6 +352,25 @@ describe("schedule", () => {
       [5, REJECT_TOO_LATE],
       [8, "Cannot sign the block: This leader 1 is not in the enclave"],
     ]);
+  });
+
+  test("on a clock that moves between reads, a queued removal is journalled at the computation's end, not after it", async () => {
+    // Process mode reads the wall clock per journal line; the audit must not see the key held past
+    // the end of the computation, which the enclave never allows.
+    const base = nodeFixture();
+    let drift = 0;
+    const node = new SimNode({
+      runner: 0, incarnation: 1, chain: base.chain, journal: base.journal, boot: FAST_BOOT, secrets: [POOL_SECRET], scheduleComputeMs: 2_000,
+      sched: { now: () => base.clock.now() + (drift += 1), at: (t, fn) => base.clock.at(t, fn), sleep: (ms, sig) => base.clock.sleep(ms, sig) },
+    });
+    await base.clock.advance(FAST_BOOT_TOTAL_MS + 100);
+    const del = node.handle({ method: "DELETE", path: "/leaders/1" });
+    await base.clock.advance(3_000);
+    expect((await del).status).toBe(200);
+    const done = base.journal.ofKind("schedule_done")[0]!;
+    const keys = base.journal.ofKind("keys").at(-1)!;
+    expect(keys.keys).toEqual([]);
+    expect(keys.t).toBe(done.t);
   });
 
   test("a REST hang that begins while a removal waits for the enclave withholds the answer, not the removal", async () => {
