@@ -59,6 +59,7 @@ function freshRunner(pid: number, now: number): RunnerMemory {
     pid,
     firstSeenMs: now,
     runningSinceMs: null,
+    answered: false,
     bootedAtMs: null,
     deadSinceMs: null,
     keylessProof: false,
@@ -88,6 +89,8 @@ export function remember(prev: Memory, obs: Observation, config: ResolvedConfig,
     const m: RunnerMemory = old && old.pid === pid ? { ...old } : freshRunner(pid, now);
     const stats = o.stats;
     const running = stats?.ok === true && stats.value.state === "Running";
+    const answered = stats?.ok === true || (stats !== null && !stats.ok && stats.error.kind === "not_ready");
+    if (answered) m.answered = true;
     if (running) {
       m.runningSinceMs ??= now;
       const up = stats.value.uptimeS;
@@ -154,11 +157,33 @@ function mergeEvents(prev: readonly number[], logs: readonly LeaderLog[], clock:
 }
 
 /** What can be proven about each runner right now. */
-export function view(o: RunnerObs, m: RunnerMemory, config: ResolvedConfig): RunnerView {
+/**
+ * jormungandr opens its REST port first (StartingRestServer), then bootstraps, and can sign only
+ * after that. So a runner whose REST refuses connections while its unit started under max_boot ago,
+ * and which has not answered once in this incarnation, is still starting: booting, as the 503 it
+ * answers a moment later, not an unknown to fence. Fenced by SIGSTOP it would stay frozen before it
+ * ever listened (found under systemd: runners the master had just started, frozen for good).
+ */
+export function startingUp(o: RunnerObs, answeredBefore: boolean, now: number, maxBootMs: number): boolean {
+  const u = o.unit;
+  const refused = o.stats !== null && !o.stats.ok && o.stats.error.kind === "unreachable" && o.stats.error.reason === "refused";
+  return (
+    refused &&
+    !answeredBefore &&
+    u !== null &&
+    u.activeState === "active" &&
+    u.mainPid > 0 &&
+    u.frozen !== true &&
+    u.sinceMs !== null &&
+    now - u.sinceMs < maxBootMs
+  );
+}
+
+export function view(o: RunnerObs, m: RunnerMemory, config: ResolvedConfig, now: number): RunnerView {
   const unit = o.unit;
   const stats = o.stats;
   const statsOk = stats?.ok === true ? stats.value : null;
-  const notReady = stats !== null && !stats.ok && stats.error.kind === "not_ready";
+  const notReady = (stats !== null && !stats.ok && stats.error.kind === "not_ready") || startingUp(o, m.answered, now, config.maxBootMs);
   const running = statsOk?.state === "Running";
   const leaders = o.leaders?.ok === true ? o.leaders.value : null;
   const busy = running && isTimeout(o.leaders);
@@ -232,7 +257,7 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
 
   const inScope = obs.runners.filter((o) => o.id < config.cntRunners);
   const views = new Map<number, RunnerView>();
-  for (const o of obs.runners) views.set(o.id, view(o, memory.runners[o.id]!, config));
+  for (const o of obs.runners) views.set(o.id, view(o, memory.runners[o.id]!, config, now));
   const mem = (id: number) => memory.runners[id]!;
 
   // The schedule as far as known: windows of the pool's leader slots still ahead.

@@ -12,35 +12,6 @@ import type { Memory, Observation, RunnerObs } from "./types.ts";
 export interface ObserveState {
   settings: Settings | null;
   majorityMax: number | null;
-  /** Per runner id, the MainPID of the incarnation whose REST has answered at least once */
-  answeredPid?: Map<number, number>;
-}
-
-const notReadyYet = (ms: number): NodeResult<never> => ({
-  ok: false,
-  error: { kind: "not_ready", status: 0, message: `REST not listening yet: the node started ${Math.round(ms)} ms ago` },
-});
-
-/**
- * jormungandr opens its REST port first (StartingRestServer), then bootstraps, and can sign only
- * after that. So a runner whose REST refuses connections while its unit started under max_boot ago,
- * and which has not answered once in this incarnation, is still starting: it is reported as booting
- * (as the 503 it answers a moment later), not as an unknown that must be fenced. Fencing it by
- * SIGSTOP would leave it frozen before it ever listened, and nobody signing to kill it for.
- */
-export function startingUp(r: RunnerObs, answeredPid: number | undefined, nowMs: number, maxBootMs: number): boolean {
-  const u = r.unit;
-  const refused = r.stats !== null && !r.stats.ok && r.stats.error.kind === "unreachable" && r.stats.error.reason === "refused";
-  return (
-    refused &&
-    u !== null &&
-    u.activeState === "active" &&
-    u.mainPid > 0 &&
-    u.frozen !== true &&
-    answeredPid !== u.mainPid &&
-    u.sinceMs !== null &&
-    nowMs - u.sinceMs < maxBootMs
-  );
 }
 
 const notAskedFrozen: NodeResult<never> = {
@@ -83,16 +54,7 @@ export async function observe(
   // stays frozen a whole rest_timeout. An answer already in is kept (race order).
   const settled = inScope.map((id, i) => (units?.get(id)?.frozen === true ? Promise.race([restP[i]!, Promise.resolve(frozenObs(id))]) : restP[i]!));
   const polled = (await Promise.all(settled)).map((r) => ({ ...r, unit: units?.get(r.id) ?? null }));
-  const answeredPid = (state.answeredPid ??= new Map());
-  const nowMs = deps.clock.now();
-  const runners = [...polled, ...extra].map((r): RunnerObs => {
-    const pid = r.unit?.mainPid ?? 0;
-    const answered = r.stats !== null && (r.stats.ok || r.stats.error.kind === "not_ready");
-    if (answered && pid > 0) answeredPid.set(r.id, pid);
-    if (!startingUp(r, answeredPid.get(r.id), nowMs, config.maxBootMs)) return r;
-    const since = nowMs - r.unit!.sinceMs!;
-    return { ...r, stats: notReadyYet(since), leaders: notReadyYet(since), logs: r.logs === null ? null : notReadyYet(since) };
-  });
+  const runners = [...polled, ...extra];
 
   if (state.settings === null) {
     // Settings and the epoch clock are loaded once: they do not change for the life of a chain.

@@ -50,6 +50,8 @@ export interface RunnerMemory {
   pid: number;
   firstSeenMs: number;
   runningSinceMs: number | null;
+  /** Its REST has answered (even 503) at least once: a refused connection now is not a slow start */
+  answered: boolean;
   /** When its workers started (now - uptime): a --secret runner computed its schedule then */
   bootedAtMs: number | null;
   deadSinceMs: number | null;

@@ -1,9 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { decide, emptyMemory } from "../../src/master/decide.ts";
+import { decide, emptyMemory, startingUp } from "../../src/master/decide.ts";
 import type { MasterDeps } from "../../src/master/act.ts";
-import { observe, startingUp, type ObserveState } from "../../src/master/observe.ts";
+import { observe, type ObserveState } from "../../src/master/observe.ts";
 import type { ServiceManager, UnitState } from "../../src/master/ports.ts";
-import type { RunnerObs } from "../../src/master/types.ts";
+import type { Observation, RunnerObs } from "../../src/master/types.ts";
 import type { NodeApi, NodeResult, NodeStats } from "../../src/node/types.ts";
 import { config, REFUSED, runner, stats, TIMEOUT, unit } from "./fixtures.ts";
 
@@ -18,29 +18,53 @@ const refused = (u: UnitState | null): RunnerObs => ({ ...runner(0, { kind: "dea
 
 describe("startingUp", () => {
   test("a unit started under max_boot ago whose REST refuses and never answered is starting", () => {
-    expect(startingUp(refused(fresh()), undefined, NOW_MS, MAX_BOOT_MS)).toBe(true);
-    // A previous incarnation answered: this one has not.
-    expect(startingUp(refused(fresh()), 1111, NOW_MS, MAX_BOOT_MS)).toBe(true);
+    expect(startingUp(refused(fresh()), false, NOW_MS, MAX_BOOT_MS)).toBe(true);
   });
 
   test("not once this incarnation answered: its REST died, so it is unknown", () => {
-    expect(startingUp(refused(fresh()), 4242, NOW_MS, MAX_BOOT_MS)).toBe(false);
+    expect(startingUp(refused(fresh()), true, NOW_MS, MAX_BOOT_MS)).toBe(false);
   });
 
   test("not after max_boot, nor when the start time is unknown", () => {
-    expect(startingUp(refused(fresh({ sinceMs: NOW_MS - MAX_BOOT_MS })), undefined, NOW_MS, MAX_BOOT_MS)).toBe(false);
-    expect(startingUp(refused(fresh({ sinceMs: null })), undefined, NOW_MS, MAX_BOOT_MS)).toBe(false);
+    expect(startingUp(refused(fresh({ sinceMs: NOW_MS - MAX_BOOT_MS })), false, NOW_MS, MAX_BOOT_MS)).toBe(false);
+    expect(startingUp(refused(fresh({ sinceMs: null })), false, NOW_MS, MAX_BOOT_MS)).toBe(false);
   });
 
   test("only a refused connection: a timeout may be a hung signer", () => {
     const hung: RunnerObs = { ...runner(0, { kind: "hang" }), unit: fresh() };
-    expect(startingUp(hung, undefined, NOW_MS, MAX_BOOT_MS)).toBe(false);
+    expect(startingUp(hung, false, NOW_MS, MAX_BOOT_MS)).toBe(false);
   });
 
   test("only a running, unfrozen process", () => {
-    expect(startingUp(refused(null), undefined, NOW_MS, MAX_BOOT_MS)).toBe(false);
-    expect(startingUp(refused(fresh({ activeState: "activating", subState: "auto-restart", mainPid: 0 })), undefined, NOW_MS, MAX_BOOT_MS)).toBe(false);
-    expect(startingUp(refused(fresh({ frozen: true })), undefined, NOW_MS, MAX_BOOT_MS)).toBe(false);
+    expect(startingUp(refused(null), false, NOW_MS, MAX_BOOT_MS)).toBe(false);
+    expect(startingUp(refused(fresh({ activeState: "activating", subState: "auto-restart", mainPid: 0 })), false, NOW_MS, MAX_BOOT_MS)).toBe(false);
+    expect(startingUp(refused(fresh({ frozen: true })), false, NOW_MS, MAX_BOOT_MS)).toBe(false);
+  });
+});
+
+describe("decide on a runner that refuses REST", () => {
+  const cfg = config({ cntRunners: 1, maxBootMs: MAX_BOOT_MS, keyMode: "boot" });
+  const obs = (r: RunnerObs, atMs = NOW_MS): Observation => ({ atMs, settings: null, runners: [r], majorityMax: null });
+
+  test("just started and never answered: booting (a --secret one holds the key), not fenced", () => {
+    const { plan, views } = decide(obs(refused(fresh())), emptyMemory(), cfg, NOW_MS);
+    expect(views[0]?.cap).toBe("booting-holder");
+    expect([...plan.fences, ...plan.other].filter((a) => "id" in a && a.id === 0)).toEqual([]);
+  });
+
+  test("once this incarnation answered, a refused REST means unknown: it may still sign, so beside a signer it is fenced", () => {
+    const two = config({ cntRunners: 2, maxBootMs: MAX_BOOT_MS, keyMode: "boot" });
+    const with1 = (r: RunnerObs, atMs: number): Observation => ({ atMs, settings: null, runners: [r, runner(1, { kind: "holder" })], majorityMax: null });
+    const first = decide(with1({ ...runner(0, { kind: "booting" }), unit: fresh() }, NOW_MS - 300), emptyMemory(), two, NOW_MS - 300);
+    const { plan, views } = decide(with1(refused(fresh()), NOW_MS), first.memory, two, NOW_MS);
+    expect(views[0]?.cap).toBe("unknown");
+    expect(plan.fences.map((a) => `${a.kind}#${"id" in a ? a.id : ""}`)).toEqual(["freeze#0"]);
+  });
+
+  test("a new incarnation (new MainPID) starts with no answer on record", () => {
+    const first = decide(obs({ ...runner(0, { kind: "booting" }), unit: fresh() }, NOW_MS - 300), emptyMemory(), cfg, NOW_MS - 300);
+    const { views } = decide(obs(refused(fresh({ mainPid: 5555 }))), first.memory, cfg, NOW_MS);
+    expect(views[0]?.cap).toBe("booting-holder");
   });
 });
 
@@ -59,30 +83,13 @@ describe("observe", () => {
   }
   const cfg = config({ cntRunners: 1, maxBootMs: MAX_BOOT_MS, keyMode: "boot" });
 
-  test("a just-started runner refusing REST is reported as not ready, and decide does not fence it", async () => {
+  test("answers are passed on as they are: interpreting them is decide's job", async () => {
     const state: ObserveState = { settings: null, majorityMax: null };
-    const obs = await observe(deps(() => ({ ok: false, error: REFUSED }), () => fresh()), cfg, emptyMemory(), state);
-    const r0 = obs.runners.find((r) => r.id === 0)!;
-    expect(r0.stats).toMatchObject({ ok: false, error: { kind: "not_ready" } });
-    expect(r0.leaders).toMatchObject({ ok: false, error: { kind: "not_ready" } });
-    const { plan, views } = decide(obs, emptyMemory(), cfg, NOW_MS);
-    expect(views.find((v) => v.id === 0)?.cap).toBe("booting-holder");
-    expect([...plan.fences, ...plan.other].filter((a) => "id" in a && a.id === 0)).toEqual([]);
-  });
-
-  test("once the incarnation answered, a refused REST stays unreachable (it may still sign)", async () => {
-    const state: ObserveState = { settings: null, majorityMax: null };
-    let answer: NodeResult<NodeStats> = { ok: true, value: stats(10) };
-    const d = deps(() => answer, () => fresh());
-    await observe(d, cfg, emptyMemory(), state);
-    answer = { ok: false, error: REFUSED };
-    const obs = await observe(d, cfg, emptyMemory(), state);
-    expect(obs.runners.find((r) => r.id === 0)!.stats).toMatchObject({ ok: false, error: { kind: "unreachable", reason: "refused" } });
-  });
-
-  test("a timeout is passed on as it is", async () => {
-    const state: ObserveState = { settings: null, majorityMax: null };
-    const obs = await observe(deps(() => ({ ok: false, error: TIMEOUT }), () => fresh()), cfg, emptyMemory(), state);
-    expect(obs.runners.find((r) => r.id === 0)!.stats).toMatchObject({ ok: false, error: { kind: "unreachable", reason: "timeout" } });
+    for (const e of [REFUSED, TIMEOUT]) {
+      const o = await observe(deps(() => ({ ok: false, error: e }), () => fresh()), cfg, emptyMemory(), state);
+      expect(o.runners.find((r) => r.id === 0)!.stats).toEqual({ ok: false, error: e });
+    }
+    const ok = await observe(deps(() => ({ ok: true, value: stats(10) }), () => fresh()), cfg, emptyMemory(), state);
+    expect(ok.runners.find((r) => r.id === 0)!.unit).toMatchObject({ mainPid: 4242 });
   });
 });
