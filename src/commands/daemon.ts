@@ -1,6 +1,4 @@
 import { defineCommand } from "citty";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { configArgs, logLevelArgs } from "../config/args.ts";
 import { loadConfig } from "../config/load.ts";
 import type { ResolvedConfig } from "../config/types.ts";
@@ -21,6 +19,8 @@ import { MasterMetrics } from "../metrics/master.ts";
 import { serveMetrics, type MetricsServer } from "../metrics/server.ts";
 import { VERSION } from "../version.ts";
 import { summarizingLog } from "../log-summary.ts";
+// One rule for where the secret is, shared with the runner: $CREDENTIALS_DIRECTORY first.
+import { secretPath } from "./runner.ts";
 
 /** Test-only: after this many ticks the loop blocks forever, so tests can watch systemd's watchdog act. */
 export const STALL_AFTER_TICKS_ENV = "JORM_MASTER_TEST_STALL_AFTER_TICKS";
@@ -53,13 +53,6 @@ function stallForever(): never {
   for (;;) Atomics.wait(cell, 0, 0);
 }
 
-/** With LoadCredential=node_secret:… systemd hands the secret over in $CREDENTIALS_DIRECTORY. */
-export function secretPath(config: ResolvedConfig, env: Record<string, string | undefined> = process.env): string {
-  const dir = env.CREDENTIALS_DIRECTORY;
-  if (dir && existsSync(join(dir, "node_secret"))) return join(dir, "node_secret");
-  return config.nodeSecretPath;
-}
-
 /** The production ports: REST over HTTP, systemd, PoolTool, the wall clock. */
 export function realDeps(getConfig: () => ResolvedConfig): MasterDeps {
   const config = getConfig();
@@ -82,7 +75,7 @@ export function realDeps(getConfig: () => ResolvedConfig): MasterDeps {
     }),
     clock: realClock,
     pooltool: config.pooltool ? createPoolTool(config.pooltool, { timeoutMs: Math.max(getConfig().restTimeoutMs, 2_000) }) : null,
-    readSecret: () => readNodeSecret(secretPath(getConfig())),
+    readSecret: () => readNodeSecret(secretPath(getConfig(), process.env)),
   };
 }
 
