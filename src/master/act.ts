@@ -201,6 +201,9 @@ export async function act(deps: MasterDeps, plan: Plan, signal?: AbortSignal): P
   if (plan.promote) {
     if (fenceFailed) {
       outcomes.push({ action: plan.promote, ok: false, detail: "not attempted: a fence was not verified" });
+    } else if (plan.fences.length > 0 && plan.promote.fencedByMs !== undefined && deps.clock.now() > plan.promote.fencedByMs) {
+      // The fenced runner could sign until its fence held, and that was inside the next window.
+      outcomes.push({ action: plan.promote, ok: false, transient: true, detail: "not attempted: the fences held only after the next window opened" });
     } else {
       outcomes.push(await run(deps, plan.promote));
     }

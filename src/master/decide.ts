@@ -69,6 +69,7 @@ function freshRunner(pid: number, now: number): RunnerMemory {
     logsReadMs: null,
     logsWanted: true,
     holderSinceMs: null,
+    unableSinceMs: null,
   };
 }
 
@@ -113,14 +114,24 @@ export function remember(prev: Memory, obs: Observation, config: ResolvedConfig,
       m.pendingSlots = pendingSlots(logs, clock, now);
       m.logsReadMs = now;
       events = mergeEvents(events, logs, clock, curEpoch);
+      // A list is whole only if no computation was under way: /leaders answered (the enclave was
+      // free) before the logs were asked (observe orders them so).
       const epochs = new Set(logs.map((l) => l.scheduledAt.epoch));
-      for (const e of epochs) if (e >= curEpoch) known.add(e);
+      if (leadersOk) for (const e of epochs) if (e >= curEpoch) known.add(e);
       // A runner that held the key since before this epoch began, or booted with the secret in this
-      // epoch, computed this epoch's schedule: its (possibly empty) list is the whole list.
+      // epoch, computed this epoch's schedule: its (possibly empty) list is the whole list. Only
+      // once the computation has surely begun: a free enclave just after the boundary (or the boot)
+      // may be one that has not locked yet.
       const epochStart = clock.epochStartMs(curEpoch);
-      const computedAtBoundary = m.holderSinceMs !== null && m.holderSinceMs <= epochStart && leadersOk !== null;
+      const askedFrom = obs.fromMs ?? now;
+      const computedAtBoundary =
+        m.holderSinceMs !== null && m.holderSinceMs <= epochStart && leadersOk !== null && askedFrom >= epochStart + clock.slotMs;
       const computedAtBoot =
-        config.keyMode === "boot" && m.bootedAtMs !== null && m.bootedAtMs >= epochStart && leadersOk !== null;
+        config.keyMode === "boot" &&
+        m.bootedAtMs !== null &&
+        m.bootedAtMs >= epochStart &&
+        leadersOk !== null &&
+        askedFrom >= m.bootedAtMs + clock.slotMs;
       if (computedAtBoundary || computedAtBoot) known.add(curEpoch);
     }
     runners[o.id] = m;
@@ -240,6 +251,8 @@ export interface DecideResult {
 }
 
 const mayHoldKey = (c: Capability) => c === "holder" || c === "booting-holder" || c === "unknown";
+/** Proven unable to sign right now: stopped, frozen (SIGSTOP), or verified key-less. */
+const cannotSign = (c: Capability) => c === "stopped" || c === "frozen" || c === "keyless";
 
 export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, now: number): DecideResult {
   const clock = obs.settings ? epochClock(obs.settings) : null;
@@ -259,6 +272,10 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
   const views = new Map<number, RunnerView>();
   for (const o of obs.runners) views.set(o.id, view(o, memory.runners[o.id]!, config, now));
   const mem = (id: number) => memory.runners[id]!;
+  for (const v of views.values()) {
+    const m = mem(v.id);
+    m.unableSinceMs = cannotSign(v.cap) ? (m.unableSinceMs ?? now) : null;
+  }
 
   // The schedule as far as known: windows of the pool's leader slots still ahead.
   const windows: Window[] = clock
@@ -364,6 +381,31 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
       );
       pick = null;
     }
+    // A window belongs to one signer. Inside it the key moves only if everyone else was proven
+    // unable to sign since before it opened; otherwise whoever may have signed its slot already
+    // (at slot start, before going silent) would share it with the new signer, who signs it again.
+    // The handover waits for the window to close: that slot is the old signer's, done or lost.
+    let waitFor: "window" | "schedule" | null = null;
+    // With this epoch's schedule unknown, any instant may be inside a window that opened up to one
+    // window length ago.
+    if (pick && clock) {
+      const open = windows.find((w) => w.startMs <= now && now < w.endMs) ?? null;
+      const openedBy = open ? open.startMs : epochKnown ? null : now - (config.slotGuardMs + clock.slotMs + config.slotMarginMs);
+      const pickId = pick.id;
+      const mayHaveUsed =
+        openedBy === null
+          ? []
+          : [...views.values()].filter((v) => v.id !== pickId && !(mem(v.id).unableSinceMs !== null && mem(v.id).unableSinceMs! <= openedBy));
+      if (mayHaveUsed.length > 0) {
+        waitFor = open ? "window" : "schedule";
+        const which = open ? `the window of slot ${clock.epochOf(open.absSlot)}.${open.absSlot % clock.slotsPerEpoch} closes` : `no window can be open (epoch ${curEpoch}'s schedule is unknown)`;
+        notes.push(
+          `${describeSignerLoss(signerView, signer, stuck)}; #${pick.id} takes over once ${which}: ` +
+            `${mayHaveUsed.map((v) => `#${v.id}`).join(", ")} may have signed in it`,
+        );
+        pick = null;
+      }
+    }
     if (pick) {
       const why = describeSignerLoss(signerView, signer, stuck);
       for (const v of views.values()) if (v.id !== pick.id && threat(v)) fenceRunner(v, v.id === signer ? why : `#${v.id} is not the signer`);
@@ -376,16 +418,25 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
         notes.push(`${reason}; it already holds the key`);
         // It may be a boundary co-holder whose dead-man switch is armed: the signer must keep running.
         other.push({ kind: "disarm", id: pick.id, reason: "it signs now; its boundary dead-man switch must not fire" });
-      } else promote = { kind: "promote", purpose: "sign", id: pick.id, reason };
+      } else {
+        // The fences must hold before the next window opens, or its slot could be signed twice.
+        const next = windows.find((w) => w.startMs > now);
+        promote = { kind: "promote", purpose: "sign", id: pick.id, reason, ...(next ? { fencedByMs: next.startMs } : {}) };
+      }
       newSigner = pick.id;
     } else {
       // Nobody can take over. One runner that may sign is no risk; keep the old signer as that one
       // (a slot it still signs is better than none) and fence the rest.
-      const keep = signerView && (mayHoldKey(signerView.cap) || externallyFrozen) ? signerView.id : null;
+      // Waiting out a known window, the old signer keeps it (the slot is its own, signed or lost)
+      // and every other runner that may hold the key is fenced, even a lone one. With the schedule
+      // unknown there is no end to wait for: everyone is fenced, and the wait runs from then.
+      const keep = waitFor !== "schedule" && signerView && (mayHoldKey(signerView.cap) || externallyFrozen) ? signerView.id : null;
       const others = [...views.values()].filter((v) => v.id !== keep && threat(v));
-      if (keep !== null || others.length > 1) for (const v of others) fenceRunner(v, `#${v.id} is not the signer`);
+      if (keep !== null || others.length > 1 || waitFor) {
+        for (const v of others) fenceRunner(v, v.id === signer ? describeSignerLoss(signerView, signer, stuck) : `#${v.id} is not the signer`);
+      }
       newSigner = keep;
-      if (signer !== null) notes.push(`signer #${signer} is unhealthy (${describeSignerLoss(signerView, signer, stuck)}) and no standby can take over`);
+      if (signer !== null && !waitFor) notes.push(`signer #${signer} is unhealthy (${describeSignerLoss(signerView, signer, stuck)}) and no standby can take over`);
     }
   }
 

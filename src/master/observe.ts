@@ -18,7 +18,6 @@ const notAskedFrozen: NodeResult<never> = {
   ok: false,
   error: { kind: "unreachable", reason: "timeout", message: "not waited for: the process is stopped (SIGSTOP)" },
 };
-const frozenObs = (id: number): RunnerObs => ({ id, unit: null, stats: notAskedFrozen, leaders: notAskedFrozen, logs: null });
 
 export function runnerIds(config: ResolvedConfig): number[] {
   return Array.from({ length: config.cntRunners + EXTRA_RUNNER_SCAN }, (_, i) => i);
@@ -30,29 +29,37 @@ export async function observe(
   memory: Memory,
   state: ObserveState,
 ): Promise<Observation> {
+  const fromMs = deps.clock.now();
   const ids = runnerIds(config);
   const unitsP: Promise<Map<number, UnitState> | null> = deps.services.showAll(ids).catch(() => null);
-  const pollRest = async (id: number, units: Map<number, UnitState> | null): Promise<RunnerObs> => {
+  /** Polls a runner's REST; `sofar` is what has arrived yet (a frozen runner is not waited for). */
+  const pollRest = (id: number, units: Map<number, UnitState> | null): { done: Promise<RunnerObs>; sofar: () => RunnerObs } => {
     const unit = units?.get(id) ?? null;
+    const got: RunnerObs = { id, unit, stats: notAskedFrozen, leaders: notAskedFrozen, logs: null };
     // Units beyond cnt_runners are retired from their systemd state alone.
-    if (id >= config.cntRunners) return { id, unit, stats: null, leaders: null, logs: null };
+    if (id >= config.cntRunners) return { done: Promise.resolve({ ...got, stats: null, leaders: null }), sofar: () => got };
     const api = deps.node(id);
     const wantLogs = memory.runners[id]?.logsWanted ?? true;
-    const [stats, leaders, logs] = await Promise.all([
-      api.stats(),
-      api.leaders(),
-      wantLogs ? api.leaderLogs() : Promise.resolve(null),
-    ]);
-    return { id, unit, stats, leaders, logs };
+    // The logs are asked only once /leaders has answered: the logs never wait for the enclave, so
+    // asked alongside they can predate a schedule computation that /leaders then waited out, and
+    // an epoch would pass as computed with its events missing.
+    const done = Promise.all([
+      api.stats().then((r) => (got.stats = r)),
+      api.leaders().then(async (r) => {
+        got.leaders = r;
+        if (wantLogs) got.logs = await api.leaderLogs();
+      }),
+    ]).then(() => ({ ...got }));
+    return { done, sofar: () => ({ ...got }) };
   };
   // In-scope runners are polled at once, without waiting for systemctl; extras need the unit state.
   const inScope = ids.filter((id) => id < config.cntRunners);
-  const restP = inScope.map((id) => pollRest(id, null));
+  const polls = inScope.map((id) => pollRest(id, null));
   const units = await unitsP;
-  const extra = await Promise.all(ids.filter((id) => id >= config.cntRunners).map((id) => pollRest(id, units)));
+  const extra = await Promise.all(ids.filter((id) => id >= config.cntRunners).map((id) => pollRest(id, units).done));
   // A runner systemd shows SIGSTOPped cannot answer: waiting for its REST would cost every tick it
-  // stays frozen a whole rest_timeout. An answer already in is kept (race order).
-  const settled = inScope.map((id, i) => (units?.get(id)?.frozen === true ? Promise.race([restP[i]!, Promise.resolve(frozenObs(id))]) : restP[i]!));
+  // stays frozen a whole rest_timeout. What it answered already is kept.
+  const settled = inScope.map((id, i) => (units?.get(id)?.frozen === true ? Promise.resolve(polls[i]!.sofar()) : polls[i]!.done));
   const polled = (await Promise.all(settled)).map((r) => ({ ...r, unit: units?.get(r.id) ?? null }));
   const runners = [...polled, ...extra];
 
@@ -68,5 +75,5 @@ export async function observe(
       }
     }
   }
-  return { atMs: deps.clock.now(), settings: state.settings, runners, majorityMax: state.majorityMax };
+  return { atMs: deps.clock.now(), fromMs, settings: state.settings, runners, majorityMax: state.majorityMax };
 }

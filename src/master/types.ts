@@ -14,7 +14,10 @@ export interface RunnerObs {
 }
 
 export interface Observation {
+  /** When the observation was complete */
   atMs: number;
+  /** When its first request went out (every answer came after it); atMs when absent */
+  fromMs?: number;
   settings: Settings | null;
   runners: RunnerObs[];
   /** PoolTool majority max, when configured and known */
@@ -65,6 +68,9 @@ export interface RunnerMemory {
   logsWanted: boolean;
   /** The key was held continuously since this time (for knowing who computed the epoch's schedule) */
   holderSinceMs: number | null;
+  /** Proven unable to sign (stopped, frozen or verified key-less) at every tick since this time:
+   *  a window that opened later cannot have been used by it */
+  unableSinceMs: number | null;
 }
 
 export interface Memory {
@@ -84,7 +90,17 @@ export interface Memory {
 
 export type Action =
   | { kind: "demote"; id: number; reason: string; leaderIds: number[] }
-  | { kind: "promote"; id: number; reason: string; purpose: "sign" | "boundary"; /** boundary hand-out: freeze at this time unless stripped first */ leaseAtMs?: number }
+  | {
+      kind: "promote";
+      id: number;
+      reason: string;
+      purpose: "sign" | "boundary";
+      /** boundary hand-out: freeze at this time unless stripped first */
+      leaseAtMs?: number;
+      /** Not attempted if the tick's fences were verified only after this time: a window opened
+       *  while a runner being fenced could still sign in it */
+      fencedByMs?: number;
+    }
   | { kind: "freeze"; id: number; reason: string; cause: "boot" | "fence" }
   | { kind: "thaw"; id: number; reason: string }
   | { kind: "kill"; id: number; reason: string; pid: number }

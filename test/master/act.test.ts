@@ -95,6 +95,22 @@ describe("act", () => {
     expect(g.calls).toEqual(["SIGSTOP #0", "POST #1"]);
   });
 
+  test("fences that held only after the next window opened void the promotion: the fenced runner could sign in it", async () => {
+    const demote: Action = { kind: "demote", id: 0, reason: "t", leaderIds: [1] };
+    const late = fakes({ 0: { keys: [1], posts: 0 }, 1: { keys: [], posts: 0 } });
+    late.deps.clock.now = () => 5_001;
+    const out = await act(late.deps, plan({ fences: [demote], promote: { ...promote1!, fencedByMs: 5_000 } }));
+    expect(out[1]).toMatchObject({ ok: false, transient: true, detail: "not attempted: the fences held only after the next window opened" });
+    expect(late.calls).not.toContain("POST #1");
+    const inTime = fakes({ 0: { keys: [1], posts: 0 }, 1: { keys: [], posts: 0 } });
+    inTime.deps.clock.now = () => 5_000;
+    expect((await act(inTime.deps, plan({ fences: [demote], promote: { ...promote1!, fencedByMs: 5_000 } })))[1]!.ok).toBe(true);
+    // Nothing fenced this tick: everyone was proven unable by the observation, so the deadline does not apply.
+    const none = fakes({ 1: { keys: [], posts: 0 } });
+    none.deps.clock.now = () => 9_000;
+    expect((await act(none.deps, plan({ promote: { ...promote1!, fencedByMs: 5_000 } })))[0]!.ok).toBe(true);
+  });
+
   test("kill: SIGKILL and the old pid must be gone", async () => {
     const f = fakes({ 0: { keys: [1], posts: 0 } });
     const out = await act(f.deps, plan({ fences: [{ kind: "kill", id: 0, pid: 100, reason: "t" }] }));
@@ -128,7 +144,7 @@ describe("act", () => {
 
   test("outcomes fold into memory: a verified demotion proves key-less, a promotion makes the signer", () => {
     const m0 = emptyMemory();
-    m0.runners[0] = { pid: 100, firstSeenMs: 0, runningSinceMs: 0, answered: true, bootedAtMs: 0, deadSinceMs: null, keylessProof: false, lastLeaderIds: [1], frozenByUs: null, pendingSlots: [], logsReadMs: 0, logsWanted: false, holderSinceMs: 0 };
+    m0.runners[0] = { pid: 100, firstSeenMs: 0, runningSinceMs: 0, answered: true, bootedAtMs: 0, deadSinceMs: null, keylessProof: false, lastLeaderIds: [1], frozenByUs: null, pendingSlots: [], logsReadMs: 0, logsWanted: false, holderSinceMs: 0, unableSinceMs: null };
     m0.runners[1] = { ...m0.runners[0], pid: 101, lastLeaderIds: [], keylessProof: true, holderSinceMs: null };
     const m1 = applyOutcomes(
       m0,

@@ -332,3 +332,92 @@ describe("decide: reading leader logs", () => {
     expect(r.plan.fences).toEqual([]);
   });
 });
+
+describe("decide: one signer per window", () => {
+  // LOGS: events at slots 50 and 70 of epoch 0. Slot 50's window: [49.5 s, 51.5 s).
+  const cfg = config();
+  const warm = () => run(cfg, [observation(T, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby", logs: LOGS }), runner(2, { kind: "standby", logs: [] })])]).memory;
+  const inWindow = 50_200;
+  const afterWindow = 51_600;
+
+  test("the signer goes silent inside a window: it keeps the window alone, the standby takes over once it closes", () => {
+    // It may have signed slot 50 at its start; a standby given the key now would sign it again.
+    const r = decide(observation(inWindow, [runner(0, { kind: "hang" }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]), warm(), cfg, inWindow);
+    expect(summary(r.plan)).toEqual({ fences: [], promote: null, other: [] });
+    expect(r.memory.signer).toBe(0);
+    expect(r.plan.notes.join()).toContain("#1 takes over once the window of slot 0.50 closes");
+    const later = decide(observation(afterWindow, [runner(0, { kind: "hang" }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]), r.memory, cfg, afterWindow);
+    expect(summary(later.plan)).toEqual({ fences: ["freeze#0"], promote: "promote#1", other: [] });
+  });
+
+  test("a signer found crashed inside a window may have signed before it died: the standby waits for the window too", () => {
+    const r = decide(observation(inWindow, [runner(0, { kind: "stopped" }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]), warm(), cfg, inWindow);
+    expect(r.plan.promote).toBeNull();
+    const later = decide(observation(afterWindow, [runner(0, { kind: "stopped" }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]), r.memory, cfg, afterWindow);
+    expect(summary(later.plan).promote).toBe("promote#1");
+  });
+
+  test("waiting out a window, a lone standby that may hold the key is fenced: the slot may be signed already", () => {
+    // #1 restarted with --secret and is computing (busy holder): it must not finish and sign slot 50.
+    const r = decide(observation(inWindow, [runner(0, { kind: "hang" }), runner(1, { kind: "busy", logs: LOGS, unit: { mainPid: 2001 } }), runner(2, { kind: "stopped" })]), warm(), cfg, inWindow);
+    expect(summary(r.plan).fences).toEqual(["demote#1"]);
+    expect(r.plan.promote).toBeNull();
+  });
+
+  test("everyone else proven unable since before the window opened: the key moves inside it", () => {
+    // #0 was seen down at 49 s, before slot 50's window; no standby was ready then.
+    const m = warm();
+    const down = decide(observation(49_000, [runner(0, { kind: "stopped" }), runner(1, { kind: "booting" }), runner(2, { kind: "stopped" })]), m, config({ keyMode: "rest" }), 49_000);
+    const r = decide(observation(inWindow, [runner(0, { kind: "stopped" }), runner(1, { kind: "standby" }), runner(2, { kind: "stopped" })]), down.memory, config({ keyMode: "rest" }), inWindow);
+    expect(summary(r.plan).promote).toBe("promote#1");
+  });
+
+  test("a promotion carries the start of the next window: fences that hold only after it void the promotion", () => {
+    const r = decide(observation(T + 500, [runner(0, { kind: "hang" }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]), warm(), cfg, T + 500);
+    expect(summary(r.plan)).toEqual({ fences: ["freeze#0"], promote: "promote#1", other: [] });
+    expect(r.plan.promote!.fencedByMs).toBe(49_500);
+  });
+
+  test("with the epoch's schedule unknown, any instant may be in a window: fence everyone, promote one window length later", () => {
+    // A fresh daemon: nothing known about this epoch's events, the signer silent.
+    const obs = (t: number, k0: "hang" | "frozen") => observation(t, [runner(0, { kind: k0 }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]);
+    const first = decide(obs(T, "hang"), emptyMemory(), cfg, T);
+    expect(summary(first.plan)).toEqual({ fences: ["freeze#0"], promote: null, other: [] });
+    expect(first.plan.notes.join()).toContain("schedule is unknown");
+    let m = applyOutcomes(first.memory, allOk(first.plan), T);
+    m.runners[0]!.frozenByUs = "fence";
+    const frozen = decide(obs(T + 50, "frozen"), m, cfg, T + 50);
+    expect(frozen.plan.promote).toBeNull();
+    m = frozen.memory;
+    // guard 0.5 s + slot 1 s + margin 0.5 s after #0 was first seen unable
+    const windowLen = 2_000;
+    expect(decide(obs(T + 50 + windowLen - 1, "frozen"), m, cfg, T + 50 + windowLen - 1).plan.promote).toBeNull();
+    expect(decide(obs(T + 50 + windowLen, "frozen"), m, cfg, T + 50 + windowLen).plan.promote?.id).toBe(1);
+  });
+});
+
+describe("decide: when an epoch's list of events is whole", () => {
+  const cfg = config();
+  // Boundary of epoch 1 at 100 s. #0 held the key since before it and computes epoch 1 at it.
+  const held = () => {
+    const m = run(cfg, [observation(80_000, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby", logs: LOGS })])]).memory;
+    m.runners[0]!.holderSinceMs = -1;
+    return m;
+  };
+
+  test("a free enclave right after the boundary may not have locked yet: its empty list is not taken as the epoch's", () => {
+    const o = observation(100_300, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby" })], { fromMs: 100_010 });
+    expect(decide(o, held(), cfg, 100_300).memory.knownEpochs).not.toContain(1);
+    // One slot later the computation has surely begun, so a free enclave means it is done.
+    const later = observation(101_300, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby" })], { fromMs: 101_010 });
+    expect(decide(later, held(), cfg, 101_300).memory.knownEpochs).toContain(1);
+  });
+
+  test("logs read while /leaders waited for the enclave are kept as events but do not make the epoch whole", () => {
+    const partial = [pending(1, 5)];
+    const o = observation(105_000, [runner(0, { kind: "busy", logs: partial }), runner(1, { kind: "standby" })], { fromMs: 104_500 });
+    const r = decide(o, held(), cfg, 105_000);
+    expect(r.memory.events).toContain(105);
+    expect(r.memory.knownEpochs).not.toContain(1);
+  });
+});

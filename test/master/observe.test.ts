@@ -93,3 +93,37 @@ describe("observe", () => {
     expect(ok.runners.find((r) => r.id === 0)!.unit).toMatchObject({ mainPid: 4242 });
   });
 });
+
+test("observe asks a runner's leader logs only once /leaders has answered, and says when it began", async () => {
+  // The logs never wait for the enclave; asked alongside a /leaders that waits out a schedule
+  // computation, they would predate it while /leaders' answer vouched for the enclave being free.
+  const order: string[] = [];
+  let releaseLeaders!: () => void;
+  const leadersGate = new Promise<void>((r) => (releaseLeaders = r));
+  const api = {
+    stats: async () => ({ ok: true as const, value: stats(10) }),
+    leaders: async () => {
+      order.push("leaders asked");
+      await leadersGate;
+      order.push("leaders answered");
+      return { ok: true as const, value: [1] };
+    },
+    leaderLogs: async () => {
+      order.push("logs asked");
+      return { ok: true as const, value: [] };
+    },
+    settings: async () => ({ ok: false as const, error: REFUSED }),
+  } as unknown as NodeApi;
+  const services = { showAll: async (ids: number[]) => new Map(ids.filter((id) => id === 0).map((id) => [id, unit(0)])) } as unknown as ServiceManager;
+  let now = 5_000;
+  const deps: MasterDeps = { node: () => api, services, clock: { now: () => now, sleep: async () => {} }, pooltool: null, readSecret: async () => ({}) as never };
+  const pending = observe(deps, config({ cntRunners: 1 }), emptyMemory(), { settings: null, majorityMax: null });
+  await Bun.sleep(5);
+  expect(order).toEqual(["leaders asked"]);
+  now = 5_400;
+  releaseLeaders();
+  const o = await pending;
+  expect(order).toEqual(["leaders asked", "leaders answered", "logs asked"]);
+  expect(o.runners[0]!.logs).toEqual({ ok: true, value: [] });
+  expect(o).toMatchObject({ fromMs: 5_000, atMs: 5_400 });
+});
