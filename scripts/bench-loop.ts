@@ -175,6 +175,8 @@ export interface LoopResult {
   scheduled: number;
   produced: number;
   double_produced: number;
+  /** Slot windows in which two processes could sign, one after the other included */
+  shared_windows: number;
   warmup_s: number;
 }
 
@@ -182,6 +184,7 @@ export interface LoopResult {
 export function missedTargets(r: LoopResult): string[] {
   const missed: string[] = [];
   if (r.double_produced > 0) missed.push(`double-produced ${r.double_produced}`);
+  if (r.shared_windows > 0) missed.push(`windows two could sign ${r.shared_windows}`);
   if (r.runners < TARGET_RUNNERS) return missed;
   if (r.systemctl_per_tick === null || r.systemctl_per_tick > TARGETS.systemctlPerTick)
     missed.push(`systemctl/tick ${r.systemctl_per_tick} > ${TARGETS.systemctlPerTick}`);
@@ -300,6 +303,7 @@ export interface AuditFigures {
   doubleProduced: number;
   missed: number;
   overlapMs: number;
+  sharedWindows: number;
 }
 
 async function runHost(spec: HostSpec): Promise<void> {
@@ -393,7 +397,7 @@ async function runHost(spec: HostSpec): Promise<void> {
       case "audit": {
         const a = world.audit(m);
         const phys = signOverlapMs(world.journal.entries(), world.chain, m);
-        const figures: AuditFigures = { scheduled: a.scheduled, produced: a.produced, doubleProduced: a.doubleProduced, missed: a.missed, overlapMs: phys.overlapMs };
+        const figures: AuditFigures = { scheduled: a.scheduled, produced: a.produced, doubleProduced: a.doubleProduced, missed: a.missed, overlapMs: phys.overlapMs, sharedWindows: phys.sharedWindows };
         return figures;
       }
       case "exit":
@@ -776,6 +780,7 @@ export async function runOne(spec: RunSpec): Promise<LoopResult> {
       scheduled: audit.scheduled,
       produced: audit.produced,
       double_produced: audit.doubleProduced,
+      shared_windows: audit.sharedWindows,
       warmup_s: round1(warmupMs / 1000),
     };
   } finally {

@@ -56,7 +56,7 @@ const rows: Row[] = [
 ];
 
 const selected = values.only ? rows.filter((r) => values.only!.split(",").includes(r.scenario)) : rows;
-const header = ["scenario", "scheduled", "produced", "double", "missed", "unproducible", "coverage %", "sign overlap ms", "key overlap ms", "failover p50 ms", "failover p99 ms", "wall s"];
+const header = ["scenario", "scheduled", "produced", "double", "missed", "unproducible", "coverage %", "sign overlap ms", "shared windows", "key overlap ms", "failover p50 ms", "failover p99 ms", "wall s"];
 if (!values.json) {
   console.log(`jorm-master bench: ITN chain (2 s slots, 43200 slots/epoch, density ${ITN_CHAIN.leaderSlotsPerEpoch} leader slots/epoch), ${runners} runners, key mode ${keyMode}, ${values.days} days per scenario, virtual time`);
   console.log(header.join(" | "));
@@ -85,6 +85,8 @@ for (const row of selected) {
     unproducible_reasons: r.audit.unproducibleReasons,
     coverage_pct: Math.round(r.audit.coveragePct * 100) / 100,
     sign_overlap_ms: r.signOverlapMs,
+    // Windows in which two processes could sign the slot, one after the other included.
+    shared_windows: r.sharedWindows,
     // Looser: two processes holding the key in a window even without the slot in a computed schedule
     // (a --secret runner restarted by systemd holds it from boot, before it has computed anything).
     key_overlap_ms: r.audit.overlapMs,
@@ -94,7 +96,7 @@ for (const row of selected) {
     ticks: r.ticks,
     wall_s: Math.round(r.wallMs / 100) / 10,
   };
-  if (out.double_produced !== 0 || out.sign_overlap_ms !== 0) failed = true;
+  if (out.double_produced !== 0 || out.sign_overlap_ms !== 0 || out.shared_windows !== 0) failed = true;
   if (values.json) console.log(JSON.stringify(out));
   else {
     console.log(
@@ -107,6 +109,7 @@ for (const row of selected) {
         `${out.unproducible}${out.unproducible ? ` (${Object.entries(out.unproducible_reasons).map(([k, v]) => `${k} ${v}`).join(", ")})` : ""}`,
         out.coverage_pct,
         out.sign_overlap_ms,
+        out.shared_windows,
         out.key_overlap_ms,
         out.failover_p50_ms ?? "-",
         out.failover_p99_ms ?? "-",

@@ -192,6 +192,8 @@ export default defineCommand({
       missed: audit.missed,
       unproducible: audit.unproducible,
       coverage_pct: Math.round(audit.coveragePct * 100) / 100,
+      sign_overlap_ms: phys.overlapMs,
+      shared_windows: phys.sharedWindows,
       failover_p50_ms: percentile(failovers, 50),
       failover_p99_ms: percentile(failovers, 99),
       wall_s: Math.round((toMs - t0) / 100) / 10,
@@ -204,11 +206,11 @@ export default defineCommand({
           "",
           `audit over ${summary.wall_s} s: scheduled ${audit.scheduled}, produced ${audit.produced}, double-produced ${audit.doubleProduced}, ` +
             `missed ${audit.missed}, unproducible ${audit.unproducible}${audit.unproducible ? ` (${Object.entries(audit.unproducibleReasons).map(([k, v]) => `${k} ${v}`).join(", ")})` : ""}`,
-          `coverage ${summary.coverage_pct} % of producible slots; two runners able to sign one slot: ${phys.overlapMs} ms; failovers: ${failovers.length ? failovers.map((f) => `${f} ms`).join(", ") : "none"}`,
+          `coverage ${summary.coverage_pct} % of producible slots; two runners able to sign one slot: ${phys.overlapMs} ms at once, ${phys.sharedWindows} window(s) at all; failovers: ${failovers.length ? failovers.map((f) => `${f} ms`).join(", ") : "none"}`,
           "",
         ].join("\n"),
       );
     }
-    process.exit(audit.doubleProduced === 0 && phys.overlapMs === 0 ? 0 : 1);
+    process.exit(audit.doubleProduced === 0 && phys.overlapMs === 0 && phys.sharedWindows === 0 ? 0 : 1);
   },
 });

@@ -162,8 +162,9 @@ const auditCmd = defineCommand({
       guardMs: int("guard-ms", args["guard-ms"], 0),
       marginMs: int("margin-ms", args["margin-ms"], 0),
     });
-    // The guarantee failed: a slot signed twice, or two processes able to sign one inside its window.
-    if (report.doubleProduced > 0 || report.signOverlapMs > 0) process.exitCode = 1;
+    // The guarantee failed: a slot signed twice, or two processes able to sign one inside its window
+    // (at once, or one after the other).
+    if (report.doubleProduced > 0 || report.signOverlapMs > 0 || report.sharedWindows > 0) process.exitCode = 1;
     if (args.json) {
       process.stdout.write(`${JSON.stringify({ fromMs, toMs, ...report })}\n`);
       return;
@@ -173,7 +174,8 @@ const auditCmd = defineCommand({
       `${new Date(fromMs).toISOString()} → ${new Date(toMs).toISOString()}\n` +
         `scheduled ${report.scheduled}, produced ${report.produced}, double-produced ${report.doubleProduced}, missed ${report.missed}, ` +
         `unproducible ${report.unproducible}${reasons ? ` (${reasons})` : ""}\n` +
-        `coverage ${report.coveragePct.toFixed(1)} %, two able to sign a slot inside its window ${report.signOverlapMs} ms ` +
+        `coverage ${report.coveragePct.toFixed(1)} %, two able to sign a slot inside its window ${report.signOverlapMs} ms at once, ` +
+        `in ${report.sharedWindows} window(s) at all ` +
         `(two holding the key, schedule or not: ${report.overlapMs} ms in slot windows, ${report.boundaryOverlapMs} ms at boundaries)\n`,
     );
   },

@@ -41,6 +41,9 @@ export interface ScenarioResult {
   /** Time two processes could really sign a slot inside its window (see signOverlapMs) */
   signOverlapMs: number;
   worstOverlap: { epoch: number; slot: number; ms: number } | null;
+  /** Slot windows in which two processes could sign, at once or one after the other (see signOverlapMs) */
+  sharedWindows: number;
+  firstShared: { epoch: number; slot: number; processes: string[] } | null;
   /** Per signer fault: ms from injection until another runner was verified signer */
   failoverMs: number[];
   ticks: number;
@@ -151,6 +154,8 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     audit,
     signOverlapMs: phys.overlapMs,
     worstOverlap: phys.worst,
+    sharedWindows: phys.sharedWindows,
+    firstShared: phys.firstShared,
     failoverMs,
     ticks,
     wallMs: performance.now() - wall0,

@@ -56,6 +56,8 @@ export interface AuditReport {
    *  not frozen, the slot in a schedule they finished computing, the enclave not locked (0 means the
    *  guarantee held; `overlapMs` also counts key holders that computed nothing) */
   signOverlapMs: number;
+  /** Slot windows in which two processes could sign, one after the other included (0: the guarantee held) */
+  sharedWindows: number;
   /** produced / (scheduled − unproducible), in percent; 100 when nothing was producible */
   coveragePct: number;
   slots: SlotVerdict[];
@@ -282,6 +284,7 @@ export function audit(entries: readonly JournalEntry[], chain: Chain, opts: Audi
     if (t >= fromMs) boundaries.push([t - guardMs, t + marginMs]);
   }
   const producible = slots.length - unproducible;
+  const phys = signOverlapMs(entries, chain, { fromMs, toMs, guardMs, marginMs });
   return {
     scheduled: slots.length,
     produced,
@@ -292,7 +295,8 @@ export function audit(entries: readonly JournalEntry[], chain: Chain, opts: Audi
     overlapMs: intersectionMs(twoSigners, mergeIntervals(windows)),
     boundaryOverlapMs: intersectionMs(twoSigners, mergeIntervals(boundaries)),
     overlapTotalMs: intersectionMs(twoSigners, [[fromMs, toMs]]),
-    signOverlapMs: signOverlapMs(entries, chain, { fromMs, toMs, guardMs, marginMs }).overlapMs,
+    signOverlapMs: phys.overlapMs,
+    sharedWindows: phys.sharedWindows,
     coveragePct: producible > 0 ? (100 * produced) / producible : 100,
     slots,
   };
@@ -335,6 +339,17 @@ function whyUnproducible(
   return "not_scheduled";
 }
 
+export interface SignOverlap {
+  /** Time during which two or more processes could sign the slot at once */
+  overlapMs: number;
+  worst: { epoch: number; slot: number; ms: number } | null;
+  /** Windows in which two or more processes could sign the slot at some time, at once or one after
+   *  the other: the guarantee allows one per window, since a slot signed early in its window by one
+   *  can be signed again later in it by another */
+  sharedWindows: number;
+  firstShared: { epoch: number; slot: number; processes: string[] } | null;
+}
+
 /** Time inside the guarded windows of the pool's slots during which two or more runner processes
  *  could really sign that slot: alive, not frozen, holding the key, and with the slot in a schedule
  *  they had finished computing. This is what a double production needs; the audit's key-only
@@ -343,10 +358,12 @@ export function signOverlapMs(
   entries: readonly JournalEntry[],
   chain: Chain,
   opts: { fromMs: number; toMs: number; guardMs: number; marginMs: number },
-): { overlapMs: number; worst: { epoch: number; slot: number; ms: number } | null } {
+): SignOverlap {
   const tls = timelines(entries, opts.toMs);
   let total = 0;
   let worst: { epoch: number; slot: number; ms: number } | null = null;
+  let sharedWindows = 0;
+  let firstShared: SignOverlap["firstShared"] = null;
   const firstEpoch = chain.epochAt(opts.fromMs);
   const lastEpoch = chain.epochAt(opts.toMs);
   for (let epoch = firstEpoch; epoch <= lastEpoch; epoch++) {
@@ -356,17 +373,25 @@ export function signOverlapMs(
       const w1 = Math.min(opts.toMs, start + chain.params.slotDurationMs + opts.marginMs);
       if (w1 <= w0) continue;
       const per: Interval[] = [];
+      const able: string[] = [];
       for (const tl of tls) {
         const sch = tl.schedules.filter((s) => s.epoch === epoch && s.slots.has(slot) && s.doneMs !== null);
         if (sch.length === 0) continue;
         const from = Math.min(...sch.map((s) => s.doneMs!));
         // While any schedule computation holds the enclave, signing waits behind it.
         const locked = mergeIntervals(tl.schedules.map((s) => [s.startMs, s.doneMs ?? opts.toMs] as Interval));
+        const before = per.length;
         for (const [a, b] of tl.couldSign) {
           const lo = Math.max(a, from, w0);
           const hi = Math.min(b, w1);
           if (hi > lo) per.push(...subtract([lo, hi], locked));
         }
+        if (per.length > before) able.push(incKey(tl.runner, tl.inc));
+      }
+      // One after the other is as bad as at once: the second signs the slot the first already did.
+      if (able.length > 1) {
+        sharedWindows++;
+        firstShared ??= { epoch, slot, processes: able };
       }
       // Intervals of one incarnation never overlap each other, so ≥2 means two processes.
       const ms = coveredBy(per, 2).reduce((acc, [a, b]) => acc + (b - a), 0);
@@ -376,7 +401,7 @@ export function signOverlapMs(
       }
     }
   }
-  return { overlapMs: total, worst };
+  return { overlapMs: total, worst, sharedWindows, firstShared };
 }
 
 /** [a, b) minus a sorted, merged list of intervals. */

@@ -53,6 +53,7 @@ const result = (over: Partial<LoopResult> = {}): LoopResult => ({
   scheduled: 1,
   produced: 1,
   double_produced: 0,
+  shared_windows: 0,
   warmup_s: 7,
   ...over,
 });
@@ -83,13 +84,14 @@ describe("figures", () => {
     expect(none.tick_p99_ms).toBeNull();
   });
 
-  test("the targets apply from 32 runners; a double production fails any row", () => {
+  test("the targets apply from 32 runners; a double production or a shared window fails any row", () => {
     expect(missedTargets(result())).toEqual([]);
     expect(missedTargets(result({ systemctl_per_tick: 1.5 }))[0]).toContain("systemctl/tick 1.5");
     expect(missedTargets(result({ tick_p99_ms: 250 }))[0]).toContain("tick p99 250 ms");
     expect(missedTargets(result({ rss_mb: 80.2 }))[0]).toContain("RSS 80.2 MB");
     expect(missedTargets(result({ runners: 3, tick_p99_ms: 900, rss_mb: 200 }))).toEqual([]);
     expect(missedTargets(result({ runners: 3, double_produced: 1 }))).toEqual(["double-produced 1"]);
+    expect(missedTargets(result({ runners: 3, shared_windows: 2 }))).toEqual(["windows two could sign 2"]);
   });
 
   test("the table has one row per runner count with the issue's columns", () => {

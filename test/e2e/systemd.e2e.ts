@@ -555,15 +555,17 @@ describe.skipIf(!um.ok)("jorm-master under systemd --user: install, faults, audi
       overlapMs: number;
       boundaryOverlapMs: number;
       signOverlapMs: number;
+      sharedWindows: number;
     };
     auditLine =
       `audit: scheduled ${report.scheduled}, produced ${report.produced}, double-produced ${report.doubleProduced}, ` +
       `missed ${report.missed}, unproducible ${report.unproducible}, coverage ${report.coveragePct.toFixed(1)} %, ` +
-      `two able to sign a slot inside its window ${report.signOverlapMs} ms; ` +
+      `two able to sign a slot inside its window ${report.signOverlapMs} ms at once, in ${report.sharedWindows} window(s) at all; ` +
       `key overlap (two hold the key, unfrozen, schedule or not) in slot windows ${report.overlapMs} ms, at boundaries ${report.boundaryOverlapMs} ms`;
     expect(report.scheduled).toBeGreaterThan(0);
     expect(report.doubleProduced).toBe(0);
     expect(report.signOverlapMs).toBe(0);
+    expect(report.sharedWindows).toBe(0);
     expect(r.code).toBe(0);
   }, 60_000);
 });

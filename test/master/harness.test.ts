@@ -41,10 +41,31 @@ describe("signOverlapMs", () => {
     const r = signOverlapMs([...proc(0), ...proc(1), { t: start - 1000, kind: "freeze", runner: 1, inc: 1 }], chain, opts);
     expect(r.overlapMs).toBe(0);
   });
+  test("one after the other in the same window counts as shared: the second signs the slot again", () => {
+    // #0 may sign until 200 ms into the slot (then frozen); #1, which computed the slot and gave the
+    // key back, gets it again right after.
+    const r = signOverlapMs(
+      [...proc(0), ...proc(1), { t: t0 + 3, kind: "keys", runner: 1, inc: 1, keys: [] }, { t: start + 200, kind: "freeze", runner: 0, inc: 1 }, { t: start + 300, kind: "keys", runner: 1, inc: 1, keys: [1] }],
+      chain,
+      opts,
+    );
+    expect(r.overlapMs).toBe(0);
+    expect(r.sharedWindows).toBe(1);
+    expect(r.firstShared).toEqual({ epoch: 1, slot, processes: ["0:1", "1:1"] });
+  });
+  test("a handover after the window has closed shares nothing", () => {
+    const r = signOverlapMs(
+      [...proc(0), ...proc(1), { t: t0 + 3, kind: "keys", runner: 1, inc: 1, keys: [] }, { t: start + 200, kind: "freeze", runner: 0, inc: 1 }, { t: start + 1000 + 400, kind: "keys", runner: 1, inc: 1, keys: [1] }],
+      chain,
+      opts,
+    );
+    expect(r.sharedWindows).toBe(0);
+  });
 });
 
 test("the audit reports the same figure, and `sim audit` fails on it", async () => {
   const { audit } = await import("../../src/sim/audit.ts");
   expect(audit([...proc(0), ...proc(1)], chain, opts).signOverlapMs).toBe(1800);
+  expect(audit([...proc(0), ...proc(1)], chain, opts).sharedWindows).toBe(1);
   expect(audit([...proc(0), ...proc(1, { schedule: null })], chain, opts).signOverlapMs).toBe(0);
 });

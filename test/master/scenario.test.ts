@@ -19,6 +19,7 @@ const base = (over: Partial<ScenarioSpec>): ScenarioSpec => ({
 const safe = (r: Awaited<ReturnType<typeof runScenario>>) => {
   expect(r.audit.doubleProduced).toBe(0);
   expect(r.signOverlapMs).toBe(0);
+  expect(r.sharedWindows).toBe(0);
 };
 
 describe("regressions shrunk by the property test", () => {
@@ -46,6 +47,52 @@ describe("regressions shrunk by the property test", () => {
         scheduleComputeMs: 1009,
         warmStart: true,
         faults: [{ atMs: 419559, target: "daemon", downMs: 8442 }],
+      }),
+    );
+    safe(r);
+  });
+});
+
+describe("regressions: one signer per window (found on CI, 2026-11-27)", () => {
+  const chain = (seed: number, leaderSlotsPerEpoch: number) => ({ block0TimeMs: 1583452800000, slotDurationMs: 1000, slotsPerEpoch: 60, seed, leaderSlotsPerEpoch, activeSlotCoeff: 0.5 });
+
+  test("the signer signs a slot and goes silent; the standby whose schedule completes then must not sign it again", async () => {
+    // #1 signed slot 1.14 at its start, then answered 500; the master froze it and gave the key to
+    // #0, which finished computing 700 ms into the slot and signed it a second time.
+    const r = await runScenario(
+      base({
+        chain: chain(927589, 4),
+        runners: 2,
+        boot: { Bootstrapping: 6601 },
+        scheduleComputeMs: 2002,
+        warmStart: true,
+        faults: [
+          { atMs: 0, target: 0, fault: { kind: "crash" }, forMs: 500 },
+          { atMs: 13204, target: "signer", fault: { kind: "rest500", on: true }, forMs: 1499 },
+        ],
+      }),
+    );
+    safe(r);
+  });
+
+  test("logs read while /leaders waited out the boundary computation do not pass the epoch as known with no events", async () => {
+    // With epoch 10 taken as empty, no window was seen, and a failover inside slot 10.9's window
+    // had it signed twice.
+    const r = await runScenario(
+      base({
+        chain: chain(908297, 8),
+        runners: 2,
+        boot: { Bootstrapping: 8772 },
+        scheduleComputeMs: 5485,
+        warmStart: true,
+        faults: [
+          { atMs: 112705, target: 1, fault: { kind: "rest500", on: true }, forMs: 69784 },
+          { atMs: 203845, target: "signer", fault: { kind: "rest500", on: true }, forMs: 44866 },
+          { atMs: 513840, target: 1, fault: { kind: "rest500", on: true }, forMs: 14233 },
+          { atMs: 549481, target: 0, fault: { kind: "rest500", on: true }, forMs: 39030 },
+          { atMs: 576718, target: 1, fault: { kind: "freeze" }, forMs: 50936 },
+          { atMs: 597799, target: 0, fault: { kind: "restHang", on: true }, forMs: 52144 },
+        ],
       }),
     );
     safe(r);
