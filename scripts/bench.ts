@@ -6,7 +6,7 @@
 
 import { parseArgs } from "node:util";
 import { percentile, runScenario, type FaultEvent, type ScenarioSpec } from "../src/master/scenario.ts";
-import { ITN_CHAIN } from "../src/sim/chain.ts";
+import { Chain, ITN_CHAIN } from "../src/sim/chain.ts";
 import type { Fault } from "../src/sim/world.ts";
 
 const { values } = parseArgs({
@@ -37,6 +37,19 @@ function every(periodMs: number, make: (i: number) => Omit<FaultEvent, "atMs">, 
 }
 const signer = (fault: Fault, forMs?: number) => () => ({ target: "signer" as const, fault, ...(forMs ? { forMs } : {}) });
 
+/** Faults placed `intoSlotMs` after the start of the first pool slot after every period: the signer
+ *  is lost inside a window, after it may have signed (the world starts at epoch 1). */
+function inSlot(periodMs: number, intoSlotMs: number, make: () => Omit<FaultEvent, "atMs">): FaultEvent[] {
+  const chain = new Chain(ITN_CHAIN);
+  const fromMs = chain.epochStartMs(1);
+  const out: FaultEvent[] = [];
+  for (let t = periodMs / 2; t < durationMs; t += periodMs) {
+    const next = chain.leaderSlotsBetween(fromMs + t, fromMs + t + DAY_MS)[0];
+    if (next) out.push({ ...make(), atMs: chain.slotStartMs(next.epoch, next.slot) - fromMs + intoSlotMs } as FaultEvent);
+  }
+  return out;
+}
+
 interface Row {
   scenario: string;
   spec: Partial<ScenarioSpec>;
@@ -46,6 +59,8 @@ const rows: Row[] = [
   { scenario: "signer-crash-1h", spec: { faults: every(HOUR_MS, signer({ kind: "crash" })) } },
   { scenario: "signer-hang-60s-3h", spec: { faults: every(3 * HOUR_MS, signer({ kind: "restHang", on: true }, 60_000)) } },
   { scenario: "signer-stuck-6h", spec: { faults: every(6 * HOUR_MS, signer({ kind: "stuck", on: true })) } },
+  // Lost 0.5 s into a slot it has signed: the standby must wait for the window to close.
+  { scenario: "signer-crash-in-slot-3h", spec: { faults: inSlot(3 * HOUR_MS, 500, signer({ kind: "crash" })) } },
   { scenario: "daemon-kill-30min", spec: { faults: every(30 * 60_000, () => ({ target: "daemon" as const, downMs: 1_500 })) } },
   {
     scenario: "slow-boot-15min",
