@@ -79,8 +79,8 @@ async function applyOp(op: Op, deps: ApplyDeps): Promise<void> {
       return;
     case "manifest":
       if (op.manifest === null) {
+        // Its directory goes only if install created it (then it is recorded, and removed after this)
         rmSync(at(op.path), { force: true });
-        removeDirIfEmpty(dirname(at(op.path)));
       } else {
         mkdirSync(dirname(at(op.path)), { recursive: true, mode: 0o755 });
         const tmp = tempBeside(at(op.path));

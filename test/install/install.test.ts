@@ -169,6 +169,16 @@ describe("install --root (staging)", () => {
     expect(existsSync(join(root, "var/lib/jorm-master"))).toBe(false);
   });
 
+  test("directories that existed before install stay, even empty (the state dir included)", async () => {
+    const root = join(dir, "root");
+    for (const d of ["var/lib/jorm-master", "etc/cardano"]) mkdirSync(join(root, d), { recursive: true });
+    await runInstall({ ...full(), root }, deps());
+    await runUninstall({ root, purge: true, force: true, dryRun: false }, deps());
+    expect(existsSync(join(root, "var/lib/jorm-master"))).toBe(true);
+    expect(readdirSync(join(root, "var/lib/jorm-master"))).toEqual([]);
+    expect(existsSync(join(root, "etc/cardano"))).toBe(true);
+  });
+
   test("--dry-run prints the plan and writes nothing", async () => {
     const root = join(dir, "root");
     const d = deps();
