@@ -42,12 +42,13 @@ export async function observe(
     const wantLogs = memory.runners[id]?.logsWanted ?? true;
     // The logs are asked only once /leaders has answered: the logs never wait for the enclave, so
     // asked alongside they can predate a schedule computation that /leaders then waited out, and
-    // an epoch would pass as computed with its events missing.
+    // an epoch would pass as computed with its events missing. Not at all when /leaders failed: a
+    // hung node would cost the tick a second deadline, and a computing one has only part of them.
     const done = Promise.all([
       api.stats().then((r) => (got.stats = r)),
       api.leaders().then(async (r) => {
         got.leaders = r;
-        if (wantLogs) got.logs = await api.leaderLogs();
+        if (wantLogs && r.ok) got.logs = await api.leaderLogs();
       }),
     ]).then(() => ({ ...got }));
     return { done, sofar: () => ({ ...got }) };

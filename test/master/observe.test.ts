@@ -127,3 +127,21 @@ test("observe asks a runner's leader logs only once /leaders has answered, and s
   expect(o.runners[0]!.logs).toEqual({ ok: true, value: [] });
   expect(o).toMatchObject({ fromMs: 5_000, atMs: 5_400 });
 });
+
+test("a /leaders that failed is not followed by a logs request: a hung node costs one deadline, not two", async () => {
+  let logsAsked = 0;
+  const api = {
+    stats: async () => ({ ok: false as const, error: TIMEOUT }),
+    leaders: async () => ({ ok: false as const, error: TIMEOUT }),
+    leaderLogs: async () => {
+      logsAsked++;
+      return { ok: true as const, value: [] };
+    },
+    settings: async () => ({ ok: false as const, error: REFUSED }),
+  } as unknown as NodeApi;
+  const services = { showAll: async (ids: number[]) => new Map(ids.filter((id) => id === 0).map((id) => [id, unit(0)])) } as unknown as ServiceManager;
+  const deps: MasterDeps = { node: () => api, services, clock: { now: () => 0, sleep: async () => {} }, pooltool: null, readSecret: async () => ({}) as never };
+  const o = await observe(deps, config({ cntRunners: 1 }), emptyMemory(), { settings: null, majorityMax: null });
+  expect(logsAsked).toBe(0);
+  expect(o.runners[0]!.logs).toBeNull();
+});
