@@ -515,7 +515,8 @@ export class SimNode {
   }
 
   /** `accepted`: a leader call that was already in its handler, waiting for the enclave lock. A REST
-   *  hang that began meanwhile withholds its answer, not its effect. */
+   *  hang or 500s that began meanwhile withhold or replace its answer, not its effect: the handler
+   *  is past the REST layer and runs to completion once it has the lock. */
   private dispatch(p: PendingRequest, accepted = false): void {
     if (!this.alive) return;
     if (this.frozenFlag) {
@@ -534,7 +535,7 @@ export class SimNode {
       this.inFlight.delete(p);
       p.resolve(res);
     };
-    if (this.faults.rest500) return answer(response(500, "Internal Server Error", TEXT_TYPE));
+    if (this.faults.rest500 && !accepted) return answer(response(500, "Internal Server Error", TEXT_TYPE));
     const { method, path } = p.req;
     if (method === "GET" && path === "/node/stats") return answer(this.stats());
     if (this.state !== "Running") return answer(response(503, NOT_READY_BODY, TEXT_TYPE));
@@ -543,7 +544,8 @@ export class SimNode {
       this.leaderQueue.push(p);
       return;
     }
-    answer(this.route(p.req));
+    const res = this.route(p.req);
+    answer(accepted && this.faults.rest500 ? response(500, "Internal Server Error", TEXT_TYPE) : res);
   }
 
   private route(req: RawRequest): RawResponse {

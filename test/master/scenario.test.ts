@@ -99,6 +99,24 @@ describe("regressions: one signer per window (found on CI, 2026-11-27)", () => {
   });
 });
 
+describe("regressions: the simulator's faults (found by test:deep, 2026-11-27)", () => {
+  test("REST 500s that begin while a co-holder's key removal waits for the boundary computation do not undo it", async () => {
+    // The simulator answered the queued DELETE with a 500 and dropped it; the co-holder kept the key
+    // and signed slot 9.2 beside the signer. A handler past the REST layer runs to completion.
+    const r = await runScenario(
+      base({
+        chain: { block0TimeMs: 1583452800000, slotDurationMs: 1000, slotsPerEpoch: 60, seed: 12, leaderSlotsPerEpoch: 7, activeSlotCoeff: 0.5 },
+        runners: 7,
+        keyMode: "rest",
+        boot: { Bootstrapping: 2633 },
+        scheduleComputeMs: 2001,
+        faults: [{ atMs: 481052, target: 1, fault: { kind: "rest500", on: true }, forMs: 949 }],
+      }),
+    );
+    safe(r);
+  });
+});
+
 describe("regressions shrunk by the property test (simulator faults)", () => {
   test("a slow-boot fault on a frozen booting runner must not make it compute (and sign) everything twice", async () => {
     const r = await runScenario(

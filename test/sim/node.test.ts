@@ -388,6 +388,23 @@ describe("schedule", () => {
     expect((await del).status).toBe(200);
   });
 
+  test("REST 500s that begin while a removal waits for the enclave replace its answer, not the removal", async () => {
+    const f = nodeFixture({ secrets: [POOL_SECRET], scheduleComputeMs: 19_100 });
+    await f.boot();
+    await f.clock.runUntil(f.slotStart(1, 10));
+    const del = f.call("DELETE", "/leaders/1");
+    await f.clock.runUntil(f.slotStart(1, 12));
+    f.node.setRest500(true);
+    await f.clock.runUntil(f.slotStart(1, 26));
+    expect(f.node.leaderIds()).toEqual([]);
+    expect((await del).status).toBe(500);
+    expect(f.journal.ofKind("block")).toEqual([]);
+    // A call that arrives during the 500s never reaches a handler: no effect.
+    const post = await f.call("POST", "/leaders", POOL_SECRET);
+    expect(post.status).toBe(500);
+    expect(f.node.leaderIds()).toEqual([]);
+  });
+
   test("no keys, no computing time: leader calls right after a keyless boundary do not block", async () => {
     const f = nodeFixture({ scheduleComputeMs: 30_000 });
     await f.boot();
