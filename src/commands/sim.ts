@@ -126,7 +126,8 @@ const auditCmd = defineCommand({
     name: "audit",
     description:
       "Audit the journal of a multi-process simulated run: scheduled, produced, double-produced (must be 0), missed,\n" +
-      "unproducible slots with reasons, and the time two runners could sign inside the slot windows.\n" +
+      "unproducible slots with reasons, the time two runners could sign inside the slot windows at once, and the\n" +
+      "windows in which two could sign at all (one after the other included).\n" +
       "Exits 1 when any slot was double-produced or two processes could sign a slot inside its window.\n" +
       "Example: jorm-master sim audit --world /etc/cardano --guard-ms 2000 --margin-ms 1000 --json",
   },
