@@ -229,3 +229,31 @@ describe("one simulated node process", () => {
     expect(bad.exitCode).toBe(64);
   });
 });
+
+test("sim audit exits 1 when two processes could sign one slot one after the other, though never at once", () => {
+  const w = makeWorld(freePort());
+  const epoch = 200;
+  const t0 = w.chain.absSlotStartMs(epoch * 4);
+  const start = w.chain.absSlotStartMs(epoch * 4 + 1);
+  const proc = (runner: number) => [
+    { t: t0, kind: "proc_start", runner, inc: 1, pid: 100 + runner, keys: [1] },
+    { t: t0 + 1, kind: "schedule_start", runner, inc: 1, epoch, slots: [1, 2, 3], keys: [1], trigger: "boot" },
+    { t: t0 + 2, kind: "schedule_done", runner, inc: 1, epoch, slots: [1, 2, 3], keys: [1] },
+  ];
+  // #1 gives the key back, #0 is frozen 200 ms into slot 1, then #1 gets the key again.
+  const entries = [
+    ...proc(0),
+    ...proc(1),
+    { t: t0 + 3, kind: "keys", runner: 1, inc: 1, keys: [] },
+    { t: start + 200, kind: "freeze", runner: 0, inc: 1 },
+    { t: start + 300, kind: "keys", runner: 1, inc: 1, keys: [1] },
+  ];
+  writeFileSync(w.journal, entries.map((e) => JSON.stringify(e)).join("\n") + "\n");
+  const audit = Bun.spawnSync(
+    ["bun", CLI, "sim", "audit", "--world", w.dir, "--from", String(t0), "--to", String(t0 + 4000), "--guard-ms", "400", "--margin-ms", "400", "--json"],
+    { stdout: "pipe", stderr: "pipe" },
+  );
+  const report = JSON.parse(audit.stdout.toString()) as { signOverlapMs: number; sharedWindows: number };
+  expect(report).toMatchObject({ signOverlapMs: 0, sharedWindows: 1 });
+  expect(audit.exitCode).toBe(1);
+});
