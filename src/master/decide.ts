@@ -392,10 +392,14 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
       const open = windows.find((w) => w.startMs <= now && now < w.endMs) ?? null;
       const openedBy = open ? open.startMs : epochKnown ? null : now - (config.slotGuardMs + clock.slotMs + config.slotMarginMs);
       const pickId = pick.id;
+      // A runner still booting has never been Running in this incarnation, so it has computed no
+      // schedule and signed nothing yet (whether it may sign later is the fences' business).
       const mayHaveUsed =
         openedBy === null
           ? []
-          : [...views.values()].filter((v) => v.id !== pickId && !(mem(v.id).unableSinceMs !== null && mem(v.id).unableSinceMs! <= openedBy));
+          : [...views.values()].filter(
+              (v) => v.id !== pickId && v.cap !== "booting-holder" && !(mem(v.id).unableSinceMs !== null && mem(v.id).unableSinceMs! <= openedBy),
+            );
       if (mayHaveUsed.length > 0) {
         waitFor = open ? "window" : "schedule";
         const which = open ? `the window of slot ${clock.epochOf(open.absSlot)}.${open.absSlot % clock.slotsPerEpoch} closes` : `no window can be open (epoch ${curEpoch}'s schedule is unknown)`;

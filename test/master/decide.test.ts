@@ -372,6 +372,14 @@ describe("decide: one signer per window", () => {
     expect(summary(r.plan).promote).toBe("promote#1");
   });
 
+  test("a standby still booting with --secret never holds the handover back: it cannot have signed yet", () => {
+    // A fresh daemon (schedule unknown): #0 is gone, #2 bootstraps holding the key, #1 is ready.
+    const obs = observation(T, [runner(0, { kind: "stopped" }), runner(1, { kind: "standby" }), runner(2, { kind: "booting" })]);
+    const first = decide(obs, emptyMemory(), cfg, T);
+    const later = decide({ ...obs, atMs: T + 2_000 }, first.memory, cfg, T + 2_000);
+    expect(later.plan.promote?.id).toBe(1);
+  });
+
   test("a promotion carries the start of the next window: fences that hold only after it void the promotion", () => {
     const r = decide(observation(T + 500, [runner(0, { kind: "hang" }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]), warm(), cfg, T + 500);
     expect(summary(r.plan)).toEqual({ fences: ["freeze#0"], promote: "promote#1", other: [] });
