@@ -36,6 +36,8 @@ export function stallAfterTicks(env: Record<string, string | undefined> = proces
 export const TICK_STALL_LIMIT_MS = 60_000;
 /** Ticks come up to 20 a second; systemd needs a ping only every WatchdogSec/2 */
 const WATCHDOG_MIN_GAP_MS = 1_000;
+/** The parting fences (one observation, SIGSTOPs, demotions) get this long before the daemon exits. */
+const PART_TIMEOUT_MS = 10_000;
 
 /**
  * Whether the watchdog may be pinged between ticks: only while the last tick ended recently. Every
@@ -168,7 +170,7 @@ export default defineCommand({
     const ac = new AbortController();
     const stop = (sig: string) => {
       if (ac.signal.aborted) return;
-      log.info(`${sig}: stopping; the runners are left as they are`);
+      log.info(`${sig}: stopping; the signer is left as it is, standbys that would sign without a daemon are fenced`);
       notifier.stopping();
       ac.abort();
     };
@@ -197,6 +199,13 @@ export default defineCommand({
     });
     try {
       await master.run(ac.signal);
+      // Told to stop: a standby booting with --secret would become a second signer while no daemon
+      // runs (an operator's stop, a restart into a broken config). Bounded: systemd waits for us.
+      const parted = await Promise.race([master.part().then(() => true), Bun.sleep(PART_TIMEOUT_MS).then(() => false)]).catch((e) => {
+        log.error(`fencing before exit failed: ${e instanceof Error ? e.message : String(e)}`);
+        return true;
+      });
+      if (!parted) log.error(`fencing before exit took over ${PART_TIMEOUT_MS / 1000} s; exiting anyway`);
     } finally {
       lock.release();
       (metricsServer as MetricsServer | null)?.stop();

@@ -584,6 +584,26 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
   };
 }
 
+/**
+ * The fences a daemon leaves behind when told to stop. Without a daemon, every runner that holds
+ * the key will sign once it has a schedule: a standby booting with --secret, a boundary co-holder.
+ * All of them but one (the signer, else the first that may hold the key) are fenced, regardless of
+ * how near a window is; a booting one is frozen (it answers no leader call yet). Runners that cannot
+ * sign, and the one kept, are left exactly as they are. The next daemon kills what was frozen.
+ */
+export function partingFences(views: readonly RunnerView[], signer: number | null): Action[] {
+  const able = views.filter((v) => mayHoldKey(v.cap));
+  const keep = signer !== null && able.some((v) => v.id === signer) ? signer : (able[0]?.id ?? null);
+  const why = "the daemon stops; without it this runner would become a second signer";
+  return able
+    .filter((v) => v.id !== keep)
+    .map((v): Action =>
+      v.cap === "holder" && !v.busy
+        ? { kind: "demote", id: v.id, reason: why, leaderIds: v.leaderIds ?? [] }
+        : { kind: "freeze", id: v.id, cause: "fence", reason: why },
+    );
+}
+
 /** Due the moment the epoch starts, before any observation: the co-holders' key removals. A tick's
  *  observation waits out a REST deadline on every enclave locked by the new schedule, and the
  *  co-holders' dead-man switches fire well before that; the removals need no observation (the ids

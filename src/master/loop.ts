@@ -3,7 +3,7 @@
 
 import type { ResolvedConfig } from "../config/types.ts";
 import { act, applyOutcomes, run, type MasterDeps } from "./act.ts";
-import { boundaryStrip, decide, emptyMemory } from "./decide.ts";
+import { boundaryStrip, decide, emptyMemory, partingFences } from "./decide.ts";
 import { observe, type ObserveState } from "./observe.ts";
 import type { Memory, Observation, Outcome, Plan, RunnerView } from "./types.ts";
 
@@ -130,7 +130,24 @@ export class Master {
     return report;
   }
 
-  /** Runs until `signal` aborts. Leaves the runners exactly as they are. */
+  /**
+   * The last act of a daemon told to stop (SIGTERM): one more look, then every runner that would
+   * become a second signer without a daemon is fenced (see partingFences). Not called on a crash.
+   */
+  async part(): Promise<Outcome[]> {
+    const { deps, log } = this.opts;
+    const observation = await observe(deps, this.config, this.memory, this.state);
+    const { memory, views } = decide(observation, this.memory, this.config, deps.clock.now());
+    const fences = partingFences(views, memory.signer);
+    const outcomes = await act(deps, { fences, promote: null, other: [], wakeAtMs: 0, notes: [] });
+    for (const o of outcomes) {
+      const a = o.action;
+      (o.ok ? log.warn : log.error)(`${a.kind} ${"id" in a ? `#${a.id}` : ""}: ${a.reason} → ${o.ok ? "" : "FAILED: "}${o.detail}`);
+    }
+    return outcomes;
+  }
+
+  /** Runs until `signal` aborts. Leaves the runners exactly as they are (see part()). */
   async run(signal: AbortSignal): Promise<void> {
     const { deps, log } = this.opts;
     while (!signal.aborted) {

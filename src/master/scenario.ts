@@ -15,8 +15,9 @@ import type { Master, MasterLog, TickReport } from "./loop.ts";
 export type FaultEvent =
   /** A fault injected at atMs into runner `target` ("signer": whoever signs then) */
   | { atMs: number; target: number | "signer"; fault: Fault; /** undo after this long (on:false / thaw) */ forMs?: number }
-  /** The daemon is killed at atMs and comes back after downMs with empty memory */
-  | { atMs: number; target: "daemon"; downMs: number };
+  /** The daemon is killed at atMs (or, graceful, stopped: it fences before it exits) and comes back
+   *  after downMs with empty memory */
+  | { atMs: number; target: "daemon"; downMs: number; graceful?: boolean };
 
 export interface ScenarioSpec {
   chain: ChainParams;
@@ -118,11 +119,15 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       world.clock.at(at, () => {
         current.ac.abort();
         daemonAlive = false;
-        world.clock.at(world.clock.now() + ev.downMs, () => {
+        // SIGTERM: the loop ends after its tick in flight, then the parting fences; systemd starts
+        // the next daemon only once this one has exited.
+        const stopping = current;
+        const exited = ev.graceful ? stopping.done.then(() => stopping.m.part()).then(() => {}) : Promise.resolve();
+        world.clock.at(world.clock.now() + ev.downMs, () => void exited.then(() => {
           daemonAlive = true;
           current = start();
           master = current.m;
-        });
+        }));
       });
       continue;
     }
@@ -135,7 +140,14 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       }
       world.inject(id, ev.fault);
       const u = undo(ev.fault);
-      if (u && ev.forMs !== undefined) world.inject(id, u, world.clock.now() + ev.forMs);
+      // A thaw (SIGCONT) goes to the process that was stopped: after a restart it is gone, and the
+      // new one must not be thawed out of a freeze that is not the injector's.
+      const inc = world.node(id)?.incarnation;
+      if (u && ev.forMs !== undefined) {
+        world.clock.at(world.clock.now() + ev.forMs, () => {
+          if (u.kind !== "thaw" || world.node(id)?.incarnation === inc) world.inject(id, u);
+        });
+      }
     });
   }
   await world.runUntil(toMs);

@@ -95,7 +95,7 @@ describe("daemon against runners that do not exist", () => {
       d.proc.kill("SIGTERM");
       await d.proc.exited;
     }
-    expect(d.text).toContain("SIGTERM: stopping; the runners are left as they are");
+    expect(d.text).toContain("SIGTERM: stopping; the signer is left as it is, standbys that would sign without a daemon are fenced");
   }, 30_000);
 
   test("/metrics on metrics_listen: every runner down, ticks counted, last observation recent", async () => {

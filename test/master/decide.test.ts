@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { applyOutcomes } from "../../src/master/act.ts";
-import { DEAD_RESTART_MS, best, decide, emptyMemory } from "../../src/master/decide.ts";
+import { DEAD_RESTART_MS, best, decide, emptyMemory, partingFences } from "../../src/master/decide.ts";
 import type { Action, Memory, Observation, Outcome, Plan, RunnerView } from "../../src/master/types.ts";
 import { config, observation, pending, runner } from "./fixtures.ts";
 
@@ -427,5 +427,28 @@ describe("decide: when an epoch's list of events is whole", () => {
     const r = decide(o, held(), cfg, 105_000);
     expect(r.memory.events).toContain(105);
     expect(r.memory.knownEpochs).not.toContain(1);
+  });
+});
+
+describe("partingFences: what a stopping daemon fences", () => {
+  const cfg = config();
+  const views = (obs: Observation, memory = emptyMemory()) => decide(obs, memory, cfg, obs.atMs);
+
+  test("the signer stays; a standby booting with --secret is frozen, a key-less one is left alone", () => {
+    const r = views(observation(T, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "booting" }), runner(2, { kind: "standby" })]));
+    expect(r.memory.signer).toBe(0);
+    expect(partingFences(r.views, r.memory.signer).map((a) => `${a.kind}#${"id" in a ? a.id : ""}`)).toEqual(["freeze#1"]);
+  });
+
+  test("a second holder is demoted; with no signer, one runner that may sign is kept so the pool still produces", () => {
+    const two = views(observation(T, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "holder" }), runner(2, { kind: "standby" })]));
+    expect(partingFences(two.views, 0).map((a) => `${a.kind}#${"id" in a ? a.id : ""}`)).toEqual(["demote#1"]);
+    const cold = views(observation(T, [runner(0, { kind: "booting" }), runner(1, { kind: "booting" }), runner(2, { kind: "booting" })]));
+    expect(partingFences(cold.views, null).map((a) => `${a.kind}#${"id" in a ? a.id : ""}`)).toEqual(["freeze#1", "freeze#2"]);
+  });
+
+  test("nothing to fence when nobody else may sign", () => {
+    const r = views(observation(T, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby" }), runner(2, { kind: "stopped" })]));
+    expect(partingFences(r.views, 0)).toEqual([]);
   });
 });

@@ -36,8 +36,15 @@ const eventArb = (runners: number): fc.Arbitrary<FaultEvent> =>
       atMs: fc.integer({ min: 0, max: DURATION_MS - 1 }),
       target: fc.constant<"daemon">("daemon"),
       // systemd brings a killed daemon back (Restart=always, RestartSec=1s): about 1-2 s down.
-      // Longer outages are covered by the runner's passive boot (scenario.test.ts).
       downMs: fc.integer({ min: 0, max: 2_000 }),
+    }) },
+    // Stopped (SIGTERM: the operator, or a restart into a broken config) and down for up to 90 s:
+    // it fences on the way out; runners systemd restarts meanwhile boot passive.
+    { weight: 1, arbitrary: fc.record({
+      atMs: fc.integer({ min: 0, max: DURATION_MS - 1 }),
+      target: fc.constant<"daemon">("daemon"),
+      downMs: fc.integer({ min: 0, max: 90_000 }),
+      graceful: fc.constant(true),
     }) },
   );
 

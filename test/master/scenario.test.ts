@@ -178,6 +178,19 @@ describe("long daemon outages (a config error keeps it down: exit 78, no restart
     for (const e of during) if (e.kind === "proc_start") expect(e.keys).toEqual([]);
     expect(r.audit.produced).toBeGreaterThan(0);
   });
+
+  test("key mode boot: stopped (SIGTERM) while every runner boots with --secret, it fences all but one on the way out", async () => {
+    // Without the parting fences all three finish booting while no daemon runs, each computes the
+    // epoch with the key, and every slot until the daemon is back is signed three times.
+    const r = await runScenario(base({ faults: [{ atMs: 3_000, target: "daemon", downMs: 120_000, graceful: true }] }));
+    safe(r);
+    expect(r.audit.produced).toBeGreaterThan(0);
+  });
+
+  test("the same stop as a crash that systemd cannot bring back shows the limit the parting fences close", async () => {
+    const r = await runScenario(base({ faults: [{ atMs: 3_000, target: "daemon", downMs: 120_000 }] }));
+    expect(r.audit.doubleProduced).toBeGreaterThan(0);
+  });
 });
 
 describe("the seed's limitations are gone", () => {
