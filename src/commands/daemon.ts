@@ -86,8 +86,9 @@ export default defineCommand({
     name: "daemon",
     description:
       "Supervise the runners: exactly one signs, and nothing that might sign twice is left unfenced.\n" +
-      "Fails over within a slot. Run by systemd as jorm_master.service; stopping it leaves the runners as\n" +
-      "they are, and a restarted daemon adopts them without restarting any.\n" +
+      "Fails over within a slot. Run by systemd as jorm_master.service; stopping it leaves the signer as it is\n" +
+      "and first fences any standby that would sign without it (one booting with --secret); a restarted\n" +
+      "daemon adopts the runners without restarting a healthy one.\n" +
       "SIGHUP (systemctl reload jorm_master) re-reads the config; an invalid one is refused and the old kept.\n" +
       "Example: jorm-master daemon --config /etc/cardano/jorm_master.yaml",
   },
