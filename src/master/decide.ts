@@ -588,8 +588,10 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
  * The fences a daemon leaves behind when told to stop. Without a daemon, every runner that holds
  * the key will sign once it has a schedule: a standby booting with --secret, a boundary co-holder.
  * All of them but one (the signer, else the first that may hold the key) are fenced, regardless of
- * how near a window is; a booting one is frozen (it answers no leader call yet). Runners that cannot
- * sign, and the one kept, are left exactly as they are. The next daemon kills what was frozen.
+ * how near a window is: a Running holder is demoted; anything else (booting, computing, silent) is
+ * killed, not frozen: a SIGCONT from anyone would undo a freeze while no daemon watches, and the next
+ * daemon would kill a frozen one anyway. systemd restarts it, and with no daemon active it boots
+ * without --secret. Runners that cannot sign, and the one kept, are left exactly as they are.
  */
 export function partingFences(views: readonly RunnerView[], signer: number | null): Action[] {
   const able = views.filter((v) => mayHoldKey(v.cap));
@@ -600,7 +602,7 @@ export function partingFences(views: readonly RunnerView[], signer: number | nul
     .map((v): Action =>
       v.cap === "holder" && !v.busy
         ? { kind: "demote", id: v.id, reason: why, leaderIds: v.leaderIds ?? [] }
-        : { kind: "freeze", id: v.id, cause: "fence", reason: why },
+        : { kind: "kill", id: v.id, pid: v.pid, reason: why },
     );
 }
 

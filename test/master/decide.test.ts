@@ -434,17 +434,17 @@ describe("partingFences: what a stopping daemon fences", () => {
   const cfg = config();
   const views = (obs: Observation, memory = emptyMemory()) => decide(obs, memory, cfg, obs.atMs);
 
-  test("the signer stays; a standby booting with --secret is frozen, a key-less one is left alone", () => {
+  test("the signer stays; a standby booting with --secret is killed (it reboots passive), a key-less one is left alone", () => {
     const r = views(observation(T, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "booting" }), runner(2, { kind: "standby" })]));
     expect(r.memory.signer).toBe(0);
-    expect(partingFences(r.views, r.memory.signer).map((a) => `${a.kind}#${"id" in a ? a.id : ""}`)).toEqual(["freeze#1"]);
+    expect(partingFences(r.views, r.memory.signer).map((a) => `${a.kind}#${"id" in a ? a.id : ""}`)).toEqual(["kill#1"]);
   });
 
   test("a second holder is demoted; with no signer, one runner that may sign is kept so the pool still produces", () => {
     const two = views(observation(T, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "holder" }), runner(2, { kind: "standby" })]));
     expect(partingFences(two.views, 0).map((a) => `${a.kind}#${"id" in a ? a.id : ""}`)).toEqual(["demote#1"]);
     const cold = views(observation(T, [runner(0, { kind: "booting" }), runner(1, { kind: "booting" }), runner(2, { kind: "booting" })]));
-    expect(partingFences(cold.views, null).map((a) => `${a.kind}#${"id" in a ? a.id : ""}`)).toEqual(["freeze#1", "freeze#2"]);
+    expect(partingFences(cold.views, null).map((a) => `${a.kind}#${"id" in a ? a.id : ""}`)).toEqual(["kill#1", "kill#2"]);
   });
 
   test("nothing to fence when nobody else may sign", () => {
