@@ -36,6 +36,9 @@ describe("renderUnits, system scope (defaults)", () => {
       expect(unit).toContain("Restart=always");
       expect(unit).toContain("RestartPreventExitStatus=78");
     }
+    // The master never gives up restarting (a runner that does is started again by the master).
+    expect(master.indexOf("StartLimitIntervalSec=0")).toBeGreaterThan(master.indexOf("[Unit]"));
+    expect(master.indexOf("StartLimitIntervalSec=0")).toBeLessThan(master.indexOf("[Service]"));
     expect(runner).toContain("LimitNOFILE=65536");
   });
   test("runners are independent of the master", () => {
