@@ -106,15 +106,7 @@ export class Master {
     this.lastNotes = new Set(plan.notes);
     this.logFailures(observation);
     const outcomes = [...earlyOutcomes, ...(await act(deps, plan, signal))];
-    for (const o of outcomes) {
-      const a = o.action;
-      const who = "id" in a ? `#${a.id}` : "pooltool";
-      const line = `${a.kind} ${who}: ${a.reason} → ${o.ok ? "" : o.transient ? "not yet: " : "FAILED: "}${o.detail}`;
-      if (a.kind === "reportTip" || a.kind === "disarm") log.debug(line);
-      else if (!o.ok) (o.transient ? log.warn : log.error)(line);
-      else if (a.kind === "promote" || a.kind === "demote" || a.kind === "freeze" || a.kind === "kill") log.warn(line);
-      else log.info(line);
-    }
+    this.logOutcomes(outcomes);
     this.memory = applyOutcomes(this.memory, outcomes, deps.clock.now());
     this.ticks++;
     const report: TickReport = {
@@ -135,16 +127,27 @@ export class Master {
    * become a second signer without a daemon is fenced (see partingFences). Not called on a crash.
    */
   async part(): Promise<Outcome[]> {
-    const { deps, log } = this.opts;
+    const { deps } = this.opts;
     const observation = await observe(deps, this.config, this.memory, this.state);
     const { memory, views } = decide(observation, this.memory, this.config, deps.clock.now());
     const fences = partingFences(views, memory.signer);
     const outcomes = await act(deps, { fences, promote: null, other: [], wakeAtMs: 0, notes: [] });
+    this.logOutcomes(outcomes);
+    return outcomes;
+  }
+
+  /** One line per action: fences and promotions as warnings, failures as errors. */
+  private logOutcomes(outcomes: readonly Outcome[]) {
+    const { log } = this.opts;
     for (const o of outcomes) {
       const a = o.action;
-      (o.ok ? log.warn : log.error)(`${a.kind} ${"id" in a ? `#${a.id}` : ""}: ${a.reason} → ${o.ok ? "" : "FAILED: "}${o.detail}`);
+      const who = "id" in a ? `#${a.id}` : "pooltool";
+      const line = `${a.kind} ${who}: ${a.reason} → ${o.ok ? "" : o.transient ? "not yet: " : "FAILED: "}${o.detail}`;
+      if (a.kind === "reportTip" || a.kind === "disarm") log.debug(line);
+      else if (!o.ok) (o.transient ? log.warn : log.error)(line);
+      else if (a.kind === "promote" || a.kind === "demote" || a.kind === "freeze" || a.kind === "kill") log.warn(line);
+      else log.info(line);
     }
-    return outcomes;
   }
 
   /** Runs until `signal` aborts. Leaves the runners exactly as they are (see part()). */
