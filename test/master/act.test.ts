@@ -159,4 +159,42 @@ describe("act", () => {
     expect(m1.runners[1]!.lastLeaderIds).toEqual([1]);
     expect(m1.signer).toBe(1);
   });
+
+  test("a port that throws fails only its own action: systemctl show timing out keeps the tick's other outcomes", async () => {
+    const f = fakes({ 0: { keys: [1], posts: 0 }, 1: { keys: [], posts: 0 }, 2: { keys: [1], posts: 0 }, 3: { keys: [], posts: 0 } });
+    f.deps.services.showAll = async () => {
+      throw new Error("systemctl show: timed out after 5000 ms");
+    };
+    const out = await act(
+      f.deps,
+      plan({
+        fences: [
+          { kind: "freeze", id: 0, cause: "fence", reason: "t" },
+          { kind: "kill", id: 1, pid: 101, reason: "t" },
+          { kind: "retire", id: 4, reason: "t" },
+          { kind: "demote", id: 2, reason: "t", leaderIds: [1] },
+        ],
+        promote: promote1,
+        other: [{ kind: "start", id: 3, reason: "t" }],
+      }),
+    );
+    expect(out.map((o) => [o.action.kind, o.ok])).toEqual([
+      ["freeze", false],
+      ["kill", false],
+      ["retire", false],
+      ["demote", true],
+      ["promote", false],
+      ["start", true],
+    ]);
+    for (const o of out.slice(0, 3)) expect(o.detail).toContain("timed out after 5000 ms");
+    expect(out[4]!.detail).toBe("not attempted: a fence was not verified");
+  });
+
+  test("a node client that throws instead of answering a result is a failed action too", async () => {
+    const f = fakes({ 0: { keys: [1], posts: 0 } });
+    const broken = f.deps.node(0);
+    f.deps.node = () => ({ ...broken, leaders: async () => { throw new TypeError("Invalid URL"); } });
+    const out = await act(f.deps, plan({ fences: [{ kind: "demote", id: 0, reason: "t", leaderIds: [] }] }));
+    expect(out).toEqual([{ action: expect.objectContaining({ kind: "demote" }), ok: false, detail: "failed: Invalid URL" }]);
+  });
 });
