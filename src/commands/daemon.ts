@@ -1,85 +1,15 @@
 import { defineCommand } from "citty";
 import { configArgs, logLevelArgs } from "../config/args.ts";
 import { loadConfig } from "../config/load.ts";
-import type { ResolvedConfig } from "../config/types.ts";
+import { Daemon, stallAfterTicks } from "../daemon/daemon.ts";
 import { logger, setupLogging } from "../log.ts";
-import type { MasterDeps } from "../master/act.ts";
-import { runnerIds } from "../master/observe.ts";
-import { acquireLock, defaultLockPath } from "../master/lock.ts";
-import { Master, type MasterLog, type TickReport } from "../master/loop.ts";
-import { configChanges, statusLine } from "../master/summary.ts";
-import { httpNodeApi } from "../node/client.ts";
-import { readNodeSecret } from "../node/secret.ts";
-import type { NodeApi } from "../node/types.ts";
-import { createPoolTool } from "../pooltool/client.ts";
-import { createSystemdServiceManager } from "../systemd/systemctl.ts";
-import { createNotifier } from "../systemd/notify.ts";
-import { realClock } from "../master/ports.ts";
-import { MasterMetrics } from "../metrics/master.ts";
-import { serveMetrics, type MetricsServer } from "../metrics/server.ts";
-import { VERSION } from "../version.ts";
 import { summarizingLog } from "../log-summary.ts";
-// One rule for where the secret is, shared with the runner: $CREDENTIALS_DIRECTORY first.
-import { secretPath } from "./runner.ts";
+import { defaultLockPath } from "../master/lock.ts";
+import type { MasterLog } from "../master/loop.ts";
+import { realClock } from "../master/ports.ts";
+import { createNotifier } from "../systemd/notify.ts";
 
-/** Test-only: after this many ticks the loop blocks forever, so tests can watch systemd's watchdog act. */
-export const STALL_AFTER_TICKS_ENV = "JORM_MASTER_TEST_STALL_AFTER_TICKS";
-
-/** The tick count after which the test hook stalls the loop, or null (the hook is off). */
-export function stallAfterTicks(env: Record<string, string | undefined> = process.env): number | null {
-  const v = env[STALL_AFTER_TICKS_ENV];
-  return v !== undefined && /^\d+$/.test(v) ? Number(v) : null;
-}
-
-/** Longest a healthy tick may take beyond loop_period: a REST deadline, a systemctl show, fences,
- *  a promotion and systemctl jobs (each bounded by its own timeout) one after the other. */
-export const TICK_STALL_LIMIT_MS = 60_000;
-/** Ticks come up to 20 a second; systemd needs a ping only every WatchdogSec/2 */
-const WATCHDOG_MIN_GAP_MS = 1_000;
-/** The parting fences (one observation, SIGSTOPs, demotions) get this long before the daemon exits. */
-const PART_TIMEOUT_MS = 10_000;
-
-/**
- * Whether the watchdog may be pinged between ticks: only while the last tick ended recently. Every
- * tick pings too; this covers a loop_period longer than half of WatchdogSec. A loop stuck in an
- * await stops being vouched for after loop_period + TICK_STALL_LIMIT_MS; a blocked thread
- * pings nothing at all.
- */
-export function loopLooksAlive(nowMs: number, lastTickEndMs: number, loopPeriodMs: number): boolean {
-  return nowMs - lastTickEndMs <= loopPeriodMs + TICK_STALL_LIMIT_MS;
-}
-
-/** Blocks this thread for good without spinning: nothing runs any more, timers and sockets included. */
-function stallForever(): never {
-  const cell = new Int32Array(new SharedArrayBuffer(4));
-  for (;;) Atomics.wait(cell, 0, 0);
-}
-
-/** The production ports: REST over HTTP, systemd, PoolTool, the wall clock. */
-export function realDeps(getConfig: () => ResolvedConfig): MasterDeps {
-  const config = getConfig();
-  const apis = new Map<string, NodeApi>();
-  const unreachable: NodeApi = new Proxy({} as NodeApi, {
-    get: () => async () => ({ ok: false, error: { kind: "unreachable", reason: "other", message: "no REST address for this runner" } }),
-  });
-  return {
-    node(id) {
-      const r = getConfig().runners[id];
-      if (!r) return unreachable;
-      const key = `${r.restUrl}|${getConfig().restTimeoutMs}`;
-      let api = apis.get(key);
-      if (!api) apis.set(key, (api = httpNodeApi(r.restUrl, { timeoutMs: getConfig().restTimeoutMs })));
-      return api;
-    },
-    services: createSystemdServiceManager({
-      scope: config.systemd.scope,
-      unitFor: (id) => config.runners[id]?.unit ?? config.systemd.runnerUnitTemplate.replaceAll("{id}", String(id)),
-    }),
-    clock: realClock,
-    pooltool: config.pooltool ? createPoolTool(config.pooltool, { timeoutMs: Math.max(getConfig().restTimeoutMs, 2_000) }) : null,
-    readSecret: () => readNodeSecret(secretPath(getConfig(), process.env)),
-  };
-}
+export { loopLooksAlive, stallAfterTicks, STALL_AFTER_TICKS_ENV, TICK_STALL_LIMIT_MS } from "../daemon/daemon.ts";
 
 export default defineCommand({
   meta: {
@@ -88,131 +18,38 @@ export default defineCommand({
       "Supervise the runners: exactly one signs, and nothing that might sign twice is left unfenced.\n" +
       "Fails over within a slot. Run by systemd as jorm_master.service; stopping it leaves the signer as it is\n" +
       "and first fences any standby that would sign without it (one booting with --secret); a restarted\n" +
-      "daemon adopts the runners without restarting a healthy one.\n" +
-      "SIGHUP (systemctl reload jorm_master) re-reads the config; an invalid one is refused and the old kept.\n" +
+      "daemon adopts the runners without restarting a healthy one. Exits 1 when its ticks keep failing.\n" +
+      "SIGHUP (systemctl reload jorm_master) re-reads the config and rebuilds every connection from it; an\n" +
+      "invalid one, or one changing systemd.scope or systemd.user (restart for those), is refused and the old kept.\n" +
       "Example: jorm-master daemon --config /etc/cardano/jorm_master.yaml",
   },
   args: { ...configArgs, ...logLevelArgs },
   async run({ args }) {
-    let config = await loadConfig(args.config);
+    const config = await loadConfig(args.config);
     setupLogging(args["log-level"], config.logLevel);
     const log = logger("master");
-    const lock = acquireLock(defaultLockPath(config.systemd.scope));
-    const deps = realDeps(() => config);
-    const notifier = createNotifier();
+    const talk: MasterLog = {
+      info: (m) => log.info(m),
+      warn: (m) => log.warn(m),
+      error: (m) => log.error(m),
+      debug: (m) => log.debug(m),
+    };
     // A failing action is retried every tick: its line is summarised, not repeated 20 times a second.
-    const masterLog = summarizingLog(
-      {
-        info: (m) => log.info(m),
-        warn: (m) => log.warn(m),
-        error: (m) => log.error(m),
-        debug: (m) => log.debug(m),
-      } satisfies MasterLog,
-      realClock,
-    );
-    const metrics = new MasterMetrics({ version: VERSION });
-    let metricsServer: MetricsServer | null = null;
-    const listenMetrics = (listen: string | null) => {
-      metricsServer?.stop();
-      metricsServer = null;
-      if (listen === null) return;
-      metricsServer = serveMetrics(listen, () => metrics.render());
-      log.info(`metrics at ${metricsServer.url}`);
-    };
-    try {
-      listenMetrics(config.metricsListen);
-    } catch (e) {
-      lock.release();
-      throw e;
-    }
-    const stallAfter = stallAfterTicks();
-    let ready = false;
-    let ticks = 0;
-    let lastTickEndMs = Date.now();
-    let lastPingMs = 0;
-    let lastStatus = "";
-    const ping = (now: number) => {
-      if (now - lastPingMs < WATCHDOG_MIN_GAP_MS) return;
-      lastPingMs = now;
-      notifier.watchdog();
-    };
-    let watchdogTimer: ReturnType<typeof setInterval> | null = null;
-    if (notifier.watchdogIntervalMs !== null) {
-      log.info(`systemd watchdog: ${notifier.watchdogUsec! / 1e6} s; pinged from the loop while ticks keep coming`);
-      watchdogTimer = setInterval(() => {
-        const now = Date.now();
-        if (ready && loopLooksAlive(now, lastTickEndMs, config.loopPeriodMs)) ping(now);
-      }, notifier.watchdogIntervalMs);
-    }
-    const onTick = (r: TickReport) => {
-      lastTickEndMs = Date.now();
-      metrics.update(r, config, { poolToolFailures: master.poolToolFailures });
-      masterLog.sweep();
-      const line = statusLine(r.observation, r.views, r.memory, config, Date.now());
-      if (!ready) {
-        ready = true;
-        notifier.ready(line);
-        log.info(`first observation done: ${line}`);
-      } else if (line !== lastStatus) {
-        notifier.status(line);
-      }
-      lastStatus = line;
-      ping(lastTickEndMs);
-      if (stallAfter !== null && ++ticks >= stallAfter) {
-        log.warn(`${STALL_AFTER_TICKS_ENV}=${stallAfter}: stalling the loop on purpose (test hook)`);
-        stallForever();
-      }
-    };
-    const master = new Master({ deps, config, log: masterLog, onTick });
-    log.info(
-      `supervising ${config.cntRunners} runners (${runnerIds(config).length - config.cntRunners} more ids watched for leftovers), key mode ${config.keyMode}, lock ${lock.path}`,
-    );
-
-    const ac = new AbortController();
-    const stop = (sig: string) => {
-      if (ac.signal.aborted) return;
-      log.info(`${sig}: stopping; the signer is left as it is, standbys that would sign without a daemon are fenced`);
-      notifier.stopping();
-      ac.abort();
-    };
-    process.on("SIGTERM", () => stop("SIGTERM"));
-    process.on("SIGINT", () => stop("SIGINT"));
-    process.on("SIGHUP", () => {
-      void (async () => {
-        try {
-          const next = await loadConfig(args.config);
-          const changes = configChanges(config, next);
-          if (next.metricsListen !== config.metricsListen) {
-            try {
-              listenMetrics(next.metricsListen);
-            } catch (e) {
-              log.error(`SIGHUP: ${e instanceof Error ? e.message : String(e)}; metrics are off until the next reload`);
-            }
-          }
-          config = next;
-          master.config = next;
-          setupLogging(args["log-level"], next.logLevel);
-          log.info(changes.length === 0 ? "SIGHUP: config re-read, nothing changed" : `SIGHUP: config re-read: ${changes.join("; ")}`);
-        } catch (e) {
-          log.error(`SIGHUP: the new config is invalid, keeping the old one:\n${e instanceof Error ? e.message : String(e)}`);
-        }
-      })();
+    const loopLog = summarizingLog(talk, realClock);
+    const daemon = new Daemon({
+      config,
+      load: () => loadConfig(args.config),
+      log: talk,
+      loopLog,
+      notifier: createNotifier(),
+      lockPath: defaultLockPath(config.systemd.scope),
+      onTick: () => loopLog.sweep(),
+      onConfig: (next) => setupLogging(args["log-level"], next.logLevel),
+      stallAfterTicks: stallAfterTicks(),
     });
-    try {
-      await master.run(ac.signal);
-      // Told to stop: a standby booting with --secret would become a second signer while no daemon
-      // runs (an operator's stop, a restart into a broken config). Bounded: systemd waits for us.
-      const parted = await Promise.race([master.part().then(() => true), Bun.sleep(PART_TIMEOUT_MS).then(() => false)]).catch((e) => {
-        log.error(`fencing before exit failed: ${e instanceof Error ? e.message : String(e)}`);
-        return true;
-      });
-      if (!parted) log.error(`fencing before exit took over ${PART_TIMEOUT_MS / 1000} s; exiting anyway`);
-    } finally {
-      lock.release();
-      (metricsServer as MetricsServer | null)?.stop();
-      if (watchdogTimer !== null) clearInterval(watchdogTimer);
-      notifier.close();
-    }
-    process.exit(0);
+    process.on("SIGTERM", () => daemon.stop("SIGTERM"));
+    process.on("SIGINT", () => daemon.stop("SIGINT"));
+    process.on("SIGHUP", () => void daemon.reload());
+    process.exit(await daemon.start());
   },
 });

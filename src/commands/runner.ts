@@ -1,11 +1,10 @@
 import { accessSync, constants, lstatSync, mkdirSync, readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
-import { join } from "node:path";
 import { defineCommand } from "citty";
 import { configArgs } from "../config/args.ts";
 import { loadConfig } from "../config/load.ts";
 import type { ResolvedConfig } from "../config/types.ts";
 import { ConfigError } from "../errors.ts";
-import { SECRET_CREDENTIAL } from "../systemd/units.ts";
+import { secretPath } from "../runner/secret-path.ts";
 import { startWithSecret } from "../master/bootpolicy.ts";
 import { unitIsActive } from "../systemd/systemctl.ts";
 
@@ -70,16 +69,6 @@ export function prepareRunner(
   }
   const passive = config.keyMode === "boot" && !masterActive;
   return { file: runner.binary, argv: [runner.binary, ...args], passive };
-}
-
-/** Under systemd the secret arrives as a credential; elsewhere it is read from the configured path. */
-export function secretPath(config: ResolvedConfig, env: Record<string, string | undefined>): string {
-  const dir = env.CREDENTIALS_DIRECTORY;
-  if (dir !== undefined && dir !== "") {
-    const credential = join(dir, SECRET_CREDENTIAL);
-    if (exists(credential)) return credential;
-  }
-  return config.nodeSecretPath;
 }
 
 function checkExecutable(path: string, label: string): void {
@@ -173,15 +162,6 @@ function describeReadError(error: unknown): string {
   if (code === "ENOENT") return "does not exist";
   if (code === "EACCES") return `is not readable by this user (uid ${process.getuid?.() ?? "?"})`;
   return `cannot be read (${code ?? String(error)})`;
-}
-
-function exists(path: string): boolean {
-  try {
-    statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** POSIX-shell quoting, so --print output can be pasted into a shell. */

@@ -29,6 +29,34 @@ export interface MasterOptions {
   config: ResolvedConfig;
   log: MasterLog;
   onTick?: (r: TickReport) => void;
+  /** When a streak of failed ticks ends the loop (default TICK_FAILURE_LIMIT) */
+  tickFailureLimit?: TickFailureLimit;
+}
+
+/** A streak of ticks that threw ends `run` once it has both this many ticks and lasted this long. */
+export interface TickFailureLimit {
+  ticks: number;
+  ms: number;
+}
+
+/**
+ * A tick that throws supervises nothing (an invalid REST URL, a bug): a few in a row are bad luck,
+ * but a streak that lasts means the daemon is blind while its unit still looks active. Then `run`
+ * fails, the daemon exits non-zero, and systemd restarts it (and shows it, in NRestarts and the
+ * journal). Both bounds: a long loop_period still gets several tries, a short one half a minute.
+ */
+export const TICK_FAILURE_LIMIT: TickFailureLimit = { ticks: 10, ms: 30_000 };
+
+/** Thrown by Master.run when ticks kept failing beyond the limit. */
+export class TicksFailingError extends Error {
+  constructor(
+    readonly ticks: number,
+    readonly ms: number,
+    readonly last: string,
+  ) {
+    super(`${ticks} ticks in a row failed over ${Math.round(ms / 1000)} s; last: ${last}`);
+    this.name = "TicksFailingError";
+  }
 }
 
 /** Repeated failures are logged once per streak, not every tick. */
@@ -61,32 +89,49 @@ export class Master {
   private lastNotes = new Set<string>();
   ticks = 0;
 
-  private readonly opts: MasterOptions;
+  private opts: MasterOptions;
 
   constructor(opts: MasterOptions) {
     this.opts = opts;
     this.config = opts.config;
+    this.reconfigure(opts.config, opts.deps);
+  }
+
+  /** Takes a new configuration and the ports built from it (a reload); a tick under way finishes
+   *  with the old ones, the next tick uses these. Memory is kept: it describes the runners. */
+  reconfigure(config: ResolvedConfig, deps: MasterDeps): void {
+    const { log } = this.opts;
+    this.config = config;
     // Tip sharing is fire-and-forget in act; its failures are counted and told once per streak here.
-    const pt = opts.deps.pooltool;
-    if (pt) {
-      this.opts = {
-        ...opts,
-        deps: {
-          ...opts.deps,
-          pooltool: {
-            majorityMax: () => pt.majorityMax(),
-            shareTip: (h) =>
-              pt.shareTip(h).then(
-                () => this.streaks.report("pooltool tip", null, opts.log.warn, opts.log.info),
-                (e) => {
-                  this.poolToolFailures++;
-                  this.streaks.report("pooltool tip", `sharing the tip failed: ${e instanceof Error ? e.message : String(e)}`, opts.log.warn, opts.log.info);
-                },
-              ),
+    const pt = deps.pooltool;
+    this.opts = {
+      ...this.opts,
+      config,
+      deps: !pt
+        ? deps
+        : {
+            ...deps,
+            pooltool: {
+              majorityMax: () => pt.majorityMax(),
+              shareTip: (h) =>
+                pt.shareTip(h).then(
+                  () => this.streaks.report("pooltool tip", null, log.warn, log.info),
+                  (e) => {
+                    this.poolToolFailures++;
+                    this.streaks.report("pooltool tip", `sharing the tip failed: ${e instanceof Error ? e.message : String(e)}`, log.warn, log.info);
+                  },
+                ),
+            },
           },
-        },
-      };
-    }
+    };
+    // A PoolTool turned on is asked at the next tick; one turned off is no reference any more.
+    this.poolToolNextMs = 0;
+    if (!pt) this.state.majorityMax = null;
+  }
+
+  /** The ports in use (the last ones given). */
+  get deps(): MasterDeps {
+    return this.opts.deps;
   }
 
   /** One tick. Returns when the next one is due. */
@@ -150,18 +195,28 @@ export class Master {
     }
   }
 
-  /** Runs until `signal` aborts. Leaves the runners exactly as they are (see part()). */
+  /** Runs until `signal` aborts. Leaves the runners exactly as they are (see part()). Rejects with
+   *  TicksFailingError when ticks keep failing (see TICK_FAILURE_LIMIT). */
   async run(signal: AbortSignal): Promise<void> {
-    const { deps, log } = this.opts;
+    const limit = this.opts.tickFailureLimit ?? TICK_FAILURE_LIMIT;
+    let failed: { count: number; sinceMs: number } | null = null;
     while (!signal.aborted) {
+      // Read each round: a reload may have replaced the ports.
+      const { deps, log } = this.opts;
       let wakeAt: number;
       try {
         const r = await this.tick(signal);
         wakeAt = r.plan.wakeAtMs;
+        if (failed) log.info(`ticks work again after ${failed.count} failed`);
+        failed = null;
       } catch (e) {
-        // A bug in one tick must not end supervision: log it and look again.
+        // One bad tick must not end supervision: log it and look again. A streak does (see above).
+        const now = deps.clock.now();
+        failed = failed ? { count: failed.count + 1, sinceMs: failed.sinceMs } : { count: 1, sinceMs: now };
+        const text = e instanceof Error ? e.message : String(e);
         log.error(`tick failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-        wakeAt = deps.clock.now() + this.config.loopPeriodMs;
+        if (failed.count >= limit.ticks && now - failed.sinceMs >= limit.ms) throw new TicksFailingError(failed.count, now - failed.sinceMs, text);
+        wakeAt = now + this.config.loopPeriodMs;
       }
       const delay = wakeAt - deps.clock.now();
       if (delay > 0) await deps.clock.sleep(delay, signal);

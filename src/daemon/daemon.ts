@@ -1,0 +1,271 @@
+// The daemon as an object: start (lock, metrics, readiness, the loop), reload (a new configuration
+// and every port rebuilt from it, or a refusal naming the keys that need a restart) and stop (the
+// parting fences). `jorm-master daemon` wires it to signals; tests and the loop benchmark drive it
+// directly, with ports of their own or decorated production ones.
+
+import type { ResolvedConfig } from "../config/types.ts";
+import { EXIT_FAILURE, EXIT_OK } from "../errors.ts";
+import type { MasterDeps } from "../master/act.ts";
+import { acquireLock, type Lock } from "../master/lock.ts";
+import { Master, TicksFailingError, type MasterLog, type TickFailureLimit, type TickReport } from "../master/loop.ts";
+import { runnerIds } from "../master/observe.ts";
+import { configChanges, statusLine } from "../master/summary.ts";
+import { MasterMetrics } from "../metrics/master.ts";
+import { serveMetrics, type MetricsServer } from "../metrics/server.ts";
+import { createNotifier, type Notifier } from "../systemd/notify.ts";
+import { VERSION } from "../version.ts";
+import { buildPorts } from "./ports.ts";
+
+/** Test-only: after this many ticks the loop blocks forever, so tests can watch systemd's watchdog act. */
+export const STALL_AFTER_TICKS_ENV = "JORM_MASTER_TEST_STALL_AFTER_TICKS";
+
+/** The tick count after which the test hook stalls the loop, or null (the hook is off). */
+export function stallAfterTicks(env: Record<string, string | undefined> = process.env): number | null {
+  const v = env[STALL_AFTER_TICKS_ENV];
+  return v !== undefined && /^\d+$/.test(v) ? Number(v) : null;
+}
+
+/** Longest a healthy tick may take beyond loop_period: a REST deadline, a systemctl show, fences,
+ *  a promotion and systemctl jobs (each bounded by its own timeout) one after the other. */
+export const TICK_STALL_LIMIT_MS = 60_000;
+/** Ticks come up to 20 a second; systemd needs a ping only every WatchdogSec/2 */
+const WATCHDOG_MIN_GAP_MS = 1_000;
+/** The parting fences (one observation, SIGSTOPs, demotions) get this long before the daemon exits. */
+export const PART_TIMEOUT_MS = 10_000;
+
+/**
+ * Keys a running daemon cannot take over: the lock it holds is per scope (a daemon of the other
+ * scope would not see it), and the user it runs as is the installed unit's. Everything else is
+ * rebuilt on reload.
+ */
+export const RESTART_KEYS = ["systemd.scope", "systemd.user"] as const;
+
+/**
+ * Whether the watchdog may be pinged between ticks: only while the last tick ended recently. Every
+ * tick pings too; this covers a loop_period longer than half of WatchdogSec. A loop stuck in an
+ * await stops being vouched for after loop_period + TICK_STALL_LIMIT_MS; a blocked thread
+ * pings nothing at all.
+ */
+export function loopLooksAlive(nowMs: number, lastTickEndMs: number, loopPeriodMs: number): boolean {
+  return nowMs - lastTickEndMs <= loopPeriodMs + TICK_STALL_LIMIT_MS;
+}
+
+/** Blocks this thread for good without spinning: nothing runs any more, timers and sockets included. */
+function stallForever(): never {
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) Atomics.wait(cell, 0, 0);
+}
+
+export type ReloadResult =
+  | { applied: true; changes: string[] }
+  /** restartKeys: the changed keys only a restart can apply (empty when the file itself was refused) */
+  | { applied: false; reason: string; restartKeys: string[] };
+
+export interface DaemonOptions {
+  config: ResolvedConfig;
+  /** Reads the configuration again (reload); throws when the file is invalid */
+  load: () => Promise<ResolvedConfig>;
+  /** The daemon's own lines (start, reload, stop) */
+  log: MasterLog;
+  /** The loop's lines (actions, failures); default `log` */
+  loopLog?: MasterLog;
+  /** Builds the ports from a configuration, at start and at every reload (default: production) */
+  ports?: (config: ResolvedConfig) => MasterDeps;
+  /** sd_notify; default: none */
+  notifier?: Notifier;
+  /** The single-daemon lock; null: none taken (tests, the benchmark) */
+  lockPath: string | null;
+  onTick?: (r: TickReport) => void;
+  /** After a reload was applied (the command re-applies the log level) */
+  onConfig?: (config: ResolvedConfig) => void;
+  tickFailureLimit?: TickFailureLimit;
+  /** Test hook: stall the loop after this many ticks */
+  stallAfterTicks?: number | null;
+}
+
+export class Daemon {
+  config: ResolvedConfig;
+  readonly master: Master;
+  readonly metrics = new MasterMetrics({ version: VERSION });
+  private readonly opts: DaemonOptions;
+  private readonly ports: (config: ResolvedConfig) => MasterDeps;
+  private readonly notifier: Notifier;
+  private readonly ac = new AbortController();
+  private metricsServer: MetricsServer | null = null;
+  private lock: Lock | null = null;
+  private started = false;
+  private ready = false;
+  private ticks = 0;
+  private lastTickEndMs = Date.now();
+  private lastPingMs = 0;
+  private lastStatus = "";
+
+  constructor(opts: DaemonOptions) {
+    this.opts = opts;
+    this.config = opts.config;
+    this.ports = opts.ports ?? ((c) => buildPorts(c));
+    this.notifier = opts.notifier ?? createNotifier({});
+    this.master = new Master({
+      deps: this.ports(opts.config),
+      config: opts.config,
+      log: opts.loopLog ?? opts.log,
+      onTick: (r) => this.onTick(r),
+      ...(opts.tickFailureLimit ? { tickFailureLimit: opts.tickFailureLimit } : {}),
+    });
+  }
+
+  /** The metrics address in use, or null. */
+  get metricsUrl(): string | null {
+    return this.metricsServer?.url ?? null;
+  }
+
+  /**
+   * Supervises until stop(); then fences what would sign without a daemon. Resolves with the exit
+   * code: 0 when told to stop, 1 when ticks kept failing (systemd restarts it and shows it).
+   */
+  async start(): Promise<number> {
+    const { log } = this.opts;
+    if (this.opts.lockPath !== null) this.lock = acquireLock(this.opts.lockPath);
+    this.started = true;
+    let watchdogTimer: ReturnType<typeof setInterval> | null = null;
+    try {
+      this.listenMetrics(this.config.metricsListen);
+      const n = this.notifier;
+      if (n.watchdogIntervalMs !== null) {
+        log.info(`systemd watchdog: ${n.watchdogUsec! / 1e6} s; pinged from the loop while ticks keep coming`);
+        watchdogTimer = setInterval(() => {
+          const now = Date.now();
+          if (this.ready && loopLooksAlive(now, this.lastTickEndMs, this.config.loopPeriodMs)) this.ping(now);
+        }, n.watchdogIntervalMs);
+      }
+      const c = this.config;
+      log.info(
+        `supervising ${c.cntRunners} runners (${runnerIds(c).length - c.cntRunners} more ids watched for leftovers), key mode ${c.keyMode}` +
+          (this.lock ? `, lock ${this.lock.path}` : ""),
+      );
+      let code = EXIT_OK;
+      try {
+        await this.master.run(this.ac.signal);
+      } catch (e) {
+        if (!(e instanceof TicksFailingError)) throw e;
+        log.error(`${e.message}: the daemon is blind, exiting so systemd restarts it`);
+        this.notifier.stopping(`ticks keep failing: ${e.last}`);
+        code = EXIT_FAILURE;
+      }
+      await this.part();
+      return code;
+    } finally {
+      this.lock?.release();
+      this.metricsServer?.stop();
+      if (watchdogTimer !== null) clearInterval(watchdogTimer);
+      this.notifier.close();
+    }
+  }
+
+  /** Ends the loop; start() then fences what would sign without a daemon and resolves. */
+  stop(why: string): void {
+    if (this.ac.signal.aborted) return;
+    this.opts.log.info(`${why}: stopping; the signer is left as it is, standbys that would sign without a daemon are fenced`);
+    this.notifier.stopping();
+    this.ac.abort();
+  }
+
+  /**
+   * Reads the configuration again and rebuilds every port from it (REST clients, the service manager
+   * with its scope and unit names, PoolTool, the metrics listener). Refused, with the old
+   * configuration kept, when the file is invalid, a key only a restart can change differs, or the
+   * ports cannot be built.
+   */
+  async reload(): Promise<ReloadResult> {
+    const { log } = this.opts;
+    let next: ResolvedConfig;
+    try {
+      next = await this.opts.load();
+    } catch (e) {
+      const reason = e instanceof Error ? e.message : String(e);
+      log.error(`SIGHUP: the new config is invalid, keeping the old one:\n${reason}`);
+      return { applied: false, reason, restartKeys: [] };
+    }
+    const changes = configChanges(this.config, next);
+    const changedKeys = changes.map((c) => c.slice(0, c.indexOf(":")));
+    const restartKeys = changedKeys.filter((k) => RESTART_KEYS.some((r) => k === r || k.startsWith(`${r}.`)));
+    if (restartKeys.length > 0) {
+      const reason = `${restartKeys.join(", ")} cannot change while the daemon runs; restart it (systemctl restart ${this.config.systemd.masterUnit})`;
+      log.error(`SIGHUP: refused, keeping the old config: ${reason}`);
+      return { applied: false, reason, restartKeys };
+    }
+    let deps: MasterDeps;
+    try {
+      deps = this.ports(next);
+    } catch (e) {
+      const reason = `cannot build the ports: ${e instanceof Error ? e.message : String(e)}`;
+      log.error(`SIGHUP: refused, keeping the old config: ${reason}`);
+      return { applied: false, reason, restartKeys: [] };
+    }
+    // Before start() nothing listens yet; start() takes whatever the configuration says then.
+    if (next.metricsListen !== this.config.metricsListen && this.started) {
+      try {
+        this.listenMetrics(next.metricsListen);
+      } catch (e) {
+        log.error(`SIGHUP: ${e instanceof Error ? e.message : String(e)}; metrics are off until the next reload`);
+      }
+    }
+    this.config = next;
+    this.master.reconfigure(next, deps);
+    this.opts.onConfig?.(next);
+    log.info(changes.length === 0 ? "SIGHUP: config re-read, nothing changed" : `SIGHUP: config re-read: ${changes.join("; ")}`);
+    return { applied: true, changes };
+  }
+
+  private listenMetrics(listen: string | null): void {
+    this.metricsServer?.stop();
+    this.metricsServer = null;
+    if (listen === null) return;
+    this.metricsServer = serveMetrics(listen, () => this.metrics.render());
+    this.opts.log.info(`metrics at ${this.metricsServer.url}`);
+  }
+
+  private ping(now: number): void {
+    if (now - this.lastPingMs < WATCHDOG_MIN_GAP_MS) return;
+    this.lastPingMs = now;
+    this.notifier.watchdog();
+  }
+
+  private onTick(r: TickReport): void {
+    const { log } = this.opts;
+    this.lastTickEndMs = Date.now();
+    this.metrics.update(r, this.config, { poolToolFailures: this.master.poolToolFailures });
+    this.opts.onTick?.(r);
+    const line = statusLine(r.observation, r.views, r.memory, this.config, Date.now());
+    if (!this.ready) {
+      this.ready = true;
+      this.notifier.ready(line);
+      log.info(`first observation done: ${line}`);
+    } else if (line !== this.lastStatus) {
+      this.notifier.status(line);
+    }
+    this.lastStatus = line;
+    this.ping(this.lastTickEndMs);
+    const stallAfter = this.opts.stallAfterTicks ?? null;
+    if (stallAfter !== null && ++this.ticks >= stallAfter) {
+      log.warn(`${STALL_AFTER_TICKS_ENV}=${stallAfter}: stalling the loop on purpose (test hook)`);
+      stallForever();
+    }
+  }
+
+  /** A standby booting with --secret would become a second signer while no daemon runs (an
+   *  operator's stop, a restart into a broken config): fence it. Bounded: systemd waits for us. */
+  private async part(): Promise<void> {
+    const { log } = this.opts;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), PART_TIMEOUT_MS);
+    });
+    const parted = await Promise.race([this.master.part().then(() => true), timeout]).catch((e) => {
+      log.error(`fencing before exit failed: ${e instanceof Error ? e.message : String(e)}`);
+      return true;
+    });
+    clearTimeout(timer);
+    if (!parted) log.error(`fencing before exit took over ${PART_TIMEOUT_MS / 1000} s; exiting anyway`);
+  }
+}
