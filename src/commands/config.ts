@@ -1,12 +1,15 @@
 import { defineCommand } from "citty";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { mkdir, rename, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { stringify } from "yaml";
 import { configArgs } from "../config/args.ts";
 import { DEFAULT_CONFIG_YAML } from "../config/default-text.ts";
 import { configPath, loadConfigWithNotes, type LoadedConfig } from "../config/load.ts";
 import { UserError } from "../errors.ts";
+import { layoutFor } from "../install/layout.ts";
+import { installedUnitWarnings } from "../systemd/units.ts";
 
 const seconds = (ms: number) => `${ms / 1000} s`;
 
@@ -81,13 +84,33 @@ const check = defineCommand({
     description:
       "Validate the configuration and print a short summary of what the daemon will run\n" +
       "(runners with ports and units, key mode, PoolTool on/off, notes). Exit 0 when valid, 78 when not.\n" +
+      "Warns (stderr, still exit 0) when the installed master unit contradicts it, e.g. PoolTool on while\n" +
+      "the unit, rendered when PoolTool was off, denies IP traffic beyond localhost.\n" +
       "Example: jorm-master config check --config /etc/cardano/jorm_master.yaml",
   },
-  args: { ...configArgs },
+  args: {
+    ...configArgs,
+    "unit-dir": { type: "string", description: "Where the units are installed (default: the scope's, as install uses)", valueHint: "DIR" },
+  },
   async run({ args }) {
-    process.stdout.write(checkSummary(await loadConfigWithNotes(args.config)));
+    const loaded = await loadConfigWithNotes(args.config);
+    process.stdout.write(checkSummary(loaded));
+    for (const w of unitWarnings(loaded.config, args["unit-dir"])) process.stderr.write(`warning: ${w}\n`);
   },
 });
+
+/** Contradictions between the installed master unit (if any) and the configuration. */
+export function unitWarnings(config: LoadedConfig["config"], unitDir?: string): string[] {
+  const dir = unitDir ?? layoutFor(config.systemd.scope, homedir(), config.systemd.user).unitDir;
+  const path = join(dir, config.systemd.masterUnit);
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    return []; // not installed (yet): nothing to contradict
+  }
+  return installedUnitWarnings(config, text, path);
+}
 
 const print = defineCommand({
   meta: {

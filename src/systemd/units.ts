@@ -155,3 +155,29 @@ function hostOf(listen: string): string {
   const m = /^\[(.*)\]:\d+$/.exec(listen) ?? /^(.*):\d+$/.exec(listen);
   return m ? m[1]! : listen;
 }
+
+/**
+ * Where an installed master unit contradicts the configuration the daemon reads: its IP allow/deny
+ * lines were rendered from the configuration at install time, so a feature turned on later (PoolTool,
+ * metrics beyond loopback, a runner on another host) is silently blocked by systemd. One line per
+ * contradiction, each saying how to fix it; none when the unit matches.
+ */
+export function installedUnitWarnings(config: ResolvedConfig, installedMasterText: string, unitPath: string): string[] {
+  const ipLines = (text: string) =>
+    text
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => /^IPAddress(Deny|Allow)=/.test(l))
+      .sort();
+  const installed = ipLines(installedMasterText);
+  const wanted = ipLines(ipAddressLines(config));
+  if (installed.join("\n") === wanted.join("\n")) return [];
+  const denies = installed.some((l) => /^IPAddressDeny=\s*\S/.test(l));
+  if (!denies) return [];
+  const why: string[] = [];
+  if (config.pooltool !== null) why.push("PoolTool is on, but the unit lets the daemon reach only localhost: PoolTool is unreachable");
+  const metricsHost = config.metricsListen === null ? null : hostOf(config.metricsListen);
+  if (metricsHost !== null && !LOOPBACK.test(metricsHost)) why.push(`metrics listen on ${config.metricsListen}, but the unit denies traffic beyond localhost`);
+  if (why.length === 0) why.push(`its ${installed.join(" ")} differs from what this configuration needs (${wanted.join(" ") || "no IP restriction"})`);
+  return why.map((w) => `${unitPath}: ${w}; re-run jorm-master install (or add a drop-in) so the unit matches the configuration`);
+}

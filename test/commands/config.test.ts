@@ -7,6 +7,8 @@ import { parse } from "yaml";
 import { DEFAULT_CONFIG_YAML } from "../../src/config/default-text.ts";
 import { defaultConfig, parseConfigText } from "../../src/config/load.ts";
 import { checkSummary } from "../../src/commands/config.ts";
+import { renderUnits } from "../../src/systemd/units.ts";
+import { mkdirSync } from "node:fs";
 
 const CLI = join(import.meta.dir, "../../src/cli.ts");
 const SEEDS = ["jorm_master.yaml", "jorm_master.strict-2020-01.yaml"].map((f) => join(import.meta.dir, "../fixtures/seed", f));
@@ -119,5 +121,30 @@ describe("the CLI", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("/etc/cardano/jorm_master.yaml");
     expect(r.stdout).toContain("Example: jorm-master config check");
+  });
+});
+
+describe("config check against the installed units", () => {
+  test("warns when PoolTool is on but the installed master unit (rendered with it off) denies IP traffic", () => {
+    const units = join(dir, "units");
+    mkdirSync(units, { recursive: true });
+    const off = join(dir, "pt-off.yaml");
+    writeFileSync(off, "cnt_runners: 2\n");
+    const unit = renderUnits({ config: parseConfigText(readFileSync(off, "utf8"), off).config, configPath: off, execPath: "/usr/local/bin/jorm-master" });
+    expect(unit.master.text).toContain("IPAddressDeny=any");
+    writeFileSync(join(units, unit.master.name), unit.master.text);
+    // The same configuration as installed: nothing to say.
+    const same = cli(["config", "check", "--config", off, "--unit-dir", units]);
+    expect(same.code).toBe(0);
+    expect(same.stderr).toBe("");
+    // PoolTool turned on afterwards: the unit would block it.
+    const on = join(dir, "pt-on.yaml");
+    writeFileSync(on, `cnt_runners: 2\npooltool:\n  pool_id: "abc"\n  user_id: "u"\n`);
+    const r = cli(["config", "check", "--config", on, "--unit-dir", units]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("PoolTool:  on");
+    expect(r.stderr).toContain(`warning: ${join(units, "jorm_master.service")}: PoolTool is on, but the unit lets the daemon reach only localhost: PoolTool is unreachable; re-run jorm-master install`);
+    // No unit installed there: nothing to contradict.
+    expect(cli(["config", "check", "--config", on, "--unit-dir", join(dir, "none")]).stderr).toBe("");
   });
 });
