@@ -12,8 +12,9 @@
 // Three processes, so each figure belongs to whom it would in production:
 //   - the orchestrator (this file's main) runs one fresh "master" process per runner count, so the
 //     RSS of the 32-runner run carries nothing of the 3-runner run;
-//   - the master process runs exactly what `jorm-master daemon` runs (Master.run, httpTransport,
-//     createSystemdServiceManager, readNodeSecret, the wall clock) and nothing of the simulator;
+//   - the master process runs exactly what `jorm-master daemon` runs (the Daemon with the ports its
+//     factory builds: httpTransport, the systemd manager, readNodeSecret, the wall clock) and nothing
+//     of the simulator;
 //   - the world host process runs the simulated runners (World with a RealScheduler, one Bun.serve
 //     per runner on 127.0.0.1) — in production the nodes are other processes too.
 // Each runner has a real unit `jorm-bench-runner@N.service` (a `sleep infinity` stand-in) whose
@@ -30,19 +31,18 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { defaultConfig } from "../src/config/load.ts";
 import type { ResolvedConfig, RunnerConfig } from "../src/config/types.ts";
-import type { MasterDeps } from "../src/master/act.ts";
-import { Master, type MasterLog, type TickReport } from "../src/master/loop.ts";
+import { Daemon } from "../src/daemon/daemon.ts";
+import { buildPorts } from "../src/daemon/ports.ts";
+import type { MasterLog, TickReport } from "../src/master/loop.ts";
 import { realClock, type ServiceManager, type Signal, type UnitState } from "../src/master/ports.ts";
-import { createNodeApi, httpTransport } from "../src/node/client.ts";
-import { readNodeSecret } from "../src/node/secret.ts";
-import type { NodeApi, Transport } from "../src/node/types.ts";
+import type { Transport } from "../src/node/types.ts";
 import type { ProcReader } from "../src/systemd/proc.ts";
 import {
-  createSystemdServiceManager,
   SHOW_PROPERTIES,
   systemctlSpawnCount,
   type RunResult,
   type Spawner,
+  type SystemdServiceManager,
 } from "../src/systemd/systemctl.ts";
 import type { BootDurations } from "../src/sim/node.ts";
 import type { Fault } from "../src/sim/world.ts";
@@ -586,33 +586,21 @@ export async function runOne(spec: RunSpec): Promise<LoopResult> {
       metricsListen: null,
     };
 
-    // The production ports, as daemon.ts realDeps builds them, with counters around them.
+    // The daemon's ports, built by the daemon's own factory (src/daemon/ports.ts) and decorated:
+    // each runner's transport counts and times its requests, the service manager times `show` and
+    // mirrors every action into the world; without a user manager the systemctl spawner answers
+    // from the world and the manager counts the processes it would have spawned.
     let requests = 0;
     const requestMs: number[] = [];
     const showMs: number[] = [];
     let recording = false;
-    const apis: NodeApi[] = runners.map((r) =>
-      createNodeApi(
-        countingTransport(httpTransport(r.restUrl, { timeoutMs: config.restTimeoutMs }), (ms) => {
-          requests++;
-          if (recording) requestMs.push(ms);
-        }),
-      ),
-    );
     const frozenPids = new Map<number, boolean>();
-    const sd = createSystemdServiceManager({
-      scope: "user",
-      unitFor: (id) => config.runners[id]?.unit ?? unitName(id),
-      ...(real
-        ? { env: real.env }
-        : { run: worldSpawner((ids) => h.call<UnitState[]>({ op: "units", ids }), frozenPids), proc: fakeProc(frozenPids) }),
-    });
     const both = async (unit: Promise<void>, sim: Promise<unknown>): Promise<void> => {
       const [u, s] = await Promise.allSettled([unit, sim]);
       if (s.status === "rejected") say(`world host: ${String(s.reason)}`);
       if (u.status === "rejected") throw u.reason;
     };
-    const services: ServiceManager = {
+    const mirrored = (sd: SystemdServiceManager): ServiceManager => ({
       async showAll(ids) {
         const t0 = performance.now();
         try {
@@ -627,14 +615,19 @@ export async function runOne(spec: RunSpec): Promise<LoopResult> {
       kill: (id, signal) => both(sd.kill(id, signal), h.call({ op: "kill", id, signal })),
       armFreeze: (id, atMs) => both(sd.armFreeze!(id, atMs), h.call({ op: "arm", id, atMs })),
       disarmFreeze: (id) => both(sd.disarmFreeze!(id), h.call({ op: "disarm", id })),
-    };
-    const deps: MasterDeps = {
-      node: (id) => apis[id] ?? apis[0]!,
-      services,
-      clock: realClock,
-      pooltool: null,
-      readSecret: () => readNodeSecret(secretPath),
-    };
+    });
+    const ports = (c: ResolvedConfig) =>
+      buildPorts(c, {
+        transport: (http) =>
+          countingTransport(http, (ms) => {
+            requests++;
+            if (recording) requestMs.push(ms);
+          }),
+        services: mirrored,
+        ...(real
+          ? { systemctlEnv: real.env }
+          : { spawner: worldSpawner((ids) => h.call<UnitState[]>({ op: "units", ids }), frozenPids), proc: fakeProc(frozenPids) }),
+      });
 
     // Phases: warm-up (until one signer, all running, quiet), steady, faults. A phase begins at the
     // end of a tick (the loop then only sleeps), so no tick's systemctl or REST calls straddle two.
@@ -702,8 +695,10 @@ export async function runOne(spec: RunSpec): Promise<LoopResult> {
         next = { phase: p, entered: resolve };
         ac.signal.addEventListener("abort", () => resolve(), { once: true });
       });
-    const master = new Master({ deps, config, log, onTick });
-    const running = master.run(ac.signal);
+    const daemon = new Daemon({ config, load: async () => config, log, lockPath: null, ports, onTick });
+    const master = daemon.master;
+    ac.signal.addEventListener("abort", () => daemon.stop("bench"), { once: true });
+    const running = daemon.start();
 
     const settled = () => {
       const r = last as TickReport | null;
