@@ -32,6 +32,7 @@ import { parseArgs } from "node:util";
 import { defaultConfig } from "../src/config/load.ts";
 import type { ResolvedConfig, RunnerConfig } from "../src/config/types.ts";
 import { Daemon } from "../src/daemon/daemon.ts";
+import { FailoverTimer, percentile } from "../src/lab/measure.ts";
 import { buildPorts } from "../src/daemon/ports.ts";
 import type { MasterLog, TickReport } from "../src/master/loop.ts";
 import { realClock, type ServiceManager, type Signal, type UnitState } from "../src/master/ports.ts";
@@ -99,13 +100,7 @@ TimeoutStopSec=5
 
 // --- figures (pure) -----------------------------------------------------------------------------
 
-/** Nearest-rank percentile; null for no samples. */
-export function percentile(xs: readonly number[], p: number): number | null {
-  if (xs.length === 0) return null;
-  const sorted = [...xs].sort((a, b) => a - b);
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[rank]!;
-}
+export { percentile };
 
 const round1 = (x: number): number => Math.round(x * 10) / 10;
 const round2 = (x: number): number => Math.round(x * 100) / 100;
@@ -640,8 +635,7 @@ export async function runOne(spec: RunSpec): Promise<LoopResult> {
     const actions = { steady: 0, fault: 0 };
     let rssMax = 0;
     let rssFirst = 0;
-    const failovers: number[] = [];
-    let pendingFailover: { atMs: number; from: number } | null = null;
+    const failover = new FailoverTimer();
     const errors: string[] = [];
     const marks: Partial<Record<Phase, { counters: Counters; atMs: number }>> = {};
     let next: { phase: Phase; entered: () => void } | null = null;
@@ -676,10 +670,7 @@ export async function runOne(spec: RunSpec): Promise<LoopResult> {
         rssFirst ||= rss;
         rssMax = Math.max(rssMax, rss);
       }
-      if (pendingFailover && r.memory.signer !== null && r.memory.signer !== pendingFailover.from) {
-        failovers.push(Date.now() - pendingFailover.atMs);
-        pendingFailover = null;
-      }
+      failover.tick(r.memory.signer, Date.now());
       if (next) {
         phase = next.phase;
         recording = phase === "steady";
@@ -724,7 +715,7 @@ export async function runOne(spec: RunSpec): Promise<LoopResult> {
       const aimAtSigner = async (fault: Fault, forMs?: number) => {
         const id = signerNow();
         if (id === null) return say(`(no signer to fault with ${fault.kind})`);
-        pendingFailover = { atMs: Date.now(), from: id };
+        failover.faulted(id, Date.now());
         await h.call({ op: "inject", id, fault, forMs });
       };
       await aimAtSigner({ kind: "crash" });
@@ -771,7 +762,7 @@ export async function runOne(spec: RunSpec): Promise<LoopResult> {
       fault_tick_p99_ms: fault.tick_p99_ms,
       fault_systemctl_per_tick: fault.systemctl_per_tick,
       fault_requests_per_tick: fault.requests_per_tick,
-      failovers_ms: failovers,
+      failovers_ms: failover.doneMs,
       scheduled: audit.scheduled,
       produced: audit.produced,
       double_produced: audit.doubleProduced,

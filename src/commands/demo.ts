@@ -4,7 +4,7 @@ import { EXIT_USAGE, UserError } from "../errors.ts";
 import { masterOnWorld, simConfig } from "../master/harness.ts";
 import { signOverlapMs } from "../sim/audit.ts";
 import type { MasterLog, TickReport } from "../master/loop.ts";
-import { percentile } from "../master/scenario.ts";
+import { FailoverTimer, percentile } from "../lab/measure.ts";
 import { epochClock } from "../master/schedule.ts";
 import { testChainParams } from "../sim/chain.ts";
 import { RealScheduler } from "../sim/clock.ts";
@@ -98,8 +98,8 @@ export default defineCommand({
     const lastAction = new Map<number, string>();
     let frameLines = 0;
     let lastReport: TickReport | null = null;
-    const failovers: number[] = [];
-    let pending: { atMs: number; from: number } | null = null;
+    const failover = new FailoverTimer();
+    const failovers = failover.doneMs;
     const draw = () => {
       const r = lastReport;
       if (!live || !r) return;
@@ -132,11 +132,8 @@ export default defineCommand({
     const onTick = (r: TickReport) => {
       lastReport = r;
       for (const o of r.outcomes) if ("id" in o.action) lastAction.set(o.action.id, `${o.action.kind}${o.ok ? "" : " (failed)"}`);
-      if (pending && r.memory.signer !== null && r.memory.signer !== pending.from) {
-        failovers.push(clock.now() - pending.atMs);
-        say(`failover done: #${pending.from} → #${r.memory.signer} in ${clock.now() - pending.atMs} ms`);
-        pending = null;
-      }
+      const done = failover.tick(r.memory.signer, clock.now());
+      if (done) say(`failover done: #${done.from} → #${done.to} in ${done.ms} ms`);
     };
 
     // `ac` ends the demo; `daemonAc` is the running daemon's own, replaced when it is killed.
@@ -152,7 +149,7 @@ export default defineCommand({
           const id = master.memory.signer;
           if (id === null) return say(`(fault skipped, no signer: ${f.label})`);
           say(`FAULT: ${f.label} (#${id})`);
-          if (f.fault.kind !== "stuck") pending = { atMs: clock.now(), from: id };
+          if (f.fault.kind !== "stuck") failover.faulted(id, clock.now());
           world.inject(id, f.fault);
           if (f.forMs !== undefined) {
             const undo: Fault | null =
