@@ -35,7 +35,7 @@ import { Daemon } from "../src/daemon/daemon.ts";
 import { FailoverTimer, percentile } from "../src/lab/measure.ts";
 import { buildPorts } from "../src/daemon/ports.ts";
 import type { MasterLog, TickReport } from "../src/master/loop.ts";
-import { realClock, type ServiceManager, type Signal, type UnitState } from "../src/master/ports.ts";
+import { realClock, type ServiceManager, type Signal, type UnitState } from "../src/ports.ts";
 import type { Transport } from "../src/node/types.ts";
 import type { ProcReader } from "../src/systemd/proc.ts";
 import {

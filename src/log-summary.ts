@@ -4,7 +4,7 @@
 // summarised at most once per window; a line that stops repeating gets a final count. Actions that
 // succeed are never held back: every action the daemon takes stays one line in the journal.
 
-import type { Clock } from "./master/ports.ts";
+import type { Clock } from "./ports.ts";
 import type { MasterLog } from "./master/loop.ts";
 
 /** At most one summary line per repeating message in this window. */

@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { isFailure, RepeatSummarizer, REPEAT_SUMMARY_MS, summarizingLog } from "../src/log-summary.ts";
 import { simConfig, simDeps } from "../src/master/harness.ts";
 import { Master, type MasterLog } from "../src/master/loop.ts";
-import type { ServiceManager } from "../src/master/ports.ts";
+import type { ServiceManager } from "../src/ports.ts";
 import { testChainParams } from "../src/sim/chain.ts";
 import { World } from "../src/sim/world.ts";
 import { FAST_BOOT } from "./sim/helpers.ts";

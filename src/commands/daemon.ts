@@ -6,7 +6,7 @@ import { logger, setupLogging } from "../log.ts";
 import { summarizingLog } from "../log-summary.ts";
 import { defaultLockPath } from "../master/lock.ts";
 import type { MasterLog } from "../master/loop.ts";
-import { realClock } from "../master/ports.ts";
+import { realClock } from "../ports.ts";
 import { createNotifier } from "../systemd/notify.ts";
 
 export { loopLooksAlive, stallAfterTicks, STALL_AFTER_TICKS_ENV, TICK_STALL_LIMIT_MS } from "../daemon/daemon.ts";

@@ -3,7 +3,7 @@ import { configArgs } from "../config/args.ts";
 import { loadConfig } from "../config/load.ts";
 import type { ResolvedConfig } from "../config/types.ts";
 import { EXIT_USAGE, UserError } from "../errors.ts";
-import { realClock } from "../master/ports.ts";
+import { realClock } from "../ports.ts";
 import { httpNodeApi } from "../node/client.ts";
 import type { Settings } from "../node/types.ts";
 import { createPoolTool } from "../pooltool/client.ts";

@@ -7,7 +7,7 @@
 import type { PoolToolConfig, ResolvedConfig } from "../config/types.ts";
 import { ConfigError } from "../errors.ts";
 import type { MasterDeps } from "../master/act.ts";
-import { realClock, type Clock, type PoolToolApi, type ServiceManager } from "../master/ports.ts";
+import { realClock, type Clock, type PoolToolApi, type ServiceManager } from "../ports.ts";
 import { createNodeApi, httpTransport } from "../node/client.ts";
 import { readNodeSecret } from "../node/secret.ts";
 import type { NodeApi, Transport } from "../node/types.ts";

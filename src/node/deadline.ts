@@ -2,7 +2,7 @@
 // promise that never settles, and the master must see it as a timeout in virtual time, exactly as
 // it would see a hung node over HTTP in real time.
 
-import type { Clock } from "../master/ports.ts";
+import type { Clock } from "../ports.ts";
 import type { NodeError, RawRequest, RawResponse, Transport } from "./types.ts";
 
 export function withDeadline(transport: Transport, clock: Clock, timeoutMs: number): Transport {

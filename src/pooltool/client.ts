@@ -4,7 +4,7 @@
 
 import { z } from "zod";
 import type { PoolToolConfig } from "../config/types.ts";
-import type { PoolToolApi } from "../master/ports.ts";
+import type { PoolToolApi } from "../ports.ts";
 
 /** PoolTool is on the internet, not loopback: more generous than the REST deadline, still bounded */
 export const DEFAULT_POOLTOOL_TIMEOUT_MS = 5_000;

@@ -2,7 +2,7 @@
 // provides both in discrete events (days of chain time in seconds of wall time), the real-time
 // scheduler with setTimeout, so one node model serves property tests, the bench and process mode.
 
-import type { Clock } from "../master/ports.ts";
+import type { Clock } from "../ports.ts";
 
 /** A Clock that can also run a callback at an absolute time. `at` returns a cancel function. */
 export interface Scheduler extends Clock {

@@ -4,7 +4,7 @@
 
 import { createNodeApi, DEFAULT_REST_TIMEOUT_MS, withDeadline } from "../node/client.ts";
 import type { NodeApi, NodeError, NodeSecret, RawRequest, RawResponse, Transport } from "../node/types.ts";
-import type { PoolToolApi, ServiceManager, Signal, UnitState } from "../master/ports.ts";
+import type { PoolToolApi, ServiceManager, Signal, UnitState } from "../ports.ts";
 import type { KeyMode } from "../config/types.ts";
 import { audit, type AuditOptions, type AuditReport } from "./audit.ts";
 import { Chain, type ChainParams } from "./chain.ts";

@@ -3,7 +3,7 @@
 // here changes a runner, so it is safe next to a running daemon.
 
 import type { ResolvedConfig } from "../config/types.ts";
-import type { PoolToolApi, ServiceManager, UnitState } from "../master/ports.ts";
+import type { PoolToolApi, ServiceManager, UnitState } from "../ports.ts";
 import { runnerIds } from "../master/observe.ts";
 import type { NodeApi, Settings } from "../node/types.ts";
 import type { StatusInput, StatusRunnerInput } from "./model.ts";

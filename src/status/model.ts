@@ -1,7 +1,7 @@
 // What `jorm-master status` shows, as a pure function of what it read (REST, systemd, PoolTool) and
 // the time: one row per runner, a header, and the exit code that makes it a monitoring check.
 
-import type { ActiveState } from "../master/ports.ts";
+import type { ActiveState } from "../ports.ts";
 import type { RunnerObs } from "../master/types.ts";
 import { epochClock } from "../master/schedule.ts";
 import type { NodeError, Settings } from "../node/types.ts";

@@ -3,8 +3,8 @@
 // its deadline and reported as a typed error, while the job it queued goes on inside systemd.
 
 import { z } from "zod";
-import type { ActiveState, Clock, ServiceManager, Signal, UnitState } from "../master/ports.ts";
-import { realClock } from "../master/ports.ts";
+import type { ActiveState, Clock, ServiceManager, Signal, UnitState } from "../ports.ts";
+import { realClock } from "../ports.ts";
 import { createProcReader, isFrozenState, type ProcReader } from "./proc.ts";
 
 export type SystemdScope = "system" | "user";
@@ -224,14 +224,15 @@ export function createSystemdServiceManager(options: SystemdServiceManagerOption
   let spawns = 0;
   let killWhomFlag: "--kill-whom" | "--kill-who" = "--kill-whom";
 
-  async function systemctlRun(args: readonly string[], timeoutMs: number): Promise<RunResult> {
-    const argv = [...baseArgs, ...args];
+  /** Every process this manager starts goes through here: counted, bounded, checked. */
+  async function spawnChecked(argv: readonly string[], timeoutMs: number): Promise<RunResult> {
     spawns++;
     totalSpawns++;
     const result = await run(argv, { timeoutMs, env });
     if (result.timedOut || result.exitCode !== 0) throw new SystemctlError(argv, result, timeoutMs);
     return result;
   }
+  const systemctlRun = (args: readonly string[], timeoutMs: number) => spawnChecked([...baseArgs, ...args], timeoutMs);
 
   const unitFor = (id: number) => normalizeUnitName(options.unitFor(id));
 
@@ -239,13 +240,6 @@ export function createSystemdServiceManager(options: SystemdServiceManagerOption
   // daemon that armed it is dead: `systemd-run --on-active` running `systemctl kill -s SIGSTOP`.
   const systemdRun = options.systemdRun ?? "systemd-run";
   const leaseUnit = (id: number) => `jorm-master-lease-${unitFor(id).replace(/\.service$/, "").replace(/[^A-Za-z0-9_-]/g, "-")}`;
-  async function spawnChecked(argv: string[], timeoutMs: number): Promise<RunResult> {
-    spawns++;
-    totalSpawns++;
-    const result = await run(argv, { timeoutMs, env });
-    if (result.timedOut || result.exitCode !== 0) throw new SystemctlError(argv, result, timeoutMs);
-    return result;
-  }
   async function disarm(id: number): Promise<void> {
     const name = leaseUnit(id);
     try {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import type { UnitState } from "../../src/master/ports.ts";
+import type { UnitState } from "../../src/ports.ts";
 import type { RawRequest, Transport } from "../../src/node/types.ts";
 import { createSystemdServiceManager, parseShowOutput, systemctlSpawnCount, toUnitState } from "../../src/systemd/systemctl.ts";
 import {

@@ -9,7 +9,7 @@ import { EXIT_FAILURE } from "../../src/errors.ts";
 import type { MasterDeps } from "../../src/master/act.ts";
 import { silentLog, simConfig, simDeps } from "../../src/master/harness.ts";
 import type { MasterLog, TickReport } from "../../src/master/loop.ts";
-import type { Clock } from "../../src/master/ports.ts";
+import type { Clock } from "../../src/ports.ts";
 import { testChainParams } from "../../src/sim/chain.ts";
 import { World } from "../../src/sim/world.ts";
 import type { RunResult, Spawner } from "../../src/systemd/systemctl.ts";

@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { act, applyOutcomes, type MasterDeps } from "../../src/master/act.ts";
 import { emptyMemory } from "../../src/master/decide.ts";
-import type { ServiceManager, Signal, UnitState } from "../../src/master/ports.ts";
+import type { ServiceManager, Signal, UnitState } from "../../src/ports.ts";
 import type { Action, Plan } from "../../src/master/types.ts";
 import { ok, fail, type NodeApi, type NodeResult } from "../../src/node/types.ts";
 import { VirtualClock } from "../../src/sim/clock.ts";

@@ -2,7 +2,7 @@
 import { defaultConfig } from "../../src/config/load.ts";
 import type { ResolvedConfig } from "../../src/config/types.ts";
 import type { LeaderLog, NodeError, NodeResult, NodeStats, Settings } from "../../src/node/types.ts";
-import type { UnitState } from "../../src/master/ports.ts";
+import type { UnitState } from "../../src/ports.ts";
 import type { Observation, RunnerObs } from "../../src/master/types.ts";
 
 /** A small chain: 1 s slots, 100 slots per epoch, block0 at 0. */

@@ -22,7 +22,7 @@
 import { applyOutcomes } from "../../src/master/act.ts";
 import { boundaryStrip, decide, emptyMemory, partingFences } from "../../src/master/decide.ts";
 import type { ResolvedConfig } from "../../src/config/types.ts";
-import type { UnitState } from "../../src/master/ports.ts";
+import type { UnitState } from "../../src/ports.ts";
 import type { Action, Memory, Outcome, RunnerObs, RunnerView } from "../../src/master/types.ts";
 import { SETTINGS, config, observation, pending, runner, type RunnerSpec } from "./fixtures.ts";
 

@@ -4,7 +4,7 @@ import { expect, test } from "bun:test";
 import type { MasterDeps } from "../../src/master/act.ts";
 import { emptyMemory } from "../../src/master/decide.ts";
 import { observe, runnerIds } from "../../src/master/observe.ts";
-import type { UnitState } from "../../src/master/ports.ts";
+import type { UnitState } from "../../src/ports.ts";
 import type { NodeApi, NodeResult, NodeStats } from "../../src/node/types.ts";
 import { config, SETTINGS, stats, unit } from "./fixtures.ts";
 

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { decide, emptyMemory, startingUp } from "../../src/master/decide.ts";
 import type { MasterDeps } from "../../src/master/act.ts";
 import { observe, type ObserveState } from "../../src/master/observe.ts";
-import type { ServiceManager, UnitState } from "../../src/master/ports.ts";
+import type { ServiceManager, UnitState } from "../../src/ports.ts";
 import type { Observation, RunnerObs } from "../../src/master/types.ts";
 import type { NodeApi, NodeResult, NodeStats } from "../../src/node/types.ts";
 import { config, REFUSED, runner, stats, TIMEOUT, unit } from "./fixtures.ts";

@@ -3,8 +3,8 @@
 
 import { describe, expect, test } from "bun:test";
 import { createNodeApi, withDeadline } from "../../src/node/client.ts";
-import type { Clock } from "../../src/master/ports.ts";
-import { realClock } from "../../src/master/ports.ts";
+import type { Clock } from "../../src/ports.ts";
+import { realClock } from "../../src/ports.ts";
 import type { RawResponse, Transport } from "../../src/node/types.ts";
 
 /** A minimal manual clock: sleeps resolve only when the test advances time. */

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { simConfig } from "../../src/master/harness.ts";
-import type { ServiceManager, UnitState } from "../../src/master/ports.ts";
+import type { ServiceManager, UnitState } from "../../src/ports.ts";
 import type { NodeApi, NodeResult, Settings } from "../../src/node/types.ts";
 import { gatherStatus, type StatusDeps } from "../../src/status/gather.ts";
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import type { UnitState } from "../../src/master/ports.ts";
+import type { UnitState } from "../../src/ports.ts";
 import { EXIT_NO_SIGNER, EXIT_ONE_SIGNER, EXIT_SEVERAL_HOLDERS, statusModel, type StatusInput, type StatusRunnerInput } from "../../src/status/model.ts";
 import { renderStatus, statusJson } from "../../src/status/render.ts";
 import type { LeaderLog, NodeResult, NodeStats, Settings } from "../../src/node/types.ts";

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Clock, UnitState } from "../../src/master/ports.ts";
+import type { Clock, UnitState } from "../../src/ports.ts";
 import { createProcReader } from "../../src/systemd/proc.ts";
 import {
   bunSpawner,
