@@ -318,7 +318,9 @@ export function statusModel(input: StatusInput): StatusModel {
     const h = mayHold[0] ?? rows.find((r) => r.keyHeld === true && !r.handout) ?? null;
     verdict =
       h === null
-        ? "no runner holds the key: nobody signs"
+        ? coHolders.length > 0
+          ? `only boundary co-holders hold the key (${ids(coHolders)}): nobody signs once their dead-man switches fire`
+          : "no runner holds the key: nobody signs"
         : `#${h.id} holds the key but is ${h.frozen ? "frozen" : h.signing === "unable" ? h.signingWhy : (h.nodeState ?? h.restError ?? "not answering")}: nobody signs`;
     if (unknown.length > 0) verdict += ` (keys unknown for ${ids(unknown)})`;
   } else if (warnings.length > 0) {

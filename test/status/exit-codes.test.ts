@@ -136,6 +136,7 @@ const cases: Case[] = [
   ["the hand-out starts event_action before the boundary, not earlier", [signer(), coHolder(1), runner(2)], 2, "2 runners may sign", { nowMs: BOUNDARY - EVENT_ACTION_MS - 5_000 }],
   ["after slot 1's window opened, holders are holders again", [signer(), coHolder(1, { deadManSwitch: armed(BOUNDARY + 2_000) }), runner(2)], 2, "2 runners may sign", { nowMs: BOUNDARY + 800 }],
   ["with the switches unreadable (e.g. --rest-only) a hand-out is not recognised", [signer(), coHolder(1, { deadManSwitch: null }), runner(2)], 2, "dead-man switches unreadable", { nowMs: BOUNDARY - 10_000, switchesError: "systemctl exit 1: Failed to connect to bus" }],
+  ["only co-holders hold the key: the signer is gone", [stopped(0), coHolder(1), coHolder(2)], 2, "only boundary co-holders hold the key (#1, #2)", { nowMs: BOUNDARY - 10_000 }],
   ["a leftover unit holding the key", [signer(), runner(1), runner(2), runner(3, { keys: [1] })], 2, "(#0, #3)", { cntRunners: 3 }],
 ];
 
