@@ -25,7 +25,8 @@ export type StatusExitCode = typeof EXIT_OK | typeof EXIT_WARNING | typeof EXIT_
 export const STATE_NAMES = ["OK", "WARNING", "CRITICAL", "UNKNOWN"] as const;
 
 /** The co-holders' hand-out begins event_action before the boundary (decide promotes them then at the
- *  earliest); this much earlier still counts, for a status clock a little ahead of the daemon's tick. */
+ *  earliest); this much earlier still counts, for a status clock a little ahead of the daemon's tick.
+ *  Likewise a switch still waiting this long after its fire time (systemd about to fire it) counts. */
 export const HANDOUT_CLOCK_TOLERANCE_MS = 1_000;
 
 /** A runner's boundary dead-man switch as systemd reports it (see showFreezeSwitches). */
@@ -255,8 +256,9 @@ export function statusModel(input: StatusInput): StatusModel {
       if (r.leftover) continue;
       const sw = r.deadManSwitch;
       if (!sw?.armed) continue;
-      // The switch must fire before slot 1's window opens (and not have fired: then it is frozen).
-      if (sw.fireAtMs === null || sw.fireAtMs > period.latestFireMs || sw.fireAtMs < now) {
+      // The switch must fire before slot 1's window opens; one still waiting well after its time
+      // is not doing its job.
+      if (sw.fireAtMs === null || sw.fireAtMs > period.latestFireMs || sw.fireAtMs < now - HANDOUT_CLOCK_TOLERANCE_MS) {
         notHandout.push(`#${r.id}'s dead-man switch fires ${sw.fireAtMs === null ? "at an unreadable time" : `at ${new Date(sw.fireAtMs).toISOString()}`}, not before slot 1 of epoch ${period.epoch}`);
         continue;
       }

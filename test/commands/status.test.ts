@@ -116,6 +116,35 @@ describe("status against simulated runners over HTTP", () => {
     expect(r.code).toBe(0);
   });
 
+  test("a boundary hand-out read through the real gather: armed switch → 0 and shown; no switch → 2", async () => {
+    // #1 signs; #2 is given the key as the daemon does before a boundary. The status clock is put
+    // 5 s before the next boundary; its dead-man switch fires just before slot 1's window opens.
+    expect((await world.api(1).addLeader(SIM_POOL_SECRET)).ok).toBe(true);
+    expect((await world.api(2).addLeader(SIM_POOL_SECRET)).ok).toBe(true);
+    const chain = world.chain;
+    const boundary = chain.epochStartMs(chain.epochAt(Date.now()) + 1);
+    const fireAtMs = boundary + chain.slotMs - config.slotGuardMs - 100;
+    const at = async (switches: StatusDeps["switches"]) => {
+      let out = "";
+      const d = { ...deps(), now: () => boundary - 5_000, switches };
+      const code = await runStatus(config, d, { json: true, watch: false, intervalMs: 1000, isTTY: false, write: (t) => (out += t) });
+      let table = "";
+      await runStatus(config, d, { json: false, watch: false, intervalMs: 1000, isTTY: false, write: (t) => (table += t) });
+      return { code, model: JSON.parse(out) as StatusModel, table };
+    };
+    const armed = await at(async (ids) => new Map(ids.map((id) => [id, id === 2 ? { armed: true, fireAtMs } : { armed: false, fireAtMs: null }])));
+    expect(armed.code).toBe(0);
+    expect(armed.model.signer).toBe(1);
+    expect(armed.model.handout?.coHolders).toEqual([2]);
+    expect(armed.model.rows[2]).toMatchObject({ handout: true, signing: "hand-out" });
+    expect(armed.table).toMatch(/#2 .* hand-out /);
+    expect(armed.table).toContain("OK: #1 holds the key and is Running; boundary hand-out to #2");
+    const bare = await at(async (ids) => new Map(ids.map((id) => [id, { armed: false, fireAtMs: null }])));
+    expect(bare.code).toBe(2);
+    expect(bare.model.handout).toBeNull();
+    await world.api(2).removeLeader(1);
+  });
+
   test("--watch redraws in place on a TTY and stops on the signal", async () => {
     const frames: string[] = [];
     const ac = new AbortController();
