@@ -76,6 +76,10 @@ export interface DaemonOptions {
   /** The single-daemon lock; null: none taken (tests, the benchmark) */
   lockPath: string | null;
   onTick?: (r: TickReport) => void;
+  /** Once, when the first observation is done (READY=1), with the status line */
+  onReady?: (statusLine: string) => void;
+  /** Last, after the parting fences: why the daemon stops and its last status line (bounded by the caller) */
+  beforeExit?: (why: string, lastStatus: string) => Promise<void>;
   /** After a reload was applied (the command re-applies the log level) */
   onConfig?: (config: ResolvedConfig) => void;
   tickFailureLimit?: TickFailureLimit;
@@ -99,6 +103,7 @@ export class Daemon {
   private lastTickEndMs = Date.now();
   private lastPingMs = 0;
   private lastStatus = "";
+  private stopReason = "";
 
   constructor(opts: DaemonOptions) {
     this.opts = opts;
@@ -150,9 +155,11 @@ export class Daemon {
         if (!(e instanceof TicksFailingError)) throw e;
         log.error(`${e.message}: the daemon is blind, exiting so systemd restarts it`);
         this.notifier.stopping(`ticks keep failing: ${e.last}`);
+        this.stopReason = `ticks kept failing (${e.last})`;
         code = EXIT_FAILURE;
       }
       await this.part();
+      await this.opts.beforeExit?.(this.stopReason, this.lastStatus);
       return code;
     } finally {
       this.lock?.release();
@@ -165,6 +172,7 @@ export class Daemon {
   /** Ends the loop; start() then fences what would sign without a daemon and resolves. */
   stop(why: string): void {
     if (this.ac.signal.aborted) return;
+    this.stopReason = `stopped by ${why}`;
     this.opts.log.info(`${why}: stopping; the signer is left as it is, standbys that would sign without a daemon are fenced`);
     this.notifier.stopping();
     this.ac.abort();
@@ -241,6 +249,7 @@ export class Daemon {
       this.ready = true;
       this.notifier.ready(line);
       log.info(`first observation done: ${line}`);
+      this.opts.onReady?.(line);
     } else if (line !== this.lastStatus) {
       this.notifier.status(line);
     }

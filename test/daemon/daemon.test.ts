@@ -141,9 +141,11 @@ describe("Daemon.start: a streak of failing ticks", () => {
       pooltool: null,
       readSecret: async () => ({ genesis: { node_id: "x" } }),
     });
-    const d = new Daemon({ config, load: async () => config, log, lockPath: null, ports, tickFailureLimit: { ticks: 4, ms: 2_000 } });
+    const exits: string[] = [];
+    const d = new Daemon({ config, load: async () => config, log, lockPath: null, ports, tickFailureLimit: { ticks: 4, ms: 2_000 }, beforeExit: async (why) => void exits.push(why) });
     const code = await d.start();
     expect(code).toBe(EXIT_FAILURE);
+    expect(exits).toEqual(["ticks kept failing (Invalid URL)"]);
     // 5 ticks: 4 reach the count at 1.5 s, the 5th reaches 2 s. Then the parting look fails too.
     expect(log.lines.filter((l) => l.startsWith("error tick failed")).length).toBe(5);
     expect(log.lines.join("\n")).toContain("5 ticks in a row failed over 2 s; last: Invalid URL: the daemon is blind, exiting so systemd restarts it");
@@ -171,8 +173,19 @@ describe("Daemon.start: a streak of failing ticks", () => {
       pooltool: null,
       readSecret: async () => ({ genesis: { node_id: "x" } }),
     });
-    d.current = new Daemon({ config, load: async () => config, log, lockPath: null, ports, tickFailureLimit: { ticks: 2, ms: 0 } });
+    const hooks: string[] = [];
+    d.current = new Daemon({
+      config,
+      load: async () => config,
+      log,
+      lockPath: null,
+      ports,
+      tickFailureLimit: { ticks: 2, ms: 0 },
+      onReady: (line) => hooks.push(`ready: ${line}`),
+      beforeExit: async (why, last) => void hooks.push(`exit: ${why}; ${last}`),
+    });
     expect(await d.current.start()).toBe(0);
+    expect(hooks).toEqual(["ready: no signer · 0/1 warm · no known slot ahead", "exit: stopped by test; no signer · 0/1 warm · no known slot ahead"]);
     expect(log.lines.filter((l) => l.startsWith("error tick failed")).length).toBeGreaterThan(5);
   });
 });
