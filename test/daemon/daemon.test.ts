@@ -61,6 +61,22 @@ describe("Daemon.reload", () => {
     expect(world.journal.entries().some((e) => e.kind === "tip_shared")).toBe(true);
   });
 
+  test("turning PoolTool off: its majority max stops counting as the reference height", async () => {
+    const world = await warmWorld();
+    const on = simConfig(2, { keyMode: "rest", pooltool: POOLTOOL });
+    let next = on;
+    const d = new Daemon({ config: on, load: async () => next, log: silentLog, lockPath: null, ports: (c) => simDeps(world, c.pooltool !== null) });
+    await tick(world, d);
+    await world.runUntil(world.clock.now() + 100);
+    expect(d.master.state.majorityMax).not.toBeNull();
+    next = { ...on, pooltool: null };
+    await d.reload();
+    expect(d.master.state.majorityMax).toBeNull();
+    const r = await tick(world, d);
+    expect(r.observation.majorityMax).toBeNull();
+    expect(d.master.deps.pooltool).toBeNull();
+  });
+
   test("renamed units: the next tick asks systemctl about the new names", async () => {
     const world = await warmWorld();
     const argvs: string[][] = [];
