@@ -5,7 +5,7 @@
 import type { ResolvedConfig } from "../config/types.ts";
 import type { NodeResult, Settings } from "../node/types.ts";
 import type { MasterDeps } from "./act.ts";
-import type { UnitState } from "./ports.ts";
+import type { UnitState } from "../ports.ts";
 import { EXTRA_RUNNER_SCAN } from "./decide.ts";
 import type { Memory, Observation, RunnerObs } from "./types.ts";
 

@@ -1,5 +1,5 @@
 import type { LeaderLog, NodeResult, NodeStats, Settings } from "../node/types.ts";
-import type { UnitState } from "./ports.ts";
+import type { UnitState } from "../ports.ts";
 
 /** What one tick saw of one runner. Every field can be missing or failed: the core decides on that. */
 export interface RunnerObs {
