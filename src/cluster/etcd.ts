@@ -96,6 +96,11 @@ export interface Etcd {
   range(key: string, opts?: CallOptions & { prefix?: boolean }): Promise<EtcdResult<{ kvs: KeyValue[]; revision: number }>>;
   put(key: string, value: string, opts?: CallOptions & { lease?: LeaseId }): Promise<EtcdResult<{ revision: number }>>;
   deleteRange(key: string, opts?: CallOptions & { prefix?: boolean }): Promise<EtcdResult<{ deleted: number }>>;
+  /**
+   * Beware: a txn whose branches hold no write op counts as read-only, and etcd 3.4 serves one with
+   * no ops at all from the answering member's local state (seen answering in 2 ms on a member
+   * without quorum). Decide nothing on such a txn; read with range (linearizable) instead.
+   */
   txn(compare: TxnCompare[], success: TxnOp[], failure: TxnOp[], opts?: CallOptions): Promise<EtcdResult<TxnResult>>;
   /**
    * Streams changes until `signal` aborts or the stream breaks; resolves then with why it ended
