@@ -45,6 +45,12 @@ export const DEFAULTS = {
     endp_tip: "https://api.pooltool.io/v0/sharemytip",
     endp_stats: "https://pooltool.s3-us-west-2.amazonaws.com/stats/stats.json",
   },
+  // Multi-host mode (issue 13): only with a cluster section; these fill its optional keys
+  cluster: {
+    prefix: "/jorm-master",
+    lease_ttl: 5,
+    etcd_timeout: 2,
+  },
 } as const;
 
 /** Keys of the strict 2020-01 seed variant: accepted so such a file loads, but no longer used. */
@@ -69,6 +75,16 @@ export const PoolToolInputSchema = z.strictObject({
   recv_wait: seconds.default(DEFAULTS.pooltool.recv_wait),
   endp_tip: text.default(DEFAULTS.pooltool.endp_tip),
   endp_stats: text.default(DEFAULTS.pooltool.endp_stats),
+});
+
+// Multi-host mode (issue 13): absent means one server, no etcd. name and etcd have no default: a
+// host without its own name or without etcd cannot take part, so they must be written down.
+export const ClusterInputSchema = z.strictObject({
+  name: text,
+  etcd: z.array(text).min(1),
+  prefix: text.default(DEFAULTS.cluster.prefix),
+  lease_ttl: z.int().min(2).default(DEFAULTS.cluster.lease_ttl),
+  etcd_timeout: positiveSeconds.default(DEFAULTS.cluster.etcd_timeout),
 });
 
 export const InputSchema = z.strictObject({
@@ -96,6 +112,7 @@ export const InputSchema = z.strictObject({
   // prefault: an absent or partial section still gets every inner default
   systemd: SystemdInputSchema.prefault({}),
   pooltool: PoolToolInputSchema.nullable().optional(),
+  cluster: ClusterInputSchema.nullable().optional(),
   event_boot_stop: seconds.optional(),
   epoch_kill: seconds.optional(),
   event_hibernate: seconds.optional(),
@@ -111,4 +128,5 @@ export const KEYS_BY_SECTION: Record<string, readonly string[]> = {
   "": Object.keys(InputSchema.shape),
   systemd: Object.keys(SystemdInputSchema.shape),
   pooltool: Object.keys(PoolToolInputSchema.shape),
+  cluster: Object.keys(ClusterInputSchema.shape),
 };

@@ -31,6 +31,20 @@ export interface PoolToolConfig {
   endpStats: string;
 }
 
+/** Multi-host mode (issue 13): this host's part in a cluster coordinated by etcd. */
+export interface ClusterConfig {
+  /** This host's name, the value of the signer key while it signs */
+  name: string;
+  /** etcd client URLs, tried in turn */
+  etcdEndpoints: string[];
+  /** Key prefix without a trailing slash; the signer key is `${prefix}/signer` */
+  prefix: string;
+  /** Requested lease TTL (whole seconds, as etcd grants them) */
+  leaseTtlS: number;
+  /** Deadline of one etcd call, every endpoint included */
+  etcdTimeoutMs: number;
+}
+
 export interface ResolvedConfig {
   /** Where it was loaded from (null: built-in defaults) */
   source: string | null;
@@ -63,6 +77,8 @@ export interface ResolvedConfig {
   /** host:port for /metrics, null when off */
   metricsListen: string | null;
   pooltool: PoolToolConfig | null;
+  /** null: one server, no etcd (no cluster section) */
+  cluster: ClusterConfig | null;
   logLevel: "error" | "warn" | "info" | "debug";
   /** Keys of the strict 2020-01 seed variant, accepted and kept for reference (seconds→ms) */
   legacy: Record<string, number>;
