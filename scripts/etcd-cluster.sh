@@ -137,7 +137,7 @@ case "$VERB" in
       [ -n "$pid" ] || continue
       kill -TERM "$pid" 2>/dev/null || true
       for _ in $(seq 1 50); do [ -e "/proc/$pid" ] || break; sleep 0.1; done
-      [ -e "/proc/$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+      if [ -e "/proc/$pid" ]; then kill -KILL "$pid" 2>/dev/null || true; fi
       log "stopped member m$m (pid $pid)"
     done
     rm -rf "$DIR"
