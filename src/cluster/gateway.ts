@@ -47,6 +47,8 @@ export const DEFAULT_CALL_TIMEOUT_MS = 3_000;
 /** One endpoint: a healthy member on a LAN answers in milliseconds; fsync on a slow disk, tens. */
 export const DEFAULT_ATTEMPT_TIMEOUT_MS = 1_000;
 
+/** Less time than this left in a call's budget is not worth an attempt (timers fire a little late) */
+const MIN_ATTEMPT_MS = 10;
 /** gRPC codes meaning "this member cannot serve now, another may": Unavailable, DeadlineExceeded, Canceled, Unknown. */
 const RETRY_ELSEWHERE_CODES = new Set([14, 4, 1, 2]);
 const GRPC_NOT_FOUND = 5;
@@ -128,7 +130,7 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
       const index = (first + i) % endpoints.length;
       const endpoint = endpoints[index]!;
       const remaining = deadline - now();
-      if (remaining <= 0 || opts?.signal?.aborted) break;
+      if (remaining < MIN_ATTEMPT_MS || opts?.signal?.aborted) break;
       const result = await attempt(endpoint, path, body, Math.min(attemptTimeoutMs, remaining), opts?.signal);
       if (result.ok) {
         const parsed = schema.safeParse(result.json);
@@ -284,7 +286,7 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
       const index = (first + i) % endpoints.length;
       const endpoint = endpoints[index]!;
       const remaining = deadline - now();
-      if (remaining <= 0) break;
+      if (remaining < MIN_ATTEMPT_MS) break;
       const outcome = await watchOn(endpoint, request, Math.min(attemptTimeoutMs, remaining), opts);
       if (outcome === "created-then-ended") return { ok: true, endpoint, value: null };
       if (typeof outcome !== "string") return outcome;
