@@ -17,8 +17,8 @@
 //  - etcd: a leader that lost its quorum may still answer keep-alives until it steps down (at most
 //    one election timeout later); a new leader extends every lease by an election timeout on
 //    taking over for exactly that reason (etcd PR #4778), so no extra margin is taken for it here.
-//    etcd before 3.4.28 / 3.5.11 could also revoke leases EARLY from a stuck old leader (etcd issue
-//    #15247, fixed by PR #16822), which the holder cannot see coming; hence takeoverSafeAt: the
+//    An etcd without the fix of PR #16822 (Debian's 3.4.23 among them) can also revoke leases EARLY
+//    from a stuck old leader (etcd issue #15247), which the holder cannot see coming; hence takeoverSafeAt: the
 //    new holder waits out the longest allowance the old one could still be using.
 
 /** ρ: 1 %. NTP-disciplined clocks stay within 500 ppm and free-running crystals within ~100 ppm; VMs have been seen worse, hence the factor of 20. */
