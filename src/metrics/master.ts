@@ -53,6 +53,8 @@ const b = (v: boolean) => (v ? 1 : 0);
 export interface MasterMetricsOptions {
   version: string;
   buckets?: readonly number[];
+  /** Alert deliveries per channel and result (src/alerts/notifier.ts), read at each scrape */
+  alerts?: () => readonly { channel: string; result: string; value: number }[];
 }
 
 export class MasterMetrics {
@@ -234,6 +236,12 @@ export class MasterMetrics {
           { labels: { outcome: "produced" }, value: this.produced },
           { labels: { outcome: "missed" }, value: this.missed },
         ],
+      },
+      {
+        name: "jorm_master_alerts_total",
+        type: "counter",
+        help: "Alerts by channel and result: sent, failed (after every retry), deduplicated, rate_limited, dropped (queue full).",
+        samples: (this.opts.alerts?.() ?? []).map((c) => ({ labels: { channel: c.channel, result: c.result }, value: c.value })),
       },
       { name: "jorm_master_ticks_total", type: "counter", help: "Completed observe-decide-act ticks.", samples: [{ value: this.ticks }] },
       { name: "jorm_master_tick_duration_seconds", type: "histogram", help: "Duration of one observe-decide-act tick.", samples: this.tickDuration.samples() },
