@@ -20,6 +20,7 @@ import { serveMetrics, type MetricsServer } from "../metrics/server.ts";
 import { VERSION } from "../version.ts";
 import { summarizingLog } from "../log-summary.ts";
 import { createAlerts } from "../alerts/index.ts";
+import { SlotsUploader } from "../pooltool/slots.ts";
 // One rule for where the secret is, shared with the runner: $CREDENTIALS_DIRECTORY first.
 import { secretPath } from "./runner.ts";
 
@@ -115,6 +116,7 @@ export default defineCommand({
     );
     const alerts = createAlerts(config, logger("alerts"));
     const metrics = new MasterMetrics({ version: VERSION, alerts: alerts.counts });
+    const slotsUploader = new SlotsUploader(logger("pooltool"));
     let metricsServer: MetricsServer | null = null;
     const listenMetrics = (listen: string | null) => {
       metricsServer?.stop();
@@ -152,6 +154,7 @@ export default defineCommand({
       lastTickEndMs = Date.now();
       metrics.update(r, config, { poolToolFailures: master.poolToolFailures });
       alerts.onTick(r, config);
+      slotsUploader.onTick(r, config);
       masterLog.sweep();
       const line = statusLine(r.observation, r.views, r.memory, config, Date.now());
       if (!ready) {

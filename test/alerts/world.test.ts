@@ -27,8 +27,9 @@ let afterCrash: string[] = [];
 let scrape = "";
 
 beforeAll(async () => {
-  const world = new World({ chain, runners: 3, boot: FAST_BOOT, restTimeoutMs: 300, scheduleComputeMs: 500 });
+  const world = new World({ chain, runners: 3, keyMode: "boot", boot: FAST_BOOT, restTimeoutMs: 300, scheduleComputeMs: 500 });
   const config = simConfig(3, {
+    keyMode: "boot",
     restTimeoutMs: 300,
     // room for the boundary hand-out (slot 1's window opens late enough to strip the co-holders)
     slotGuardMs: 400,
