@@ -101,6 +101,8 @@ export default defineCommand({
     let config = await loadConfig(args.config);
     setupLogging(args["log-level"], config.logLevel);
     const log = logger("master");
+    // Before the lock: a missing alert token is a config error (exit 78) like any other.
+    const alerts = createAlerts(config, logger("alerts"));
     const lock = acquireLock(defaultLockPath(config.systemd.scope));
     const deps = realDeps(() => config);
     const notifier = createNotifier();
@@ -114,7 +116,6 @@ export default defineCommand({
       } satisfies MasterLog,
       realClock,
     );
-    const alerts = createAlerts(config, logger("alerts"));
     const metrics = new MasterMetrics({ version: VERSION, alerts: alerts.counts });
     const slotsUploader = new SlotsUploader(logger("pooltool"));
     let metricsServer: MetricsServer | null = null;
