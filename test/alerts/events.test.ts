@@ -138,3 +138,14 @@ describe("alertEvents", () => {
     expect(events).toEqual([]);
   });
 });
+
+describe("SIGHUP's list of changed keys", () => {
+  test("says that alerts changed without printing a webhook URL", async () => {
+    const { configChanges } = await import("../../src/master/summary.ts");
+    const base = config();
+    const next = config({ alerts: { channels: [{ name: "ops", type: "webhook", preset: "slack", url: "https://hooks.slack.com/services/T0/B0/SECRETPATH" }], dedupWindowMs: 1, rateLimit: 1, rateWindowMs: 1, retries: 0, timeoutMs: 1 } });
+    const changes = configChanges(base, next);
+    expect(changes).toEqual(["alerts: changed (channels are read when the daemon starts: restart it to apply)"]);
+    expect(configChanges(next, next)).toEqual([]);
+  });
+});
