@@ -36,7 +36,15 @@ export function createAlerts(config: ResolvedConfig, log: AlertLog, opts: { cloc
   const notify = (e: AlertEvent) => notifier?.notify(e);
   const watcher = new AlertWatcher(notify);
   return {
-    onTick: (r, c) => notifier && watcher.onTick(r, c),
+    onTick(r, c) {
+      if (!notifier) return;
+      try {
+        watcher.onTick(r, c);
+      } catch (e) {
+        // A bug here must cost an alert, never a tick of supervision.
+        log.warn(`alerts: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    },
     notify,
     started: (summary) => notify({ kind: "daemon_start", severity: "info", key: `daemon_start:${clock.now()}`, title: "daemon started", text: summary, atMs: clock.now() }),
     async stopping(reason, timeoutMs) {

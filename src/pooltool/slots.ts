@@ -111,7 +111,15 @@ export class SlotsUploader {
     const cfg = config.pooltool;
     if (!cfg?.sendSlots || this.inFlight) return;
     const now = r.startedMs + r.durationMs;
-    const { payload, epoch, state } = planSlotsUpload(r.memory, r.observation.settings, cfg, now, this.state);
+    let planned: ReturnType<typeof planSlotsUpload>;
+    try {
+      planned = planSlotsUpload(r.memory, r.observation.settings, cfg, now, this.state);
+    } catch (e) {
+      // A bug here must cost an upload, never a tick of supervision.
+      this.log.warn(`PoolTool slots: ${e instanceof Error ? e.message : String(e)}`);
+      return;
+    }
+    const { payload, epoch, state } = planned;
     this.state = state;
     if (!payload || epoch === null) return;
     this.inFlight = true;
