@@ -85,7 +85,7 @@ describe("contrib/prometheus/alerts.yml", () => {
 
   test("has the alerts the README lists", () => {
     const exprs = alerts.map((a) => a.expr.replace(/\s+/g, " "));
-    for (const e of ["jorm_master_key_holders > 1", "jorm_master_key_holders == 0", "time() - jorm_master_last_observation_timestamp_seconds > 60", "jorm_master_warm_runners < 2"]) expect(exprs).toContain(e);
+    for (const e of ["jorm_master_key_holders - jorm_master_boundary_coholders > 1", "jorm_master_key_holders == 0", "time() - jorm_master_last_observation_timestamp_seconds > 60", "jorm_master_warm_runners < 2"]) expect(exprs).toContain(e);
   });
 
   test("key-holder alerts wait out a boundary hand-out (event_action 15 s + a few seconds) and a schedule computation", () => {
