@@ -99,12 +99,15 @@ export class MasterMetrics {
   }
 
   private trackSlots(r: TickReport, clock: EpochClock, now: number) {
+    // Settled slots older than the previous epoch are forgotten (below); a standby's log may still
+    // list them (Rejected, from a boundary hand-out), so they are not taken in again.
+    const oldest = clock.abs(clock.epochAt(now) - 1, 0);
     for (const o of r.observation.runners) {
       if (!o.logs?.ok) continue;
       for (const l of o.logs.value) {
         if (l.status.kind === "pending") continue;
         const abs = clock.abs(l.scheduledAt.epoch, l.scheduledAt.slot);
-        if (this.settled.has(abs)) continue;
+        if (this.settled.has(abs) || abs < oldest) continue;
         const end = clock.slotStartMs(abs) + clock.slotMs;
         // Slots that ended before the daemon started are history, not something it saw.
         if (end < this.firstTickMs!) continue;
@@ -119,8 +122,6 @@ export class MasterMetrics {
       this.pendingOutcome.delete(abs);
       this.settled.add(abs);
     }
-    // Settled slots older than the previous epoch can no longer reappear in any log.
-    const oldest = clock.abs(clock.epochAt(now) - 1, 0);
     for (const abs of this.settled) if (abs < oldest) this.settled.delete(abs);
   }
 

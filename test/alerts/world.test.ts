@@ -85,3 +85,8 @@ test("deliveries are counted in jorm_master_alerts_total", () => {
   const sent = scrape.split("\n").find((l) => l.startsWith('jorm_master_alerts_total{channel="hook",result="sent"} '));
   expect(Number(sent?.split(" ")[1])).toBe(received.length);
 });
+
+test("the metrics agree: no slot counted missed after the crash (JormMasterSlotMissed would fire on it)", () => {
+  const missed = scrape.split("\n").find((l) => l.startsWith('jorm_master_leader_slots_total{outcome="missed"} '));
+  expect(missed).toBe('jorm_master_leader_slots_total{outcome="missed"} 0');
+});
