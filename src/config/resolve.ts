@@ -5,6 +5,7 @@ import { isAbsolute, resolve as resolvePath } from "node:path";
 import type { ClusterConfig, PoolToolConfig, ResolvedConfig, RunnerConfig } from "./types.ts";
 import { InputSchema, LEGACY_KEYS, type ParsedConfig } from "./schema.ts";
 import { describeFound, issueToProblems, type Problem } from "./problems.ts";
+import { alertsProblems, resolveAlerts } from "./alerts.ts";
 
 /** The seed's port scheme is `${rest_prefix}${id}`: the id is the last digit, so at most 10 runners. */
 export const MAX_RUNNERS_WITH_PREFIX = 10;
@@ -140,6 +141,7 @@ export function resolveInput(input: unknown, source: string | null, baseDir: str
     metricsListen: p.metrics_listen === "" ? null : p.metrics_listen,
     pooltool,
     cluster: resolveCluster(p),
+    alerts: resolveAlerts(p.alerts, path),
     logLevel: p.log_level,
     legacy,
   };
@@ -168,6 +170,8 @@ function resolvePoolTool(p: ParsedConfig): PoolToolConfig | null {
     recvWaitMs: ms(t.recv_wait),
     endpTip: t.endp_tip,
     endpStats: t.endp_stats,
+    sendSlots: t.send_slots,
+    endpSlots: t.endp_slots,
   };
 }
 
@@ -308,11 +312,12 @@ function crossCheck(p: ParsedConfig): Problem[] {
       if (!HEX64_PATTERN.test(t.genesis)) {
         add(["pooltool", "genesis"], `expected the 64 hex digit genesis block hash, found ${JSON.stringify(t.genesis)}`);
       }
-      for (const key of ["endp_tip", "endp_stats"] as const) {
+      for (const key of ["endp_tip", "endp_stats", "endp_slots"] as const) {
         if (!/^https?:\/\/[^\s/]+/.test(t[key])) add(["pooltool", key], `expected an http(s) URL, found ${JSON.stringify(t[key])}`);
       }
     }
   }
   crossCheckCluster(p, add);
+  problems.push(...alertsProblems(p.alerts));
   return problems;
 }
