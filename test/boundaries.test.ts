@@ -23,22 +23,26 @@ const ALLOWED: Record<string, readonly string[]> = {
   // the edges: node REST, systemd, PoolTool, and the simulator that stands in for them
   node: ["errors", "ports"],
   systemd: ["config", "errors", "ports"],
-  pooltool: ["config", "ports"],
   sim: ["config", "errors", "node", "ports"],
+  // multi-host mode (in progress): etcd and the signer election
+  cluster: ["config", "errors", "node", "ports"],
   // the master: observe → decide → act, and the loop
   master: ["config", "errors", "node", "ports"],
   // above the master: what reads its ticks, and what prepares a runner
   metrics: ["config", "errors", "master", "node"],
+  // PoolTool: its client, and the slot uploads fed by each tick
+  pooltool: ["config", "master", "node", "ports"],
+  alerts: ["config", "errors", "master", "ports"],
   status: ["config", "master", "node", "ports", "ui"],
   "log-summary": ["master", "ports"],
   runner: ["config", "errors", "master", "systemd"],
   // the lab: the master against the simulator (property tests, benchmarks, the demo)
   lab: ["config", "master", "node", "ports", "sim"],
   // the daemon object and its port factory; install
-  daemon: ["config", "errors", "master", "metrics", "node", "pooltool", "ports", "runner", "systemd", "version"],
+  daemon: ["alerts", "config", "errors", "master", "metrics", "node", "pooltool", "ports", "runner", "systemd", "version"],
   install: ["config", "errors", "systemd"],
   // the commands, and the CLI on top
-  commands: ["config", "daemon", "errors", "install", "lab", "log", "log-summary", "master", "node", "pooltool", "ports", "runner", "sim", "status", "systemd", "ui", "version"],
+  commands: ["alerts", "config", "daemon", "errors", "install", "lab", "log", "log-summary", "master", "metrics", "node", "pooltool", "ports", "runner", "sim", "status", "systemd", "ui", "version"],
   cli: ["commands", "errors", "version"],
 };
 

@@ -1,4 +1,5 @@
 import { defineCommand } from "citty";
+import { createAlerts } from "../alerts/index.ts";
 import { configArgs, logLevelArgs } from "../config/args.ts";
 import { loadConfig } from "../config/load.ts";
 import { Daemon, stallAfterTicks } from "../daemon/daemon.ts";
@@ -6,10 +7,16 @@ import { logger, setupLogging } from "../log.ts";
 import { summarizingLog } from "../log-summary.ts";
 import { defaultLockPath } from "../master/lock.ts";
 import type { MasterLog } from "../master/loop.ts";
+import { MasterMetrics } from "../metrics/master.ts";
 import { realClock } from "../ports.ts";
+import { SlotsUploader } from "../pooltool/slots.ts";
 import { createNotifier } from "../systemd/notify.ts";
+import { VERSION } from "../version.ts";
 
 export { loopLooksAlive, stallAfterTicks, STALL_AFTER_TICKS_ENV, TICK_STALL_LIMIT_MS } from "../daemon/daemon.ts";
+
+/** The "daemon stopping" alert gets this long to go out (systemd's stop timeout is 90 s) */
+const ALERTS_FLUSH_MS = 5_000;
 
 export default defineCommand({
   meta: {
@@ -28,6 +35,8 @@ export default defineCommand({
     const config = await loadConfig(args.config);
     setupLogging(args["log-level"], config.logLevel);
     const log = logger("master");
+    // Before the lock: a missing alert token is a config error (exit 78) like any other.
+    const alerts = createAlerts(config, logger("alerts"));
     const talk: MasterLog = {
       info: (m) => log.info(m),
       warn: (m) => log.warn(m),
@@ -36,14 +45,22 @@ export default defineCommand({
     };
     // A failing action is retried every tick: its line is summarised, not repeated 20 times a second.
     const loopLog = summarizingLog(talk, realClock);
-    const daemon = new Daemon({
+    const slotsUploader = new SlotsUploader(logger("pooltool"));
+    const daemon: Daemon = new Daemon({
       config,
       load: () => loadConfig(args.config),
       log: talk,
       loopLog,
       notifier: createNotifier(),
+      metrics: new MasterMetrics({ version: VERSION, alerts: alerts.counts }),
       lockPath: defaultLockPath(config.systemd.scope),
-      onTick: () => loopLog.sweep(),
+      onTick: (r) => {
+        alerts.onTick(r, daemon.config);
+        slotsUploader.onTick(r, daemon.config);
+        loopLog.sweep();
+      },
+      onReady: (line) => alerts.started(line),
+      beforeExit: (why, lastStatus) => alerts.stopping(`${why}; ${lastStatus}`, ALERTS_FLUSH_MS),
       onConfig: (next) => setupLogging(args["log-level"], next.logLevel),
       stallAfterTicks: stallAfterTicks(),
     });

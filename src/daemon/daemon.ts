@@ -71,6 +71,8 @@ export interface DaemonOptions {
   loopLog?: MasterLog;
   /** Builds the ports from a configuration, at start and at every reload (default: production) */
   ports?: (config: ResolvedConfig) => MasterDeps;
+  /** The registry /metrics serves (default: a plain one) */
+  metrics?: MasterMetrics;
   /** sd_notify; default: none */
   notifier?: Notifier;
   /** The single-daemon lock; null: none taken (tests, the benchmark) */
@@ -90,7 +92,7 @@ export interface DaemonOptions {
 export class Daemon {
   config: ResolvedConfig;
   readonly master: Master;
-  readonly metrics = new MasterMetrics({ version: VERSION });
+  readonly metrics: MasterMetrics;
   private readonly opts: DaemonOptions;
   private readonly ports: (config: ResolvedConfig) => MasterDeps;
   private readonly notifier: Notifier;
@@ -110,6 +112,7 @@ export class Daemon {
     this.config = opts.config;
     this.ports = opts.ports ?? ((c) => buildPorts(c));
     this.notifier = opts.notifier ?? createNotifier({});
+    this.metrics = opts.metrics ?? new MasterMetrics({ version: VERSION });
     this.master = new Master({
       deps: this.ports(opts.config),
       config: opts.config,

@@ -55,6 +55,8 @@ const b = (v: boolean) => (v ? 1 : 0);
 export interface MasterMetricsOptions {
   version: string;
   buckets?: readonly number[];
+  /** Alert deliveries per channel and result (src/alerts/notifier.ts), read at each scrape */
+  alerts?: () => readonly { channel: string; result: string; value: number }[];
 }
 
 export class MasterMetrics {
@@ -97,12 +99,15 @@ export class MasterMetrics {
   }
 
   private trackSlots(r: TickReport, clock: EpochClock, now: number) {
+    // Settled slots older than the previous epoch are forgotten (below); a standby's log may still
+    // list them (Rejected, from a boundary hand-out), so they are not taken in again.
+    const oldest = clock.abs(clock.epochAt(now) - 1, 0);
     for (const o of r.observation.runners) {
       if (!o.logs?.ok) continue;
       for (const l of o.logs.value) {
         if (l.status.kind === "pending") continue;
         const abs = clock.abs(l.scheduledAt.epoch, l.scheduledAt.slot);
-        if (this.settled.has(abs)) continue;
+        if (this.settled.has(abs) || abs < oldest) continue;
         const end = clock.slotStartMs(abs) + clock.slotMs;
         // Slots that ended before the daemon started are history, not something it saw.
         if (end < this.firstTickMs!) continue;
@@ -117,8 +122,6 @@ export class MasterMetrics {
       this.pendingOutcome.delete(abs);
       this.settled.add(abs);
     }
-    // Settled slots older than the previous epoch can no longer reappear in any log.
-    const oldest = clock.abs(clock.epochAt(now) - 1, 0);
     for (const abs of this.settled) if (abs < oldest) this.settled.delete(abs);
   }
 
@@ -257,6 +260,12 @@ export class MasterMetrics {
           { labels: { outcome: "produced" }, value: this.produced },
           { labels: { outcome: "missed" }, value: this.missed },
         ],
+      },
+      {
+        name: "jorm_master_alerts_total",
+        type: "counter",
+        help: "Alerts by channel and result: sent, failed (after every retry), deduplicated, rate_limited, dropped (queue full).",
+        samples: (this.opts.alerts?.() ?? []).map((c) => ({ labels: { channel: c.channel, result: c.result }, value: c.value })),
       },
       { name: "jorm_master_ticks_total", type: "counter", help: "Completed observe-decide-act ticks.", samples: [{ value: this.ticks }] },
       { name: "jorm_master_tick_duration_seconds", type: "histogram", help: "Duration of one observe-decide-act tick.", samples: this.tickDuration.samples() },
