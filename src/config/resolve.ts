@@ -32,24 +32,23 @@ export function expandTemplate(template: string, id: number): string {
   return template.replaceAll(ID_PLACEHOLDER, String(id));
 }
 
-/** `host:port`, with IPv6 hosts in brackets as URLs and listen flags want them. */
-export function hostPort(host: string, port: number): string {
-  return host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/** A runner's --rest-listen address from rest_host (an IP literal) and its port, or null if invalid. */
+/** A runner's --rest-listen address from rest_host (an IP literal) and its port, IPv6 in brackets as
+ *  URLs and Rust's SocketAddr want it; null when rest_host is invalid. */
 function restListen(restHost: string, port: number): string | null {
   const host = checkHost(restHost, { names: false });
   return host.ok ? `${urlHost(host.host, host.kind)}:${port}` : null;
 }
 
-/** The REST base URL the daemon fetches, built exactly as the daemon builds it; the problem or null. */
+/** A runner's REST base URL (the daemon's HTTP transport parses it with new URL()). */
+const restUrlOf = (listen: string): string => `http://${listen}/api/v0`;
+
+/** Whether the REST base URL parses as the daemon will parse it; the problem or null. */
 function restUrlProblem(listen: string): string | null {
   try {
-    new URL(`http://${listen}/api/v0`);
+    new URL(restUrlOf(listen));
     return null;
   } catch {
-    return `http://${listen}/api/v0 is not a valid URL`;
+    return `${restUrlOf(listen)} is not a valid URL`;
   }
 }
 
@@ -103,7 +102,7 @@ export function resolveInput(input: unknown, source: string | null, baseDir: str
       nodeConfig: path(expandTemplate(p.runner_config, id)),
       storage: path(expandTemplate(p.runner_storage, id)),
       restListen: listen,
-      restUrl: `http://${listen}/api/v0`,
+      restUrl: restUrlOf(listen),
       unit: expandTemplate(p.systemd.runner_unit, id),
     });
   }
