@@ -84,7 +84,7 @@ export function httpTransport(baseUrl: string, options: HttpTransportOptions = {
 }
 
 /** The body as text, or null once it exceeds `maxBytes` (then the rest is never read). */
-async function readCapped(res: Response, maxBytes: number): Promise<string | null> {
+export async function readCapped(res: Response, maxBytes: number): Promise<string | null> {
   const declared = Number(res.headers.get("content-length"));
   if (Number.isFinite(declared) && declared > maxBytes) {
     void res.body?.cancel().catch(() => {});
@@ -113,6 +113,6 @@ async function readCapped(res: Response, maxBytes: number): Promise<string | nul
   return new TextDecoder().decode(all);
 }
 
-function formatBytes(bytes: number): string {
+export function formatBytes(bytes: number): string {
   return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MiB` : bytes % 1024 === 0 ? `${bytes / 1024} KiB` : `${bytes} bytes`;
 }
