@@ -84,7 +84,12 @@ export const DURATION_LIMITS = {
 
 export type DurationKey = keyof typeof DURATION_LIMITS;
 
-const seconds = (key: DurationKey) => z.number().min(DURATION_LIMITS[key].min).max(DURATION_LIMITS[key].max);
+/** A duration key with its bounds from DURATION_LIMITS (problems.ts words the message from there) */
+const boundedSeconds = (key: DurationKey) => z.number().min(DURATION_LIMITS[key].min).max(DURATION_LIMITS[key].max);
+// Unbounded durations, kept for sections that have not got their bounds yet: a new duration key
+// belongs in DURATION_LIMITS, so that a value rounding to 0 ms or a typo of hours cannot pass.
+const seconds = z.number().nonnegative();
+const positiveSeconds = z.number().positive();
 
 /** Each runner is a full node (GBs of RAM); more than this is a typo, and the loader iterates over them. */
 export const MAX_RUNNERS = 100;
@@ -108,8 +113,8 @@ export const PoolToolInputSchema = z.strictObject({
   pool_id: z.string().default(DEFAULTS.pooltool.pool_id),
   user_id: z.string().default(DEFAULTS.pooltool.user_id),
   genesis: z.string().default(DEFAULTS.pooltool.genesis),
-  send_wait: seconds("send_wait").default(DEFAULTS.pooltool.send_wait),
-  recv_wait: seconds("recv_wait").default(DEFAULTS.pooltool.recv_wait),
+  send_wait: boundedSeconds("send_wait").default(DEFAULTS.pooltool.send_wait),
+  recv_wait: boundedSeconds("recv_wait").default(DEFAULTS.pooltool.recv_wait),
   endp_tip: text.default(DEFAULTS.pooltool.endp_tip),
   endp_stats: text.default(DEFAULTS.pooltool.endp_stats),
 });
@@ -126,22 +131,22 @@ export const InputSchema = z.strictObject({
   rest_prefix: z.int().min(1).default(DEFAULTS.rest_prefix),
   rest_base_port: z.int().min(1).max(65535).nullable().optional(),
   max_offset: z.int().min(0).default(DEFAULTS.max_offset),
-  max_boot: seconds("max_boot").default(DEFAULTS.max_boot),
-  event_action: seconds("event_action").default(DEFAULTS.event_action),
-  start_before_event: seconds("start_before_event").default(DEFAULTS.start_before_event),
-  boot_catch_up: seconds("boot_catch_up").default(DEFAULTS.boot_catch_up),
-  slot_guard: seconds("slot_guard").default(DEFAULTS.slot_guard),
-  slot_margin: seconds("slot_margin").default(DEFAULTS.slot_margin),
-  loop_period: seconds("loop_period").default(DEFAULTS.loop_period),
-  rest_timeout: seconds("rest_timeout").default(DEFAULTS.rest_timeout),
+  max_boot: boundedSeconds("max_boot").default(DEFAULTS.max_boot),
+  event_action: boundedSeconds("event_action").default(DEFAULTS.event_action),
+  start_before_event: boundedSeconds("start_before_event").default(DEFAULTS.start_before_event),
+  boot_catch_up: boundedSeconds("boot_catch_up").default(DEFAULTS.boot_catch_up),
+  slot_guard: boundedSeconds("slot_guard").default(DEFAULTS.slot_guard),
+  slot_margin: boundedSeconds("slot_margin").default(DEFAULTS.slot_margin),
+  loop_period: boundedSeconds("loop_period").default(DEFAULTS.loop_period),
+  rest_timeout: boundedSeconds("rest_timeout").default(DEFAULTS.rest_timeout),
   metrics_listen: z.string().default(DEFAULTS.metrics_listen),
   log_level: z.enum(["error", "warn", "info", "debug"]).default(DEFAULTS.log_level),
   // prefault: an absent or partial section still gets every inner default
   systemd: SystemdInputSchema.prefault({}),
   pooltool: PoolToolInputSchema.nullable().optional(),
-  event_boot_stop: seconds("event_boot_stop").optional(),
-  epoch_kill: seconds("epoch_kill").optional(),
-  event_hibernate: seconds("event_hibernate").optional(),
+  event_boot_stop: boundedSeconds("event_boot_stop").optional(),
+  epoch_kill: boundedSeconds("epoch_kill").optional(),
+  event_hibernate: boundedSeconds("event_hibernate").optional(),
 });
 
 /** What the file says (every key optional). */
