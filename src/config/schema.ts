@@ -76,18 +76,15 @@ export const DURATION_LIMITS = {
   rest_timeout: { min: 0.05, max: 10, minWhy: "a shorter deadline makes a healthy but busy node look dead, and a dead signer gets fenced", maxWhy: "a hung node would hold up every tick for more than 5 slots" },
   send_wait: { min: 10, max: DAY_S, minWhy: "ITN makes a block about every 20 s; sharing the tip more often only loads a public service", maxWhy: LONG_MAX_WHY },
   recv_wait: { min: 10, max: DAY_S, minWhy: "ITN makes a block about every 20 s; asking for the majority height more often only loads a public service", maxWhy: LONG_MAX_WHY },
-  // Legacy keys are read and ignored: any sane number of seconds will do
-  event_boot_stop: { min: 0, max: DAY_S, maxWhy: LONG_MAX_WHY },
-  epoch_kill: { min: 0, max: DAY_S, maxWhy: LONG_MAX_WHY },
-  event_hibernate: { min: 0, max: DAY_S, maxWhy: LONG_MAX_WHY },
 } as const satisfies Record<string, DurationLimit>;
 
 export type DurationKey = keyof typeof DURATION_LIMITS;
 
 /** A duration key with its bounds from DURATION_LIMITS (problems.ts words the message from there) */
 const boundedSeconds = (key: DurationKey) => z.number().min(DURATION_LIMITS[key].min).max(DURATION_LIMITS[key].max);
-// Unbounded durations, kept for sections that have not got their bounds yet: a new duration key
-// belongs in DURATION_LIMITS, so that a value rounding to 0 ms or a typo of hours cannot pass.
+// Unbounded durations, for the legacy keys (read and ignored) and for sections that have not got
+// their bounds yet. A new duration key belongs in DURATION_LIMITS, so that a value rounding to 0 ms
+// or a typo of hours cannot pass.
 const seconds = z.number().nonnegative();
 const positiveSeconds = z.number().positive();
 
@@ -144,9 +141,9 @@ export const InputSchema = z.strictObject({
   // prefault: an absent or partial section still gets every inner default
   systemd: SystemdInputSchema.prefault({}),
   pooltool: PoolToolInputSchema.nullable().optional(),
-  event_boot_stop: boundedSeconds("event_boot_stop").optional(),
-  epoch_kill: boundedSeconds("epoch_kill").optional(),
-  event_hibernate: boundedSeconds("event_hibernate").optional(),
+  event_boot_stop: seconds.optional(),
+  epoch_kill: seconds.optional(),
+  event_hibernate: seconds.optional(),
 });
 
 /** What the file says (every key optional). */

@@ -44,7 +44,6 @@ test("the README's defaults are the real ones", () => {
 test("the README gives every duration's bounds as the loader enforces them", () => {
   const meaning = (key: string) => README.split("\n").find((line) => line.startsWith("| ") && line.split("|")[1]!.includes(`\`${key}\``));
   for (const [key, limit] of Object.entries(DURATION_LIMITS)) {
-    if ((LEGACY_KEYS as readonly string[]).includes(key)) continue;
     const name = key === "send_wait" || key === "recv_wait" ? `pooltool.${key}` : key;
     expect(`${name}: ${meaning(name)}`).toContain(`; ${limit.min}–${limit.max} s`);
   }
