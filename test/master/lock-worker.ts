@@ -1,5 +1,6 @@
 // A separate process taking the daemon lock, for test/master/lock.test.ts (not a test itself).
 //   bun lock-worker.ts hold PATH   take the lock, print "held" or "refused: <message>", keep it until killed
+//   bun lock-worker.ts hold-spawn PATH   the same, then spawn `sleep 60` and print "held CHILD_PID"
 //   bun lock-worker.ts race        per stdin line "go ROUND PATH AT_MS": wait until the wall clock reads
 //                                  AT_MS (so all workers try at the same instant), try the lock, print
 //                                  "ROUND held" or "ROUND refused"; "release ROUND" releases it, prints "ROUND released";
@@ -17,10 +18,12 @@ const alive = (pid: number) => {
 };
 
 const [mode, path] = process.argv.slice(2);
-if (mode === "hold") {
+if (mode === "hold" || mode === "hold-spawn") {
   try {
     acquireLock(path!, alive);
-    console.log("held");
+    // hold-spawn: a long-lived child, as the daemon spawns systemctl; it must not inherit the lock
+    const child = mode === "hold-spawn" ? Bun.spawn(["sleep", "60"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" }) : null;
+    console.log(child ? `held ${child.pid}` : "held");
   } catch (error) {
     console.log(`refused: ${(error as Error).message}`);
     process.exit(1);

@@ -163,6 +163,22 @@ describe("exclusive between processes", () => {
     lock.release();
   });
 
+  test("a child the holder spawned does not inherit the lock: the holder's death frees it", async () => {
+    const path = join(dir(), "daemon.pid");
+    const holder = Bun.spawn(["bun", WORKER, "hold-spawn", path], { stdout: "pipe", stderr: "inherit" });
+    const line = (await lines(holder.stdout).next()) ?? "";
+    const childPid = Number(/^held (\d+)$/.exec(line)?.[1]);
+    expect(childPid).toBeGreaterThan(0);
+    try {
+      holder.kill(9);
+      await holder.exited;
+      const lock = acquireLock(path, () => true);
+      lock.release();
+    } finally {
+      process.kill(childPid, "SIGKILL");
+    }
+  });
+
   test("an empty lock file that a live process holds is neither unlinked nor taken (the pid is written after the lock)", async () => {
     const path = join(dir(), "daemon.pid");
     const holder = Bun.spawn(["bun", WORKER, "hold", path], { stdout: "pipe", stderr: "inherit" });
