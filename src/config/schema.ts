@@ -65,6 +65,10 @@ const LONG_MAX_WHY = "longer than a day (an ITN epoch) is surely a mistake";
 // Floors: a value that rounds to 0 ms or is far below what the node can do turns a healthy runner
 // into a "dead" one (rest_timeout 0.0004 made the daemon freeze the healthy signer). Ceilings: a
 // huge value is a typo, and timers above 2^31 ms (24.8 days) fire at once.
+// A floor of 0 is deliberate where 0 means something coherent: slot_guard/slot_margin 0 make the
+// guarded window the slot itself (master and nodes read one host clock, and handovers still wait
+// for the window to close); boot_catch_up 0 is "no grace after boot"; event_action and
+// start_before_event are held above slot_guard, loop_period and each other by crossCheck.
 export const DURATION_LIMITS = {
   max_boot: { min: 10, max: DAY_S, minWhy: "a node needs more than that to load its storage and open its REST port, so every runner would be killed while booting", maxWhy: LONG_MAX_WHY },
   event_action: { min: 0, max: 3_600, maxWhy: "acting more than an hour before a slot or the epoch end only lengthens the time keys are moved around" },
