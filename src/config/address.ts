@@ -65,19 +65,22 @@ export const isUnspecified = (host: string): boolean => UNSPECIFIED.has(host);
 export const urlHost = (host: string, kind: HostKind): string => (kind === "ipv6" ? `[${host}]` : host);
 
 /**
- * An http(s) URL the daemon will fetch: parses, is http or https, has a valid host and no
- * credentials. Returns the problem, or null.
+ * An http(s) URL the daemon will fetch: parses, is http or https, has a valid host and (unless
+ * `secret`) no credentials. Returns the problem, or null; with `secret` the message never quotes it.
  */
-export function httpUrlProblem(text: string): string | null {
-  if (text.trim() !== text || /\s/.test(text)) return `contains spaces; expected an http(s) URL, found ${JSON.stringify(text)}`;
+export function httpUrlProblem(text: string, options: { secret?: boolean } = {}): string | null {
+  // A webhook URL's path is its secret: then the message never quotes the URL
+  const found = options.secret ? "" : `, found ${JSON.stringify(text)}`;
+  if (text.trim() !== text || /\s/.test(text)) return `contains spaces; expected an http(s) URL${found}`;
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    return `expected an http(s) URL like "https://api.pooltool.io/v0/sharemytip", found ${JSON.stringify(text)}`;
+    return `expected an http(s) URL like "https://api.pooltool.io/v0/sharemytip"${found}`;
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") return `expected an http(s) URL, found the scheme ${JSON.stringify(url.protocol)}`;
-  if (url.username !== "" || url.password !== "") return "must not carry a user name or password";
+  // Credentials in a URL are printed wherever the URL is; only a secret URL (a webhook) may carry them
+  if (!options.secret && (url.username !== "" || url.password !== "")) return "must not carry a user name or password";
   const host = checkHost(url.hostname, { names: true });
   if (!host.ok) return `host ${JSON.stringify(url.hostname)} ${host.problem}`;
   return null;

@@ -143,11 +143,10 @@ export function issueToProblems(issue: z.core.$ZodIssue, input: unknown): Proble
   }
 }
 
-/** The bounds of the duration at `path` (top level or pooltool.*), or null when it is no duration. */
+/** The bounds of the duration at `path` (keyed by its dotted path), or null when it is no duration. */
 function durationLimit(path: readonly (string | number)[]): DurationLimit | null {
-  const key = path[path.length - 1];
-  const inSection = path.length === 1 || (path.length === 2 && path[0] === "pooltool");
-  return inSection && typeof key === "string" && Object.hasOwn(DURATION_LIMITS, key) ? DURATION_LIMITS[key as keyof typeof DURATION_LIMITS] : null;
+  const key = path.join(".");
+  return Object.hasOwn(DURATION_LIMITS, key) ? DURATION_LIMITS[key as keyof typeof DURATION_LIMITS] : null;
 }
 
 /** 0.05 → "0.05 s (50 ms)", 86400 → "86400 s" */

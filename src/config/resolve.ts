@@ -220,7 +220,9 @@ function crossCheckCluster(p: ParsedConfig, add: (path: (string | number)[], mes
   }
   const seen = new Set<string>();
   c.etcd.forEach((url, i) => {
+    const urlProblem = ETCD_URL_PATTERN.test(url) ? httpUrlProblem(url) : null;
     if (!ETCD_URL_PATTERN.test(url)) add(["cluster", "etcd", i], `expected an etcd client URL like "http://10.0.0.1:2379", found ${JSON.stringify(url)}`);
+    else if (urlProblem !== null) add(["cluster", "etcd", i], urlProblem);
     else if (seen.has(url.replace(/\/+$/, ""))) add(["cluster", "etcd", i], `${JSON.stringify(url)} is listed twice`);
     seen.add(url.replace(/\/+$/, ""));
   });

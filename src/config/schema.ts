@@ -86,13 +86,17 @@ export const DURATION_LIMITS = {
   slot_margin: { min: 0, max: 60, maxWhy: "a guarded window of minutes around every leader slot leaves no time to hand the key over" },
   loop_period: { min: 0.05, max: 60, minWhy: "each tick asks every runner over REST and systemd; ticking faster only burns CPU", maxWhy: "a crashed signer would go unnoticed for more than 30 slots" },
   rest_timeout: { min: 0.05, max: 10, minWhy: "a shorter deadline makes a healthy but busy node look dead, and a dead signer gets fenced", maxWhy: "a hung node would hold up every tick for more than 5 slots" },
-  send_wait: { min: 10, max: DAY_S, minWhy: "ITN makes a block about every 20 s; sharing the tip more often only loads a public service", maxWhy: LONG_MAX_WHY },
-  recv_wait: { min: 10, max: DAY_S, minWhy: "ITN makes a block about every 20 s; asking for the majority height more often only loads a public service", maxWhy: LONG_MAX_WHY },
+  "pooltool.send_wait": { min: 10, max: DAY_S, minWhy: "ITN makes a block about every 20 s; sharing the tip more often only loads a public service", maxWhy: LONG_MAX_WHY },
+  "pooltool.recv_wait": { min: 10, max: DAY_S, minWhy: "ITN makes a block about every 20 s; asking for the majority height more often only loads a public service", maxWhy: LONG_MAX_WHY },
+  "alerts.dedup_window": { min: 0, max: DAY_S, maxWhy: LONG_MAX_WHY },
+  "alerts.rate_window": { min: 1, max: DAY_S, minWhy: "the rate limit counts alerts within this window; a shorter one limits nothing", maxWhy: LONG_MAX_WHY },
+  "alerts.timeout": { min: 1, max: 60, minWhy: "a request to a webhook or to Telegram crosses the internet; a shorter deadline fails every alert", maxWhy: "a hung endpoint would hold each alert for minutes, retries on top" },
+  "cluster.etcd_timeout": { min: 0.05, max: 60, minWhy: "an etcd call crosses the network; a shorter deadline fails every call, so no host could sign", maxWhy: "a hung etcd would hold the signer's lease renewal for minutes" },
 } as const satisfies Record<string, DurationLimit>;
 
 export type DurationKey = keyof typeof DURATION_LIMITS;
 
-/** A duration key with its bounds from DURATION_LIMITS (problems.ts words the message from there) */
+/** A duration key (its dotted path) with its bounds from DURATION_LIMITS (problems.ts words the message) */
 const boundedSeconds = (key: DurationKey) => z.number().min(DURATION_LIMITS[key].min).max(DURATION_LIMITS[key].max);
 // Unbounded durations, for the legacy keys (read and ignored) and for sections that have not got
 // their bounds yet. A new duration key belongs in DURATION_LIMITS, so that a value rounding to 0 ms
@@ -122,8 +126,8 @@ export const PoolToolInputSchema = z.strictObject({
   pool_id: z.string().default(DEFAULTS.pooltool.pool_id),
   user_id: z.string().default(DEFAULTS.pooltool.user_id),
   genesis: z.string().default(DEFAULTS.pooltool.genesis),
-  send_wait: boundedSeconds("send_wait").default(DEFAULTS.pooltool.send_wait),
-  recv_wait: boundedSeconds("recv_wait").default(DEFAULTS.pooltool.recv_wait),
+  send_wait: boundedSeconds("pooltool.send_wait").default(DEFAULTS.pooltool.send_wait),
+  recv_wait: boundedSeconds("pooltool.recv_wait").default(DEFAULTS.pooltool.recv_wait),
   endp_tip: text.default(DEFAULTS.pooltool.endp_tip),
   endp_stats: text.default(DEFAULTS.pooltool.endp_stats),
   // issue 12: the epoch's assigned slot count (+ the previous epoch's validation) to PoolTool
@@ -160,11 +164,11 @@ export const TelegramChannelInputSchema = z.strictObject({
 });
 export const AlertsInputSchema = z.strictObject({
   channels: z.array(z.discriminatedUnion("type", [WebhookChannelInputSchema, TelegramChannelInputSchema])).default([]),
-  dedup_window: seconds.default(ALERTS_DEFAULTS.dedup_window),
+  dedup_window: boundedSeconds("alerts.dedup_window").default(ALERTS_DEFAULTS.dedup_window),
   rate_limit: z.int().min(1).default(ALERTS_DEFAULTS.rate_limit),
-  rate_window: positiveSeconds.default(ALERTS_DEFAULTS.rate_window),
+  rate_window: boundedSeconds("alerts.rate_window").default(ALERTS_DEFAULTS.rate_window),
   retries: z.int().min(0).max(10).default(ALERTS_DEFAULTS.retries),
-  timeout: positiveSeconds.default(ALERTS_DEFAULTS.timeout),
+  timeout: boundedSeconds("alerts.timeout").default(ALERTS_DEFAULTS.timeout),
 });
 
 // Multi-host mode (issue 13): absent means one server, no etcd. name and etcd have no default: a
@@ -174,7 +178,7 @@ export const ClusterInputSchema = z.strictObject({
   etcd: z.array(text).min(1),
   prefix: text.default(DEFAULTS.cluster.prefix),
   lease_ttl: z.int().min(2).default(DEFAULTS.cluster.lease_ttl),
-  etcd_timeout: positiveSeconds.default(DEFAULTS.cluster.etcd_timeout),
+  etcd_timeout: boundedSeconds("cluster.etcd_timeout").default(DEFAULTS.cluster.etcd_timeout),
 });
 
 export const InputSchema = z.strictObject({

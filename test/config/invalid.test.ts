@@ -137,3 +137,30 @@ describe("invalid configurations", () => {
     expect(lines[3]).toBe("The configuration has 3 problems; fix it and run `jorm-master config check` again.");
   });
 });
+
+describe("URLs of the merged sections are parsed as they will be fetched", () => {
+  const problemOf = (yaml: string): string => {
+    try {
+      parseConfigText(yaml, FILE);
+    } catch (error) {
+      return (error as Error).message;
+    }
+    return "";
+  };
+  test("an alert webhook URL that cannot parse is named without quoting it (its path is its secret)", () => {
+    const message = problemOf(`alerts:\n  channels:\n    - { name: hook, type: webhook, url: "https://hooks.exa mple.com/services/SECRETPATH" }\n`);
+    expect(message).toContain("alerts.channels.0.url: contains spaces; expected an http(s) URL");
+    expect(message).not.toContain("SECRETPATH");
+    expect(problemOf(`alerts:\n  channels:\n    - { name: hook, type: webhook, url: "https://300.1.1.1/SECRETPATH" }\n`)).toContain("alerts.channels.0.url: expected an http(s) URL like");
+  });
+  test("a webhook URL may carry credentials (fetch sends them as Basic auth)", () => {
+    expect(problemOf(`alerts:\n  channels:\n    - { name: hook, type: webhook, url: "https://u:p@hooks.example.com/x" }\n`)).toBe("");
+  });
+  test("an etcd endpoint whose host cannot parse", () => {
+    expect(problemOf(`cluster:\n  name: a\n  etcd: ["http://300.1.1.1:2379"]\n`)).toContain("cluster.etcd.0: expected an http(s) URL like");
+  });
+  test("alert and etcd deadlines have floors too", () => {
+    expect(problemOf(`alerts:\n  timeout: 0.0004\n`)).toContain("alerts.timeout: must be at least 1 s, found 0.0004: a request to a webhook");
+    expect(problemOf(`cluster:\n  name: a\n  etcd: ["http://10.0.0.1:2379"]\n  etcd_timeout: 0.001\n`)).toContain("cluster.etcd_timeout: must be at least 0.05 s (50 ms), found 0.001");
+  });
+});
