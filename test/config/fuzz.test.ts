@@ -20,8 +20,32 @@ const PER_FILE_LIMIT_MS = 1_000;
 const SOURCE = "/etc/cardano/jorm_master.yaml";
 
 const FIXTURES = join(import.meta.dir, "..", "fixtures");
+/** The optional sections too, so mutations reach their keys */
+const WITH_SECTIONS = [
+  "cnt_runners: 2",
+  "rest_base_port: 3100",
+  "pooltool:",
+  '  pool_id: "abc"',
+  '  user_id: "u"',
+  "  send_slots: true",
+  "alerts:",
+  "  channels:",
+  '    - { name: hook, type: webhook, preset: ntfy, url: "https://ntfy.sh/pool-alerts" }',
+  "    - name: tg",
+  "      type: telegram",
+  "      chat_id: 7",
+  "      token_env: TG_TOKEN",
+  "  timeout: 5",
+  "cluster:",
+  "  name: host-a",
+  '  etcd: ["http://10.0.0.1:2379", "http://10.0.0.2:2379"]',
+  "  lease_ttl: 5",
+  "  etcd_timeout: 2",
+  "",
+].join("\n");
 const SEEDS: string[] = [
   DEFAULT_CONFIG_YAML,
+  WITH_SECTIONS,
   ...["seed", "config"].flatMap((dir) =>
     readdirSync(join(FIXTURES, dir))
       .filter((f) => f.endsWith(".yaml"))
