@@ -33,7 +33,7 @@ export function checkHost(text: string, options: { names: boolean }): HostCheck 
   if (text.trim() !== text) return fail(`has leading or trailing spaces; expected ${expected}`);
   if (/\s/.test(text)) return fail(`contains spaces; expected ${expected}`);
   if (/[\u0000-\u001f\u007f]/.test(text)) return fail(`contains control characters; expected ${expected}`);
-  if (text.includes("://")) return fail(`is a URL; expected only the host, e.g. ${JSON.stringify(text.replace(/^[^:]*:\/\//, "").replace(/[:/].*$/, ""))}`);
+  if (text.includes("://")) return fail(`is a URL; expected only the host${urlHostHint(text)}`);
   if (text.includes("/")) return fail(`contains "/"; expected ${expected}, nothing else`);
 
   const bracketed = /^\[(.*)\]$/.exec(text);
@@ -84,4 +84,14 @@ export function httpUrlProblem(text: string, options: { secret?: boolean } = {})
   const host = checkHost(url.hostname, { names: true });
   if (!host.ok) return `host ${JSON.stringify(url.hostname)} ${host.problem}`;
   return null;
+}
+
+/** `, e.g. "127.0.0.1"` with the host of a URL written where a host belongs, or nothing */
+function urlHostHint(text: string): string {
+  try {
+    const host = new URL(text).hostname.replace(/^\[(.*)\]$/, "$1");
+    return host === "" ? "" : `, e.g. ${JSON.stringify(host)}`;
+  } catch {
+    return "";
+  }
 }
