@@ -380,6 +380,29 @@ describe("decide: one signer per window", () => {
     expect(later.plan.promote?.id).toBe(1);
   });
 
+  test("a signer that crashed inside a window and restarts with --secret may have signed its slot: the standby waits for the window", () => {
+    // bench row signer-crash-in-slot-3h: the new process has signed nothing, but the crashed one may have.
+    const seenIn = decide(observation(49_800, [runner(0, { kind: "holder" }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]), warm(), cfg, 49_800);
+    const restarted = (t: number) =>
+      observation(t, [runner(0, { kind: "booting", unit: { mainPid: 2000, sinceMs: 50_100 } }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]);
+    const r = decide(restarted(inWindow), seenIn.memory, cfg, inWindow);
+    expect(r.plan.promote).toBeNull();
+    expect(r.plan.notes.join()).toContain("#0 may have signed in it");
+    // Unseen between two ticks (last seen Running well before the window): the same.
+    expect(decide(restarted(inWindow), warm(), cfg, inWindow).plan.promote).toBeNull();
+    const later = decide(restarted(afterWindow), r.memory, cfg, afterWindow);
+    expect(later.plan.promote?.id).toBe(1);
+  });
+
+  test("a runner restarted (booting with --secret) before the window opened cannot have signed in it: the key moves inside it", () => {
+    const restarted = observation(inWindow, [runner(0, { kind: "booting", unit: { mainPid: 2000, sinceMs: 49_000 } }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]);
+    const r = decide(restarted, warm(), cfg, inWindow);
+    expect(r.plan.promote?.id).toBe(1);
+    // With the restart time unknown, it may have been the old process that lived into the window.
+    const unknownStart = observation(inWindow, [runner(0, { kind: "booting", unit: { mainPid: 2000, sinceMs: null } }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]);
+    expect(decide(unknownStart, warm(), cfg, inWindow).plan.promote).toBeNull();
+  });
+
   test("a promotion carries the start of the next window: fences that hold only after it void the promotion", () => {
     const r = decide(observation(T + 500, [runner(0, { kind: "hang" }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]), warm(), cfg, T + 500);
     expect(summary(r.plan)).toEqual({ fences: ["freeze#0"], promote: "promote#1", other: [] });
