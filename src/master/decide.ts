@@ -57,6 +57,7 @@ export function retryDue(memory: Memory, a: Action, now: number): boolean {
 function freshRunner(pid: number, now: number): RunnerMemory {
   return {
     pid,
+    startedMs: null,
     firstSeenMs: now,
     runningSinceMs: null,
     answered: false,
@@ -76,6 +77,37 @@ function freshRunner(pid: number, now: number): RunnerMemory {
     ableUntilMs: 0,
     ableAtLastTick: true,
   };
+}
+
+/** systemd's start time of a unit jitters between reads (ms rounding, /proc/uptime's 10 ms): a
+ *  difference beyond this is another start. */
+export const START_JITTER_MS = 1_000;
+/** uptime is whole seconds and answered within the observation: a boot time that moves later by more
+ *  than this plus the observation's length is another process. */
+export const UPTIME_JITTER_MS = 1_000;
+
+/**
+ * Why a proof about this incarnation (key-less) can no longer be carried, or null when it can. It is
+ * carried only while every tick confirms the same process: systemd read, the same main pid (a new pid
+ * is a new memory anyway) and start time, no 503 (a process that was proven Running never goes back to
+ * it: one answering 503 is a new one), no fall in uptime. Anything doubtful: the process may have
+ * restarted unseen, with --secret.
+ */
+export function proofBroken(o: RunnerObs, m: RunnerMemory, obs: Observation): string | null {
+  const u = o.unit;
+  if (u === null) return "systemd unreadable";
+  if (u.mainPid > 0 && (u.sinceMs === null || m.startedMs === null)) return "start time unknown";
+  if (u.mainPid > 0 && Math.abs(u.sinceMs! - m.startedMs!) > START_JITTER_MS) return "start time changed";
+  const stats = o.stats;
+  const is503 = (r: RunnerObs["stats"] | RunnerObs["leaders"]) => r !== null && !r.ok && r.error.kind === "not_ready";
+  if (is503(stats) || is503(o.leaders)) return "REST answers 503";
+  if (stats?.ok && stats.value.state !== "Running" && m.everRunning) return "Running before, now " + stats.value.state;
+  const up = stats?.ok ? stats.value.uptimeS : null;
+  if (up !== null && up !== undefined && m.bootedAtMs !== null) {
+    const slack = UPTIME_JITTER_MS + (obs.atMs - (obs.fromMs ?? obs.atMs));
+    if (obs.atMs - up * 1000 > m.bootedAtMs + slack) return "uptime fell";
+  }
+  return null;
 }
 
 const isTimeout = (r: RunnerObs["leaders"]): boolean =>
@@ -98,6 +130,8 @@ export function remember(prev: Memory, obs: Observation, config: ResolvedConfig,
       m.ableUntilMs = old.ableUntilMs;
       m.ableAtLastTick = old.ableAtLastTick;
     }
+    if (!(old && old.pid === pid)) m.startedMs = o.unit?.sinceMs ?? null;
+    else if (m.keylessProof && proofBroken(o, m, obs) !== null) m.keylessProof = false;
     const stats = o.stats;
     const running = stats?.ok === true && stats.value.state === "Running";
     const answered = stats?.ok === true || (stats !== null && !stats.ok && stats.error.kind === "not_ready");

@@ -144,7 +144,7 @@ describe("act", () => {
 
   test("outcomes fold into memory: a verified demotion proves key-less, a promotion makes the signer", () => {
     const m0 = emptyMemory();
-    m0.runners[0] = { pid: 100, firstSeenMs: 0, runningSinceMs: 0, answered: true, bootedAtMs: 0, deadSinceMs: null, keylessProof: false, lastLeaderIds: [1], frozenByUs: null, pendingSlots: [], logsReadMs: 0, logsWanted: false, holderSinceMs: 0, unableSinceMs: null, everRunning: true, ableUntilMs: 0, ableAtLastTick: true };
+    m0.runners[0] = { pid: 100, firstSeenMs: 0, runningSinceMs: 0, answered: true, bootedAtMs: 0, deadSinceMs: null, keylessProof: false, lastLeaderIds: [1], frozenByUs: null, pendingSlots: [], logsReadMs: 0, logsWanted: false, holderSinceMs: 0, unableSinceMs: null, startedMs: 0, everRunning: true, ableUntilMs: 0, ableAtLastTick: true };
     m0.runners[1] = { ...m0.runners[0], pid: 101, lastLeaderIds: [], keylessProof: true, holderSinceMs: null };
     const m1 = applyOutcomes(
       m0,
