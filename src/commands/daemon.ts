@@ -14,6 +14,7 @@ import type { NodeApi } from "../node/types.ts";
 import { createPoolTool } from "../pooltool/client.ts";
 import { createSystemdServiceManager } from "../systemd/systemctl.ts";
 import { createNotifier } from "../systemd/notify.ts";
+import { restListenerCheck } from "../systemd/sockets.ts";
 import { realClock } from "../master/ports.ts";
 import { MasterMetrics } from "../metrics/master.ts";
 import { serveMetrics, type MetricsServer } from "../metrics/server.ts";
@@ -78,6 +79,7 @@ export function realDeps(getConfig: () => ResolvedConfig): MasterDeps {
     clock: realClock,
     pooltool: config.pooltool ? createPoolTool(config.pooltool, { timeoutMs: Math.max(getConfig().restTimeoutMs, 2_000) }) : null,
     readSecret: () => readNodeSecret(secretPath(getConfig(), process.env)),
+    listener: restListenerCheck((id) => getConfig().runners[id]?.restUrl ?? null),
   };
 }
 

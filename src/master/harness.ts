@@ -60,6 +60,8 @@ export function simDeps(world: World<Scheduler>, withPoolTool = false, showFails
     clock: world.clock,
     pooltool: withPoolTool ? world.pooltool : null,
     readSecret: async () => structuredClone(SIM_POOL_SECRET),
+    // Simulated REST ports are the runners' own: nothing else can bind them.
+    listener: { whyNotRunner: async () => null },
   };
 }
 

@@ -16,7 +16,8 @@ interface FakeNode {
   posts: number;
 }
 
-function fakes(nodes: Record<number, FakeNode>, units: Record<number, Partial<UnitState>> = {}) {
+/** Who holds each runner's REST port (by pid); absent: the unit's main process. */
+function fakes(nodes: Record<number, FakeNode>, units: Record<number, Partial<UnitState>> = {}, portHolder: Record<number, number> = {}) {
   const calls: string[] = [];
   const clock = new VirtualClock(0);
   const unreachable = <T>(): NodeResult<T> => fail({ kind: "unreachable", reason: "timeout", message: "deadline" });
@@ -61,8 +62,16 @@ function fakes(nodes: Record<number, FakeNode>, units: Record<number, Partial<Un
     armFreeze: async (id, at) => void calls.push(`arm #${id}@${at}`),
     disarmFreeze: async (id) => void calls.push(`disarm #${id}`),
   };
-  const deps: MasterDeps = { node: api, services, clock, pooltool: null, readSecret: async () => ({ genesis: { node_id: "aa" } }) };
-  return { deps, calls, units };
+  const checks: string[] = [];
+  const listener = {
+    whyNotRunner: async (id: number, pid: number) => {
+      checks.push(`check #${id} pid ${pid}`);
+      const holder = portHolder[id] ?? pid;
+      return holder === pid ? null : `port held by pid ${holder}`;
+    },
+  };
+  const deps: MasterDeps = { node: api, services, clock, pooltool: null, readSecret: async () => ({ genesis: { node_id: "aa" } }), listener };
+  return { deps, calls, checks, units };
 }
 
 const plan = (p: Partial<Plan>): Plan => ({ fences: [], promote: null, other: [], wakeAtMs: 0, notes: [], ...p });
@@ -74,6 +83,29 @@ describe("act", () => {
     const out = await act(f.deps, plan({ fences: [{ kind: "demote", id: 0, reason: "t", leaderIds: [1] }], promote: promote1 }));
     expect(out.map((o) => [o.action.kind, o.ok])).toEqual([["demote", true], ["promote", true]]);
     expect(f.calls).toEqual(["DELETE #0/1", "disarm #0", "POST #1"]);
+  });
+
+  test("the key is posted only once the runner unit's main process is proven to hold the REST port", async () => {
+    const f = fakes({ 0: { keys: [], posts: 0 }, 1: { keys: [], posts: 0 } });
+    await act(f.deps, plan({ promote: promote1 }));
+    expect(f.checks).toEqual(["check #1 pid 101"]);
+    expect(f.calls).toEqual(["POST #1"]);
+    // Another process bound the port (the runner restarting): no POST, a failure (logged as an error).
+    const g = fakes({ 0: { keys: [], posts: 0 }, 1: { keys: [], posts: 0 } }, {}, { 1: 4242 });
+    const out = await act(g.deps, plan({ promote: promote1 }));
+    expect(out.map((o) => [o.action.kind, o.ok, o.transient ?? false])).toEqual([["promote", false, false]]);
+    expect(out[0]!.detail).toContain("port held by pid 4242");
+    expect(g.calls.filter((c) => c.startsWith("POST"))).toEqual([]);
+    // No main process, or no way to check: no POST either.
+    const h = fakes({ 0: { keys: [], posts: 0 }, 1: { keys: [], posts: 0 } }, { 1: { mainPid: 0, activeState: "activating" } });
+    expect((await act(h.deps, plan({ promote: promote1 })))[0]!.ok).toBe(false);
+    expect(h.calls.filter((c) => c.startsWith("POST"))).toEqual([]);
+    const { listener: _, ...unchecked } = fakes({ 1: { keys: [], posts: 0 } }).deps;
+    const noCheck = fakes({ 1: { keys: [], posts: 0 } });
+    const out2 = await act({ ...unchecked, node: noCheck.deps.node }, plan({ promote: promote1 }));
+    expect(out2[0]!.ok).toBe(false);
+    expect(noCheck.calls).toEqual([]);
+    expect(out2[0]!.detail).toContain("no way to check");
   });
 
   test("a demotion that does not read back empty is a failure, and no promotion follows (the seed promoted anyway)", async () => {
