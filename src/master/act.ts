@@ -3,7 +3,7 @@
 // only when every fence of the tick was verified.
 
 import type { NodeApi, NodeSecret } from "../node/types.ts";
-import type { Clock, ListenerCheck, PoolToolApi, ServiceManager } from "./ports.ts";
+import type { Clock, ListenerCheck, PoolToolApi, ServiceManager, UnitState } from "./ports.ts";
 import { actionKey } from "./decide.ts";
 import type { Action, Memory, Outcome, Plan } from "./types.ts";
 
@@ -128,13 +128,22 @@ async function promote(deps: MasterDeps, a: Extract<Action, { kind: "promote" }>
   return { action: a, ok: true, detail: `holds the key (enclave id ${added.value})`, leaderId: added.value };
 }
 
+/** The unit as systemd shows it now; null when systemctl show fails (a fence then stays unverified). */
+async function unitNow(deps: MasterDeps, id: number): Promise<UnitState | null> {
+  try {
+    return (await deps.services.showAll([id])).get(id) ?? null;
+  } catch {
+    return null;
+  }
+}
+
 async function freeze(deps: MasterDeps, a: Extract<Action, { kind: "freeze" }>): Promise<Outcome> {
   try {
     await deps.services.kill(a.id, "SIGSTOP");
   } catch (e) {
     return { action: a, ok: false, detail: `SIGSTOP failed: ${errText(e)}` };
   }
-  const u = (await deps.services.showAll([a.id])).get(a.id);
+  const u = await unitNow(deps, a.id);
   if (u && (u.frozen === true || (u.mainPid === 0 && u.activeState !== "active"))) {
     return { action: a, ok: true, detail: u.frozen ? "process stopped (SIGSTOP verified)" : "no process" };
   }
@@ -149,7 +158,7 @@ async function kill(deps: MasterDeps, a: Extract<Action, { kind: "kill" }>): Pro
   }
   const until = deps.clock.now() + KILL_CONFIRM_MS;
   for (;;) {
-    const u = (await deps.services.showAll([a.id])).get(a.id);
+    const u = await unitNow(deps, a.id);
     if (u && u.mainPid !== a.pid) return { action: a, ok: true, detail: `pid ${a.pid} gone` };
     if (deps.clock.now() >= until) return { action: a, ok: false, detail: `pid ${a.pid} still there after SIGKILL` };
     await deps.clock.sleep(KILL_POLL_MS);
@@ -163,7 +172,7 @@ async function retire(deps: MasterDeps, a: Extract<Action, { kind: "retire" }>):
   } catch (e) {
     return { action: a, ok: false, detail: `stop failed: ${errText(e)}` };
   }
-  const u = (await deps.services.showAll([a.id])).get(a.id);
+  const u = await unitNow(deps, a.id);
   if (u && u.mainPid === 0 && u.activeState !== "active") return { action: a, ok: true, detail: "killed and stopped" };
   return { action: a, ok: false, detail: `still ${u?.activeState ?? "?"} with pid ${u?.mainPid ?? "?"}` };
 }

@@ -108,6 +108,24 @@ describe("act", () => {
     expect(out2[0]!.detail).toContain("no way to check");
   });
 
+  test("systemd unreadable while a fence is read back: the fence is unverified (no promotion), nothing throws", async () => {
+    for (const fence of [
+      { kind: "freeze", id: 0, cause: "fence", reason: "t" },
+      { kind: "kill", id: 0, pid: 100, reason: "t" },
+      { kind: "retire", id: 0, reason: "t" },
+    ] as const) {
+      const f = fakes({ 0: { keys: [1], posts: 0 }, 1: { keys: [], posts: 0 } });
+      f.deps.services.showAll = async () => {
+        throw new Error("Failed to connect to bus");
+      };
+      let t = 0;
+      f.deps.clock = { now: () => t, sleep: async (ms) => void (t += ms) };
+      const out = await act(f.deps, plan({ fences: [fence], promote: promote1 }));
+      expect(out.map((o) => [o.action.kind, o.ok])).toEqual([[fence.kind, false], ["promote", false]]);
+      expect(f.calls.filter((c) => c.startsWith("POST"))).toEqual([]);
+    }
+  });
+
   test("a demotion that does not read back empty is a failure, and no promotion follows (the seed promoted anyway)", async () => {
     const f = fakes({ 0: { keys: [1], posts: 0, deleteIgnored: true }, 1: { keys: [], posts: 0 } });
     const out = await act(f.deps, plan({ fences: [{ kind: "demote", id: 0, reason: "t", leaderIds: [1] }], promote: promote1 }));
