@@ -5,10 +5,11 @@ import { accessSync, constants, readFileSync, realpathSync, statSync } from "nod
 import { resolve } from "node:path";
 import type { KeyMode, Scope } from "../config/types.ts";
 import { EXIT_USAGE, UserError } from "../errors.ts";
+import { confirmSteps } from "../ui/confirm.ts";
 import { applyPlan, type ApplyDeps } from "./apply.ts";
 import { layoutFor, staged, type Layout, type LayoutOverrides } from "./layout.ts";
 import { observePaths, observeUnits, pathsOf, readManifest, readTextIfExists } from "./observe.ts";
-import { formatPlan, planInstall, planUninstall, sha256Hex, type Plan } from "./plan.ts";
+import { destructiveSteps, formatPlan, planInstall, planUninstall, sha256Hex, type Plan } from "./plan.ts";
 import type { Systemctl } from "./systemctl.ts";
 import { configText, DEFAULT_NODE_CONFIG_TEMPLATE, wantedState, type SelfInstall } from "./wanted.ts";
 import { parseDocument } from "yaml";
@@ -30,6 +31,8 @@ export interface InstallFlags {
   dryRun: boolean;
   start: boolean;
   force: boolean;
+  /** Do what cannot be undone (runners dropped, --force overwrites) without asking */
+  yes?: boolean;
   dirs: LayoutOverrides;
 }
 
@@ -183,6 +186,7 @@ export async function runInstall(flags: InstallFlags, deps: InstallDeps): Promis
   const prefix = scope === "user" ? "systemctl --user" : "systemctl";
   deps.out(formatPlan(plan, prefix));
   if (flags.dryRun || plan.ops.length === 0) return { plan, layout, applied: false };
+  await confirmSteps(destructiveSteps(plan, "install"), flags.yes === true, deps.prompt);
   await applyPlan(plan.ops, { ...deps.apply, root, systemctl });
   const journal = scope === "user" ? "journalctl --user" : "journalctl";
   deps.out(`done: ${plan.ops.length} operation(s) applied${root === null ? `; follow the master with: ${journal} -u ${wanted.masterUnit} -f` : ` under ${root}`}`);
@@ -195,6 +199,8 @@ export interface UninstallFlags {
   purge: boolean;
   force: boolean;
   dryRun: boolean;
+  /** Do what cannot be undone (--purge, --force) without asking */
+  yes?: boolean;
   stateDir?: string;
 }
 
@@ -220,6 +226,7 @@ export async function runUninstall(flags: UninstallFlags, deps: InstallDeps): Pr
   );
   deps.out(formatPlan(plan, scope === "user" ? "systemctl --user" : "systemctl"));
   if (flags.dryRun) return { plan, layout, applied: false };
+  await confirmSteps(destructiveSteps(plan, "uninstall"), flags.yes === true, deps.prompt);
   await applyPlan(plan.ops, { ...deps.apply, root, systemctl: systemctl === null ? null : tolerant(systemctl) });
   deps.out(`done: ${plan.ops.length} operation(s) applied`);
   return { plan, layout, applied: true };

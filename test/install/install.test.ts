@@ -134,7 +134,7 @@ describe("install --root (staging)", () => {
     expect(snapshot(root)).toEqual(installed);
 
     const un = deps();
-    await runUninstall({ root, purge: true, force: false, dryRun: false }, un);
+    await runUninstall({ root, purge: true, force: false, dryRun: false, yes: true }, un);
     expect(snapshot(root)).toEqual(before);
   });
 
@@ -152,7 +152,7 @@ describe("install --root (staging)", () => {
     expect(text).toContain("    - RestartSec=9\n    + RestartSec=1");
     expect(readFileSync(unit, "utf8")).toBe(edited);
     const forced = deps();
-    await runInstall({ ...flags({ root, force: true }) }, forced);
+    await runInstall({ ...flags({ root, force: true, yes: true }) }, forced);
     expect(forced.output.join("\n")).toContain("~ overwrite /etc/systemd/system/jorm_master.service");
     expect(readFileSync(unit, "utf8")).toContain("RestartSec=1");
   });
@@ -173,7 +173,7 @@ describe("install --root (staging)", () => {
     const root = join(dir, "root");
     for (const d of ["var/lib/jorm-master", "etc/cardano"]) mkdirSync(join(root, d), { recursive: true });
     await runInstall({ ...full(), root }, deps());
-    await runUninstall({ root, purge: true, force: true, dryRun: false }, deps());
+    await runUninstall({ root, purge: true, force: true, dryRun: false, yes: true }, deps());
     expect(existsSync(join(root, "var/lib/jorm-master"))).toBe(true);
     expect(readdirSync(join(root, "var/lib/jorm-master"))).toEqual([]);
     expect(existsSync(join(root, "etc/cardano"))).toBe(true);
@@ -214,7 +214,7 @@ describe("install --scope user (fake systemctl)", () => {
     const d = deps();
     await runInstall({ ...userFlags(), runners: "3" }, d);
     d.systemctl.calls = [];
-    await runInstall({ ...flags(), scope: "user", runners: "2" }, deps({ systemctlFor: () => d.systemctl }));
+    await runInstall({ ...flags(), scope: "user", runners: "2", yes: true }, deps({ systemctlFor: () => d.systemctl }));
     expect(d.systemctl.calls).toEqual(["stop jorm_master.service", "disable --now jorm_runner@2.service", "start jorm_master.service"]);
     const home = join(dir, "home");
     expect(existsSync(join(home, ".local/bin/jormungandr_runner_2"))).toBe(false);
@@ -222,7 +222,7 @@ describe("install --scope user (fake systemctl)", () => {
     expect(existsSync(join(home, ".local/share/jorm-master/storage_jorm_runner_2"))).toBe(true);
 
     d.systemctl.calls = [];
-    await runUninstall({ scope: "user", purge: true, force: false, dryRun: false }, deps({ systemctlFor: () => d.systemctl }));
+    await runUninstall({ scope: "user", purge: true, force: false, dryRun: false, yes: true }, deps({ systemctlFor: () => d.systemctl }));
     expect(d.systemctl.calls).toEqual([
       "disable --now jorm_master.service",
       "disable --now jorm_runner@0.service",
@@ -242,6 +242,78 @@ describe("install --scope user (fake systemctl)", () => {
     const d = deps();
     await runInstall({ ...userFlags(), start: false }, d);
     expect(d.systemctl.calls).toEqual(["daemon-reload"]);
+  });
+});
+
+describe("what cannot be undone is confirmed first", () => {
+  const userFlags = () => ({ ...full(), scope: "user" });
+  const answering = (answer: string, questions: string[]) => deps({ prompt: async (q) => (questions.push(q), answer) });
+
+  test("uninstall --purge without a terminal: the plan, then a refusal naming --yes (exit 64); nothing deleted", async () => {
+    const root = join(dir, "root");
+    await runInstall({ ...full(), root }, deps());
+    const installed = snapshot(root);
+    const d = deps();
+    const error = (await runUninstall({ root, purge: true, force: false, dryRun: false }, d).catch((e) => e)) as UserError;
+    expect(error.exitCode).toBe(EXIT_USAGE);
+    expect(error.message).toContain("pass --yes");
+    expect(error.message).toContain("delete the node secret /etc/cardano/node_secret.yaml");
+    expect(error.message).toContain("delete /home/cardano/storage_jorm_runner_0 and everything in it (storage)");
+    expect(d.output[0]).toContain("- remove /etc/cardano/node_secret.yaml (secret)");
+    expect(snapshot(root)).toEqual(installed);
+  });
+
+  test("uninstall --purge on a terminal: asks; no keeps everything, yes deletes", async () => {
+    const root = join(dir, "root");
+    await runInstall({ ...full(), root }, deps());
+    const installed = snapshot(root);
+    const questions: string[] = [];
+    const no = await runUninstall({ root, purge: true, force: false, dryRun: false }, answering("n", questions)).catch((e) => e);
+    expect((no as UserError).exitCode).toBe(1);
+    expect(questions[0]).toContain("delete the node secret");
+    expect(questions[0]).toEndWith("Go ahead? [y/N]");
+    expect(snapshot(root)).toEqual(installed);
+    const yes = await runUninstall({ root, purge: true, force: false, dryRun: false }, answering("yes", questions));
+    expect(yes.applied).toBe(true);
+    expect(existsSync(join(root, "etc/cardano/node_secret.yaml"))).toBe(false);
+  });
+
+  test("a plain uninstall and a plain re-install ask nothing", async () => {
+    const root = join(dir, "root");
+    const never = deps({ prompt: async () => { throw new Error("asked"); } });
+    await runInstall({ ...full(), root }, never);
+    await runInstall({ ...full(), root, runners: "3" }, never);
+    expect((await runUninstall({ root, purge: false, force: false, dryRun: false }, never)).applied).toBe(true);
+  });
+
+  test("fewer runners without a terminal needs --yes; nothing stopped or removed", async () => {
+    const d = deps();
+    await runInstall({ ...userFlags(), runners: "3" }, d);
+    d.systemctl.calls = [];
+    const home = join(dir, "home");
+    const before = snapshot(home);
+    const error = (await runInstall({ ...flags(), scope: "user", runners: "2" }, deps({ systemctlFor: () => d.systemctl })).catch((e) => e)) as UserError;
+    expect(error.exitCode).toBe(EXIT_USAGE);
+    expect(error.message).toContain("stop and disable jorm_runner@2.service");
+    expect(error.message).toContain("pass --yes");
+    expect(d.systemctl.calls).toEqual([]);
+    expect(snapshot(home)).toEqual(before);
+  });
+
+  test("--force overwriting a changed file asks on a terminal; --dry-run never asks", async () => {
+    const root = join(dir, "root");
+    await runInstall({ ...full(), root }, deps());
+    const unit = join(root, "etc/systemd/system/jorm_master.service");
+    const edited = readFileSync(unit, "utf8").replace("RestartSec=1", "RestartSec=9");
+    writeFileSync(unit, edited);
+    const dry = await runInstall(flags({ root, force: true, dryRun: true }), deps());
+    expect(dry.applied).toBe(false);
+    const questions: string[] = [];
+    await runInstall(flags({ root, force: true }), answering("", questions)).catch(() => {});
+    expect(questions[0]).toContain("overwrite /etc/systemd/system/jorm_master.service (changed since install)");
+    expect(readFileSync(unit, "utf8")).toBe(edited);
+    await runInstall(flags({ root, force: true }), answering("y", questions));
+    expect(readFileSync(unit, "utf8")).toContain("RestartSec=1");
   });
 });
 
