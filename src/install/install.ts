@@ -6,7 +6,7 @@ import { resolve } from "node:path";
 import type { KeyMode, Scope } from "../config/types.ts";
 import { EXIT_USAGE, UserError } from "../errors.ts";
 import { confirmSteps } from "../ui/confirm.ts";
-import { applyPlan, type ApplyDeps } from "./apply.ts";
+import { applyPlan, checkStagedOps, type ApplyDeps } from "./apply.ts";
 import { layoutFor, staged, type Layout, type LayoutOverrides } from "./layout.ts";
 import { observePaths, observeUnits, pathsOf, readManifest, readTextIfExists } from "./observe.ts";
 import { destructiveSteps, formatPlan, planInstall, planUninstall, sha256Hex, type Plan } from "./plan.ts";
@@ -185,6 +185,7 @@ export async function runInstall(flags: InstallFlags, deps: InstallDeps): Promis
   const plan = planInstall(wanted, existing, { force: flags.force, start: flags.start });
   const prefix = scope === "user" ? "systemctl --user" : "systemctl";
   deps.out(formatPlan(plan, prefix));
+  if (root !== null) checkStagedOps(plan.ops, root);
   if (flags.dryRun || plan.ops.length === 0) return { plan, layout, applied: false };
   await confirmSteps(destructiveSteps(plan, "install"), flags.yes === true, deps.prompt);
   await applyPlan(plan.ops, { ...deps.apply, root, systemctl });
@@ -225,6 +226,7 @@ export async function runUninstall(flags: UninstallFlags, deps: InstallDeps): Pr
     { purge: flags.purge, force: flags.force },
   );
   deps.out(formatPlan(plan, scope === "user" ? "systemctl --user" : "systemctl"));
+  if (root !== null) checkStagedOps(plan.ops, root);
   if (flags.dryRun) return { plan, layout, applied: false };
   await confirmSteps(destructiveSteps(plan, "uninstall"), flags.yes === true, deps.prompt);
   await applyPlan(plan.ops, { ...deps.apply, root, systemctl: systemctl === null ? null : tolerant(systemctl) });

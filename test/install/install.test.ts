@@ -1,11 +1,12 @@
 import { afterAll, beforeEach, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { parse } from "yaml";
 import { EXIT_USAGE, type UserError } from "../../src/errors.ts";
 import { runInstall, runUninstall, selfInstall, type InstallDeps, type InstallFlags } from "../../src/install/install.ts";
 import type { Systemctl } from "../../src/install/systemctl.ts";
+import { stagedInside } from "../../src/install/layout.ts";
 
 const HASH = "8e4d2a343f3dcf9330ad9035b3e8d168e6728904262f2c434a4f8f934ec7b676";
 const base = mkdtempSync(join(tmpdir(), "jm-install-"));
@@ -186,6 +187,60 @@ describe("install --root (staging)", () => {
     expect(r.applied).toBe(false);
     expect(d.output[0]).toContain("+ write /etc/cardano/jorm_master.yaml");
     expect(existsSync(root)).toBe(false);
+  });
+});
+
+describe("install --root never writes outside the root", () => {
+  test("a config path climbing out with .. is refused before anything is written", async () => {
+    const root = join(dir, "root");
+    mkdirSync(join(root, "etc/cardano"), { recursive: true });
+    // root/etc/cardano/../../../outside is dir/outside: a sibling of the root
+    writeFileSync(join(root, "etc/cardano/jorm_master.yaml"), "cnt_runners: 2\nnode_secret: /etc/cardano/../../../outside/node_secret.yaml\n");
+    const before = snapshot(root);
+    const error = (await runInstall({ ...full(), root }, deps()).catch((e) => e)) as UserError;
+    expect(error.message).toContain("refusing to stage /etc/cardano/../../../outside");
+    expect(error.message).toContain(`would land at ${join(dir, "outside")}`);
+    expect(existsSync(join(dir, "outside"))).toBe(false);
+    expect(snapshot(root)).toEqual(before);
+    // --dry-run says so too
+    expect(await runInstall({ ...full(), root, dryRun: true }, deps()).catch((e) => e)).toBeInstanceOf(Error);
+  });
+
+  test("a symlinked etc/cardano pointing out of the root is refused; nothing lands where it points", async () => {
+    const root = join(dir, "root");
+    const elsewhere = join(dir, "elsewhere");
+    mkdirSync(elsewhere, { recursive: true });
+    mkdirSync(join(root, "etc"), { recursive: true });
+    symlinkSync(elsewhere, join(root, "etc/cardano"));
+    const error = (await runInstall({ ...full(), root }, deps()).catch((e) => e)) as UserError;
+    expect(error.message).toContain("refusing to stage /etc/cardano/");
+    expect(error.message).toContain("through a symlink");
+    expect(readdirSync(elsewhere)).toEqual([]);
+    expect(existsSync(join(root, "usr"))).toBe(false);
+  });
+
+  test("a symlink that stays inside the root is fine", async () => {
+    const root = join(dir, "root");
+    mkdirSync(join(root, "srv/cardano-etc"), { recursive: true });
+    mkdirSync(join(root, "etc"), { recursive: true });
+    symlinkSync(join(root, "srv/cardano-etc"), join(root, "etc/cardano"));
+    expect((await runInstall({ ...full(), root }, deps())).applied).toBe(true);
+    expect(existsSync(join(root, "srv/cardano-etc/jorm_master.yaml"))).toBe(true);
+  });
+
+  test("stagedInside: .., an outward symlink above the target, a dangling one; a symlink at the target only with followTarget", () => {
+    const root = join(dir, "root");
+    mkdirSync(join(root, "a"), { recursive: true });
+    mkdirSync(join(dir, "out"), { recursive: true });
+    symlinkSync(join(dir, "out"), join(root, "a/link"));
+    symlinkSync(join(dir, "missing"), join(root, "a/dangling"));
+    expect(stagedInside(root, "/a/b/c", { followTarget: true })).toBe(join(root, "a/b/c"));
+    expect(stagedInside(root, "/a/../a/x", { followTarget: false })).toBe(join(root, "a/x"));
+    expect(() => stagedInside(root, "/a/../../x", { followTarget: false })).toThrow("climbs out");
+    expect(() => stagedInside(root, "/a/link/x", { followTarget: false })).toThrow("through a symlink");
+    expect(() => stagedInside(root, "/a/dangling/x", { followTarget: false })).toThrow("points nowhere");
+    expect(stagedInside(root, "/a/link", { followTarget: false })).toBe(join(root, "a/link"));
+    expect(() => stagedInside(root, "/a/link", { followTarget: true })).toThrow("through a symlink");
   });
 });
 
