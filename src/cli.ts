@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 import { defineCommand, renderUsage, runCommand, type CommandDef } from "citty";
 import { checkArgv } from "./cli-args.ts";
-import { EXIT_OK, EXIT_USAGE, UserError } from "./errors.ts";
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UserError } from "./errors.ts";
 import { VERSION } from "./version.ts";
 
 // Subcommands are imported lazily: `jorm-master runner N` must exec the node quickly, without
@@ -57,7 +57,7 @@ export async function runCli(cmd: CommandDef = main, rawArgs: string[] = process
     await runCommand(cmd, { rawArgs });
   } catch (error) {
     if (error instanceof UserError) {
-      process.stderr.write(`${error.message}\n`);
+      process.stderr.write(await errorText(error.message));
       process.exit(error.exitCode);
     }
     if (error instanceof Error && error.name === "CLIError") {
@@ -66,8 +66,27 @@ export async function runCli(cmd: CommandDef = main, rawArgs: string[] = process
       process.stderr.write(`${message}\nSee: ${["jorm-master", ...path, "--help"].join(" ")}\n`);
       process.exit(EXIT_USAGE);
     }
+    if (underJournal()) {
+      // A bug keeps its stack, filed as an error like everything else the journal gets from us
+      process.stderr.write(await errorText(error));
+      process.exit(EXIT_FAILURE);
+    }
     throw error;
   }
+}
+
+/** stderr goes to the journal (systemd sets JOURNAL_STREAM for a service; log.ts keys on it too). */
+const underJournal = (env: Record<string, string | undefined> = process.env) => env.JOURNAL_STREAM !== undefined && env.JOURNAL_STREAM !== "";
+
+/**
+ * How a fatal error reaches stderr: its text for a person; under the journal every line prefixed
+ * <3> (err), so `journalctl -u jorm_master -p err` shows why the daemon stopped (a broken config,
+ * exit 78) and does not file it as info.
+ */
+export async function errorText(error: unknown, env: Record<string, string | undefined> = process.env): Promise<string> {
+  if (!underJournal(env)) return `${error instanceof UserError ? error.message : String(error)}\n`;
+  const [{ formatJournal }, { LogLevels }] = await Promise.all([import("./log.ts"), import("consola")]);
+  return formatJournal({ level: LogLevels.error, tag: "", args: [error instanceof UserError ? error.message : error], message: undefined });
 }
 
 /** Commands that take another program's flags as they come: `sim node` stands in for jormungandr. */

@@ -5,7 +5,7 @@ import { EventEmitter } from "node:events";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { quietOnClosedStdout, useColour } from "../src/cli.ts";
+import { errorText, quietOnClosedStdout, useColour } from "../src/cli.ts";
 import { EXIT_USAGE } from "../src/errors.ts";
 
 const CLI = join(import.meta.dir, "../src/cli.ts");
@@ -123,6 +123,32 @@ describe("colour", () => {
     expect(useColour({ isTTY: true }, { NO_COLOR: "1" })).toBe(false);
     expect(useColour({ isTTY: true }, { NO_COLOR: "" })).toBe(true);
     expect(useColour({ isTTY: true }, { TERM: "dumb" })).toBe(false);
+  });
+});
+
+describe("fatal errors under journald", () => {
+  test("the daemon's start-up error (a broken config, exit 78) carries <3> on every line; without the journal it is plain", () => {
+    const config = join(dir, "broken.yaml");
+    writeFileSync(config, "cnt_runners: 3\nmax_ofset: 5\n");
+    const journal = cli(["daemon", "--config", config], { JOURNAL_STREAM: "8:4242" });
+    expect(journal.code).toBe(78);
+    expect(journal.stderr).toContain('max_ofset: unknown key; did you mean "max_offset"?');
+    const lines = journal.stderr.trimEnd().split("\n");
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(line).toStartWith("<3>");
+    const plain = cli(["daemon", "--config", config]);
+    expect(plain.code).toBe(78);
+    expect(plain.stderr).not.toContain("<3>");
+    expect(plain.stderr).toContain('did you mean "max_offset"?');
+  });
+
+  test("errorText: plain without JOURNAL_STREAM; <3> per line (a bug's stack too) with it", async () => {
+    const { UserError } = await import("../src/errors.ts");
+    expect(await errorText(new UserError("a\nb", 78), {})).toBe("a\nb\n");
+    expect(await errorText(new UserError("a\nb", 78), { JOURNAL_STREAM: "8:1" })).toBe("<3>a\n<3>b\n");
+    const bug = await errorText(new Error("boom"), { JOURNAL_STREAM: "8:1" });
+    expect(bug).toContain("<3>Error: boom");
+    for (const line of bug.trimEnd().split("\n")) expect(line).toStartWith("<3>");
   });
 });
 
