@@ -7,6 +7,7 @@ import { EXIT_USAGE, type UserError } from "../../src/errors.ts";
 import { runInstall, runUninstall, selfInstall, type InstallDeps, type InstallFlags } from "../../src/install/install.ts";
 import type { Systemctl } from "../../src/install/systemctl.ts";
 import { stagedInside } from "../../src/install/layout.ts";
+import { sha256Hex } from "../../src/install/plan.ts";
 
 const HASH = "8e4d2a343f3dcf9330ad9035b3e8d168e6728904262f2c434a4f8f934ec7b676";
 const base = mkdtempSync(join(tmpdir(), "jm-install-"));
@@ -217,6 +218,22 @@ describe("install --root never writes outside the root", () => {
     expect(error.message).toContain("through a symlink");
     expect(readdirSync(elsewhere)).toEqual([]);
     expect(existsSync(join(root, "usr"))).toBe(false);
+  });
+
+  test("uninstall with a manifest naming a path out of the root deletes nothing", async () => {
+    const root = join(dir, "root");
+    await runInstall({ ...full(), root }, deps());
+    const victim = join(dir, "victim.txt");
+    writeFileSync(victim, "not ours\n");
+    const manifestPath = join(root, "var/lib/jorm-master/manifest.json");
+    const manifest = JSON.parse(readFileSync(manifestPath, "utf8"));
+    manifest.entries.push({ type: "file", path: "/../victim.txt", role: "unit", sha256: sha256Hex("not ours\n") });
+    writeFileSync(manifestPath, JSON.stringify(manifest));
+    const before = snapshot(root);
+    const error = (await runUninstall({ root, purge: false, force: false, dryRun: false }, deps()).catch((e) => e)) as UserError;
+    expect(error.message).toContain("refusing to stage /../victim.txt");
+    expect(readFileSync(victim, "utf8")).toBe("not ours\n");
+    expect(snapshot(root)).toEqual(before);
   });
 
   test("a symlink that stays inside the root is fine", async () => {
