@@ -19,6 +19,8 @@ import { MasterMetrics } from "../metrics/master.ts";
 import { serveMetrics, type MetricsServer } from "../metrics/server.ts";
 import { VERSION } from "../version.ts";
 import { summarizingLog } from "../log-summary.ts";
+import { createAlerts } from "../alerts/index.ts";
+import { SlotsUploader } from "../pooltool/slots.ts";
 // One rule for where the secret is, shared with the runner: $CREDENTIALS_DIRECTORY first.
 import { secretPath } from "./runner.ts";
 
@@ -38,6 +40,8 @@ export const TICK_STALL_LIMIT_MS = 60_000;
 const WATCHDOG_MIN_GAP_MS = 1_000;
 /** The parting fences (one observation, SIGSTOPs, demotions) get this long before the daemon exits. */
 const PART_TIMEOUT_MS = 10_000;
+/** The "daemon stopping" alert gets this long to go out (systemd's stop timeout is 90 s) */
+const ALERTS_FLUSH_MS = 5_000;
 
 /**
  * Whether the watchdog may be pinged between ticks: only while the last tick ended recently. Every
@@ -97,6 +101,8 @@ export default defineCommand({
     let config = await loadConfig(args.config);
     setupLogging(args["log-level"], config.logLevel);
     const log = logger("master");
+    // Before the lock: a missing alert token is a config error (exit 78) like any other.
+    const alerts = createAlerts(config, logger("alerts"));
     const lock = acquireLock(defaultLockPath(config.systemd.scope));
     const deps = realDeps(() => config);
     const notifier = createNotifier();
@@ -110,7 +116,8 @@ export default defineCommand({
       } satisfies MasterLog,
       realClock,
     );
-    const metrics = new MasterMetrics({ version: VERSION });
+    const metrics = new MasterMetrics({ version: VERSION, alerts: alerts.counts });
+    const slotsUploader = new SlotsUploader(logger("pooltool"));
     let metricsServer: MetricsServer | null = null;
     const listenMetrics = (listen: string | null) => {
       metricsServer?.stop();
@@ -147,12 +154,15 @@ export default defineCommand({
     const onTick = (r: TickReport) => {
       lastTickEndMs = Date.now();
       metrics.update(r, config, { poolToolFailures: master.poolToolFailures });
+      alerts.onTick(r, config);
+      slotsUploader.onTick(r, config);
       masterLog.sweep();
       const line = statusLine(r.observation, r.views, r.memory, config, Date.now());
       if (!ready) {
         ready = true;
         notifier.ready(line);
         log.info(`first observation done: ${line}`);
+        alerts.started(line);
       } else if (line !== lastStatus) {
         notifier.status(line);
       }
@@ -169,8 +179,10 @@ export default defineCommand({
     );
 
     const ac = new AbortController();
+    let stopSignal = "a signal";
     const stop = (sig: string) => {
       if (ac.signal.aborted) return;
+      stopSignal = sig;
       log.info(`${sig}: stopping; the signer is left as it is, standbys that would sign without a daemon are fenced`);
       notifier.stopping();
       ac.abort();
@@ -207,6 +219,7 @@ export default defineCommand({
         return true;
       });
       if (!parted) log.error(`fencing before exit took over ${PART_TIMEOUT_MS / 1000} s; exiting anyway`);
+      await alerts.stopping(`stopped by ${stopSignal}; ${lastStatus}`, ALERTS_FLUSH_MS);
     } finally {
       lock.release();
       (metricsServer as MetricsServer | null)?.stop();

@@ -187,7 +187,8 @@ const pooltool = defineCommand({
     name: "pooltool",
     description:
       "A fake PoolTool on loopback: GET …/stats.json → {\"majoritymax\": N, …} from the world's network tip;\n" +
-      "GET|POST …/sharemytip?mytip=N recorded in the world's journal.\n" +
+      "GET|POST …/sharemytip?mytip=N recorded in the world's journal; POST …/sendlogs (slot uploads) checked\n" +
+      "against the world's schedule and the hash sent the epoch before (a mismatch is a 400).\n" +
       "Example: jorm-master sim pooltool --listen 127.0.0.1:8081 --world /etc/cardano",
   },
   args: {
@@ -211,7 +212,7 @@ const pooltool = defineCommand({
       port,
       lagBlocks: int("lag-blocks", args["lag-blocks"], 0),
     });
-    process.stderr.write(`jorm-master sim pooltool: ${fake.url}/stats/stats.json and ${fake.url}/v0/sharemytip\n`);
+    process.stderr.write(`jorm-master sim pooltool: ${fake.url}/stats/stats.json, ${fake.url}/v0/sharemytip and ${fake.url}/v0/sendlogs\n`);
     await new Promise<void>((done) => {
       process.once("SIGTERM", done);
       process.once("SIGINT", done);

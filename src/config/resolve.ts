@@ -2,9 +2,10 @@
 // problem found out. No I/O, so every rule is a table test away.
 
 import { isAbsolute, resolve as resolvePath } from "node:path";
-import type { PoolToolConfig, ResolvedConfig, RunnerConfig } from "./types.ts";
+import type { ClusterConfig, PoolToolConfig, ResolvedConfig, RunnerConfig } from "./types.ts";
 import { InputSchema, LEGACY_KEYS, type ParsedConfig } from "./schema.ts";
 import { describeFound, issueToProblems, type Problem } from "./problems.ts";
+import { alertsProblems, resolveAlerts } from "./alerts.ts";
 
 /** The seed's port scheme is `${rest_prefix}${id}`: the id is the last digit, so at most 10 runners. */
 export const MAX_RUNNERS_WITH_PREFIX = 10;
@@ -106,6 +107,11 @@ export function resolveInput(input: unknown, source: string | null, baseDir: str
         "runners are no longer stopped for events or epoch rollovers. You can delete them.",
     );
   }
+  if (p.cluster != null) {
+    notes.push(
+      "cluster: multi-host mode is in progress; the daemon does not coordinate through etcd yet, so run the pool's runners on one host only.",
+    );
+  }
   if (p.rest_base_port != null && "rest_prefix" in input) {
     notes.push(`rest_prefix is ignored because rest_base_port is set (ports ${runnerPort(p, 0)}..${runnerPort(p, p.cnt_runners - 1)}).`);
   }
@@ -134,6 +140,8 @@ export function resolveInput(input: unknown, source: string | null, baseDir: str
     },
     metricsListen: p.metrics_listen === "" ? null : p.metrics_listen,
     pooltool,
+    cluster: resolveCluster(p),
+    alerts: resolveAlerts(p.alerts, path),
     logLevel: p.log_level,
     legacy,
   };
@@ -162,7 +170,49 @@ function resolvePoolTool(p: ParsedConfig): PoolToolConfig | null {
     recvWaitMs: ms(t.recv_wait),
     endpTip: t.endp_tip,
     endpStats: t.endp_stats,
+    sendSlots: t.send_slots,
+    endpSlots: t.endp_slots,
   };
+}
+
+function resolveCluster(p: ParsedConfig): ClusterConfig | null {
+  const c = p.cluster;
+  if (c == null) return null;
+  return {
+    name: c.name,
+    etcdEndpoints: c.etcd.map((url) => url.replace(/\/+$/, "")),
+    prefix: c.prefix.replace(/\/+$/, ""),
+    leaseTtlS: c.lease_ttl,
+    etcdTimeoutMs: ms(c.etcd_timeout),
+  };
+}
+
+// Multi-host mode (issue 13)
+const CLUSTER_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const ETCD_URL_PATTERN = /^https?:\/\/[^\s/]+(:\d+)?\/?$/;
+
+function crossCheckCluster(p: ParsedConfig, add: (path: (string | number)[], message: string) => void): void {
+  const c = p.cluster;
+  if (c == null) return;
+  if (!CLUSTER_NAME_PATTERN.test(c.name)) {
+    add(["cluster", "name"], `must be a host name (letters, digits, ".", "_" or "-"), found ${JSON.stringify(c.name)}`);
+  }
+  const seen = new Set<string>();
+  c.etcd.forEach((url, i) => {
+    if (!ETCD_URL_PATTERN.test(url)) add(["cluster", "etcd", i], `expected an etcd client URL like "http://10.0.0.1:2379", found ${JSON.stringify(url)}`);
+    else if (seen.has(url.replace(/\/+$/, ""))) add(["cluster", "etcd", i], `${JSON.stringify(url)} is listed twice`);
+    seen.add(url.replace(/\/+$/, ""));
+  });
+  if (!c.prefix.startsWith("/") || c.prefix.replace(/\/+$/, "") === "") {
+    add(["cluster", "prefix"], `must be a key path starting with "/", e.g. "/jorm-master/my-pool", found ${JSON.stringify(c.prefix)}`);
+  }
+  // One call must fit well inside the lease, or a single slow answer outlives the signer's allowance
+  if (c.etcd_timeout * 2 > c.lease_ttl) {
+    add(
+      ["cluster", "etcd_timeout"],
+      `must be at most half of lease_ttl (${c.etcd_timeout} s > ${c.lease_ttl} s / 2): the signer renews its lease several times per TTL, each call within etcd_timeout`,
+    );
+  }
 }
 
 /** Rules that span several keys, or that zod cannot say precisely enough. */
@@ -262,10 +312,12 @@ function crossCheck(p: ParsedConfig): Problem[] {
       if (!HEX64_PATTERN.test(t.genesis)) {
         add(["pooltool", "genesis"], `expected the 64 hex digit genesis block hash, found ${JSON.stringify(t.genesis)}`);
       }
-      for (const key of ["endp_tip", "endp_stats"] as const) {
+      for (const key of ["endp_tip", "endp_stats", "endp_slots"] as const) {
         if (!/^https?:\/\/[^\s/]+/.test(t[key])) add(["pooltool", key], `expected an http(s) URL, found ${JSON.stringify(t[key])}`);
       }
     }
   }
+  crossCheckCluster(p, add);
+  problems.push(...alertsProblems(p.alerts));
   return problems;
 }

@@ -44,6 +44,14 @@ export const DEFAULTS = {
     recv_wait: 30,
     endp_tip: "https://api.pooltool.io/v0/sharemytip",
     endp_stats: "https://pooltool.s3-us-west-2.amazonaws.com/stats/stats.json",
+    send_slots: false,
+    endp_slots: "https://api.pooltool.io/v0/sendlogs",
+  },
+  // Multi-host mode (issue 13): only with a cluster section; these fill its optional keys
+  cluster: {
+    prefix: "/jorm-master",
+    lease_ttl: 5,
+    etcd_timeout: 2,
   },
 } as const;
 
@@ -69,6 +77,55 @@ export const PoolToolInputSchema = z.strictObject({
   recv_wait: seconds.default(DEFAULTS.pooltool.recv_wait),
   endp_tip: text.default(DEFAULTS.pooltool.endp_tip),
   endp_stats: text.default(DEFAULTS.pooltool.endp_stats),
+  // issue 12: the epoch's assigned slot count (+ the previous epoch's validation) to PoolTool
+  send_slots: z.boolean().default(DEFAULTS.pooltool.send_slots),
+  endp_slots: text.default(DEFAULTS.pooltool.endp_slots),
+});
+
+// --- alerts (issue 12): notifications without a monitoring stack ---------------------------------
+export const ALERT_PRESETS = ["json", "slack", "discord", "ntfy"] as const;
+export const ALERTS_DEFAULTS = {
+  dedup_window: 600,
+  rate_limit: 10,
+  rate_window: 600,
+  retries: 3,
+  timeout: 5,
+  telegram_api_url: "https://api.telegram.org",
+} as const;
+const channelName = z.string().regex(/^[A-Za-z0-9_.-]{1,40}$/, { error: "a short name: letters, digits, _ . -" });
+const httpUrl = z.string().regex(/^https?:\/\/[^\s/]+/, { error: "expected an http(s) URL" });
+export const WebhookChannelInputSchema = z.strictObject({
+  name: channelName,
+  type: z.literal("webhook"),
+  preset: z.enum(ALERT_PRESETS).default("json"),
+  url: httpUrl,
+});
+// The bot token is a secret: read from a file or the environment, never written in this file.
+export const TelegramChannelInputSchema = z.strictObject({
+  name: channelName,
+  type: z.literal("telegram"),
+  chat_id: z.union([z.int(), z.string().regex(/^(-?\d+|@[A-Za-z0-9_]{5,})$/, { error: "a numeric chat id or @channelname" })]).transform(String),
+  token_file: text.optional(),
+  token_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "an environment variable name" }).optional(),
+  api_url: httpUrl.default(ALERTS_DEFAULTS.telegram_api_url),
+});
+export const AlertsInputSchema = z.strictObject({
+  channels: z.array(z.discriminatedUnion("type", [WebhookChannelInputSchema, TelegramChannelInputSchema])).default([]),
+  dedup_window: seconds.default(ALERTS_DEFAULTS.dedup_window),
+  rate_limit: z.int().min(1).default(ALERTS_DEFAULTS.rate_limit),
+  rate_window: positiveSeconds.default(ALERTS_DEFAULTS.rate_window),
+  retries: z.int().min(0).max(10).default(ALERTS_DEFAULTS.retries),
+  timeout: positiveSeconds.default(ALERTS_DEFAULTS.timeout),
+});
+
+// Multi-host mode (issue 13): absent means one server, no etcd. name and etcd have no default: a
+// host without its own name or without etcd cannot take part, so they must be written down.
+export const ClusterInputSchema = z.strictObject({
+  name: text,
+  etcd: z.array(text).min(1),
+  prefix: text.default(DEFAULTS.cluster.prefix),
+  lease_ttl: z.int().min(2).default(DEFAULTS.cluster.lease_ttl),
+  etcd_timeout: positiveSeconds.default(DEFAULTS.cluster.etcd_timeout),
 });
 
 export const InputSchema = z.strictObject({
@@ -96,6 +153,8 @@ export const InputSchema = z.strictObject({
   // prefault: an absent or partial section still gets every inner default
   systemd: SystemdInputSchema.prefault({}),
   pooltool: PoolToolInputSchema.nullable().optional(),
+  cluster: ClusterInputSchema.nullable().optional(),
+  alerts: AlertsInputSchema.nullable().optional(),
   event_boot_stop: seconds.optional(),
   epoch_kill: seconds.optional(),
   event_hibernate: seconds.optional(),
@@ -111,4 +170,6 @@ export const KEYS_BY_SECTION: Record<string, readonly string[]> = {
   "": Object.keys(InputSchema.shape),
   systemd: Object.keys(SystemdInputSchema.shape),
   pooltool: Object.keys(PoolToolInputSchema.shape),
+  cluster: Object.keys(ClusterInputSchema.shape),
+  alerts: Object.keys(AlertsInputSchema.shape),
 };

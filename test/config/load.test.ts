@@ -157,6 +157,8 @@ describe("PoolTool", () => {
       recvWaitMs: 30_000,
       endpTip: "https://api.pooltool.io/v0/sharemytip",
       endpStats: "https://pooltool.s3-us-west-2.amazonaws.com/stats/stats.json",
+      sendSlots: false,
+      endpSlots: "https://api.pooltool.io/v0/sendlogs",
     });
   });
 });
