@@ -36,7 +36,7 @@ export async function runCli(cmd: CommandDef = main, rawArgs: string[] = process
   quietOnClosedStdout(process.stdout);
   const problem = await checkArgv(cmd, rawArgs, { passthrough: PASSTHROUGH_COMMANDS });
   if (problem?.kind === "usage") {
-    process.stderr.write(`${problem.message}\nSee: ${["jorm-master", ...problem.path, "--help"].join(" ")}\n`);
+    process.stderr.write(await errorText(new UserError(`${problem.message}\nSee: ${["jorm-master", ...problem.path, "--help"].join(" ")}`, EXIT_USAGE)));
     process.exit(EXIT_USAGE);
   }
   const beforeSeparator = rawArgs.includes("--") ? rawArgs.slice(0, rawArgs.indexOf("--")) : rawArgs;
@@ -57,13 +57,13 @@ export async function runCli(cmd: CommandDef = main, rawArgs: string[] = process
     await runCommand(cmd, { rawArgs });
   } catch (error) {
     if (error instanceof UserError) {
-      process.stderr.write(await errorText(error.message));
+      process.stderr.write(await errorText(error));
       process.exit(error.exitCode);
     }
     if (error instanceof Error && error.name === "CLIError") {
       const message = useColour(process.stderr) ? error.message : stripAnsi(error.message);
       const path = await knownCommandPath(cmd, rawArgs);
-      process.stderr.write(`${message}\nSee: ${["jorm-master", ...path, "--help"].join(" ")}\n`);
+      process.stderr.write(await errorText(new UserError(`${message}\nSee: ${["jorm-master", ...path, "--help"].join(" ")}`, EXIT_USAGE)));
       process.exit(EXIT_USAGE);
     }
     if (underJournal()) {

@@ -136,6 +136,10 @@ describe("fatal errors under journald", () => {
     const lines = journal.stderr.trimEnd().split("\n");
     expect(lines.length).toBeGreaterThan(0);
     for (const line of lines) expect(line).toStartWith("<3>");
+    // A unit's ExecStart with a mistyped flag is filed as an error too
+    const usage = cli(["runner", "0", "--prnt"], { JOURNAL_STREAM: "8:4242" });
+    expect(usage.code).toBe(EXIT_USAGE);
+    expect(usage.stderr).toBe("<3>jorm-master runner: unknown flag --prnt; did you mean --print?\n<3>See: jorm-master runner --help\n");
     const plain = cli(["daemon", "--config", config]);
     expect(plain.code).toBe(78);
     expect(plain.stderr).not.toContain("<3>");
