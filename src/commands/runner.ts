@@ -8,6 +8,7 @@ import { ConfigError } from "../errors.ts";
 import { SECRET_CREDENTIAL } from "../systemd/units.ts";
 import { startWithSecret } from "../master/bootpolicy.ts";
 import { unitIsActive } from "../systemd/systemctl.ts";
+import { secretModeProblem } from "../node/secret.ts";
 
 // ExecStart of jorm_runner@.service. Everything a node needs is checked here, each failure one line
 // and exit 78 (RestartPreventExitStatus=78 stops the crash loop); then the process becomes the node
@@ -16,9 +17,6 @@ import { unitIsActive } from "../systemd/systemctl.ts";
 const GENESIS_HASH = /^[0-9a-fA-F]{64}$/;
 /** How long a runner waits to learn whether the master runs before assuming it does not. */
 const MASTER_CHECK_TIMEOUT_MS = 3_000;
-
-/** Group or other read bits: a secret readable by another user is refused. */
-const OTHERS_READ_MASK = 0o044;
 
 export interface RunnerCommand {
   /** The executable (the runner's symlink, kept as is so `ps` shows jormungandr_runner_N) */
@@ -171,16 +169,9 @@ function checkSecret(path: string): string {
   } catch (error) {
     throw new ConfigError(`node secret ${path} ${describeReadError(error)}`);
   }
-  if ((mode & OTHERS_READ_MASK) !== 0) {
-    throw new ConfigError(
-      `node secret ${path} has mode ${formatMode(mode)}, so other users can read it; restrict it: chmod 600 ${path}`,
-    );
-  }
+  const problem = secretModeProblem(path, mode);
+  if (problem !== null) throw new ConfigError(problem);
   return path;
-}
-
-export function formatMode(mode: number): string {
-  return `0${(mode & 0o7777).toString(8).padStart(3, "0")}`;
 }
 
 function describeReadError(error: unknown): string {
