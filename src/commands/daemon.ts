@@ -21,6 +21,9 @@ import { VERSION } from "../version.ts";
 import { summarizingLog } from "../log-summary.ts";
 import { createAlerts } from "../alerts/index.ts";
 import { SlotsUploader } from "../pooltool/slots.ts";
+import { startControl } from "../control/index.ts";
+import { controlSocketPath, stateDir } from "../control/paths.ts";
+import { createHistory } from "../history/index.ts";
 // One rule for where the secret is, shared with the runner: $CREDENTIALS_DIRECTORY first.
 import { secretPath } from "./runner.ts";
 
@@ -105,6 +108,8 @@ export default defineCommand({
     const alerts = createAlerts(config, logger("alerts"));
     const lock = acquireLock(defaultLockPath(config.systemd.scope));
     const deps = realDeps(() => config);
+    const control = await startControl({ path: controlSocketPath(config.systemd.scope), version: VERSION, log: logger("control") });
+    const history = createHistory(stateDir(config.systemd.scope), logger("history"));
     const notifier = createNotifier();
     // A failing action is retried every tick: its line is summarised, not repeated 20 times a second.
     const masterLog = summarizingLog(
@@ -130,6 +135,7 @@ export default defineCommand({
       listenMetrics(config.metricsListen);
     } catch (e) {
       lock.release();
+      await control.close();
       throw e;
     }
     const stallAfter = stallAfterTicks();
@@ -155,6 +161,8 @@ export default defineCommand({
       lastTickEndMs = Date.now();
       metrics.update(r, config, { poolToolFailures: master.poolToolFailures });
       alerts.onTick(r, config);
+      history.onTick(r, config);
+      void control.onTick(r);
       slotsUploader.onTick(r, config);
       masterLog.sweep();
       const line = statusLine(r.observation, r.views, r.memory, config, Date.now());
@@ -163,6 +171,7 @@ export default defineCommand({
         notifier.ready(line);
         log.info(`first observation done: ${line}`);
         alerts.started(line);
+        history.started(line);
       } else if (line !== lastStatus) {
         notifier.status(line);
       }
@@ -220,8 +229,10 @@ export default defineCommand({
       });
       if (!parted) log.error(`fencing before exit took over ${PART_TIMEOUT_MS / 1000} s; exiting anyway`);
       await alerts.stopping(`stopped by ${stopSignal}; ${lastStatus}`, ALERTS_FLUSH_MS);
+      await history.stopping(`stopped by ${stopSignal}; ${lastStatus}`, ALERTS_FLUSH_MS);
     } finally {
       lock.release();
+      await control.close();
       (metricsServer as MetricsServer | null)?.stop();
       if (watchdogTimer !== null) clearInterval(watchdogTimer);
       notifier.close();

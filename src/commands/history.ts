@@ -1,0 +1,52 @@
+import { defineCommand } from "citty";
+import { configArgs } from "../config/args.ts";
+import { loadConfig } from "../config/load.ts";
+import { stateDir } from "../control/paths.ts";
+import { HISTORY_KINDS } from "../history/events.ts";
+import { HISTORY_FILE, readHistory } from "../history/log.ts";
+import { historyJsonLines, parseKinds, parseSince, renderHistory } from "../history/render.ts";
+
+export default defineCommand({
+  meta: {
+    name: "history",
+    description:
+      "What the daemon did and saw, from the event log it keeps in its state directory: failovers, fences,\n" +
+      "starts, stops and restarts, boundary hand-outs, produced, rejected and missed slots, daemon start/stop.\n" +
+      `Reads <state dir>/${HISTORY_FILE} and its rotated files (works without a daemon); oldest first.\n` +
+      `Kinds: ${HISTORY_KINDS.join(", ")} (a prefix such as slot or handout names its family).\n` +
+      "Example: jorm-master history --since 6h --kind failover,fence\n" +
+      "Example: jorm-master history --since 2026-11-29T00:00Z --json | jq 'select(.kind==\"slot_missed\")'",
+  },
+  args: {
+    ...configArgs,
+    since: { type: "string", description: "Only events after this: 90s, 15m, 1h, 2d, or an ISO date/time", valueHint: "WHEN" },
+    kind: { type: "string", description: "Only these kinds, comma-separated (repeatable)", valueHint: "KIND" },
+    json: { type: "boolean", description: "One JSON object per line, as in the file", default: false },
+    "state-dir": { type: "string", description: "Read the log here instead of the configured scope's state directory", valueHint: "DIR" },
+  },
+  async run({ args, rawArgs }) {
+    const sinceMs = parseSince(args.since, Date.now());
+    // citty keeps the last of a repeated option: read every --kind from the raw arguments.
+    const kinds = parseKinds(repeated(rawArgs, "kind"));
+    const dir = args["state-dir"] ?? stateDir((await loadConfig(args.config)).systemd.scope);
+    const { records, skipped, files } = readHistory(dir, { sinceMs, kinds });
+    if (skipped > 0) process.stderr.write(`${skipped} line${skipped === 1 ? "" : "s"} in the log could not be read and ${skipped === 1 ? "was" : "were"} skipped\n`);
+    if (files.length === 0) {
+      process.stderr.write(`no event log in ${dir} yet (the daemon writes ${HISTORY_FILE} there once it runs)\n`);
+      return;
+    }
+    if (args.json) return void process.stdout.write(historyJsonLines(records));
+    if (records.length === 0) return void process.stderr.write("no events match\n");
+    process.stdout.write(`${renderHistory(records)}\n`);
+  },
+});
+
+function repeated(rawArgs: readonly string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < rawArgs.length; i++) {
+    const a = rawArgs[i]!;
+    if (a === `--${name}` && i + 1 < rawArgs.length) out.push(rawArgs[++i]!);
+    else if (a.startsWith(`--${name}=`)) out.push(a.slice(name.length + 3));
+  }
+  return out;
+}
