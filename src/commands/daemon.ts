@@ -161,7 +161,6 @@ export default defineCommand({
       lastTickEndMs = Date.now();
       metrics.update(r, config, { poolToolFailures: master.poolToolFailures });
       alerts.onTick(r, config);
-      history.onTick(r, config);
       void control.onTick(r);
       slotsUploader.onTick(r, config);
       masterLog.sweep();
@@ -176,6 +175,7 @@ export default defineCommand({
         notifier.status(line);
       }
       lastStatus = line;
+      history.onTick(r, config);
       ping(lastTickEndMs);
       if (stallAfter !== null && ++ticks >= stallAfter) {
         log.warn(`${STALL_AFTER_TICKS_ENV}=${stallAfter}: stalling the loop on purpose (test hook)`);

@@ -52,9 +52,12 @@ export interface HistoryRecord {
 export interface HistoryMemory {
   alerts: AlertMemory;
   boundary: Memory["boundary"];
+  /** Actions failing now ("freeze#1" → detail): a failure retried every tick is recorded once per
+   *  streak (and again when its reason changes), as the daemon's own log does */
+  failing: Record<string, string>;
 }
 
-export const emptyHistoryMemory = (): HistoryMemory => ({ alerts: emptyAlertMemory(), boundary: null });
+export const emptyHistoryMemory = (): HistoryMemory => ({ alerts: emptyAlertMemory(), boundary: null, failing: {} });
 
 /** The alert kinds the log takes from the alert mapping as they are; slots come from `settled`. */
 const FROM_ALERTS: ReadonlySet<AlertKind> = new Set<AlertKind>(["failover", "fence_kill", "no_signer", "no_signer_resolved", "two_holders", "two_holders_resolved", "runner_cannot_start"]);
@@ -68,6 +71,7 @@ export function record(atMs: number, r: Omit<HistoryRecord, "t" | "atMs">): Hist
 export function historyRecords(r: TickReport, prev: HistoryMemory, config: ResolvedConfig): { records: HistoryRecord[]; memory: HistoryMemory } {
   const now = r.startedMs + r.durationMs;
   const out: HistoryRecord[] = [];
+  const failing = { ...prev.failing };
   const { events, memory: alerts, settled } = alertEvents(r, prev.alerts, config);
 
   // Actions the alerts leave out. A routine hand-out step (a co-holder's promotion, the key taken
@@ -79,12 +83,16 @@ export function historyRecords(r: TickReport, prev: HistoryMemory, config: Resol
     const a = o.action;
     if (a.kind === "reportTip" || a.kind === "disarm") continue;
     if (outcomeLevel(o, hand) === "info" && (a.kind === "promote" || a.kind === "demote")) continue;
+    const key = `${a.kind}#${a.id}`;
     if (!o.ok) {
       // Transient failures are retried and expected; a start that fails is the alerts' (cannot start).
       if (o.transient || a.kind === "start" || a.kind === "restart") continue;
+      if (failing[key] === o.detail) continue;
+      failing[key] = o.detail;
       out.push(record(now, { kind: "action_failed", runner: a.id, title: `${a.kind} #${a.id} failed`, text: `${a.reason}: ${o.detail}` }));
       continue;
     }
+    delete failing[key];
     const title = (what: string) => `${what} #${a.id}`;
     switch (a.kind) {
       case "demote":
@@ -121,5 +129,5 @@ export function historyRecords(r: TickReport, prev: HistoryMemory, config: Resol
     else if (s.rejected) out.push(record(now, { kind: "slot_rejected", ...at, title: `slot ${s.epoch}.${s.slot} rejected`, text: `no runner produced it; rejected by ${s.rejected}` }));
     else out.push(record(now, { kind: "slot_missed", ...at, title: `slot ${s.epoch}.${s.slot} missed`, text: "no runner's leader log shows a block for it" }));
   }
-  return { records: out, memory: { alerts, boundary: b } };
+  return { records: out, memory: { alerts, boundary: b, failing } };
 }

@@ -99,4 +99,21 @@ describe("historyRecords", () => {
       ["slot_produced", 0, 14, 0, "cd34", "block cd34"],
     ]);
   });
+
+  test("an action failing every tick is recorded once per streak, again when its reason changes or after it worked", () => {
+    const fail = (detail: string): Outcome => ({ action: { kind: "freeze", id: 1, cause: "fence", reason: "keys unknown" }, ok: false, detail });
+    const records = run([
+      report(1_000, { signer: 0, outcomes: [fail("systemctl: no bus")] }),
+      report(1_500, { signer: 0, outcomes: [fail("systemctl: no bus")] }),
+      report(2_000, { signer: 0, outcomes: [fail("systemctl: timeout")] }),
+      report(2_500, { signer: 0, outcomes: [ok({ kind: "freeze", id: 1, cause: "fence", reason: "keys unknown" })] }),
+      report(3_000, { signer: 0, outcomes: [fail("systemctl: timeout")] }),
+    ]);
+    expect(records.map((r) => [r.atMs, r.kind, r.text])).toEqual([
+      [1_010, "action_failed", "keys unknown: systemctl: no bus"],
+      [2_010, "action_failed", "keys unknown: systemctl: timeout"],
+      [2_510, "fence", "keys unknown"],
+      [3_010, "action_failed", "keys unknown: systemctl: timeout"],
+    ]);
+  });
 });
