@@ -10,12 +10,14 @@ export default defineCommand({
   meta: {
     name: "history",
     description:
-      "What the daemon did and saw, from the event log it keeps in its state directory: failovers, fences,\n" +
-      "starts, stops and restarts, boundary hand-outs, produced, rejected and missed slots, daemon start/stop.\n" +
-      `Reads <state dir>/${HISTORY_FILE} and its rotated files (works without a daemon); oldest first.\n` +
-      `Kinds: ${HISTORY_KINDS.join(", ")} (a prefix such as slot or handout names its family).\n` +
+      "Show what the daemon did and saw, from the event log in its state directory.\n" +
+      "Failovers, fences, starts, stops and restarts, boundary hand-outs, produced, rejected and missed\n" +
+      "slots, no-signer and two-holder alarms, daemon start and stop; oldest first, in local time.\n" +
+      `Reads <state dir>/${HISTORY_FILE} and its rotated files (works without a daemon).\n` +
+      `Kinds: ${HISTORY_KINDS.join(", ")}.\n` +
+      "A prefix names a family: --kind slot is every slot_* kind.\n" +
       "Example: jorm-master history --since 6h --kind failover,fence\n" +
-      "Example: jorm-master history --since 2026-11-29T00:00Z --json | jq 'select(.kind==\"slot_missed\")'",
+      "Example: jorm-master history --since 2026-11-29T00:00Z --json | jq -c 'select(.kind==\"slot_missed\")'",
   },
   args: {
     ...configArgs,

@@ -49,11 +49,13 @@ export default defineCommand({
   meta: {
     name: "leaders",
     description:
-      "The pool's leader slots of an epoch (default: the current one): slot, time (UTC and local), which runners\n" +
-      "have it in their schedule, its status (pending, produced with the block hash, rejected with the node's\n" +
-      "reason, missed) and which runner produced it. Reads every runner's GET /leaders/logs directly (read-only),\n" +
-      "adds what a running daemon remembers and the slots its event log settled (they outlive a runner's\n" +
-      "restart). A runner's log lists only the epochs it computed: an earlier epoch comes from the event log.\n" +
+      "Show the pool's leader slots of an epoch and what became of each.\n" +
+      "For the current epoch (or --epoch N): slot, time (UTC and local), the runners that have it in their\n" +
+      "schedule, its status (pending; produced, with the block hash and the runner that produced it;\n" +
+      "rejected, with the node's reason; missed; unknown when no readable log shows its outcome).\n" +
+      "Reads every runner's GET /leaders/logs directly (read-only, works without the daemon), adds what a\n" +
+      "running daemon remembers and the slots its event log settled (they outlive a runner's restart).\n" +
+      "A runner's log lists only the epochs it computed: an earlier epoch comes from the event log.\n" +
       "Example: jorm-master leaders\n" +
       "Example: jorm-master leaders --epoch 231 --json | jq '.rows[] | select(.status==\"missed\")'",
   },

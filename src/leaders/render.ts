@@ -4,6 +4,9 @@ import { localTime } from "../history/render.ts";
 import { formatDuration, renderTable } from "../ui/table.ts";
 import type { LeaderSlotRow, LeadersModel } from "./model.ts";
 
+/** Hex digits of a block hash the table shows */
+const BLOCK_HASH_SHOWN = 16;
+
 const utc = (ms: number) => `${new Date(ms).toISOString().slice(0, 19).replace("T", " ")}Z`;
 
 function statusCell(r: LeaderSlotRow, nowMs: number): string {
@@ -38,7 +41,8 @@ export function renderLeaders(m: LeadersModel, offsetMin?: number): string {
       r.inScheduleOf.length > 0 ? r.inScheduleOf.map((id) => `#${id}`).join(",") : r.source === "history" ? "(event log)" : "(daemon)",
       statusCell(r, m.nowMs),
       r.producedBy === null ? "-" : `#${r.producedBy}`,
-      r.block ?? r.reason ?? "-",
+      // The full hash is in --json; 16 hex digits find it in an explorer.
+      r.block ? (r.block.length > BLOCK_HASH_SHOWN ? `${r.block.slice(0, BLOCK_HASH_SHOWN)}…` : r.block) : (r.reason ?? "-"),
     ]),
   ];
   return [...head, "", renderTable(rows)].join("\n");

@@ -41,7 +41,7 @@ describe("the daemon's control socket and event log", () => {
     const socket = `${lock}.control.sock`;
     // No daemon yet: status says so and reads the runners as before.
     const before = await cli("status", "--rest-only", "--json", "--config", configPath);
-    expect((JSON.parse(before.stdout) as { daemon: { running: boolean } }).daemon).toEqual({ running: false, reason: `no daemon answers on ${socket}` });
+    expect((JSON.parse(before.stdout) as { daemon: unknown }).daemon).toEqual({ running: false, reason: `no daemon answers on ${socket}` });
 
     const d = Bun.spawn(["bun", CLI, "daemon", "--config", configPath], { env, stdout: "ignore", stderr: "pipe" });
     let text = "";
