@@ -19,7 +19,15 @@ export type AskResult<T> =
   | { kind: "failed"; error: string };
 
 export async function askDaemon<T>(path: string, req: ControlRequest, resultSchema: z.ZodType<T>, opts: { timeoutMs?: number } = {}): Promise<AskResult<T>> {
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_ASK_TIMEOUT_MS;
+  try {
+    return await ask(path, req, resultSchema, opts.timeoutMs ?? DEFAULT_ASK_TIMEOUT_MS);
+  } catch (e) {
+    // e.g. a path too long for a socket address: never a reason for status to fail
+    return { kind: "failed", error: `${path}: ${e instanceof Error ? e.message : String(e)}` };
+  }
+}
+
+async function ask<T>(path: string, req: ControlRequest, resultSchema: z.ZodType<T>, timeoutMs: number): Promise<AskResult<T>> {
   const raw = await new Promise<{ line: string } | { error: NodeJS.ErrnoException } | { timeout: true }>((resolve) => {
     let buf = "";
     let settled = false;

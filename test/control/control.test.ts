@@ -195,3 +195,8 @@ describe("paths", () => {
     expect(stateDir("user", { JORM_MASTER_STATE_DIR: "/x", STATE_DIRECTORY: "/y" })).toBe("/x");
   });
 });
+
+test("a socket path no socket address can hold is a failure answer, not a throw (status must not turn UNKNOWN)", async () => {
+  const r = await askDaemon(join(dir, "x".repeat(200), "control.sock"), { cmd: "ping" }, pingResultSchema, { timeoutMs: 500 });
+  expect(r.kind === "failed" || r.kind === "no-daemon").toBe(true);
+});

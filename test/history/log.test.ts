@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { record } from "../../src/history/events.ts";
 import { createHistory } from "../../src/history/index.ts";
-import { HistoryLog, readHistory } from "../../src/history/log.ts";
+import { HISTORY_BUFFER_MAX_RECORDS, HistoryLog, readHistory } from "../../src/history/log.ts";
 
 const root = mkdtempSync(join(tmpdir(), "jm-history-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -64,6 +64,21 @@ describe("HistoryLog", () => {
     await h.flush(1_000);
     expect(told).toHaveLength(1);
     expect(readHistory(dir).records.map((r) => r.title)).toEqual(["event 1", "event 2", "event 3"]);
+  });
+
+  test("while the disk fails, memory stays bounded: the oldest records are dropped and counted", async () => {
+    const dir = fresh();
+    writeFileSync(dir, "not a directory");
+    const h = new HistoryLog(dir, { log: quiet });
+    h.append(Array.from({ length: HISTORY_BUFFER_MAX_RECORDS + 5 }, (_, i) => rec(i)));
+    await h.flush(1_000);
+    h.append([rec(1)]);
+    expect(h.dropped).toBeGreaterThanOrEqual(5);
+    rmSync(dir);
+    await h.flush(5_000);
+    h.append([rec(2)]);
+    await h.flush(5_000);
+    expect(readHistory(dir).records.length).toBe(HISTORY_BUFFER_MAX_RECORDS);
   });
 
   test("readHistory: --since and --kind filters; a garbled line is counted, not fatal; no files is empty", async () => {
