@@ -2,6 +2,7 @@ import { defineCommand } from "citty";
 import { configArgs } from "../config/args.ts";
 import { loadConfig } from "../config/load.ts";
 import { stateDir } from "../control/paths.ts";
+import { EXIT_FAILURE, UserError } from "../errors.ts";
 import { HISTORY_KINDS } from "../history/events.ts";
 import { HISTORY_FILE, readHistory } from "../history/log.ts";
 import { historyJsonLines, parseKinds, parseSince, renderHistory } from "../history/render.ts";
@@ -31,7 +32,15 @@ export default defineCommand({
     // citty keeps the last of a repeated option: read every --kind from the raw arguments.
     const kinds = parseKinds(repeated(rawArgs, "kind"));
     const dir = args["state-dir"] ?? stateDir((await loadConfig(args.config)).systemd.scope);
-    const { records, skipped, files } = readHistory(dir, { sinceMs, kinds });
+    let read: ReturnType<typeof readHistory>;
+    try {
+      read = readHistory(dir, { sinceMs, kinds });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === "EACCES" || code === "EPERM" ? "permission denied (the log is the daemon's: run as root)" : e instanceof Error ? e.message : String(e);
+      throw new UserError(`cannot read the event log in ${dir}: ${why}`, EXIT_FAILURE);
+    }
+    const { records, skipped, files } = read;
     if (skipped > 0) process.stderr.write(`${skipped} line${skipped === 1 ? "" : "s"} in the log could not be read and ${skipped === 1 ? "was" : "were"} skipped\n`);
     if (files.length === 0) {
       process.stderr.write(`no event log in ${dir} yet (the daemon writes ${HISTORY_FILE} there once it runs)\n`);

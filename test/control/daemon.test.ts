@@ -2,7 +2,7 @@
 // its lock, `status` shows its view (text and --json) and falls back without it, it records its start
 // and stop in the event log, and `history` and `leaders` read what they can.
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { askDaemon } from "../../src/control/client.ts";
@@ -87,6 +87,12 @@ describe("the daemon's control socket and event log", () => {
     const kind = await cli("history", "--kind", "failovers", "--config", configPath);
     expect(kind.code).toBe(64);
     expect(kind.stderr).toContain('--kind: unknown kind "failovers"');
+    const odd = join(dir, "odd-state");
+    mkdirSync(join(odd, "history.jsonl"), { recursive: true });
+    const unreadable = await cli("history", "--state-dir", odd);
+    expect(unreadable.code).toBe(1);
+    expect(unreadable.stderr).toContain(`cannot read the event log in ${odd}`);
+    expect(unreadable.stderr).not.toMatch(/^\s+at /m);
     const leaders = await cli("leaders", "--config", configPath);
     expect(leaders.code).toBe(1);
     expect(leaders.stderr).toContain("leaders: no runner answered with the chain's settings");
