@@ -1,10 +1,10 @@
 import { defineCommand } from "citty";
 import { configArgs } from "../config/args.ts";
 import { loadConfig } from "../config/load.ts";
-import { stateDir } from "../control/paths.ts";
+import { stateDirsToRead } from "../control/paths.ts";
 import { EXIT_FAILURE, UserError } from "../errors.ts";
 import { HISTORY_KINDS } from "../history/events.ts";
-import { HISTORY_FILE, readHistory } from "../history/log.ts";
+import { HISTORY_FILE, historyDir, readHistory } from "../history/log.ts";
 import { historyJsonLines, parseKinds, parseSince, renderHistory } from "../history/render.ts";
 
 export default defineCommand({
@@ -31,7 +31,7 @@ export default defineCommand({
     const sinceMs = parseSince(args.since, Date.now());
     // citty keeps the last of a repeated option: read every --kind from the raw arguments.
     const kinds = parseKinds(repeated(rawArgs, "kind"));
-    const dir = args["state-dir"] ?? stateDir((await loadConfig(args.config)).systemd.scope);
+    const dir = args["state-dir"] ?? historyDir(stateDirsToRead((await loadConfig(args.config)).systemd.scope));
     let read: ReturnType<typeof readHistory>;
     try {
       read = readHistory(dir, { sinceMs, kinds });

@@ -3,11 +3,11 @@ import { configArgs } from "../config/args.ts";
 import { loadConfig } from "../config/load.ts";
 import type { ResolvedConfig } from "../config/types.ts";
 import { askDaemon, type AskResult } from "../control/client.ts";
-import { controlSocketPath, stateDir } from "../control/paths.ts";
+import { controlSocketPath, stateDirsToRead } from "../control/paths.ts";
 import { daemonViewSchema, type DaemonView } from "../control/protocol.ts";
 import { EXIT_FAILURE, EXIT_USAGE, UserError } from "../errors.ts";
 import type { HistoryRecord } from "../history/events.ts";
-import { readHistory } from "../history/log.ts";
+import { historyDir, readHistory } from "../history/log.ts";
 import { gatherLeaders, type LeadersDeps } from "../leaders/gather.ts";
 import { leadersModel, type LeadersModel } from "../leaders/model.ts";
 import { leadersJson, renderLeaders } from "../leaders/render.ts";
@@ -81,7 +81,7 @@ export default defineCommand({
         write: (t) => process.stdout.write(t),
         warn: (t) => process.stderr.write(t),
         daemon: () => askDaemon(controlSocketPath(config.systemd.scope), { cmd: "status" }, daemonViewSchema),
-        history: () => readHistory(stateDir(config.systemd.scope), { kinds: ["slot_produced", "slot_rejected", "slot_missed"] }).records,
+        history: () => readHistory(historyDir(stateDirsToRead(config.systemd.scope)), { kinds: ["slot_produced", "slot_rejected", "slot_missed"] }).records,
       },
     );
   },

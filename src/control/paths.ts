@@ -40,3 +40,14 @@ export function stateDir(scope: Scope, env: Env = process.env): string {
   if (scope === "user") return join(env.XDG_STATE_HOME ?? join(env.HOME ?? homedir(), ".local/state"), "jorm-master");
   return "/var/lib/jorm-master";
 }
+
+/**
+ * Where a reader (the CLI, outside the unit) looks for the daemon's state, in order. A user unit's
+ * StateDirectory= is ~/.local/state/… from systemd 254 on but ~/.config/… before (seen on systemd
+ * 252): the daemon writes where systemd points it, so the CLI looks in both.
+ */
+export function stateDirsToRead(scope: Scope, env: Env = process.env): string[] {
+  const first = stateDir(scope, env);
+  if (scope !== "user" || env[STATE_DIR_ENV] || env[LOCK_PATH_ENV] || env.STATE_DIRECTORY) return [first];
+  return [first, join(env.XDG_CONFIG_HOME ?? join(env.HOME ?? homedir(), ".config"), "jorm-master")];
+}

@@ -123,6 +123,11 @@ const recordSchema = z.object({
   block: z.string().optional(),
 });
 
+/** The first of `dirs` that holds an event log (the first when none does). */
+export function historyDir(dirs: readonly string[]): string {
+  return dirs.find((d) => existsSync(join(d, HISTORY_FILE))) ?? dirs[0]!;
+}
+
 export interface ReadHistoryOptions {
   sinceMs?: number | null;
   kinds?: readonly HistoryKind[] | null;

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { askDaemon } from "../../src/control/client.ts";
 import { startControl } from "../../src/control/index.ts";
-import { controlSocketPath, stateDir } from "../../src/control/paths.ts";
+import { controlSocketPath, stateDir, stateDirsToRead } from "../../src/control/paths.ts";
 import { daemonHeadline, daemonViewSchema, pingResultSchema, type ControlAnswer, type ControlRequest } from "../../src/control/protocol.ts";
 import { CONTROL_SOCKET_MODE, ControlInbox, startControlServer } from "../../src/control/server.ts";
 import { emptyMemory } from "../../src/master/decide.ts";
@@ -193,6 +193,10 @@ describe("paths", () => {
     expect(stateDir("user", { HOME: "/home/op" })).toBe("/home/op/.local/state/jorm-master");
     expect(stateDir("user", { HOME: "/home/op", XDG_STATE_HOME: "/st" })).toBe("/st/jorm-master");
     expect(stateDir("user", { JORM_MASTER_STATE_DIR: "/x", STATE_DIRECTORY: "/y" })).toBe("/x");
+    // Outside the unit a reader looks where either systemd generation puts a user unit's state.
+    expect(stateDirsToRead("user", { HOME: "/home/op" })).toEqual(["/home/op/.local/state/jorm-master", "/home/op/.config/jorm-master"]);
+    expect(stateDirsToRead("system", {})).toEqual(["/var/lib/jorm-master"]);
+    expect(stateDirsToRead("user", { HOME: "/home/op", STATE_DIRECTORY: "/s" })).toEqual(["/s"]);
   });
 });
 

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { record } from "../../src/history/events.ts";
 import { createHistory } from "../../src/history/index.ts";
-import { HISTORY_BUFFER_MAX_RECORDS, HistoryLog, readHistory } from "../../src/history/log.ts";
+import { HISTORY_BUFFER_MAX_RECORDS, HistoryLog, historyDir, readHistory } from "../../src/history/log.ts";
 
 const root = mkdtempSync(join(tmpdir(), "jm-history-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -92,6 +92,15 @@ describe("HistoryLog", () => {
     expect(readHistory(dir).skipped).toBe(1);
     expect(readHistory(fresh())).toEqual({ records: [], skipped: 0, files: [] });
   });
+});
+
+test("historyDir: the first directory that holds a log, else the first", async () => {
+  const [a, b] = [fresh(), fresh()];
+  expect(historyDir([a, b])).toBe(a);
+  const h = new HistoryLog(b, { log: quiet });
+  h.append([rec(1)]);
+  await h.flush(1_000);
+  expect(historyDir([a, b])).toBe(b);
 });
 
 describe("createHistory", () => {
