@@ -157,6 +157,11 @@ describe("pre-checks: one line each, exit 78", () => {
       (s) => (chmodSync(join(s.dir, "node_secret.yaml"), 0o640), {}),
       /has mode 0640, so other users can read it/,
     ],
+    [
+      "secret writable by others (another user could replace the key)",
+      (s) => (chmodSync(join(s.dir, "node_secret.yaml"), 0o602), {}),
+      /node secret .*node_secret\.yaml has mode 0602, so other users can write it; restrict it: chmod 600 /,
+    ],
   ];
   for (const [name, breakIt, message] of cases) {
     test(name, () => {
