@@ -20,6 +20,8 @@ export const main = defineCommand({
     install: () => import("./commands/install.ts").then((m) => m.default),
     uninstall: () => import("./commands/uninstall.ts").then((m) => m.default),
     status: () => import("./commands/status.ts").then((m) => m.default),
+    leaders: () => import("./commands/leaders.ts").then((m) => m.default),
+    history: () => import("./commands/history.ts").then((m) => m.default),
     config: () => import("./commands/config.ts").then((m) => m.default),
     demo: () => import("./commands/demo.ts").then((m) => m.default),
     sim: () => import("./commands/sim.ts").then((m) => m.default),

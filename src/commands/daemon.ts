@@ -24,6 +24,9 @@ import { VERSION } from "../version.ts";
 import { summarizingLog } from "../log-summary.ts";
 import { createAlerts } from "../alerts/index.ts";
 import { SlotsUploader } from "../pooltool/slots.ts";
+import { startControl } from "../control/index.ts";
+import { controlSocketPath, stateDir } from "../control/paths.ts";
+import { createHistory } from "../history/index.ts";
 // One rule for where the secret is, shared with the runner: $CREDENTIALS_DIRECTORY first.
 import { secretPath } from "./runner.ts";
 
@@ -116,6 +119,8 @@ export default defineCommand({
     const alerts = createAlerts(config, logger("alerts"));
     const lock = acquireLock(defaultLockPath(config.systemd.scope));
     const deps = realDeps(() => config);
+    const control = await startControl({ path: controlSocketPath(config.systemd.scope), version: VERSION, log: logger("control") });
+    const history = createHistory(stateDir(config.systemd.scope), logger("history"));
     const notifier = createNotifier();
     // A failing action is retried every tick: its line is summarised, not repeated 20 times a second.
     const masterLog = summarizingLog(
@@ -141,6 +146,7 @@ export default defineCommand({
       listenMetrics(config.metricsListen);
     } catch (e) {
       lock.release();
+      await control.close();
       throw e;
     }
     const stallAfter = stallAfterTicks();
@@ -189,6 +195,7 @@ export default defineCommand({
       }
       metrics.update(r, config, { poolToolFailures: master.poolToolFailures });
       alerts.onTick(r, config);
+      void control.onTick(r);
       slotsUploader.onTick(r, config);
       masterLog.sweep();
       const line = statusLine(r.observation, r.views, r.memory, config, Date.now());
@@ -198,10 +205,12 @@ export default defineCommand({
         notifier.ready(line);
         log.info(`first observation done: ${line}`);
         alerts.started(line);
+        history.started(line);
       } else if (line !== lastStatus) {
         notifier.status(line);
       }
       lastStatus = line;
+      history.onTick(r, config);
       ping(lastTickEndMs);
       if (stallAfter !== null && ++ticks >= stallAfter) {
         log.warn(`${STALL_AFTER_TICKS_ENV}=${stallAfter}: stalling the loop on purpose (test hook)`);
@@ -257,9 +266,11 @@ export default defineCommand({
       });
       if (!parted) log.error(`fencing before exit took over ${PART_TIMEOUT_MS / 1000} s; exiting anyway`);
       await alerts.stopping(`stopped by ${stopSignal}; ${lastStatus}`, ALERTS_FLUSH_MS);
+      await history.stopping(`stopped by ${stopSignal}; ${lastStatus}`, ALERTS_FLUSH_MS);
     } finally {
       clearBootPermits(bootDir);
       lock.release();
+      await control.close();
       (metricsServer as MetricsServer | null)?.stop();
       if (watchdogTimer !== null) clearInterval(watchdogTimer);
       notifier.close();
