@@ -619,6 +619,10 @@ export async function runOne(spec: RunSpec): Promise<LoopResult> {
             if (recording) requestMs.push(ms);
           }),
         services: mirrored,
+        // The simulated runners listen in the world host process, not in their units' main
+        // processes, so the port-owner check the daemon runs before posting the key cannot pass
+        // here; the bench measures the tick, not that check.
+        listener: { whyNotRunner: async () => null },
         ...(real
           ? { systemctlEnv: real.env }
           : { spawner: worldSpawner((ids) => h.call<UnitState[]>({ op: "units", ids }), frozenPids), proc: fakeProc(frozenPids) }),

@@ -50,7 +50,7 @@ export interface AlertMemory {
   noSignerAlerted: boolean;
   twoHoldersAlerted: boolean;
   /** Slots some log shows as done, not yet settled: absolute slot → end, block seen, a reject reason */
-  pending: Record<number, { endMs: number; block: boolean; rejected: string | null; epoch: number; slot: number }>;
+  pending: Record<number, { endMs: number; block: boolean; rejected: string | null; epoch: number; slot: number; hash?: string; producer?: number }>;
   settled: number[];
   /** The first tick's start: slots that ended before it are history */
   sinceMs: number | null;
@@ -73,9 +73,21 @@ export function noSignerLimitMs(r: TickReport, config: ResolvedConfig): number {
   return slotMs + config.slotGuardMs + config.slotMarginMs + NO_SIGNER_SLACK_MS;
 }
 
-export function alertEvents(r: TickReport, prev: AlertMemory, config: ResolvedConfig): { events: AlertEvent[]; memory: AlertMemory } {
+/** A leader slot whose outcome is settled (for the event log): the block's hash and the runner whose
+ *  log shows it, or the first reject reason. */
+export interface SettledSlot {
+  abs: number;
+  epoch: number;
+  slot: number;
+  endMs: number;
+  block: { hash: string; producer: number } | null;
+  rejected: string | null;
+}
+
+export function alertEvents(r: TickReport, prev: AlertMemory, config: ResolvedConfig): { events: AlertEvent[]; memory: AlertMemory; settled: SettledSlot[] } {
   const now = r.startedMs + r.durationMs;
   const events: AlertEvent[] = [];
+  const settledNow: SettledSlot[] = [];
   const memory: AlertMemory = { ...prev, pending: { ...prev.pending }, sinceMs: prev.sinceMs ?? r.startedMs };
   const push = (e: Omit<AlertEvent, "atMs">) => events.push({ ...e, atMs: now });
 
@@ -147,12 +159,14 @@ export function alertEvents(r: TickReport, prev: AlertMemory, config: ResolvedCo
         if (endMs < memory.sinceMs!) continue;
         const seen = memory.pending[abs];
         const rejected = l.status.kind === "rejected" ? `#${o.id}: ${l.status.reason}` : null;
+        const produced = l.status.kind === "block" && !seen?.block ? { hash: l.status.block, producer: o.id } : seen?.block ? { hash: seen.hash, producer: seen.producer } : {};
         memory.pending[abs] = {
           endMs,
           block: (seen?.block ?? false) || l.status.kind === "block",
           rejected: seen?.rejected ?? rejected,
           epoch: l.scheduledAt.epoch,
           slot: l.scheduledAt.slot,
+          ...produced,
         };
       }
     }
@@ -162,6 +176,7 @@ export function alertEvents(r: TickReport, prev: AlertMemory, config: ResolvedCo
       if (abs < oldest || now < p.endMs + ALERT_SLOT_GRACE_MS) continue;
       delete memory.pending[abs];
       settled.add(abs);
+      settledNow.push({ abs, epoch: p.epoch, slot: p.slot, endMs: p.endMs, block: p.block ? { hash: p.hash ?? "", producer: p.producer ?? -1 } : null, rejected: p.rejected });
       if (p.block) continue;
       push({
         kind: "slot_missed",
@@ -173,7 +188,7 @@ export function alertEvents(r: TickReport, prev: AlertMemory, config: ResolvedCo
     }
     memory.settled = [...settled].filter((a) => a >= oldest);
   }
-  return { events, memory };
+  return { events, memory, settled: settledNow };
 }
 
 /** Stateful shell over alertEvents: folds each tick in and hands what it finds to `notify`. */

@@ -10,9 +10,12 @@ import type { AlertsConfig } from "../config/types.ts";
 import type { Clock } from "../ports.ts";
 import type { AlertEvent } from "./events.ts";
 import { alertRequest, describeChannel, redact, type Channel } from "./presets.ts";
+import { readCapped } from "../node/http.ts";
 
 /** Alerts waiting per channel; beyond this the oldest is dropped (a dead channel must not grow memory). */
 export const ALERT_QUEUE_MAX = 100;
+/** A reply is only quoted (a few dozen characters): reading more is memory for nothing */
+export const ALERT_REPLY_MAX_BYTES = 64 * 1024;
 /** First retry after this long, then doubling */
 export const ALERT_BACKOFF_BASE_MS = 2_000;
 export const ALERT_RESULTS = ["sent", "failed", "deduplicated", "rate_limited", "dropped"] as const;
@@ -92,7 +95,8 @@ export function createNotifier(cfg: AlertsConfig, channels: Channel[], opts: Not
     const timer = setTimeout(() => controller.abort(), cfg.timeoutMs);
     try {
       const res = await doFetch(req.url, { method: "POST", headers: req.headers, body: req.body, signal: controller.signal });
-      const text = await res.text().catch(() => "");
+      // Only a snippet of the reply is used: read at most ALERT_REPLY_MAX_BYTES, never the whole of an endless one
+      const text = (await readCapped(res, ALERT_REPLY_MAX_BYTES).catch(() => "")) ?? "";
       if (res.ok) return null;
       return `HTTP ${res.status}${text ? ` ${text.trim().slice(0, 80)}` : ""}`;
     } catch (err) {

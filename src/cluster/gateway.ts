@@ -12,7 +12,7 @@
 // takes that as won); a keep-alive or revoke is idempotent; a grant retried leaks at most one lease
 // that expires after its TTL.
 
-import { classifyFetchError } from "../node/http.ts";
+import { classifyFetchError, formatBytes, readCapped } from "../node/http.ts";
 import type {
   CallOptions,
   Etcd,
@@ -42,6 +42,8 @@ import {
 } from "./schemas.ts";
 import type { z } from "zod";
 
+/** The cluster's keys are a handful of small values; an answer past this is not etcd's */
+export const MAX_ETCD_BODY_BYTES = 1024 * 1024;
 /** A whole call, every endpoint included: well under a lease TTL of a few seconds. */
 export const DEFAULT_CALL_TIMEOUT_MS = 3_000;
 /** One endpoint: a healthy member on a LAN answers in milliseconds; fsync on a slow disk, tens. */
@@ -105,7 +107,12 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
           signal: controller.signal,
           redirect: "manual",
         });
-        const text = await res.text();
+        // Capped while it streams: a misbehaving endpoint must not fill the daemon's memory
+        const text = await readCapped(res, MAX_ETCD_BODY_BYTES);
+        if (text === null) {
+          controller.abort();
+          return { ok: false, message: `${endpoint}: answer body larger than ${formatBytes(MAX_ETCD_BODY_BYTES)}, refused unread`, retryElsewhere: true };
+        }
         return interpret(endpoint, res.status, text);
       } catch (error) {
         const reason = classifyFetchError(error, controller.signal.aborted);

@@ -2,9 +2,13 @@ import { defineCommand } from "citty";
 import { createAlerts } from "../alerts/index.ts";
 import { configArgs, logLevelArgs } from "../config/args.ts";
 import { loadConfig } from "../config/load.ts";
-import { Daemon, stallAfterTicks } from "../daemon/daemon.ts";
+import { startControl, type DaemonControl } from "../control/index.ts";
+import { controlSocketPath, stateDir } from "../control/paths.ts";
+import { Daemon, readyTimeoutMs, stallAfterTicks } from "../daemon/daemon.ts";
+import { createHistory } from "../history/index.ts";
 import { logger, setupLogging } from "../log.ts";
 import { summarizingLog } from "../log-summary.ts";
+import { bootPermitDir } from "../master/bootpolicy.ts";
 import { defaultLockPath } from "../master/lock.ts";
 import type { MasterLog } from "../master/loop.ts";
 import { MasterMetrics } from "../metrics/master.ts";
@@ -13,7 +17,14 @@ import { SlotsUploader } from "../pooltool/slots.ts";
 import { createNotifier } from "../systemd/notify.ts";
 import { VERSION } from "../version.ts";
 
-export { loopLooksAlive, stallAfterTicks, STALL_AFTER_TICKS_ENV, TICK_STALL_LIMIT_MS } from "../daemon/daemon.ts";
+export {
+  loopLooksAlive,
+  READY_TIMEOUT_ENV,
+  readyTimeoutMs,
+  stallAfterTicks,
+  STALL_AFTER_TICKS_ENV,
+  TICK_STALL_LIMIT_MS,
+} from "../daemon/daemon.ts";
 
 /** The "daemon stopping" alert gets this long to go out (systemd's stop timeout is 90 s) */
 const ALERTS_FLUSH_MS = 5_000;
@@ -46,6 +57,8 @@ export default defineCommand({
     // A failing action is retried every tick: its line is summarised, not repeated 20 times a second.
     const loopLog = summarizingLog(talk, realClock);
     const slotsUploader = new SlotsUploader(logger("pooltool"));
+    const history = createHistory(stateDir(config.systemd.scope), logger("history"));
+    let control: DaemonControl | null = null;
     const daemon: Daemon = new Daemon({
       config,
       load: () => loadConfig(args.config),
@@ -54,13 +67,32 @@ export default defineCommand({
       notifier: createNotifier(),
       metrics: new MasterMetrics({ version: VERSION, alerts: alerts.counts }),
       lockPath: defaultLockPath(config.systemd.scope),
+      bootPermitDir: bootPermitDir(config.systemd.scope),
+      // An activating master that never completes an observation fences nobody: bounded, then exit
+      // non-zero so systemd restarts it (TimeoutStartSec= is just above the bound).
+      readyTimeoutMs: readyTimeoutMs(),
+      // The control socket belongs to the daemon holding the lock.
+      onStart: async () => {
+        control = await startControl({ path: controlSocketPath(config.systemd.scope), version: VERSION, log: logger("control") });
+      },
       onTick: (r) => {
         alerts.onTick(r, daemon.config);
+        void control?.onTick(r);
         slotsUploader.onTick(r, daemon.config);
         loopLog.sweep();
+        history.onTick(r, daemon.config);
       },
-      onReady: (line) => alerts.started(line),
-      beforeExit: (why, lastStatus) => alerts.stopping(`${why}; ${lastStatus}`, ALERTS_FLUSH_MS),
+      onReady: (line) => {
+        alerts.started(line);
+        history.started(line);
+      },
+      beforeExit: async (why, lastStatus) => {
+        await alerts.stopping(`${why}; ${lastStatus}`, ALERTS_FLUSH_MS);
+        await history.stopping(`${why}; ${lastStatus}`, ALERTS_FLUSH_MS);
+      },
+      onClose: async () => {
+        await control?.close();
+      },
       onConfig: (next) => setupLogging(args["log-level"], next.logLevel),
       stallAfterTicks: stallAfterTicks(),
     });

@@ -1,12 +1,14 @@
 import { accessSync, constants, lstatSync, mkdirSync, readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { defineCommand } from "citty";
 import { configArgs } from "../config/args.ts";
 import { loadConfig } from "../config/load.ts";
 import type { ResolvedConfig } from "../config/types.ts";
 import { ConfigError } from "../errors.ts";
 import { secretPath } from "../runner/secret-path.ts";
-import { startWithSecret } from "../master/bootpolicy.ts";
+import { BOOT_PERMIT_WAIT_MS, bootDecision, bootPermitDir, startWithSecret, type BootDecision } from "../master/bootpolicy.ts";
 import { unitIsActive } from "../systemd/systemctl.ts";
+import { secretModeProblem } from "../node/secret.ts";
 
 // ExecStart of jorm_runner@.service. Everything a node needs is checked here, each failure one line
 // and exit 78 (RestartPreventExitStatus=78 stops the crash loop); then the process becomes the node
@@ -15,9 +17,6 @@ import { unitIsActive } from "../systemd/systemctl.ts";
 const GENESIS_HASH = /^[0-9a-fA-F]{64}$/;
 /** How long a runner waits to learn whether the master runs before assuming it does not. */
 const MASTER_CHECK_TIMEOUT_MS = 3_000;
-
-/** Group or other read bits: a secret readable by another user is refused. */
-const OTHERS_READ_MASK = 0o044;
 
 export interface RunnerCommand {
   /** The executable (the runner's symlink, kept as is so `ps` shows jormungandr_runner_N) */
@@ -33,7 +32,9 @@ export function prepareRunner(
   env: Record<string, string | undefined>,
   /** Whether the master daemon runs now (only it demotes a runner that boots holding the key) */
   masterActive = true,
-): RunnerCommand & { passive: boolean } {
+  /** false for --print, which must change nothing: a missing storage dir is then only reported */
+  createStorage = true,
+): RunnerCommand & { passive: boolean; storageMissing: boolean } {
   const where = config.source ?? "the built-in defaults";
   const id = Number(idText);
   if (!/^\d+$/.test(idText) || !Number.isSafeInteger(id)) {
@@ -50,7 +51,7 @@ export function prepareRunner(
   checkExecutable(runner.binary, label);
   const genesisHash = readGenesisHash(config.genesisHashPath);
   checkFile(runner.nodeConfig, `${label}: node config`, `runner_config in ${where}`);
-  ensureStorage(runner.storage, label);
+  const storageMissing = createStorage ? (ensureStorage(runner.storage, label), false) : checkStorage(runner.storage, label);
 
   const args = [
     "--genesis-block-hash",
@@ -68,7 +69,7 @@ export function prepareRunner(
     if (startWithSecret(config.keyMode, masterActive)) args.push("--secret", secret);
   }
   const passive = config.keyMode === "boot" && !masterActive;
-  return { file: runner.binary, argv: [runner.binary, ...args], passive };
+  return { file: runner.binary, argv: [runner.binary, ...args], passive, storageMissing };
 }
 
 function checkExecutable(path: string, label: string): void {
@@ -137,6 +138,19 @@ function ensureStorage(path: string, label: string): void {
   if (!statSync(path).isDirectory()) throw new ConfigError(`${label}: storage dir ${path} is not a directory`);
 }
 
+/** The read-only half of ensureStorage: true when the dir is missing (a start would create it). */
+function checkStorage(path: string, label: string): boolean {
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(path).isDirectory();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return true;
+    throw new ConfigError(`${label}: storage dir ${path} ${describeReadError(error)}`);
+  }
+  if (!isDirectory) throw new ConfigError(`${label}: storage dir ${path} is not a directory`);
+  return false;
+}
+
 function checkSecret(path: string): string {
   let mode: number;
   try {
@@ -145,16 +159,9 @@ function checkSecret(path: string): string {
   } catch (error) {
     throw new ConfigError(`node secret ${path} ${describeReadError(error)}`);
   }
-  if ((mode & OTHERS_READ_MASK) !== 0) {
-    throw new ConfigError(
-      `node secret ${path} has mode ${formatMode(mode)}, so other users can read it; restrict it: chmod 600 ${path}`,
-    );
-  }
+  const problem = secretModeProblem(path, mode);
+  if (problem !== null) throw new ConfigError(problem);
   return path;
-}
-
-export function formatMode(mode: number): string {
-  return `0${(mode & 0o7777).toString(8).padStart(3, "0")}`;
 }
 
 function describeReadError(error: unknown): string {
@@ -162,6 +169,45 @@ function describeReadError(error: unknown): string {
   if (code === "ENOENT") return "does not exist";
   if (code === "EACCES") return `is not readable by this user (uid ${process.getuid?.() ?? "?"})`;
   return `cannot be read (${code ?? String(error)})`;
+}
+
+/** How often a runner starting next to a starting master looks for the daemon's first permit. */
+const BOOT_PERMIT_POLL_MS = 250;
+
+/**
+ * Key mode boot: may runner `id` start with --secret? Only while the master unit runs (or starts) and
+ * the daemon's permit for it is fresh (bootpolicy.ts). While the master starts and has written no
+ * permit yet, waits up to `waitMs` for its first observation; then passive.
+ */
+export async function decideBootMode(
+  config: ResolvedConfig,
+  id: string,
+  opts: {
+    waitMs: number;
+    masterRunning?: () => Promise<boolean>;
+    readPermit?: (path: string) => string | null;
+    now?: () => number;
+    sleep?: (ms: number) => Promise<void>;
+  },
+): Promise<BootDecision & { masterRunning: boolean }> {
+  const masterRunning = opts.masterRunning ?? (() => unitIsActive(config.systemd.scope, config.systemd.masterUnit, MASTER_CHECK_TIMEOUT_MS));
+  const readPermit = opts.readPermit ?? ((path: string) => {
+    try {
+      return readFileSync(path, "utf8");
+    } catch {
+      return null;
+    }
+  });
+  const now = opts.now ?? Date.now;
+  const sleep = opts.sleep ?? ((ms: number) => Bun.sleep(ms));
+  const path = join(bootPermitDir(config.systemd.scope), id);
+  const until = now() + opts.waitMs;
+  const running = config.keyMode === "boot" && (await masterRunning());
+  for (;;) {
+    const d = bootDecision({ keyMode: config.keyMode, masterRunning: running, permitText: readPermit(path), nowMs: now() });
+    if (d.key || !d.wait || now() >= until) return { ...d, masterRunning: running };
+    await sleep(BOOT_PERMIT_POLL_MS);
+  }
 }
 
 /** POSIX-shell quoting, so --print output can be pasted into a shell. */
@@ -183,19 +229,23 @@ export default defineCommand({
   args: {
     id: { type: "positional", description: "Runner number, 0 .. cnt_runners-1", required: true, valueHint: "N" },
     ...configArgs,
-    print: { type: "boolean", description: "Print the node's command line instead of starting it", default: false },
+    print: { type: "boolean", description: "Print the node's command line instead of starting it (changes nothing on disk)", default: false },
   },
   async run({ args }) {
     const config = await loadConfig(args.config);
-    const masterActive =
-      config.keyMode !== "boot" || (await unitIsActive(config.systemd.scope, config.systemd.masterUnit, MASTER_CHECK_TIMEOUT_MS));
-    const command = prepareRunner(config, String(args.id), process.env, masterActive);
+    // --print shows what would run now; it does not wait for a starting master.
+    const boot = config.keyMode === "boot" ? await decideBootMode(config, String(args.id), { waitMs: args.print ? 0 : BOOT_PERMIT_WAIT_MS }) : null;
+    const masterActive = boot === null || boot.key;
+    // --print only prints: nothing is created (the storage dir included)
+    const command = prepareRunner(config, String(args.id), process.env, masterActive, !args.print);
     if (command.passive) {
       process.stderr.write(
-        `${config.systemd.masterUnit} is not active: starting runner ${String(args.id)} without --secret, so no second signer can appear while nobody demotes it; the master gives it the key when it runs\n`,
+        `${config.systemd.masterUnit} ${boot?.masterRunning === false ? "is not active" : `runs but ${boot?.why ?? "?"}`}: starting runner ${String(args.id)} without --secret, so no second signer can appear while nobody demotes it; the master gives it the key when it runs\n`,
       );
     }
     if (args.print) {
+      const runner = config.runners.find((r) => String(r.id) === String(args.id));
+      if (command.storageMissing && runner) process.stderr.write(`storage dir ${runner.storage} does not exist yet; starting the runner creates it\n`);
       process.stdout.write(`${command.argv.map(shellQuote).join(" ")}\n`);
       return;
     }

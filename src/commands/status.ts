@@ -8,10 +8,14 @@ import { httpNodeApi } from "../node/client.ts";
 import type { Settings } from "../node/types.ts";
 import { createPoolTool } from "../pooltool/client.ts";
 import { gatherStatus, type StatusDeps } from "../status/gather.ts";
-import { EXIT_UNKNOWN, statusModel, type StatusModel } from "../status/model.ts";
+import { EXIT_UNKNOWN, statusModel, type StatusInput, type StatusModel } from "../status/model.ts";
 import { renderStatus, statusJson } from "../status/render.ts";
 import { createSystemdServiceManager } from "../systemd/systemctl.ts";
 import { redraw } from "../ui/table.ts";
+import { askDaemon, type AskResult } from "../control/client.ts";
+import { controlSocketPath } from "../control/paths.ts";
+import { daemonViewSchema, type DaemonView } from "../control/protocol.ts";
+import { daemonStatus } from "../control/status.ts";
 
 export const DEFAULT_WATCH_INTERVAL_MS = 2_000;
 /** PoolTool is on the internet: bounded like the daemon's calls, never below this */
@@ -58,6 +62,8 @@ export interface StatusRunOptions {
   /** Ends --watch */
   signal?: AbortSignal;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Asks the running daemon for its view (a header line, `daemon` in --json); absent: not asked */
+  daemon?: () => Promise<AskResult<DaemonView>>;
 }
 
 /** One look (or, with watch, one per interval until the signal): returns the last exit code. */
@@ -71,16 +77,17 @@ export async function runStatus(config: ResolvedConfig, deps: StatusDeps, o: Sta
   for (;;) {
     // In --watch, PoolTool is asked as often as the daemon asks it (recv_wait), not every frame.
     const askPoolTool = !o.watch || config.pooltool === null || deps.now() - pooltoolAtMs >= config.pooltool.recvWaitMs;
-    const input = await gatherStatus(config, deps, { settings, pooltool: askPoolTool ? undefined : pooltool });
+    const [input, asked]: [StatusInput, AskResult<DaemonView> | null] = await Promise.all([gatherStatus(config, deps, { settings, pooltool: askPoolTool ? undefined : pooltool }), o.daemon ? o.daemon() : Promise.resolve(null)]);
+    const daemon = asked && daemonStatus(asked, deps.now());
     if (askPoolTool) pooltoolAtMs = deps.now();
     settings = input.settings;
     pooltool = input.pooltool ?? undefined;
     model = statusModel(input);
     if (o.json) {
-      o.write(`${statusJson(model)}\n`);
+      o.write(`${daemon ? JSON.stringify({ ...model, daemon: daemon.json }) : statusJson(model)}\n`);
     } else {
       const head = o.watch ? `jorm-master status · ${new Date(model.atMs).toISOString().slice(11, 19)} UTC · every ${o.intervalMs / 1000} s (Ctrl-C to stop)\n\n` : "";
-      const frame = `${head}${renderStatus(model)}\n`;
+      const frame = `${head}${daemon ? `${daemon.line}\n` : ""}${renderStatus(model)}\n`;
       o.write(o.watch && o.isTTY ? `${redraw(lines)}${frame}` : o.watch ? `${frame}\n` : frame);
       lines = frame.split("\n").length - 1;
     }
@@ -96,7 +103,8 @@ export default defineCommand({
     description:
       "Show every runner at a glance: unit and node state, height and lag, who holds the key, leader events\n" +
       "left this epoch and the next one, uptime, restarts; epoch, slot and time to the next epoch above.\n" +
-      "Reads REST and systemd directly (read-only), so it works with or without the daemon.\n" +
+      "Reads REST and systemd directly (read-only), so it works with or without the daemon; a running daemon is\n" +
+      "asked too (its control socket) for what only it knows, e.g. a boundary hand-out in progress: one line above.\n" +
       "Exit code, as a monitoring check (Nagios/Icinga plugin convention): 0 OK (one signer, every other\n" +
       "runner proven unable to sign or a boundary co-holder with its dead-man switch armed), 1 WARNING (a key\n" +
       "state unknown, no warm standby, a unit failed, PoolTool unreachable), 2 CRITICAL (no signer, or two\n" +
@@ -137,6 +145,7 @@ export default defineCommand({
         isTTY: process.stdout.isTTY === true,
         write: (t) => process.stdout.write(t),
         signal: ac.signal,
+        daemon: () => askDaemon(controlSocketPath(config.systemd.scope), { cmd: "status" }, daemonViewSchema),
       });
     } catch (e) {
       throw statusUnknown(e);

@@ -5,6 +5,7 @@
 import type { AlertChannelConfig, AlertsConfig } from "./types.ts";
 import type { ParsedConfig } from "./schema.ts";
 import type { Problem } from "./problems.ts";
+import { httpUrlProblem } from "./address.ts";
 
 const ms = (seconds: number) => Math.round(seconds * 1000);
 
@@ -44,7 +45,11 @@ export function alertsProblems(a: ParsedConfig["alerts"]): Problem[] {
         message: "a telegram channel needs exactly one of token_file (a file holding the bot token) or token_env (an environment variable holding it); the token itself is never written in this file",
       });
     }
-    if (c.type === "webhook" && c.preset === "ntfy" && !/^https?:\/\/[^/\s]+\/[^/\s?#]+\/?$/.test(c.url)) {
+    // Parsed as the notifier will parse them (new URL), so a bad one fails here, not at the first alert
+    const urlKey = c.type === "webhook" ? "url" : "api_url";
+    const urlProblem = httpUrlProblem(c.type === "webhook" ? c.url : c.api_url, { secret: true });
+    if (urlProblem !== null) problems.push({ path: ["alerts", "channels", i, urlKey], message: urlProblem });
+    else if (c.type === "webhook" && c.preset === "ntfy" && !/^https?:\/\/[^/\s]+\/[^/\s?#]+\/?$/.test(c.url)) {
       problems.push({ path: ["alerts", "channels", i, "url"], message: `an ntfy channel's url is the topic's, e.g. "https://ntfy.sh/my-pool-alerts", found ${JSON.stringify(c.url)}` });
     }
   });

@@ -6,6 +6,8 @@
 import type { ResolvedConfig } from "../config/types.ts";
 import { EXIT_FAILURE, EXIT_OK } from "../errors.ts";
 import type { MasterDeps } from "../master/act.ts";
+import { bootPermits, clearBootPermits, writeBootPermits } from "../master/bootpermits.ts";
+import { READY_TIMEOUT_MS } from "../master/bootpolicy.ts";
 import { acquireLock, type Lock } from "../master/lock.ts";
 import { Master, TicksFailingError, type MasterLog, type TickFailureLimit, type TickReport } from "../master/loop.ts";
 import { runnerIds } from "../master/observe.ts";
@@ -32,6 +34,13 @@ export const TICK_STALL_LIMIT_MS = 60_000;
 const WATCHDOG_MIN_GAP_MS = 1_000;
 /** The parting fences (one observation, SIGSTOPs, demotions) get this long before the daemon exits. */
 export const PART_TIMEOUT_MS = 10_000;
+
+/** Test hook: a shorter bound on the first observation than READY_TIMEOUT_MS (never longer). */
+export const READY_TIMEOUT_ENV = "JORM_MASTER_TEST_READY_TIMEOUT_MS";
+export function readyTimeoutMs(env: Record<string, string | undefined> = process.env): number {
+  const v = Number(env[READY_TIMEOUT_ENV]);
+  return Number.isSafeInteger(v) && v > 0 && v < READY_TIMEOUT_MS ? v : READY_TIMEOUT_MS;
+}
 
 /**
  * Keys a running daemon cannot take over: the lock it holds is per scope (a daemon of the other
@@ -77,6 +86,17 @@ export interface DaemonOptions {
   notifier?: Notifier;
   /** The single-daemon lock; null: none taken (tests, the benchmark) */
   lockPath: string | null;
+  /** Where runners find the permits to boot with --secret (bootpolicy.ts); null: none written */
+  bootPermitDir?: string | null;
+  /** An activating daemon that completes no observation within this fences nobody: it exits 1 so
+   *  systemd restarts it (default: no bound) */
+  readyTimeoutMs?: number | null;
+  /** How the READY bound ends the process (default process.exit): the loop may hang in a tick */
+  exit?: (code: number) => void;
+  /** Right after the lock is taken (the control socket belongs to the lock holder) */
+  onStart?: () => Promise<void>;
+  /** Last of all, however start() ends */
+  onClose?: () => Promise<void>;
   onTick?: (r: TickReport) => void;
   /** Once, when the first observation is done (READY=1), with the status line */
   onReady?: (statusLine: string) => void;
@@ -106,6 +126,7 @@ export class Daemon {
   private lastPingMs = 0;
   private lastStatus = "";
   private stopReason = "";
+  private permitsFailing = false;
 
   constructor(opts: DaemonOptions) {
     this.opts = opts;
@@ -136,7 +157,9 @@ export class Daemon {
     if (this.opts.lockPath !== null) this.lock = acquireLock(this.opts.lockPath);
     this.started = true;
     let watchdogTimer: ReturnType<typeof setInterval> | null = null;
+    let readyTimer: ReturnType<typeof setTimeout> | null = null;
     try {
+      await this.opts.onStart?.();
       this.listenMetrics(this.config.metricsListen);
       const n = this.notifier;
       if (n.watchdogIntervalMs !== null) {
@@ -146,6 +169,8 @@ export class Daemon {
           if (this.ready && loopLooksAlive(now, this.lastTickEndMs, this.config.loopPeriodMs)) this.ping(now);
         }, n.watchdogIntervalMs);
       }
+      const bound = this.opts.readyTimeoutMs ?? null;
+      if (bound !== null) readyTimer = setTimeout(() => this.readyTimedOut(bound), bound);
       const c = this.config;
       log.info(
         `supervising ${c.cntRunners} runners (${runnerIds(c).length - c.cntRunners} more ids watched for leftovers), key mode ${c.keyMode}` +
@@ -159,16 +184,49 @@ export class Daemon {
         log.error(`${e.message}: the daemon is blind, exiting so systemd restarts it`);
         this.notifier.stopping(`ticks keep failing: ${e.last}`);
         this.stopReason = `ticks kept failing (${e.last})`;
+        this.clearPermits();
         code = EXIT_FAILURE;
       }
       await this.part();
       await this.opts.beforeExit?.(this.stopReason, this.lastStatus);
       return code;
     } finally {
+      if (readyTimer !== null) clearTimeout(readyTimer);
+      this.clearPermits();
       this.lock?.release();
+      await this.opts.onClose?.();
       this.metricsServer?.stop();
       if (watchdogTimer !== null) clearInterval(watchdogTimer);
       this.notifier.close();
+    }
+  }
+
+  /** No complete observation within the bound: this daemon supervises nothing, so it must not look
+   *  like it does (runners would wait for its permits): exit non-zero, systemd restarts it. */
+  private readyTimedOut(boundMs: number): void {
+    if (this.ready) return;
+    this.opts.log.error(`no complete observation within ${boundMs / 1000} s of starting; exiting so systemd restarts the daemon`);
+    this.clearPermits();
+    this.lock?.release();
+    (this.opts.exit ?? ((code: number) => process.exit(code)))(EXIT_FAILURE);
+  }
+
+  private clearPermits(): void {
+    const dir = this.opts.bootPermitDir ?? null;
+    if (dir !== null) clearBootPermits(dir);
+  }
+
+  /** Runners boot with --secret only on a fresh permit from a daemon that observes (bootpolicy.ts). */
+  private writePermits(r: TickReport): void {
+    const dir = this.opts.bootPermitDir ?? null;
+    if (dir === null || this.ac.signal.aborted) return;
+    try {
+      writeBootPermits(dir, bootPermits(this.config.cntRunners, this.config.keyMode, r.observation.atMs));
+      if (this.permitsFailing) this.opts.log.info(`boot permits written again in ${dir}`);
+      this.permitsFailing = false;
+    } catch (e) {
+      if (!this.permitsFailing) this.opts.log.error(`cannot write boot permits in ${dir} (runners restarted meanwhile boot passive): ${e instanceof Error ? e.message : String(e)}`);
+      this.permitsFailing = true;
     }
   }
 
@@ -179,6 +237,8 @@ export class Daemon {
     this.opts.log.info(`${why}: stopping; the signer is left as it is, standbys that would sign without a daemon are fenced`);
     this.notifier.stopping();
     this.ac.abort();
+    // No runner restarted from now on boots with the key: nobody would demote it.
+    this.clearPermits();
   }
 
   /**
@@ -245,6 +305,7 @@ export class Daemon {
   private onTick(r: TickReport): void {
     const { log } = this.opts;
     this.lastTickEndMs = Date.now();
+    this.writePermits(r);
     this.metrics.update(r, this.config, { poolToolFailures: this.master.poolToolFailures });
     this.opts.onTick?.(r);
     const line = statusLine(r.observation, r.views, r.memory, this.config, Date.now());

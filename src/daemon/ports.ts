@@ -7,13 +7,14 @@
 import type { PoolToolConfig, ResolvedConfig } from "../config/types.ts";
 import { ConfigError } from "../errors.ts";
 import type { MasterDeps } from "../master/act.ts";
-import { realClock, type Clock, type PoolToolApi, type ServiceManager } from "../ports.ts";
+import { realClock, type Clock, type ListenerCheck, type PoolToolApi, type ServiceManager } from "../ports.ts";
 import { createNodeApi, httpTransport } from "../node/client.ts";
 import { readNodeSecret } from "../node/secret.ts";
 import type { NodeApi, Transport } from "../node/types.ts";
 import { createPoolTool } from "../pooltool/client.ts";
 import { secretPath } from "../runner/secret-path.ts";
 import type { ProcReader } from "../systemd/proc.ts";
+import { restListenerCheck } from "../systemd/sockets.ts";
 import { createSystemdServiceManager, type Spawner, type SystemdServiceManager } from "../systemd/systemctl.ts";
 
 /** PoolTool gets at least this long per request, whatever rest_timeout says. */
@@ -32,6 +33,9 @@ export interface PortOptions {
   systemctlEnv?: Record<string, string | undefined>;
   /** Wraps the service manager (the benchmark mirrors every action into its world) */
   services?: (inner: SystemdServiceManager) => ServiceManager;
+  /** Who listens on a runner's REST port (the benchmark's simulated runners listen in its world
+   *  host, not in the units' processes); default: the socket's owner read from /proc */
+  listener?: ListenerCheck;
   /** Builds the PoolTool client (tests) */
   pooltool?: (config: PoolToolConfig, timeoutMs: number) => PoolToolApi;
 }
@@ -73,5 +77,7 @@ export function buildPorts(config: ResolvedConfig, options: PortOptions = {}): M
     clock: options.clock ?? realClock,
     pooltool,
     readSecret: () => readNodeSecret(secret()),
+    // The key goes only to a listener proven to be the runner unit's main process.
+    listener: options.listener ?? restListenerCheck((id) => config.runners[id]?.restUrl ?? null),
   };
 }

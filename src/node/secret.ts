@@ -10,6 +10,26 @@ import type { NodeSecret } from "./types.ts";
 const REQUIRED_GENESIS_KEYS = ["sig_key", "vrf_key", "node_id"] as const;
 const NODE_ID = /^[0-9a-fA-F]{64}$/;
 
+/** Group or other read bits: another user could read the key. */
+const OTHERS_READ_BITS = 0o044;
+/** Group or other write bits: another user could replace the key (or empty it) under the runners. */
+const OTHERS_WRITE_BITS = 0o022;
+
+export function formatMode(mode: number): string {
+  return `0${(mode & 0o7777).toString(8).padStart(3, "0")}`;
+}
+
+/**
+ * Whether node_secret.yaml's permission bits are acceptable: only its owner may read or write it
+ * (0600, 0400; root-only files too). Returns the problem (path and mode only), or null.
+ */
+export function secretModeProblem(path: string, mode: number): string | null {
+  const bits = mode & 0o777;
+  const others = [(bits & OTHERS_READ_BITS) !== 0 ? "read" : null, (bits & OTHERS_WRITE_BITS) !== 0 ? "write" : null].filter(Boolean);
+  if (others.length === 0) return null;
+  return `node secret ${path} has mode ${formatMode(bits)}, so other users can ${others.join(" and ")} it; restrict it: chmod 600 ${path}`;
+}
+
 const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
 
 /** Validates the parsed document; returns the first problem (naming keys only) or null. */

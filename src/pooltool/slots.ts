@@ -23,7 +23,10 @@ import type { TickReport } from "../master/loop.ts";
 import { epochClock, type EpochClock } from "../master/schedule.ts";
 import type { Memory } from "../master/types.ts";
 import type { Settings } from "../node/types.ts";
+import { readCapped } from "../node/http.ts";
 
+/** A reply is only quoted (a few dozen characters) or checked for {"success": false} */
+export const SLOTS_REPLY_MAX_BYTES = 64 * 1024;
 export const DEFAULT_SLOTS_ENDPOINT = "https://api.pooltool.io/v0/sendlogs";
 /** A failed upload is tried again this much later (within the same epoch) */
 export const SLOTS_RETRY_MS = 60_000;
@@ -148,7 +151,8 @@ export class SlotsUploader {
         body: JSON.stringify(payload),
         signal: controller.signal,
       });
-      const text = await res.text().catch(() => "");
+      // Only a snippet of the reply is used: read at most SLOTS_REPLY_MAX_BYTES, never the whole of an endless one
+      const text = (await readCapped(res, SLOTS_REPLY_MAX_BYTES).catch(() => "")) ?? "";
       let success: unknown = true;
       try {
         success = (JSON.parse(text) as { success?: unknown }).success ?? true;

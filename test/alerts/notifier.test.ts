@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AlertEvent } from "../../src/alerts/events.ts";
-import { createNotifier, loadChannels, type AlertCount } from "../../src/alerts/notifier.ts";
+import { ALERT_REPLY_MAX_BYTES, createNotifier, loadChannels, type AlertCount } from "../../src/alerts/notifier.ts";
 import type { Channel } from "../../src/alerts/presets.ts";
 import type { AlertsConfig } from "../../src/config/types.ts";
 import { realClock } from "../../src/ports.ts";
@@ -19,12 +19,19 @@ const hits: Hit[] = [];
 const failing = new Map<string, number>();
 /** Paths that answer only after this many ms */
 const slow = new Map<string, number>();
+let endlessPulled = 0;
 const receiver = Bun.serve({
   hostname: "127.0.0.1",
   port: 0,
   async fetch(req) {
     const path = new URL(req.url).pathname;
     const body = await req.json().catch(() => null);
+    if (path === "/endless-error") {
+      // A failing endpoint that answers with an endless error page
+      endlessPulled = 0;
+      const chunk = new TextEncoder().encode("x".repeat(64 * 1024));
+      return new Response(new ReadableStream({ pull: (c) => (endlessPulled++, c.enqueue(chunk)) }), { status: 500 });
+    }
     const wait = slow.get(path);
     if (wait) await Bun.sleep(wait);
     const status = failing.get(path) ?? 200;
@@ -181,5 +188,24 @@ describe("loadChannels", () => {
   test("a missing token names where it was looked for", () => {
     expect(() => loadChannels(tg({ env: "TG" }), {})).toThrow('alerts channel "tg": token_env TG is not set');
     expect(() => loadChannels(tg({ file: "/nonexistent/token" }))).toThrow("cannot read token_file /nonexistent/token: ENOENT");
+  });
+});
+
+describe("reply cap", () => {
+  test("an endless error reply is read only up to ALERT_REPLY_MAX_BYTES: the alert fails with the status, fast", async () => {
+    const { lines, log } = logs();
+    const notifier = createNotifier(cfg({ retries: 0, timeoutMs: 5_000 }), [{ name: "hook", type: "webhook", preset: "json", url: `${base}/endless-error` }], { clock: realClock, log, host: "pool1" });
+    const started = performance.now();
+    notifier.notify(event());
+    await notifier.flush(5_000);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(count(notifier.counts(), "hook", "failed")).toBe(1);
+    expect(lines.join("\n")).toContain("HTTP 500");
+    // The reply stream was dropped, not drained until the deadline (socket buffers hold a few MB)
+    await Bun.sleep(200);
+    const pulled = endlessPulled;
+    await Bun.sleep(200);
+    expect(endlessPulled).toBe(pulled);
+    expect(pulled * 64 * 1024).toBeLessThan(512 * ALERT_REPLY_MAX_BYTES);
   });
 });

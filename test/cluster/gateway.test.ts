@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { prefixEnd } from "../../src/cluster/etcd.ts";
-import { createGatewayClient } from "../../src/cluster/gateway.ts";
+import { createGatewayClient, MAX_ETCD_BODY_BYTES } from "../../src/cluster/gateway.ts";
 import { encodeBase64 } from "../../src/cluster/schemas.ts";
 
 type Handler = (url: string, body: unknown, signal: AbortSignal) => Promise<Response> | Response;
@@ -181,5 +181,22 @@ describe("gateway client with a fake fetch", () => {
     expect([...prefixEnd(new TextEncoder().encode("/a/"))]).toEqual([..."/a0"].map((c) => c.charCodeAt(0)));
     expect([...prefixEnd(new Uint8Array([0x61, 0xff]))]).toEqual([0x62]);
     expect([...prefixEnd(new Uint8Array([0xff]))]).toEqual([0]);
+  });
+});
+
+describe("body cap", () => {
+  test("an endless answer is cut off at MAX_ETCD_BODY_BYTES and the call moves to the next endpoint", async () => {
+    const chunk = new Uint8Array(64 * 1024).fill(0x20);
+    let pulled = 0;
+    // "Endless" up to 64 MiB, so that without the cap the test ends (and fails) instead of eating memory
+    const endless = () =>
+      new Response(new ReadableStream({ pull: (c) => (++pulled > 1024 ? c.close() : c.enqueue(chunk)) }), { headers: { "content-type": "application/json" } });
+    const f = fakeFetch((url) => (url.startsWith(A) ? endless() : json(GRANT)));
+    const etcd = createGatewayClient({ endpoints: [A, B], fetch: f, attemptTimeoutMs: 2_000, callTimeoutMs: 5_000 });
+    const started = performance.now();
+    const r = await etcd.leaseGrant(5);
+    expect(r.ok && r.endpoint).toBe(B);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(pulled * chunk.byteLength).toBeLessThan(4 * MAX_ETCD_BODY_BYTES);
   });
 });
