@@ -2,6 +2,9 @@
 // (PoolTool turned on shares the tip at the next tick; renamed units are what systemctl is asked
 // about), refuses keys only a restart can change, and a streak of failing ticks ends it with exit 1.
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { ResolvedConfig } from "../../src/config/types.ts";
 import { Daemon, RESTART_KEYS } from "../../src/daemon/daemon.ts";
 import { buildPorts } from "../../src/daemon/ports.ts";
@@ -203,5 +206,64 @@ describe("Daemon.start: a streak of failing ticks", () => {
     expect(await d.current.start()).toBe(0);
     expect(hooks).toEqual(["ready: no signer · 0/1 warm · no known slot ahead", "exit: stopped by test; no signer · 0/1 warm · no known slot ahead"]);
     expect(log.lines.filter((l) => l.startsWith("error tick failed")).length).toBeGreaterThan(5);
+  });
+});
+
+describe("Daemon.start: boot permits and the READY bound", () => {
+  const refused = { ok: false as const, error: { kind: "unreachable" as const, reason: "refused" as const, message: "refused" } };
+  const services = { showAll: async () => new Map(), start: async () => {}, stop: async () => {}, restart: async () => {}, kill: async () => {} };
+
+  test("a permit per runner after every observation; none left once stopped", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "jm-daemon-permits-"));
+    try {
+      let t = 1_000_000;
+      const clock: Clock = { now: () => t, sleep: async (ms) => void (t += Math.max(1, ms)) };
+      const config = simConfig(2, { loopPeriodMs: 500, keyMode: "boot" });
+      let calls = 0;
+      const seen: string[][] = [];
+      const d: { current: Daemon | null } = { current: null };
+      const ports = (): MasterDeps => ({
+        node: () => {
+          calls++;
+          if (calls === 9) seen.push(readdirSync(dir).sort());
+          if (calls >= 12) d.current!.stop("test");
+          return new Proxy({}, { get: () => async () => refused }) as never;
+        },
+        services,
+        clock,
+        pooltool: null,
+        readSecret: async () => ({ genesis: { node_id: "x" } }),
+      });
+      d.current = new Daemon({ config, load: async () => config, log: silentLog, lockPath: null, ports, bootPermitDir: dir });
+      expect(await d.current.start()).toBe(0);
+      expect(seen).toEqual([["0", "1"]]);
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("no complete observation within the bound: exit 1, and no permit written", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "jm-daemon-ready-"));
+    try {
+      const config = simConfig(1);
+      const log = recordingLog();
+      const ports = (): MasterDeps => ({
+        // Every REST call hangs: the first observation never completes.
+        node: () => new Proxy({}, { get: () => () => new Promise(() => {}) }) as never,
+        services,
+        clock: { now: () => Date.now(), sleep: (ms) => Bun.sleep(ms) },
+        pooltool: null,
+        readSecret: async () => ({ genesis: { node_id: "x" } }),
+      });
+      const exited = Promise.withResolvers<number>();
+      const d = new Daemon({ config, load: async () => config, log, lockPath: null, ports, bootPermitDir: dir, readyTimeoutMs: 100, exit: (code) => exited.resolve(code) });
+      void d.start();
+      expect(await exited.promise).toBe(1);
+      expect(log.lines.join("\n")).toContain("no complete observation within 0.1 s of starting");
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
