@@ -39,7 +39,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   leaders: ["alerts", "config", "control", "history", "master", "node", "ui"],
   status: ["config", "master", "node", "ports", "ui"],
   "log-summary": ["master", "ports"],
-  runner: ["config", "errors", "master", "systemd"],
+  runner: ["config", "errors", "master", "node", "systemd"],
   // the lab: the master against the simulator (property tests, benchmarks, the demo)
   lab: ["config", "master", "node", "ports", "sim"],
   // the daemon object and its port factory; install

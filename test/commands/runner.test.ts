@@ -2,7 +2,7 @@ import { afterAll, beforeEach, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { prepareRunner, shellQuote } from "../../src/commands/runner.ts";
+import { prepareRunner, shellQuote } from "../../src/runner/prepare.ts";
 import { resolveConfig } from "../../src/config/load.ts";
 import type { ResolvedConfig } from "../../src/config/types.ts";
 import { EXIT_CONFIG, type ConfigError } from "../../src/errors.ts";

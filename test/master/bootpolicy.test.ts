@@ -3,7 +3,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, statSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { decideBootMode } from "../../src/commands/runner.ts";
+import { decideBootMode } from "../../src/runner/prepare.ts";
 import { defaultConfig } from "../../src/config/load.ts";
 import { MASTER_TEMPLATE, RUNNER_TEMPLATE } from "../../src/systemd/units.ts";
 import { BOOT_PERMIT_MAX_AGE_MS, BOOT_PERMIT_WAIT_MS, READY_TIMEOUT_MS, bootDecision, bootPermitDir, formatBootPermit, parseBootPermit } from "../../src/master/bootpolicy.ts";
