@@ -46,6 +46,15 @@ describe("leader schedule", () => {
     expect(new Chain({ ...ITN_CHAIN, leaderSlotsPerEpoch: 3 }).leaderSlots(7)).toHaveLength(3);
   });
 
+  test("edgeLeaderSlots: every epoch's first and last slots are the pool's", () => {
+    const chain = new Chain(testChainParams({ edgeLeaderSlots: true }));
+    for (let e = 0; e < 20; e++) {
+      const slots = chain.leaderSlots(e);
+      expect(slots[0]).toBe(1);
+      expect(slots[slots.length - 1]).toBe(59);
+    }
+  });
+
   test("leaderSlotsBetween lists the slots starting in [from, to)", () => {
     const chain = new Chain(testChainParams());
     const from = chain.epochStartMs(3);
