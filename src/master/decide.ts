@@ -102,6 +102,9 @@ export function remember(prev: Memory, obs: Observation, config: ResolvedConfig,
     else if (stats?.ok || (stats && !stats.ok && stats.error.kind === "not_ready")) m.deadSinceMs = null;
 
     const leadersOk = o.leaders?.ok === true ? o.leaders.value : null;
+    // A key posted since (keylessProof cleared by the promotion) ends the key-less stretch.
+    if (!m.keylessProof) m.keylessSinceMs = null;
+    if (leadersOk) m.keylessSinceMs = leadersOk.length === 0 ? (m.keylessSinceMs ?? now) : null;
     if (leadersOk) {
       m.lastLeaderIds = [...leadersOk];
       m.keylessProof = leadersOk.length === 0;
@@ -144,6 +147,13 @@ export function remember(prev: Memory, obs: Observation, config: ResolvedConfig,
     knownEpochs: [...known].filter((e) => e >= keepFrom).sort((a, b) => a - b),
     lastTickMs: now,
   };
+}
+
+/** Key-less without a break since before its logs were last read: it can have computed nothing since
+ *  (an enclave without keys computes nothing, and a removal lands only after a running computation),
+ *  so its empty list is still whole. Re-reading 1024 log entries every 2 s costs a busy pool's loop. */
+function keylessSinceRead(m: RunnerMemory): boolean {
+  return m.keylessSinceMs != null && m.logsReadMs !== null && m.keylessSinceMs <= m.logsReadMs;
 }
 
 function pendingSlots(logs: readonly LeaderLog[], clock: EpochClock, now: number): number[] {
@@ -551,7 +561,7 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
         now - m.logsReadMs > LOGS_REFRESH_MS ||
         m.logsReadMs < epochStart ||
         !epochKnown ||
-        (m.pendingSlots.length === 0 && now - m.logsReadMs > EMPTY_LOGS_REFRESH_MS));
+        (m.pendingSlots.length === 0 && now - m.logsReadMs > EMPTY_LOGS_REFRESH_MS && !keylessSinceRead(m)));
   }
 
   // Wake-up: never sleep through a window edge or the boundary.

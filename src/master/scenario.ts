@@ -13,8 +13,9 @@ import { startWithSecret } from "./bootpolicy.ts";
 import type { Master, MasterLog, TickReport } from "./loop.ts";
 
 export type FaultEvent =
-  /** A fault injected at atMs into runner `target` ("signer": whoever signs then) */
-  | { atMs: number; target: number | "signer"; fault: Fault; /** undo after this long (on:false / thaw) */ forMs?: number }
+  /** A fault injected at atMs into runner `target` ("signer": whoever signs then; "standbys": every
+   *  runner but the signer) */
+  | { atMs: number; target: number | "signer" | "standbys"; fault: Fault; /** undo after this long (on:false / thaw) */ forMs?: number }
   /** The daemon is killed at atMs (or, graceful, stopped: it fences before it exits) and comes back
    *  after downMs with empty memory */
   | { atMs: number; target: "daemon"; downMs: number; graceful?: boolean };
@@ -27,6 +28,8 @@ export interface ScenarioSpec {
   boot?: Partial<BootDurations>;
   scheduleComputeMs?: number;
   restartDelayMs?: number;
+  /** The nodes' leadership.logs_capacity (default 1024) */
+  logsCapacity?: number;
   faults: FaultEvent[];
   config?: Partial<ResolvedConfig>;
   log?: MasterLog;
@@ -83,6 +86,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     scheduleComputeMs: spec.scheduleComputeMs ?? 1500,
     restartDelayMs: spec.restartDelayMs ?? 2000,
     restTimeoutMs,
+    ...(spec.logsCapacity !== undefined ? { logsCapacity: spec.logsCapacity } : {}),
   });
   spec.inspect?.(world);
   const config = simConfig(spec.runners, { keyMode: spec.keyMode, restTimeoutMs, ...spec.config });
@@ -132,6 +136,11 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       continue;
     }
     world.clock.at(at, () => {
+      if (ev.target === "standbys") {
+        const s = master.memory.signer ?? signer;
+        for (const id of world.ids) if (id !== s) world.inject(id, ev.fault);
+        return;
+      }
       const id = ev.target === "signer" ? (master.memory.signer ?? signer) : ev.target;
       if (id === null || id >= spec.runners) return;
       // Stuck is observable only once the lag passes max_offset, so it has no injection-time latency.

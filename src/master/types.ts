@@ -68,6 +68,8 @@ export interface RunnerMemory {
   logsWanted: boolean;
   /** The key was held continuously since this time (for knowing who computed the epoch's schedule) */
   holderSinceMs: number | null;
+  /** GET /leaders answered [] at every answer since this time, with no key posted in between */
+  keylessSinceMs?: number | null;
   /** Proven unable to sign (stopped, frozen or verified key-less) at every tick since this time:
    *  a window that opened later cannot have been used by it */
   unableSinceMs: number | null;
