@@ -14,6 +14,9 @@ import type { NodeApi } from "../node/types.ts";
 import { createPoolTool } from "../pooltool/client.ts";
 import { createSystemdServiceManager } from "../systemd/systemctl.ts";
 import { createNotifier } from "../systemd/notify.ts";
+import { restListenerCheck } from "../systemd/sockets.ts";
+import { READY_TIMEOUT_MS, bootPermitDir } from "../master/bootpolicy.ts";
+import { bootPermits, clearBootPermits, writeBootPermits } from "../master/bootpermits.ts";
 import { realClock } from "../master/ports.ts";
 import { MasterMetrics } from "../metrics/master.ts";
 import { serveMetrics, type MetricsServer } from "../metrics/server.ts";
@@ -55,6 +58,13 @@ function stallForever(): never {
   for (;;) Atomics.wait(cell, 0, 0);
 }
 
+/** Test hook: a shorter bound on the first observation than READY_TIMEOUT_MS (never longer). */
+export const READY_TIMEOUT_ENV = "JORM_MASTER_TEST_READY_TIMEOUT_MS";
+export function readyTimeoutMs(env: Record<string, string | undefined> = process.env): number {
+  const v = Number(env[READY_TIMEOUT_ENV]);
+  return Number.isSafeInteger(v) && v > 0 && v < READY_TIMEOUT_MS ? v : READY_TIMEOUT_MS;
+}
+
 /** The production ports: REST over HTTP, systemd, PoolTool, the wall clock. */
 export function realDeps(getConfig: () => ResolvedConfig): MasterDeps {
   const config = getConfig();
@@ -78,6 +88,7 @@ export function realDeps(getConfig: () => ResolvedConfig): MasterDeps {
     clock: realClock,
     pooltool: config.pooltool ? createPoolTool(config.pooltool, { timeoutMs: Math.max(getConfig().restTimeoutMs, 2_000) }) : null,
     readSecret: () => readNodeSecret(secretPath(getConfig(), process.env)),
+    listener: restListenerCheck((id) => getConfig().runners[id]?.restUrl ?? null),
   };
 }
 
@@ -127,6 +138,19 @@ export default defineCommand({
     }
     const stallAfter = stallAfterTicks();
     let ready = false;
+    // Runners boot with --secret only on a fresh permit from a daemon that observes (bootpolicy.ts).
+    const bootDir = bootPermitDir(config.systemd.scope);
+    let permitsFailing = false;
+    // An activating master that never completes an observation fences nobody: bounded, then exit
+    // non-zero so systemd restarts it (TimeoutStartSec= is just above the bound).
+    const readyBound = readyTimeoutMs();
+    const readyTimer = setTimeout(() => {
+      if (ready) return;
+      log.error(`no complete observation within ${readyBound / 1000} s of starting; exiting so systemd restarts the daemon`);
+      clearBootPermits(bootDir);
+      lock.release();
+      process.exit(1);
+    }, readyBound);
     let ticks = 0;
     let lastTickEndMs = Date.now();
     let lastPingMs = 0;
@@ -146,11 +170,22 @@ export default defineCommand({
     }
     const onTick = (r: TickReport) => {
       lastTickEndMs = Date.now();
+      if (!ac.signal.aborted) {
+        try {
+          writeBootPermits(bootDir, bootPermits(config.cntRunners, config.keyMode, r.observation.atMs));
+          if (permitsFailing) log.info(`boot permits written again in ${bootDir}`);
+          permitsFailing = false;
+        } catch (e) {
+          if (!permitsFailing) log.error(`cannot write boot permits in ${bootDir} (runners restarted meanwhile boot passive): ${e instanceof Error ? e.message : String(e)}`);
+          permitsFailing = true;
+        }
+      }
       metrics.update(r, config, { poolToolFailures: master.poolToolFailures });
       masterLog.sweep();
       const line = statusLine(r.observation, r.views, r.memory, config, Date.now());
       if (!ready) {
         ready = true;
+        clearTimeout(readyTimer);
         notifier.ready(line);
         log.info(`first observation done: ${line}`);
       } else if (line !== lastStatus) {
@@ -174,6 +209,8 @@ export default defineCommand({
       log.info(`${sig}: stopping; the signer is left as it is, standbys that would sign without a daemon are fenced`);
       notifier.stopping();
       ac.abort();
+      // No runner restarted from now on boots with the key: nobody would demote it.
+      clearBootPermits(bootDir);
     };
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));
@@ -208,6 +245,7 @@ export default defineCommand({
       });
       if (!parted) log.error(`fencing before exit took over ${PART_TIMEOUT_MS / 1000} s; exiting anyway`);
     } finally {
+      clearBootPermits(bootDir);
       lock.release();
       (metricsServer as MetricsServer | null)?.stop();
       if (watchdogTimer !== null) clearInterval(watchdogTimer);

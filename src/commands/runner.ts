@@ -6,7 +6,7 @@ import { loadConfig } from "../config/load.ts";
 import type { ResolvedConfig } from "../config/types.ts";
 import { ConfigError } from "../errors.ts";
 import { SECRET_CREDENTIAL } from "../systemd/units.ts";
-import { startWithSecret } from "../master/bootpolicy.ts";
+import { BOOT_PERMIT_WAIT_MS, bootDecision, bootPermitDir, startWithSecret, type BootDecision } from "../master/bootpolicy.ts";
 import { unitIsActive } from "../systemd/systemctl.ts";
 
 // ExecStart of jorm_runner@.service. Everything a node needs is checked here, each failure one line
@@ -184,6 +184,45 @@ function exists(path: string): boolean {
   }
 }
 
+/** How often a runner starting next to a starting master looks for the daemon's first permit. */
+const BOOT_PERMIT_POLL_MS = 250;
+
+/**
+ * Key mode boot: may runner `id` start with --secret? Only while the master unit runs (or starts) and
+ * the daemon's permit for it is fresh (bootpolicy.ts). While the master starts and has written no
+ * permit yet, waits up to `waitMs` for its first observation; then passive.
+ */
+export async function decideBootMode(
+  config: ResolvedConfig,
+  id: string,
+  opts: {
+    waitMs: number;
+    masterRunning?: () => Promise<boolean>;
+    readPermit?: (path: string) => string | null;
+    now?: () => number;
+    sleep?: (ms: number) => Promise<void>;
+  },
+): Promise<BootDecision & { masterRunning: boolean }> {
+  const masterRunning = opts.masterRunning ?? (() => unitIsActive(config.systemd.scope, config.systemd.masterUnit, MASTER_CHECK_TIMEOUT_MS));
+  const readPermit = opts.readPermit ?? ((path: string) => {
+    try {
+      return readFileSync(path, "utf8");
+    } catch {
+      return null;
+    }
+  });
+  const now = opts.now ?? Date.now;
+  const sleep = opts.sleep ?? ((ms: number) => Bun.sleep(ms));
+  const path = join(bootPermitDir(config.systemd.scope), id);
+  const until = now() + opts.waitMs;
+  const running = config.keyMode === "boot" && (await masterRunning());
+  for (;;) {
+    const d = bootDecision({ keyMode: config.keyMode, masterRunning: running, permitText: readPermit(path), nowMs: now() });
+    if (d.key || !d.wait || now() >= until) return { ...d, masterRunning: running };
+    await sleep(BOOT_PERMIT_POLL_MS);
+  }
+}
+
 /** POSIX-shell quoting, so --print output can be pasted into a shell. */
 export function shellQuote(arg: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
@@ -207,12 +246,13 @@ export default defineCommand({
   },
   async run({ args }) {
     const config = await loadConfig(args.config);
-    const masterActive =
-      config.keyMode !== "boot" || (await unitIsActive(config.systemd.scope, config.systemd.masterUnit, MASTER_CHECK_TIMEOUT_MS));
+    // --print shows what would run now; it does not wait for a starting master.
+    const boot = config.keyMode === "boot" ? await decideBootMode(config, String(args.id), { waitMs: args.print ? 0 : BOOT_PERMIT_WAIT_MS }) : null;
+    const masterActive = boot === null || boot.key;
     const command = prepareRunner(config, String(args.id), process.env, masterActive);
     if (command.passive) {
       process.stderr.write(
-        `${config.systemd.masterUnit} is not active: starting runner ${String(args.id)} without --secret, so no second signer can appear while nobody demotes it; the master gives it the key when it runs\n`,
+        `${config.systemd.masterUnit} ${boot?.masterRunning === false ? "is not active" : `runs but ${boot?.why ?? "?"}`}: starting runner ${String(args.id)} without --secret, so no second signer can appear while nobody demotes it; the master gives it the key when it runs\n`,
       );
     }
     if (args.print) {

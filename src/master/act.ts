@@ -3,7 +3,7 @@
 // only when every fence of the tick was verified.
 
 import type { NodeApi, NodeSecret } from "../node/types.ts";
-import type { Clock, PoolToolApi, ServiceManager } from "./ports.ts";
+import type { Clock, ListenerCheck, PoolToolApi, ServiceManager, UnitState } from "./ports.ts";
 import { actionKey } from "./decide.ts";
 import type { Action, Memory, Outcome, Plan } from "./types.ts";
 
@@ -20,6 +20,9 @@ export interface MasterDeps {
   pooltool: PoolToolApi | null;
   /** Reads node_secret.yaml at the moment of the call; never cached, never logged. */
   readSecret(): Promise<NodeSecret>;
+  /** Checks that the runner unit's main process holds its REST port before the key is posted there.
+   *  Without one, no key is ever posted (status and other readers need none). */
+  listener?: ListenerCheck;
 }
 
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -71,8 +74,32 @@ async function disarm(deps: MasterDeps, id: number): Promise<void> {
   await deps.services.disarmFreeze?.(id).catch(() => {});
 }
 
+/**
+ * null when the process listening on runner `id`'s REST port is the unit's main process, read from
+ * systemd right now (the runner may have restarted since the tick's observation); otherwise why not.
+ */
+async function whyNotRunner(deps: MasterDeps, id: number): Promise<string | null> {
+  if (!deps.listener) return "no way to check who listens on its port";
+  let pid: number;
+  try {
+    pid = (await deps.services.showAll([id])).get(id)?.mainPid ?? 0;
+  } catch (e) {
+    return `cannot read its unit's main pid: ${errText(e)}`;
+  }
+  if (pid <= 0) return "its unit has no main process";
+  try {
+    return await deps.listener.whyNotRunner(id, pid);
+  } catch (e) {
+    return `cannot check who listens on its port: ${errText(e)}`;
+  }
+}
+
 async function promote(deps: MasterDeps, a: Extract<Action, { kind: "promote" }>): Promise<Outcome> {
   const api = deps.node(a.id);
+  // The whole secret goes over this connection: only to the runner itself, never to a process that
+  // bound its port meanwhile (another local user while it restarted).
+  const notRunner = await whyNotRunner(deps, a.id);
+  if (notRunner !== null) return { action: a, ok: false, detail: `key not sent, the listener is not proven to be the runner: ${notRunner}` };
   if (a.leaseAtMs !== undefined) {
     // No switch, no hand-out: without it a daemon killed now would leave two signers.
     if (!deps.services.armFreeze) return { action: a, ok: false, detail: "the service manager cannot arm a dead-man switch; no hand-out" };
@@ -101,13 +128,22 @@ async function promote(deps: MasterDeps, a: Extract<Action, { kind: "promote" }>
   return { action: a, ok: true, detail: `holds the key (enclave id ${added.value})`, leaderId: added.value };
 }
 
+/** The unit as systemd shows it now; null when systemctl show fails (a fence then stays unverified). */
+async function unitNow(deps: MasterDeps, id: number): Promise<UnitState | null> {
+  try {
+    return (await deps.services.showAll([id])).get(id) ?? null;
+  } catch {
+    return null;
+  }
+}
+
 async function freeze(deps: MasterDeps, a: Extract<Action, { kind: "freeze" }>): Promise<Outcome> {
   try {
     await deps.services.kill(a.id, "SIGSTOP");
   } catch (e) {
     return { action: a, ok: false, detail: `SIGSTOP failed: ${errText(e)}` };
   }
-  const u = (await deps.services.showAll([a.id])).get(a.id);
+  const u = await unitNow(deps, a.id);
   if (u && (u.frozen === true || (u.mainPid === 0 && u.activeState !== "active"))) {
     return { action: a, ok: true, detail: u.frozen ? "process stopped (SIGSTOP verified)" : "no process" };
   }
@@ -122,7 +158,7 @@ async function kill(deps: MasterDeps, a: Extract<Action, { kind: "kill" }>): Pro
   }
   const until = deps.clock.now() + KILL_CONFIRM_MS;
   for (;;) {
-    const u = (await deps.services.showAll([a.id])).get(a.id);
+    const u = await unitNow(deps, a.id);
     if (u && u.mainPid !== a.pid) return { action: a, ok: true, detail: `pid ${a.pid} gone` };
     if (deps.clock.now() >= until) return { action: a, ok: false, detail: `pid ${a.pid} still there after SIGKILL` };
     await deps.clock.sleep(KILL_POLL_MS);
@@ -136,7 +172,7 @@ async function retire(deps: MasterDeps, a: Extract<Action, { kind: "retire" }>):
   } catch (e) {
     return { action: a, ok: false, detail: `stop failed: ${errText(e)}` };
   }
-  const u = (await deps.services.showAll([a.id])).get(a.id);
+  const u = await unitNow(deps, a.id);
   if (u && u.mainPid === 0 && u.activeState !== "active") return { action: a, ok: true, detail: "killed and stopped" };
   return { action: a, ok: false, detail: `still ${u?.activeState ?? "?"} with pid ${u?.mainPid ?? "?"}` };
 }

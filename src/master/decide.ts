@@ -57,6 +57,7 @@ export function retryDue(memory: Memory, a: Action, now: number): boolean {
 function freshRunner(pid: number, now: number): RunnerMemory {
   return {
     pid,
+    startedMs: null,
     firstSeenMs: now,
     runningSinceMs: null,
     answered: false,
@@ -70,7 +71,43 @@ function freshRunner(pid: number, now: number): RunnerMemory {
     logsWanted: true,
     holderSinceMs: null,
     unableSinceMs: null,
+    everRunning: false,
+    // Nothing is known of earlier incarnations: as if able until this tick, which signWindowEnd
+    // dates (to when systemd saw this incarnation start, when it cannot have signed itself).
+    ableUntilMs: 0,
+    ableAtLastTick: true,
   };
+}
+
+/** systemd's start time of a unit jitters between reads (ms rounding, /proc/uptime's 10 ms): a
+ *  difference beyond this is another start. */
+export const START_JITTER_MS = 1_000;
+/** uptime is whole seconds and answered within the observation: a boot time that moves later by more
+ *  than this plus the observation's length is another process. */
+export const UPTIME_JITTER_MS = 1_000;
+
+/**
+ * Why a proof about this incarnation (key-less) can no longer be carried, or null when it can. It is
+ * carried only while every tick confirms the same process: systemd read, the same main pid (a new pid
+ * is a new memory anyway) and start time, no 503 (a process that was proven Running never goes back to
+ * it: one answering 503 is a new one), no fall in uptime. Anything doubtful: the process may have
+ * restarted unseen, with --secret.
+ */
+export function proofBroken(o: RunnerObs, m: RunnerMemory, obs: Observation): string | null {
+  const u = o.unit;
+  if (u === null) return "systemd unreadable";
+  if (u.mainPid > 0 && (u.sinceMs === null || m.startedMs === null)) return "start time unknown";
+  if (u.mainPid > 0 && Math.abs(u.sinceMs! - m.startedMs!) > START_JITTER_MS) return "start time changed";
+  const stats = o.stats;
+  const is503 = (r: RunnerObs["stats"] | RunnerObs["leaders"]) => r !== null && !r.ok && r.error.kind === "not_ready";
+  if (is503(stats) || is503(o.leaders)) return "REST answers 503";
+  if (stats?.ok && stats.value.state !== "Running" && m.everRunning) return "Running before, now " + stats.value.state;
+  const up = stats?.ok ? stats.value.uptimeS : null;
+  if (up !== null && up !== undefined && m.bootedAtMs !== null) {
+    const slack = UPTIME_JITTER_MS + (obs.atMs - (obs.fromMs ?? obs.atMs));
+    if (obs.atMs - up * 1000 > m.bootedAtMs + slack) return "uptime fell";
+  }
+  return null;
 }
 
 const isTimeout = (r: RunnerObs["leaders"]): boolean =>
@@ -88,11 +125,19 @@ export function remember(prev: Memory, obs: Observation, config: ResolvedConfig,
     const pid = o.unit?.mainPid ?? prev.runners[o.id]?.pid ?? 0;
     const old = prev.runners[o.id];
     const m: RunnerMemory = old && old.pid === pid ? { ...old } : freshRunner(pid, now);
+    // What earlier incarnations may have done outlives their pid (see signWindowEnd).
+    if (old && old.pid !== pid) {
+      m.ableUntilMs = old.ableUntilMs;
+      m.ableAtLastTick = old.ableAtLastTick;
+    }
+    if (!(old && old.pid === pid)) m.startedMs = o.unit?.sinceMs ?? null;
+    else if (m.keylessProof && proofBroken(o, m, obs) !== null) m.keylessProof = false;
     const stats = o.stats;
     const running = stats?.ok === true && stats.value.state === "Running";
     const answered = stats?.ok === true || (stats !== null && !stats.ok && stats.error.kind === "not_ready");
     if (answered) m.answered = true;
     if (running) {
+      m.everRunning = true;
       m.runningSinceMs ??= now;
       const up = stats.value.uptimeS;
       if (up !== null) m.bootedAtMs = now - up * 1000;
@@ -254,6 +299,33 @@ function capability(
   return "unknown";
 }
 
+/**
+ * Until when a runner may have been able to sign, as of this tick (updates `m.ableUntilMs`). Able
+ * now: until now. Proven unable now after being able at the last tick: the switch happened in between,
+ * so until now; except when a new incarnation that cannot have signed (no process, or a process never
+ * Running) replaced an able one: the old one ended before the new one entered its state, which
+ * systemd dates. A booting runner thus counts per window, not per process: the process it replaced
+ * may have signed the slot (found by bench row signer-crash-in-slot-3h).
+ */
+export function signWindowEnd(o: RunnerObs, m: RunnerMemory, cap: Capability, prevTickMs: number | null, now: number): void {
+  const neverSigned = cap === "booting-holder" && !m.everRunning;
+  const ableNow = !(cannotSign(cap) || neverSigned);
+  if (ableNow) m.ableUntilMs = now;
+  else if (m.ableAtLastTick) {
+    const u = o.unit;
+    const newIncarnation = m.firstSeenMs === now;
+    // The state change must fall after the last tick that saw the old process (else it is not this
+    // incarnation's start) and not in the future; anything doubtful counts as now.
+    const datedStart =
+      newIncarnation && u !== null && u.mainPid === m.pid && (cap === "stopped" || neverSigned) && u.sinceMs !== null &&
+      u.sinceMs <= now && (prevTickMs === null || u.sinceMs >= prevTickMs)
+        ? u.sinceMs
+        : now;
+    m.ableUntilMs = Math.max(m.ableUntilMs, datedStart);
+  }
+  m.ableAtLastTick = ableNow;
+}
+
 export interface DecideResult {
   plan: Plan;
   memory: Memory;
@@ -286,6 +358,7 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
     const m = mem(v.id);
     m.unableSinceMs = cannotSign(v.cap) ? (m.unableSinceMs ?? now) : null;
   }
+  for (const o of obs.runners) signWindowEnd(o, mem(o.id), views.get(o.id)!.cap, prev.lastTickMs, memory.lastTickMs!);
 
   // The schedule as far as known: windows of the pool's leader slots still ahead.
   const windows: Window[] = clock
@@ -403,12 +476,15 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
       const openedBy = open ? open.startMs : epochKnown ? null : now - (config.slotGuardMs + clock.slotMs + config.slotMarginMs);
       const pickId = pick.id;
       // A runner still booting has never been Running in this incarnation, so it has computed no
-      // schedule and signed nothing yet (whether it may sign later is the fences' business).
+      // schedule and signed nothing yet (whether it may sign later is the fences' business); but the
+      // incarnation it replaced may have signed in the window: judged per window, not per process.
+      const bootedBefore = (v: RunnerView, from: number) =>
+        v.cap === "booting-holder" && !mem(v.id).everRunning && mem(v.id).ableUntilMs <= from;
       const mayHaveUsed =
         openedBy === null
           ? []
           : [...views.values()].filter(
-              (v) => v.id !== pickId && v.cap !== "booting-holder" && !(mem(v.id).unableSinceMs !== null && mem(v.id).unableSinceMs! <= openedBy),
+              (v) => v.id !== pickId && !bootedBefore(v, openedBy) && !(mem(v.id).unableSinceMs !== null && mem(v.id).unableSinceMs! <= openedBy),
             );
       if (mayHaveUsed.length > 0) {
         waitFor = open ? "window" : "schedule";

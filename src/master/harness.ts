@@ -14,8 +14,11 @@ export const silentLog: MasterLog = { info() {}, warn() {}, error() {}, debug() 
 /** Armed dead-man switches belong to the world (the service manager), not to one daemon. */
 const leases = new WeakMap<World<Scheduler>, Map<number, () => void>>();
 
+/** systemd unreadable: when this says so, `showAll` (systemctl show) fails; the rest still works. */
+export type ShowFails = () => boolean;
+
 /** The world has only its own runners; ids the master scans beyond them are inactive units. */
-function boundedServices(world: World<Scheduler>): ServiceManager {
+function boundedServices(world: World<Scheduler>, showFails?: ShowFails): ServiceManager {
   const n = world.ids.length;
   const s = world.services;
   let armed = leases.get(world);
@@ -24,6 +27,7 @@ function boundedServices(world: World<Scheduler>): ServiceManager {
   const absent = (id: number): UnitState => ({ id, activeState: "inactive", subState: "dead", mainPid: 0, sinceMs: null, restarts: 0, frozen: null });
   return {
     async showAll(ids) {
+      if (showFails?.()) throw new Error("systemctl show: Failed to connect to bus (simulated)");
       const own = await s.showAll(ids.filter((id) => id < n));
       for (const id of ids) if (id >= n) own.set(id, absent(id));
       return own;
@@ -49,13 +53,15 @@ function boundedServices(world: World<Scheduler>): ServiceManager {
   };
 }
 
-export function simDeps(world: World<Scheduler>, withPoolTool = false): MasterDeps {
+export function simDeps(world: World<Scheduler>, withPoolTool = false, showFails?: ShowFails): MasterDeps {
   return {
     node: (id) => world.api(id),
-    services: boundedServices(world),
+    services: boundedServices(world, showFails),
     clock: world.clock,
     pooltool: withPoolTool ? world.pooltool : null,
     readSecret: async () => structuredClone(SIM_POOL_SECRET),
+    // Simulated REST ports are the runners' own: nothing else can bind them.
+    listener: { whyNotRunner: async () => null },
   };
 }
 
@@ -83,7 +89,7 @@ export function simConfig(runners: number, over: Partial<ResolvedConfig> = {}): 
 export function masterOnWorld(
   world: World<Scheduler>,
   config: ResolvedConfig,
-  opts: { log?: MasterLog; onTick?: (r: TickReport) => void; withPoolTool?: boolean } = {},
+  opts: { log?: MasterLog; onTick?: (r: TickReport) => void; withPoolTool?: boolean; showFails?: ShowFails } = {},
 ): Master {
-  return new Master({ deps: simDeps(world, opts.withPoolTool), config, log: opts.log ?? silentLog, onTick: opts.onTick });
+  return new Master({ deps: simDeps(world, opts.withPoolTool, opts.showFails), config, log: opts.log ?? silentLog, onTick: opts.onTick });
 }

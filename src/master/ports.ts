@@ -62,3 +62,11 @@ export interface PoolToolApi {
   /** Share our tip height */
   shareTip(height: number): Promise<void>;
 }
+
+/** Who is behind a runner's REST port: the node secret goes only to the runner unit's main process,
+ *  never to another process that bound the port (while the runner restarted, say). */
+export interface ListenerCheck {
+  /** null when every socket listening on runner `id`'s REST port is held by process `pid`;
+   *  otherwise why not, for the log. */
+  whyNotRunner(id: number, pid: number): Promise<string | null>;
+}

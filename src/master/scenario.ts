@@ -18,7 +18,9 @@ export type FaultEvent =
   | { atMs: number; target: number | "signer" | "standbys"; fault: Fault; /** undo after this long (on:false / thaw) */ forMs?: number }
   /** The daemon is killed at atMs (or, graceful, stopped: it fences before it exits) and comes back
    *  after downMs with empty memory */
-  | { atMs: number; target: "daemon"; downMs: number; graceful?: boolean };
+  | { atMs: number; target: "daemon"; downMs: number; graceful?: boolean }
+  /** `systemctl show` fails from atMs for forMs (the manager busy, D-Bus down): units unknown */
+  | { atMs: number; target: "systemd"; forMs: number };
 
 export interface ScenarioSpec {
   chain: ChainParams;
@@ -106,8 +108,10 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       pendingFailover = null;
     }
   };
+  let showFailsUntil = -Infinity;
+  const showFails = () => world.clock.now() < showFailsUntil;
   const start = () => {
-    const m = masterOnWorld(world, config, { onTick, log: spec.log });
+    const m = masterOnWorld(world, config, { onTick, log: spec.log, showFails });
     const ac = new AbortController();
     const done = m.run(ac.signal);
     return { m, ac, done };
@@ -133,6 +137,11 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
           master = current.m;
         }));
       });
+      continue;
+    }
+    if (ev.target === "systemd") {
+      const forMs = ev.forMs;
+      world.clock.at(at, () => void (showFailsUntil = Math.max(showFailsUntil, world.clock.now() + forMs)));
       continue;
     }
     world.clock.at(at, () => {

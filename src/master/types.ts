@@ -73,6 +73,16 @@ export interface RunnerMemory {
   /** Proven unable to sign (stopped, frozen or verified key-less) at every tick since this time:
    *  a window that opened later cannot have been used by it */
   unableSinceMs: number | null;
+  /** When systemd saw this incarnation's unit enter its state (its start, for a live process); null:
+   *  not known. A proof about the process holds only while systemd keeps reporting this same start. */
+  startedMs: number | null;
+  /** This incarnation has been seen Running: one that never was has computed nothing, signed nothing */
+  everRunning: boolean;
+  /** Carried across incarnations: the latest time this runner, in any incarnation (even one never
+   *  seen), may have been able to sign. A window that opened later cannot have been used by it. */
+  ableUntilMs: number;
+  /** Carried across incarnations: at the last tick it was not proven unable to sign */
+  ableAtLastTick: boolean;
 }
 
 export interface Memory {

@@ -22,7 +22,7 @@ function freePort(): number {
 function startDaemon(configPath: string, env: Record<string, string> = {}) {
   const { JORM_MASTER_CONFIG: _c, JOURNAL_STREAM: _j, NOTIFY_SOCKET: _n, ...base } = process.env;
   const proc = Bun.spawn(["bun", CLI, "daemon", "--config", configPath], {
-    env: { ...base, JORM_MASTER_LOCK: join(dir, `lock-${Math.random()}`), ...env },
+    env: { ...base, JORM_MASTER_LOCK: join(dir, `lock-${Math.random()}`), JORM_MASTER_BOOT_DIR: join(dir, `boot-${Math.random()}`), ...env },
     stdout: "ignore",
     stderr: "pipe",
   });

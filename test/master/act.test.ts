@@ -16,7 +16,8 @@ interface FakeNode {
   posts: number;
 }
 
-function fakes(nodes: Record<number, FakeNode>, units: Record<number, Partial<UnitState>> = {}) {
+/** Who holds each runner's REST port (by pid); absent: the unit's main process. */
+function fakes(nodes: Record<number, FakeNode>, units: Record<number, Partial<UnitState>> = {}, portHolder: Record<number, number> = {}) {
   const calls: string[] = [];
   const clock = new VirtualClock(0);
   const unreachable = <T>(): NodeResult<T> => fail({ kind: "unreachable", reason: "timeout", message: "deadline" });
@@ -61,8 +62,16 @@ function fakes(nodes: Record<number, FakeNode>, units: Record<number, Partial<Un
     armFreeze: async (id, at) => void calls.push(`arm #${id}@${at}`),
     disarmFreeze: async (id) => void calls.push(`disarm #${id}`),
   };
-  const deps: MasterDeps = { node: api, services, clock, pooltool: null, readSecret: async () => ({ genesis: { node_id: "aa" } }) };
-  return { deps, calls, units };
+  const checks: string[] = [];
+  const listener = {
+    whyNotRunner: async (id: number, pid: number) => {
+      checks.push(`check #${id} pid ${pid}`);
+      const holder = portHolder[id] ?? pid;
+      return holder === pid ? null : `port held by pid ${holder}`;
+    },
+  };
+  const deps: MasterDeps = { node: api, services, clock, pooltool: null, readSecret: async () => ({ genesis: { node_id: "aa" } }), listener };
+  return { deps, calls, checks, units };
 }
 
 const plan = (p: Partial<Plan>): Plan => ({ fences: [], promote: null, other: [], wakeAtMs: 0, notes: [], ...p });
@@ -74,6 +83,47 @@ describe("act", () => {
     const out = await act(f.deps, plan({ fences: [{ kind: "demote", id: 0, reason: "t", leaderIds: [1] }], promote: promote1 }));
     expect(out.map((o) => [o.action.kind, o.ok])).toEqual([["demote", true], ["promote", true]]);
     expect(f.calls).toEqual(["DELETE #0/1", "disarm #0", "POST #1"]);
+  });
+
+  test("the key is posted only once the runner unit's main process is proven to hold the REST port", async () => {
+    const f = fakes({ 0: { keys: [], posts: 0 }, 1: { keys: [], posts: 0 } });
+    await act(f.deps, plan({ promote: promote1 }));
+    expect(f.checks).toEqual(["check #1 pid 101"]);
+    expect(f.calls).toEqual(["POST #1"]);
+    // Another process bound the port (the runner restarting): no POST, a failure (logged as an error).
+    const g = fakes({ 0: { keys: [], posts: 0 }, 1: { keys: [], posts: 0 } }, {}, { 1: 4242 });
+    const out = await act(g.deps, plan({ promote: promote1 }));
+    expect(out.map((o) => [o.action.kind, o.ok, o.transient ?? false])).toEqual([["promote", false, false]]);
+    expect(out[0]!.detail).toContain("port held by pid 4242");
+    expect(g.calls.filter((c) => c.startsWith("POST"))).toEqual([]);
+    // No main process, or no way to check: no POST either.
+    const h = fakes({ 0: { keys: [], posts: 0 }, 1: { keys: [], posts: 0 } }, { 1: { mainPid: 0, activeState: "activating" } });
+    expect((await act(h.deps, plan({ promote: promote1 })))[0]!.ok).toBe(false);
+    expect(h.calls.filter((c) => c.startsWith("POST"))).toEqual([]);
+    const { listener: _, ...unchecked } = fakes({ 1: { keys: [], posts: 0 } }).deps;
+    const noCheck = fakes({ 1: { keys: [], posts: 0 } });
+    const out2 = await act({ ...unchecked, node: noCheck.deps.node }, plan({ promote: promote1 }));
+    expect(out2[0]!.ok).toBe(false);
+    expect(noCheck.calls).toEqual([]);
+    expect(out2[0]!.detail).toContain("no way to check");
+  });
+
+  test("systemd unreadable while a fence is read back: the fence is unverified (no promotion), nothing throws", async () => {
+    for (const fence of [
+      { kind: "freeze", id: 0, cause: "fence", reason: "t" },
+      { kind: "kill", id: 0, pid: 100, reason: "t" },
+      { kind: "retire", id: 0, reason: "t" },
+    ] as const) {
+      const f = fakes({ 0: { keys: [1], posts: 0 }, 1: { keys: [], posts: 0 } });
+      f.deps.services.showAll = async () => {
+        throw new Error("Failed to connect to bus");
+      };
+      let t = 0;
+      f.deps.clock = { now: () => t, sleep: async (ms) => void (t += ms) };
+      const out = await act(f.deps, plan({ fences: [fence], promote: promote1 }));
+      expect(out.map((o) => [o.action.kind, o.ok])).toEqual([[fence.kind, false], ["promote", false]]);
+      expect(f.calls.filter((c) => c.startsWith("POST"))).toEqual([]);
+    }
   });
 
   test("a demotion that does not read back empty is a failure, and no promotion follows (the seed promoted anyway)", async () => {
@@ -144,7 +194,7 @@ describe("act", () => {
 
   test("outcomes fold into memory: a verified demotion proves key-less, a promotion makes the signer", () => {
     const m0 = emptyMemory();
-    m0.runners[0] = { pid: 100, firstSeenMs: 0, runningSinceMs: 0, answered: true, bootedAtMs: 0, deadSinceMs: null, keylessProof: false, lastLeaderIds: [1], frozenByUs: null, pendingSlots: [], logsReadMs: 0, logsWanted: false, holderSinceMs: 0, unableSinceMs: null };
+    m0.runners[0] = { pid: 100, firstSeenMs: 0, runningSinceMs: 0, answered: true, bootedAtMs: 0, deadSinceMs: null, keylessProof: false, lastLeaderIds: [1], frozenByUs: null, pendingSlots: [], logsReadMs: 0, logsWanted: false, holderSinceMs: 0, unableSinceMs: null, startedMs: 0, everRunning: true, ableUntilMs: 0, ableAtLastTick: true };
     m0.runners[1] = { ...m0.runners[0], pid: 101, lastLeaderIds: [], keylessProof: true, holderSinceMs: null };
     const m1 = applyOutcomes(
       m0,

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { applyOutcomes } from "../../src/master/act.ts";
 import { DEAD_RESTART_MS, best, decide, emptyMemory, partingFences } from "../../src/master/decide.ts";
-import type { Action, Memory, Observation, Outcome, Plan, RunnerView } from "../../src/master/types.ts";
-import { config, observation, pending, runner } from "./fixtures.ts";
+import type { Action, Memory, Observation, Outcome, Plan, RunnerObs, RunnerView } from "../../src/master/types.ts";
+import { config, observation, pending, runner, stats, unit } from "./fixtures.ts";
 
 // Disarming a signer's dead-man switch accompanies every adoption; tests about it look at it directly.
 const summary = (p: Plan) => ({
@@ -154,6 +154,42 @@ describe("decide: failover fences first", () => {
     expect(r.plan.fences).toEqual([]);
     expect(r.plan.promote).toBeNull();
     expect(r.memory.signer).toBe(0);
+  });
+});
+
+describe("decide: a proof expires when its evidence cannot be refreshed", () => {
+  const cfg = config();
+  const warm = () => run(cfg, [observation(T, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby", logs: LOGS }), runner(2, { kind: "standby", logs: [] })])]).memory;
+  const blind = (o: RunnerObs): RunnerObs => ({ ...o, unit: null });
+  const fencedIds = (p: Plan) => p.fences.map((a) => ("id" in a ? a.id : -1));
+
+  test("a key-less proof does not outlive a restart systemd could not report: #1 back with --secret and a busy enclave is fenced", () => {
+    // systemctl show fails; #1 restarts unseen with --secret: 503, then Running with /leaders timing out.
+    const booting = decide(observation(T + 500, [blind(runner(0, { kind: "holder" })), blind(runner(1, { kind: "booting" })), blind(runner(2, { kind: "standby" }))]), warm(), cfg, T + 500);
+    expect(booting.views.find((v) => v.id === 1)!.cap).not.toBe("keyless");
+    const busy = decide(observation(T + 1_000, [blind(runner(0, { kind: "holder" })), blind(runner(1, { kind: "busy" })), blind(runner(2, { kind: "standby" }))]), booting.memory, cfg, T + 1_000);
+    expect(fencedIds(busy.plan)).toContain(1);
+  });
+
+  test("systemd unreadable for one tick is enough: the proof is not taken back when it reads again", () => {
+    const gap = decide(observation(T + 500, [runner(0, { kind: "holder" }), blind(runner(1, { kind: "hang" })), runner(2, { kind: "standby" })]), warm(), cfg, T + 500);
+    expect(fencedIds(gap.plan)).toContain(1);
+    const back = decide(observation(T + 1_000, [runner(0, { kind: "holder" }), runner(1, { kind: "hang" }), runner(2, { kind: "standby" })]), gap.memory, cfg, T + 1_000);
+    expect(fencedIds(back.plan)).toContain(1);
+  });
+
+  test("same pid but another start time, a 503, or a fall in uptime: a new process, the proof is gone", () => {
+    const hang = (over: Partial<RunnerObs>) => decide(observation(T + 500, [runner(0, { kind: "holder" }), { ...runner(1, { kind: "busy" }), ...over }, runner(2, { kind: "standby" })]), warm(), cfg, T + 500);
+    // Control: the same process (pid and start time) keeps its proof while the enclave is busy.
+    expect(fencedIds(hang({}).plan)).not.toContain(1);
+    expect(fencedIds(hang({ unit: unit(1, { sinceMs: T + 100 }) }).plan)).toContain(1);
+    expect(fencedIds(hang({ unit: unit(1, { sinceMs: null }) }).plan)).toContain(1);
+    // uptime 100 s at T; 1 s at T + 500: it restarted in between.
+    const restarted = { ...stats(1000), uptimeS: 1 };
+    expect(fencedIds(hang({ stats: { ok: true, value: restarted } }).plan)).toContain(1);
+    const notReady = decide(observation(T + 500, [runner(0, { kind: "holder" }), runner(1, { kind: "booting" }), runner(2, { kind: "standby" })]), warm(), cfg, T + 500);
+    const thenBusy = decide(observation(T + 1_000, [runner(0, { kind: "holder" }), runner(1, { kind: "busy" }), runner(2, { kind: "standby" })]), notReady.memory, cfg, T + 1_000);
+    expect(fencedIds(thenBusy.plan)).toContain(1);
   });
 });
 
@@ -378,6 +414,29 @@ describe("decide: one signer per window", () => {
     const first = decide(obs, emptyMemory(), cfg, T);
     const later = decide({ ...obs, atMs: T + 2_000 }, first.memory, cfg, T + 2_000);
     expect(later.plan.promote?.id).toBe(1);
+  });
+
+  test("a signer that crashed inside a window and restarts with --secret may have signed its slot: the standby waits for the window", () => {
+    // bench row signer-crash-in-slot-3h: the new process has signed nothing, but the crashed one may have.
+    const seenIn = decide(observation(49_800, [runner(0, { kind: "holder" }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]), warm(), cfg, 49_800);
+    const restarted = (t: number) =>
+      observation(t, [runner(0, { kind: "booting", unit: { mainPid: 2000, sinceMs: 50_100 } }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]);
+    const r = decide(restarted(inWindow), seenIn.memory, cfg, inWindow);
+    expect(r.plan.promote).toBeNull();
+    expect(r.plan.notes.join()).toContain("#0 may have signed in it");
+    // Unseen between two ticks (last seen Running well before the window): the same.
+    expect(decide(restarted(inWindow), warm(), cfg, inWindow).plan.promote).toBeNull();
+    const later = decide(restarted(afterWindow), r.memory, cfg, afterWindow);
+    expect(later.plan.promote?.id).toBe(1);
+  });
+
+  test("a runner restarted (booting with --secret) before the window opened cannot have signed in it: the key moves inside it", () => {
+    const restarted = observation(inWindow, [runner(0, { kind: "booting", unit: { mainPid: 2000, sinceMs: 49_000 } }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]);
+    const r = decide(restarted, warm(), cfg, inWindow);
+    expect(r.plan.promote?.id).toBe(1);
+    // With the restart time unknown, it may have been the old process that lived into the window.
+    const unknownStart = observation(inWindow, [runner(0, { kind: "booting", unit: { mainPid: 2000, sinceMs: null } }), runner(1, { kind: "standby" }), runner(2, { kind: "standby" })]);
+    expect(decide(unknownStart, warm(), cfg, inWindow).plan.promote).toBeNull();
   });
 
   test("a promotion carries the start of the next window: fences that hold only after it void the promotion", () => {

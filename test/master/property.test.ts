@@ -38,6 +38,13 @@ const eventArb = (runners: number): fc.Arbitrary<FaultEvent> =>
       // systemd brings a killed daemon back (Restart=always, RestartSec=1s): about 1-2 s down.
       downMs: fc.integer({ min: 0, max: 2_000 }),
     }) },
+    // systemctl show fails (D-Bus or the manager busy): units unknown for one tick or a long streak;
+    // every proof about a runner must lapse meanwhile (a restart may go unseen).
+    { weight: 2, arbitrary: fc.record({
+      atMs: fc.integer({ min: 0, max: DURATION_MS - 1 }),
+      target: fc.constant<"systemd">("systemd"),
+      forMs: fc.oneof(fc.integer({ min: 1, max: 1_000 }), fc.integer({ min: 1_000, max: 120_000 })),
+    }) },
     // Stopped (SIGTERM: the operator, or a restart into a broken config) and down for up to 90 s:
     // it fences on the way out; runners systemd restarts meanwhile boot passive.
     { weight: 1, arbitrary: fc.record({
