@@ -172,7 +172,7 @@ export default defineCommand({
       lastTickEndMs = Date.now();
       if (!ac.signal.aborted) {
         try {
-          writeBootPermits(bootDir, bootPermits(config.cntRunners, config.keyMode, r.observation.atMs));
+          writeBootPermits(bootDir, bootPermits(config.cntRunners, config.keyMode, r.observation.atMs, r.plan.bootModes));
           if (permitsFailing) log.info(`boot permits written again in ${bootDir}`);
           permitsFailing = false;
         } catch (e) {

@@ -78,12 +78,14 @@ function undo(f: Fault): Fault | null {
 export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const wall0 = performance.now();
   let daemonAlive = true;
+  /** The live daemon's last word on how each runner boots (its boot permits); none yet: with the key */
+  let bootModes: Record<number, "key" | "passive"> | null = null;
   const restTimeoutMs = spec.config?.restTimeoutMs ?? 500;
   const world = new World({
     chain: spec.chain,
     runners: spec.runners,
     // The runner wrapper's rule (bootpolicy.ts): --secret only while a daemon is alive.
-    keyMode: () => (startWithSecret(spec.keyMode, daemonAlive) ? "boot" : "rest"),
+    keyMode: (id) => (startWithSecret(spec.keyMode, daemonAlive) && (bootModes?.[id] ?? "key") === "key" ? "boot" : "rest"),
     boot: spec.boot,
     scheduleComputeMs: spec.scheduleComputeMs ?? 1500,
     restartDelayMs: spec.restartDelayMs ?? 2000,
@@ -103,6 +105,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const onTick = (r: TickReport) => {
     ticks++;
     signer = r.memory.signer;
+    if (r.plan.bootModes) bootModes = r.plan.bootModes;
     if (pendingFailover && signer !== null && signer !== pendingFailover.from) {
       failoverMs.push(world.clock.now() - pendingFailover.atMs);
       pendingFailover = null;
@@ -111,6 +114,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   let showFailsUntil = -Infinity;
   const showFails = () => world.clock.now() < showFailsUntil;
   const start = () => {
+    bootModes = null;
     const m = masterOnWorld(world, config, { onTick, log: spec.log, showFails });
     const ac = new AbortController();
     const done = m.run(ac.signal);

@@ -68,6 +68,8 @@ export interface RunnerMemory {
   logsWanted: boolean;
   /** The key was held continuously since this time (for knowing who computed the epoch's schedule) */
   holderSinceMs: number | null;
+  /** This incarnation started while every boot permit said passive: it boots without the key */
+  bootedPassive?: boolean;
   /** GET /leaders answered [] at every answer since this time, with no key posted in between */
   keylessSinceMs?: number | null;
   /** Proven unable to sign (stopped, frozen or verified key-less) at every tick since this time:
@@ -98,6 +100,18 @@ export interface Memory {
   lastTickMs: number | null;
   /** Consecutive failures per action ("kind#id"): housekeeping backs off, fences stop rushing */
   failures: Record<string, { count: number; lastMs: number }>;
+  /** Last observed time from a unit's start to Running (sizes the boot mode: coverage.ts) */
+  bootObservedMs?: number | null;
+  /** Key mode boot: the cold standby restarted to compute the current epoch, and its deadline */
+  warming?: { id: number; epoch: number; untilMs: number; /** the restart was sent (after a tick whose permit said key) */ restarted: boolean } | null;
+  /** Per runner: since when every boot permit written said passive (the plans of two ticks in a row) */
+  passivePermitSinceMs?: Record<number, number>;
+  /** The last plan's boot modes (written as boot permits after that tick) */
+  lastBootModes?: Record<number, "key" | "passive">;
+  /** Runners already restarted for warmth in this epoch (one try each) */
+  warmTried?: { epoch: number; ids: number[] };
+  /** The next boundary's hand-out: why it has not happened yet; counted once done or skipped */
+  handout?: { epoch: number; why: string; counted: boolean };
 }
 
 export type Action =
@@ -127,6 +141,11 @@ export type Action =
 
 /** Fences run first (in parallel); the promotion only if every fence was verified; the rest after. */
 export interface Plan {
+  /** How each runner in scope boots if (re)started now (the runner wrapper reads it through the
+   *  daemon's boot permits) */
+  bootModes?: Record<number, "key" | "passive">;
+  /** The boundary hand-out settled this tick: done, or skipped (and why) */
+  handout?: { epoch: number; result: "done" | "skipped"; reason: string };
   fences: Action[];
   promote: (Action & { kind: "promote" }) | null;
   other: Action[];
