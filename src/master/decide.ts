@@ -695,14 +695,23 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
   // --- 6b. Warmth: standbys without this epoch's schedule (cold) cannot take over mid-epoch.
   const coldIds = coldStandbys();
   let warming = warmingId !== null && pendingAhead(warmingId) === 0 ? memory.warming! : null;
+  let warmTried = memory.warmTried && memory.warmTried.epoch === curEpoch ? memory.warmTried : { epoch: curEpoch ?? -1, ids: [] };
+  // A warming boot that ended cold (or ran out of time) is not tried again for that incarnation.
+  const w0 = memory.warming;
+  if (w0?.restarted && w0.epoch === curEpoch && views.has(w0.id)) {
+    const pidNow = views.get(w0.id)!.pid;
+    if (warming === null || (coldIds.includes(w0.id) && pidNow !== w0.pid)) {
+      if (pendingAhead(w0.id) === 0) warmTried = { epoch: curEpoch!, ids: [...warmTried.ids, `${w0.id}:${pidNow}`] };
+      warming = null;
+    }
+  }
   // The permit saying key was written after the tick that chose it: restart now, if still cold.
   if (warming && !warming.restarted) {
     if (coldIds.includes(warming.id) && !fenced.has(warming.id) && signerOk && newSigner === signer) {
       other.push({ kind: "restart", id: warming.id, reason: `#${warming.id} lacks epoch ${curEpoch}'s schedule: it reboots with --secret to compute it` });
-      warming = { ...warming, restarted: true, untilMs: now + config.maxBootMs + WARM_COMPUTE_ALLOWANCE_MS };
+      warming = { ...warming, restarted: true, pid: views.get(warming.id)!.pid, untilMs: now + config.maxBootMs + WARM_COMPUTE_ALLOWANCE_MS };
     } else warming = null;
   }
-  let warmTried = memory.warmTried && memory.warmTried.epoch === curEpoch ? memory.warmTried : { epoch: curEpoch ?? -1, ids: [] };
   if (coldIds.length > 0 && config.keyMode === "rest") {
     notes.push(`key mode rest: ${coldIds.map((id) => `#${id}`).join(", ")} lack epoch ${curEpoch}'s schedule; no mid-epoch remedy exists until the next boundary`);
   }
@@ -712,11 +721,11 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
       const v = views.get(o.id)!;
       return v.unitActive && !v.running;
     });
-    const id = coldIds.find((c) => !warmTried.ids.includes(c) && inScope.some((o) => o.id !== c && o.id !== newSigner && healthy(views.get(o.id)!)));
+    const tried = (c: number) => warmTried.ids.includes(`${c}:${views.get(c)!.pid}`);
+    const id = coldIds.find((c) => !tried(c) && inScope.some((o) => o.id !== c && o.id !== newSigner && healthy(views.get(o.id)!)));
     if (id !== undefined && !anyBooting && !fenced.has(id) && bootFits(windows, now, bootMs, bootLeadMs(config)).fits) {
       notes.push(`#${id} lacks epoch ${curEpoch}'s schedule: its boot permit says key, and it restarts next tick (a ${Math.round(bootMs / 1000)} s boot fits between the windows)`);
       warming = { id, epoch: curEpoch!, untilMs: now + 10 * config.loopPeriodMs + config.restTimeoutMs, restarted: false };
-      warmTried = { epoch: curEpoch!, ids: [...warmTried.ids, id] };
     }
   }
   /** Healthy key-less standbys whose whole, fresh logs show no slot ahead while this epoch has some. */

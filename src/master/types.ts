@@ -103,13 +103,14 @@ export interface Memory {
   /** Last observed time from a unit's start to Running (sizes the boot mode: coverage.ts) */
   bootObservedMs?: number | null;
   /** Key mode boot: the cold standby restarted to compute the current epoch, and its deadline */
-  warming?: { id: number; epoch: number; untilMs: number; /** the restart was sent (after a tick whose permit said key) */ restarted: boolean } | null;
+  warming?: { id: number; epoch: number; untilMs: number; /** the restart was sent (after a tick whose permit said key) */ restarted: boolean; /** the pid it restarted */ pid?: number } | null;
   /** Per runner: since when every boot permit written said passive (the plans of two ticks in a row) */
   passivePermitSinceMs?: Record<number, number>;
   /** The last plan's boot modes (written as boot permits after that tick) */
   lastBootModes?: Record<number, "key" | "passive">;
-  /** Runners already restarted for warmth in this epoch (one try each) */
-  warmTried?: { epoch: number; ids: number[] };
+  /** Incarnations (runner id and pid) already restarted for warmth in this epoch: one try each, so a
+   *  runner whose warming boot still ends cold is not rebooted in a loop (a new crash may try again) */
+  warmTried?: { epoch: number; ids: string[] };
   /** The next boundary's hand-out: why it has not happened yet; counted once done or skipped */
   handout?: { epoch: number; why: string; counted: boolean };
 }
