@@ -64,6 +64,8 @@ export class MasterMetrics {
   private produced = 0;
   private missed = 0;
   private poolToolFailures = 0;
+  /** Boundary hand-outs by "result\u0000reason" (reason: the code before the colon of decide's why) */
+  private readonly handouts = new Map<string, number>();
   /** Slots some leader log shows as done, not yet settled: absolute slot → its end and whether any log shows a block */
   private readonly pendingOutcome = new Map<number, { endMs: number; block: boolean }>();
   private readonly settled = new Set<number>();
@@ -88,6 +90,11 @@ export class MasterMetrics {
       if (!o.ok) continue;
       if ((FENCE_KINDS as readonly string[]).includes(a.kind)) this.fences.set(a.kind, (this.fences.get(a.kind) ?? 0) + 1);
       if (a.kind === "promote" && a.purpose === "sign") this.leaderChanges++;
+    }
+    if (r.plan.handout) {
+      const h = r.plan.handout;
+      const key = `${h.result}\u0000${h.result === "done" ? "gap" : h.reason.split(":")[0]}`;
+      this.handouts.set(key, (this.handouts.get(key) ?? 0) + 1);
     }
     const clock = r.observation.settings ? epochClock(r.observation.settings) : null;
     if (clock) this.trackSlots(r, clock, now);
@@ -223,6 +230,15 @@ export class MasterMetrics {
       { name: "jorm_master_next_leader_slot_timestamp_seconds", type: "gauge", help: "Start of the pool's next known leader slot, Unix time.", samples: one(snap?.nextSlotS) },
       { name: "jorm_master_pooltool_majority_max", type: "gauge", help: "PoolTool's majority max height (absent when off or unknown).", samples: one(snap?.majorityMax) },
       { name: "jorm_master_pooltool_failures_total", type: "counter", help: "PoolTool majority-max requests that failed.", samples: [{ value: this.poolToolFailures }] },
+      {
+        name: "jorm_master_boundary_handouts_total",
+        type: "counter",
+        help: "Epoch-boundary hand-outs of the key to the standbys: done, or skipped with the reason (window, no_time, fencing, signer_unsettled, schedule_unknown, no_standby, no_lease_room).",
+        samples: [...this.handouts].map(([k, value]) => {
+          const [result, reason] = k.split("\u0000");
+          return { labels: { result: result!, reason: reason! }, value };
+        }),
+      },
       { name: "jorm_master_leader_changes_total", type: "counter", help: "Promotions of a runner to signer.", samples: [{ value: this.leaderChanges }] },
       { name: "jorm_master_fences_total", type: "counter", help: "Fences applied and verified, by kind.", samples: [...this.fences].map(([kind, value]) => ({ labels: { kind }, value })) },
       { name: "jorm_master_actions_total", type: "counter", help: "Actions carried out, by kind and result.", samples: actionSamples },

@@ -97,6 +97,15 @@ describe("MasterMetrics over a simulated world", () => {
     expect(sample(textBeforeCrash, "jorm_master_key_holders")).toBe(1);
   });
 
+  test("boundary hand-outs are counted by result and reason", () => {
+    // Four boundaries crossed (4.5 epochs), each handed out or skipped (with a reason), once.
+    const lines = text.split("\n").filter((l) => l.startsWith("jorm_master_boundary_handouts_total{"));
+    const total = lines.reduce((a, l) => a + Number(l.split(" ").at(-1)), 0);
+    expect(total).toBe(4);
+    // 1 s slots with the default 1 s slot_guard leave slot 1 no room for the dead-man switch.
+    expect(sample(text, 'jorm_master_boundary_handouts_total{result="skipped",reason="no_lease_room"}')).toBe(4);
+  });
+
   test("the crash of the signer shows as a leader change and a restart", () => {
     const before = sample(textBeforeCrash, "jorm_master_leader_changes_total")!;
     expect(before).toBeGreaterThanOrEqual(1);
