@@ -31,6 +31,9 @@ export const LEASE_MIN_MS = 200;
 export const EXTRA_RUNNER_SCAN = 4;
 /** A runner seen started this long ago has read its boot permit (the wrapper reads it first thing). */
 export const PERMIT_READ_GRACE_MS = 1_000;
+/** A signer a block behind for longer than this many slots signs on a stale tip (a block reaches
+ *  every node within a slot), even below signer_max_lag. */
+export const STALE_BLOCK_SLOTS = 2;
 
 export function emptyMemory(): Memory {
   return {
@@ -124,6 +127,7 @@ export function remember(prev: Memory, obs: Observation, config: ResolvedConfig,
   const known = new Set(prev.knownEpochs);
   const curEpoch = clock ? clock.epochAt(now) : null;
   let bootObservedMs = prev.bootObservedMs ?? null;
+  const bootObservedByRunnerMs = { ...prev.bootObservedByRunnerMs };
 
   for (const o of obs.runners) {
     const pid = o.unit?.mainPid ?? prev.runners[o.id]?.pid ?? 0;
@@ -150,6 +154,7 @@ export function remember(prev: Memory, obs: Observation, config: ResolvedConfig,
     // Seen booting in this incarnation and Running now: how long a boot takes here (sizes boot modes).
     if (running && m.runningSinceMs === null && old && old.pid === pid && old.firstSeenMs < now && o.unit?.sinceMs != null && o.unit.sinceMs <= now) {
       bootObservedMs = now - o.unit.sinceMs;
+      bootObservedByRunnerMs[o.id] = bootObservedMs;
     }
     if (running) {
       m.everRunning = true;
@@ -207,6 +212,7 @@ export function remember(prev: Memory, obs: Observation, config: ResolvedConfig,
     knownEpochs: [...known].filter((e) => e >= keepFrom).sort((a, b) => a - b),
     lastTickMs: now,
     bootObservedMs,
+    bootObservedByRunnerMs,
   };
 }
 
@@ -402,6 +408,10 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
   };
   const healthy = (v: RunnerView) =>
     (v.cap === "holder" || v.cap === "keyless") && v.running && v.unitActive && !v.frozen && !stuck(v);
+  for (const v of views.values()) {
+    const m = mem(v.id);
+    m.behindSinceMs = v.running && v.height !== null && ref !== null && v.height < ref ? (m.behindSinceMs ?? now) : null;
+  }
   const pendingAhead = (id: number) => mem(id).pendingSlots.filter((abs) => !clock || clock.slotStartMs(abs) > now).length;
 
   // --- 1. Who signs. Keep a healthy holder; on adoption pick among holders; never move for height.
@@ -430,6 +440,8 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
           config,
           nextWindowInMs: windows.find((w) => w.endMs > now) ? windows.find((w) => w.endMs > now)!.startMs - now : null,
           leadMs,
+          behindForMs: mem(signerView.id).behindSinceMs != null ? now - mem(signerView.id).behindSinceMs! : 0,
+          slotMs: clock?.slotMs ?? 0,
         })
       : null;
   if (planned) notes.push(planned.why);
@@ -716,15 +728,19 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
     notes.push(`key mode rest: ${coldIds.map((id) => `#${id}`).join(", ")} lack epoch ${curEpoch}'s schedule; no mid-epoch remedy exists until the next boundary`);
   }
   if (coldIds.length > 0 && config.keyMode === "boot" && warming === null && signerOk && newSigner === signer) {
-    const bootMs = memory.bootObservedMs ?? config.maxBootMs;
+    const bootMsOf = (id: number) => Math.max(memory.bootObservedMs ?? config.maxBootMs, memory.bootObservedByRunnerMs?.[id] ?? 0);
     const anyBooting = inScope.some((o) => {
       const v = views.get(o.id)!;
       return v.unitActive && !v.running;
     });
     const tried = (c: number) => warmTried.ids.includes(`${c}:${views.get(c)!.pid}`);
     const id = coldIds.find((c) => !tried(c) && inScope.some((o) => o.id !== c && o.id !== newSigner && healthy(views.get(o.id)!)));
-    if (id !== undefined && !anyBooting && !fenced.has(id) && bootFits(windows, now, bootMs, bootLeadMs(config)).fits) {
-      notes.push(`#${id} lacks epoch ${curEpoch}'s schedule: its boot permit says key, and it restarts next tick (a ${Math.round(bootMs / 1000)} s boot fits between the windows)`);
+    const fit = id !== undefined ? bootFits(windows, now, bootMsOf(id), bootLeadMs(config)) : null;
+    // Worth it only if it is warm (booted, frozen through the windows on the way) before slots that remain.
+    const readyAt = id !== undefined && fit ? now + bootMsOf(id) + fit.frozenMs : Infinity;
+    const slotsAfter = windows.some((w) => clock!.epochOf(w.absSlot) === curEpoch && w.startMs > readyAt);
+    if (id !== undefined && !anyBooting && !fenced.has(id) && fit!.fits && slotsAfter) {
+      notes.push(`#${id} lacks epoch ${curEpoch}'s schedule: its boot permit says key, and it restarts next tick (a ${Math.round(bootMsOf(id) / 1000)} s boot fits between the windows)`);
       warming = { id, epoch: curEpoch!, untilMs: now + 10 * config.loopPeriodMs + config.restTimeoutMs, restarted: false };
     }
   }
@@ -865,6 +881,9 @@ export function plannedMove(x: {
   /** ms until the next window opens (negative: one is open), null when none is known */
   nextWindowInMs: number | null;
   leadMs: number;
+  /** How long the signer has been behind the reference by a block or more */
+  behindForMs?: number;
+  slotMs?: number;
 }): { target: RunnerView; why: string } | null {
   const { signer, pendingAhead, ref, config } = x;
   const warm = x.standbys.filter((v) => pendingAhead(v.id) > 0);
@@ -875,9 +894,11 @@ export function plannedMove(x: {
     return { target: t, why: `signer #${signer.id} has no leader slot ahead in this epoch while #${t.id} has ${pendingAhead(t.id)}: the key moves to it` };
   }
   const lag = ref !== null && signer.height !== null ? ref - signer.height : 0;
-  if (lag >= config.signerMaxLag && x.nextWindowInMs <= x.leadMs && pendingAhead(signer.id) > 0) {
+  // A block behind is jitter while a block propagates (under a slot); longer, the tip is stale.
+  const staleFor = (x.behindForMs ?? 0) > STALE_BLOCK_SLOTS * (x.slotMs ?? 0);
+  if ((lag >= config.signerMaxLag || (lag >= 1 && staleFor)) && x.nextWindowInMs <= x.leadMs && pendingAhead(signer.id) > 0) {
     const t = byHeight[0]!;
-    if (t.height !== null && ref! - t.height < config.signerMaxLag) {
+    if (t.height !== null && ref! - t.height < Math.min(lag, config.signerMaxLag)) {
       return { target: t, why: `signer #${signer.id} is ${lag} blocks behind (signer_max_lag ${config.signerMaxLag}): its blocks would be orphaned; #${t.id} is in sync and holds the schedule` };
     }
   }

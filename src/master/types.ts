@@ -68,6 +68,8 @@ export interface RunnerMemory {
   logsWanted: boolean;
   /** The key was held continuously since this time (for knowing who computed the epoch's schedule) */
   holderSinceMs: number | null;
+  /** Behind the reference height (by a block or more) at every tick since this time */
+  behindSinceMs?: number | null;
   /** This incarnation started while every boot permit said passive: it boots without the key */
   bootedPassive?: boolean;
   /** GET /leaders answered [] at every answer since this time, with no key posted in between */
@@ -102,6 +104,8 @@ export interface Memory {
   failures: Record<string, { count: number; lastMs: number }>;
   /** Last observed time from a unit's start to Running (sizes the boot mode: coverage.ts) */
   bootObservedMs?: number | null;
+  /** The same per runner: a runner that boots slowly is judged by its own boots */
+  bootObservedByRunnerMs?: Record<number, number>;
   /** Key mode boot: the cold standby restarted to compute the current epoch, and its deadline */
   warming?: { id: number; epoch: number; untilMs: number; /** the restart was sent (after a tick whose permit said key) */ restarted: boolean; /** the pid it restarted */ pid?: number } | null;
   /** Per runner: since when every boot permit written said passive (the plans of two ticks in a row) */

@@ -102,7 +102,7 @@ describe("rule 3: cold standbys regain this epoch's schedule", () => {
 
   test("key mode boot: one cold standby at a time reboots with --secret, its permit saying key first", () => {
     const cfg = config({ keyMode: "boot" });
-    const first = run(cfg, [obs(T)]);
+    const first = run(cfg, [obs(T)], { ...emptyMemory(), bootObservedMs: 20_000 });
     expect(summary(first.result.plan).other).toEqual([]);
     expect(first.result.plan.bootModes![1]).toBe("key");
     const second = run(cfg, [obs(T + 500)], first.memory);
@@ -111,6 +111,11 @@ describe("rule 3: cold standbys regain this epoch's schedule", () => {
     const booting = observation(T + 1_000, [runner(0, { kind: "holder" }), runner(1, { kind: "booting", unit: { mainPid: 3001, sinceMs: T + 600 } }), runner(2, { kind: "standby" })]);
     const third = run(cfg, [booting], second.memory);
     expect(summary(third.result.plan).other).toEqual([]);
+  });
+
+  test("not when it could not be warm before the epoch's last slot", () => {
+    const { result } = run(config({ keyMode: "boot" }), [obs(T), obs(T + 500)], { ...emptyMemory(), bootObservedMs: 65_000 });
+    expect(summary(result.plan).other).toEqual([]);
   });
 
   test("never the last other healthy runner", () => {
