@@ -215,7 +215,7 @@ describe("the seed's limitations are gone", () => {
     const exits = entries.filter((e) => e.kind === "proc_exit");
     for (const x of exits) {
       const next = entries.find((e) => e.kind === "schedule_done" && e.runner === x.runner && e.t > x.t);
-      expect(next && world!.chain.epochAt(next.t) === world!.chain.epochAt(x.t) && next.keys.length > 0).toBe(true);
+      expect(next?.kind === "schedule_done" && world!.chain.epochAt(next.t) === world!.chain.epochAt(x.t) && next.keys.length > 0).toBe(true);
       const others = exits.filter((y) => y !== x && Math.abs(y.t - x.t) < 5_000);
       expect(others).toEqual([]);
     }
