@@ -32,8 +32,8 @@ export const EXTRA_RUNNER_SCAN = 4;
 /** A runner seen started this long ago has read its boot permit (the wrapper reads it first thing). */
 export const PERMIT_READ_GRACE_MS = 1_000;
 /** A signer a block behind for longer than this many slots signs on a stale tip (a block reaches
- *  every node within a slot), even below signer_max_lag. */
-export const STALE_BLOCK_SLOTS = 2;
+ *  every node within a slot: the node's view lags the network by under one), even below signer_max_lag. */
+export const STALE_BLOCK_SLOTS = 1;
 
 export function emptyMemory(): Memory {
   return {

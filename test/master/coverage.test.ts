@@ -172,6 +172,11 @@ describe("rule 5: a signer on a stale tip hands the key on before the next windo
     expect(summary(r.plan)).toEqual({ fences: ["demote#0"], promote: "promote#1", other: [] });
   });
 
+  test("one block behind for longer than a slot: stale too, the key moves", () => {
+    const r = run(cfg, [obs(44_000, 999), obs(45_100, 999)]).result;
+    expect(summary(r.plan)).toEqual({ fences: ["demote#0"], promote: "promote#1", other: [] });
+  });
+
   test("one block behind (jitter) or no window near: the key stays", () => {
     expect(summary(run(cfg, [obs(46_000, 999)]).result.plan)).toEqual({ fences: [], promote: null, other: [] });
     expect(summary(run(cfg, [obs(T, 997)]).result.plan)).toEqual({ fences: [], promote: null, other: [] });
