@@ -412,6 +412,20 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
     const m = mem(v.id);
     m.behindSinceMs = v.running && v.height !== null && ref !== null && v.height < ref ? (m.behindSinceMs ?? now) : null;
   }
+  /** How long `v` has lacked a block: since it was first seen behind, or since the block time of a
+   *  runner ahead of it (the first block it lacks is no younger), whichever is longer. */
+  const behindForMs = (v: RunnerView): number => {
+    const since = mem(v.id).behindSinceMs;
+    let ms = since != null ? now - since : 0;
+    if (v.height === null) return ms;
+    for (const o of obs.runners) {
+      const st = o.stats?.ok ? o.stats.value : null;
+      const other = views.get(o.id);
+      if (!st || !other?.running || st.height === null || st.height <= v.height || st.lastBlockTimeMs === null) continue;
+      ms = Math.max(ms, now - st.lastBlockTimeMs);
+    }
+    return ms;
+  };
   const pendingAhead = (id: number) => mem(id).pendingSlots.filter((abs) => !clock || clock.slotStartMs(abs) > now).length;
 
   // --- 1. Who signs. Keep a healthy holder; on adoption pick among holders; never move for height.
@@ -440,7 +454,7 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
           config,
           nextWindowInMs: windows.find((w) => w.endMs > now) ? windows.find((w) => w.endMs > now)!.startMs - now : null,
           leadMs,
-          behindForMs: mem(signerView.id).behindSinceMs != null ? now - mem(signerView.id).behindSinceMs! : 0,
+          behindForMs: behindForMs(signerView),
           slotMs: clock?.slotMs ?? 0,
         })
       : null;
