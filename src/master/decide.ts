@@ -11,6 +11,7 @@ import type { LeaderLog, Settings } from "../node/types.ts";
 import { epochClock, inDanger, upcomingWindows, windowBetween, type EpochClock, type Window } from "./schedule.ts";
 import type { Action, Capability, Memory, Observation, Plan, RunnerMemory, RunnerObs, RunnerView } from "./types.ts";
 import { bootLeadMs, bootMode, bootFits, handoutNeedMs, WARM_COMPUTE_ALLOWANCE_MS } from "./coverage.ts";
+import { BOOT_PERMIT_MAX_AGE_MS } from "./bootpolicy.ts";
 
 /** Re-read a runner's leader logs at least this often (they feed the schedule and the metrics). */
 export const LOGS_REFRESH_MS = 30_000;
@@ -148,7 +149,10 @@ export function remember(prev: Memory, obs: Observation, config: ResolvedConfig,
     // wrapper reads it at once; a grace covers a start seen before the read): it boots without the key.
     const passiveSince = prev.passivePermitSinceMs?.[o.id];
     const u0 = o.unit;
-    if (!m.bootedPassive && !m.everRunning && passiveSince !== undefined && u0 && u0.mainPid > 0 && u0.sinceMs !== null && u0.sinceMs >= passiveSince && now - u0.sinceMs >= PERMIT_READ_GRACE_MS) {
+    // Only while this daemon ticks often (its permits never went stale, so the wrapper did not wait
+    // for a later one), and soon after the start.
+    const ticking = prev.lastTickMs !== null && now - prev.lastTickMs < BOOT_PERMIT_MAX_AGE_MS - PERMIT_READ_GRACE_MS;
+    if (!m.bootedPassive && !m.everRunning && ticking && passiveSince !== undefined && u0 && u0.mainPid > 0 && u0.sinceMs !== null && u0.sinceMs >= passiveSince && now - u0.sinceMs >= PERMIT_READ_GRACE_MS && now - u0.sinceMs < BOOT_PERMIT_MAX_AGE_MS - PERMIT_READ_GRACE_MS) {
       m.bootedPassive = true;
     }
     // Seen booting in this incarnation and Running now: how long a boot takes here (sizes boot modes).
@@ -668,6 +672,10 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
     if (!leaseRoom) {
       notes.push(`no boundary hand-out: slot_guard ${config.slotGuardMs} ms leaves under ${LEASE_MIN_MS} ms of slot 1 to strip the standbys' keys`);
       boundary = { epoch: curEpoch + 1, coHolders: [] };
+    }
+    if (why !== null) {
+      // Holders a restarted daemon kept for a hand-out that cannot happen are ordinary extra holders.
+      for (const id of readopted) fenceRunner(views.get(id)!, `#${id} is not the signer (no boundary hand-out: ${why})`);
     }
     if (why === null) {
       for (const v of co) {

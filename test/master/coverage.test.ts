@@ -97,6 +97,14 @@ describe("rule 2: the boundary hand-out goes in whatever gap follows the epoch's
   });
 });
 
+test("rule 2: kept co-holders whose hand-out cannot happen are demoted like any extra holder", () => {
+  const cfg = config({ restTimeoutMs: 200 });
+  const o = observation(97_000, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "holder", logs: LOGS }), runner(2, { kind: "hang" })]);
+  const r = decide(o, emptyMemory(), cfg, 97_000);
+  expect(summary(r.plan).fences.sort()).toEqual(["demote#1", "freeze#2"]);
+  expect(r.plan.other.filter((a) => a.kind === "promote")).toEqual([]);
+});
+
 describe("rule 3: cold standbys regain this epoch's schedule", () => {
   const obs = (t: number) => observation(t, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby", logs: [] }), runner(2, { kind: "standby", logs: [] })]);
 
