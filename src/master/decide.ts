@@ -426,7 +426,8 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
       const st = o.stats?.ok ? o.stats.value : null;
       const other = views.get(o.id);
       if (!st || !other?.running || st.height === null || st.height <= v.height || st.lastBlockTimeMs === null) continue;
-      ms = Math.max(ms, now - st.lastBlockTimeMs);
+      // From when the observation began: the signer's answer may be that much older than now.
+      ms = Math.max(ms, (obs.fromMs ?? now) - st.lastBlockTimeMs);
     }
     return ms;
   };
