@@ -106,8 +106,17 @@ const rows: Row[] = [
   },
   // (c) the daemon is killed 4 s before every boundary (inside the hand-out) and is back 1.5 s later
   { scenario: "busy-daemon-kill-handout", spec: busy({ faults: atBoundaries(4_000, () => ({ target: "daemon" as const, downMs: 1_500 })) }) },
-  // (d) every standby restarts just after each boundary, so the epoch begins with all of them cold
-  { scenario: "busy-standbys-cold", spec: busy({ faults: atBoundaries(0, () => ({ target: "standbys" as const, fault: { kind: "crash" } }), 3_000) }) },
+  // (d) every standby restarts just after each boundary, so the epoch begins with all of them cold;
+  // the signer crashes 20 min later, when only a standby warmed since can take over
+  {
+    scenario: "busy-standbys-cold",
+    spec: busy({
+      faults: [
+        ...atBoundaries(0, () => ({ target: "standbys" as const, fault: { kind: "crash" } }), 3_000),
+        ...atBoundaries(0, () => ({ target: "signer" as const, fault: { kind: "crash" } }), 20 * 60_000),
+      ].sort((a, b) => a.atMs - b.atMs),
+    }),
+  },
   // (e) the signer's height is stuck for a minute every 10 min (it would sign on a stale tip)
   { scenario: "busy-signer-stuck-60s", spec: busy({ faults: every(10 * 60_000, signer({ kind: "stuck", on: true }, 60_000)) }) },
 ];
