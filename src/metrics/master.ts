@@ -7,7 +7,7 @@ import type { ResolvedConfig } from "../config/types.ts";
 import { NODE_STATES } from "../node/types.ts";
 import type { TickReport } from "../master/loop.ts";
 import { epochClock, type EpochClock } from "../master/schedule.ts";
-import { nextSlotInMs, warmCount } from "../master/summary.ts";
+import { nextSlotInMs } from "../master/summary.ts";
 import type { Capability } from "../master/types.ts";
 import { Histogram, renderFamilies, type Family, type Sample } from "./exposition.ts";
 
@@ -30,6 +30,9 @@ interface RunnerSnapshot {
   lag: number | null;
   keyHeld: boolean | null;
   signer: boolean;
+  /** Could take over now and sign the rest of the epoch: Running, key-less or holding, and holding
+   *  this epoch's remaining slots (or none are left) */
+  warm: boolean;
   eventsLeft: number | null;
   nextEventS: number | null;
   restarts: number | null;
@@ -134,6 +137,8 @@ export class MasterMetrics {
     const best = Math.max(-Infinity, ...heights, ...(majorityMax === null ? [] : [majorityMax]));
     const curEpoch = clock ? clock.epochAt(now) : null;
     const runners: RunnerSnapshot[] = [];
+    // Any of the pool's slots still ahead in this epoch, as far as known
+    const epochSlotsAhead = clock !== null && curEpoch !== null && r.memory.events.some((abs) => clock.epochOf(abs) === curEpoch && clock.slotStartMs(abs) > now);
     let leftovers = 0;
     for (const o of r.observation.runners) {
       const v = views.get(o.id);
@@ -153,7 +158,9 @@ export class MasterMetrics {
         nextEventS = next === undefined ? null : s(clock.slotStartMs(next));
       }
       const height = v?.height ?? null;
+      const able = v !== undefined && v.running && (v.cap === "keyless" || v.cap === "holder");
       runners.push({
+        warm: able && (!epochSlotsAhead || (eventsLeft ?? 0) > 0),
         id: o.id,
         up,
         unitActive: o.unit === null ? null : o.unit.activeState === "active",
@@ -177,7 +184,7 @@ export class MasterMetrics {
       nextSlotS: next === null ? null : s(now + next),
       majorityMax,
       keyHolders: runners.filter((x) => x.keyHeld === true).length,
-      warm: warmCount(r.views, config.cntRunners),
+      warm: runners.filter((x) => x.warm).length,
       leftovers,
       lastObservationS: s(r.observation.atMs),
     };
@@ -224,7 +231,8 @@ export class MasterMetrics {
       { name: "jorm_master_runner_restarts_total", type: "counter", help: "Restarts of the runner's unit as systemd counts them (NRestarts).", samples: per((x) => x.restarts) },
       { name: "jorm_master_runner_active_since_timestamp_seconds", type: "gauge", help: "When the runner's unit became active, Unix time.", samples: per((x) => x.activeSinceS) },
       { name: "jorm_master_key_holders", type: "gauge", help: "Runners whose GET /leaders lists a key (more than 1 outside an epoch hand-out is an alarm).", samples: one(snap?.keyHolders) },
-      { name: "jorm_master_warm_runners", type: "gauge", help: "Runners that could take over now: Running, answering, not frozen.", samples: one(snap?.warm) },
+      { name: "jorm_master_runner_warm", type: "gauge", help: "1 when the runner could take over now and sign the rest of the epoch: Running, answering, and holding the epoch's remaining slots (or none are left).", samples: per((x) => b(x.warm)) },
+      { name: "jorm_master_warm_runners", type: "gauge", help: "Runners that could take over now and sign the rest of the epoch (see jorm_master_runner_warm).", samples: one(snap?.warm) },
       { name: "jorm_master_leftover_units", type: "gauge", help: "Active runner units beyond cnt_runners (the daemon retires them).", samples: one(snap?.leftovers) },
       { name: "jorm_master_epoch", type: "gauge", help: "Current epoch (absent until the settings were read).", samples: one(snap?.epoch) },
       { name: "jorm_master_next_leader_slot_timestamp_seconds", type: "gauge", help: "Start of the pool's next known leader slot, Unix time.", samples: one(snap?.nextSlotS) },
