@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { applyOutcomes } from "../../src/master/act.ts";
 import { decide, emptyMemory } from "../../src/master/decide.ts";
 import { bootFits, handoutNeedMs } from "../../src/master/coverage.ts";
+import { bootPermits } from "../../src/master/bootpermits.ts";
 import type { Action, Memory, Observation, Outcome, Plan } from "../../src/master/types.ts";
 import { config, observation, pending, runner } from "./fixtures.ts";
 
@@ -156,6 +157,12 @@ describe("rule 4: how a runner boots depends on whether its boot fits between th
     expect(run(cfg, [obs(T)], m).result.plan.bootModes).toEqual({ 0: "passive", 1: "passive", 2: "passive" });
     expect(run(cfg, [obs(T, LOGS)], m).result.plan.bootModes).toEqual({ 0: "key", 1: "key", 2: "key" });
     expect(bootFits([{ absSlot: 1, startMs: 10_000, endMs: 12_000 }], 0, 5_000, 1_000).fits).toBe(true);
+  });
+
+  test("the daemon's boot permits follow the plan's boot modes (key mode rest: always passive)", () => {
+    const modes = { 0: "key", 1: "passive", 2: "key" } as const;
+    expect([...bootPermits(3, "boot", 5, modes).values()].map((p) => p.boot)).toEqual(["key", "passive", "key"]);
+    expect([...bootPermits(3, "rest", 5, modes).values()].map((p) => p.boot)).toEqual(["passive", "passive", "passive"]);
   });
 
   test("a runner started while every permit said passive boots key-less: not frozen near a window", () => {
