@@ -87,4 +87,11 @@ describe("logging in a process", () => {
     expect(out).toContain("WARN");
     expect(out).not.toContain("<4>");
   });
+  test.skipIf(!Bun.which("script"))("on a TTY with NO_COLOR set there is no colour", () => {
+    const { JOURNAL_STREAM: _j, [LOG_LEVEL_ENV]: _l, ...base } = process.env;
+    const r = Bun.spawnSync(["script", "-qfec", `bun ${child}`, "/dev/null"], { env: { ...base, TERM: "xterm-256color", NO_COLOR: "1" }, stdout: "pipe", stderr: "pipe" });
+    const out = r.stdout.toString();
+    expect(out).toContain("runner #1 hangs");
+    expect(out).not.toContain("\x1b[");
+  });
 });

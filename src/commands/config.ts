@@ -7,6 +7,7 @@ import { configArgs } from "../config/args.ts";
 import { DEFAULT_CONFIG_YAML } from "../config/default-text.ts";
 import { configPath, loadConfigWithNotes, type LoadedConfig } from "../config/load.ts";
 import { UserError } from "../errors.ts";
+import { confirmSteps, terminalPrompt } from "../ui/confirm.ts";
 
 const seconds = (ms: number) => `${ms / 1000} s`;
 
@@ -50,22 +51,26 @@ const init = defineCommand({
     name: "init",
     description:
       "Write the commented default configuration (3 runners, the seed's paths and ports 3100-3102).\n" +
-      "Refuses to overwrite an existing file unless --force; creates the parent directory.\n" +
+      "Refuses to overwrite an existing file unless --force (which asks first, or needs --yes without a\n" +
+      "terminal); creates the parent directory.\n" +
       "Example: jorm-master config init --config /etc/cardano/jorm_master.yaml",
   },
   args: {
     ...configArgs,
-    force: { type: "boolean", description: "Overwrite an existing file", default: false },
+    force: { type: "boolean", description: "Overwrite an existing file (asks first; --yes without a terminal)", default: false },
+    yes: { type: "boolean", description: "With --force: overwrite without asking", default: false },
   },
   async run({ args }) {
     const file = configPath(args.config);
-    if (existsSync(file) && !args.force) {
+    const exists = existsSync(file);
+    if (exists && !args.force) {
       throw new UserError(
         `${file} already exists; not overwriting it.\n` +
           `Check it with: jorm-master config check --config ${file}\n` +
           `Or replace it with the defaults: jorm-master config init --force --config ${file}`,
       );
     }
+    if (exists) await confirmSteps([`replace ${file} with the defaults (its settings are lost)`], args.yes, terminalPrompt());
     await mkdir(dirname(file), { recursive: true });
     // Write beside it and rename, so a crash never leaves a truncated config behind
     const temporary = `${file}.tmp-${process.pid}`;

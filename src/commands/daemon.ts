@@ -22,6 +22,11 @@ import { MasterMetrics } from "../metrics/master.ts";
 import { serveMetrics, type MetricsServer } from "../metrics/server.ts";
 import { VERSION } from "../version.ts";
 import { summarizingLog } from "../log-summary.ts";
+import { createAlerts } from "../alerts/index.ts";
+import { SlotsUploader } from "../pooltool/slots.ts";
+import { startControl } from "../control/index.ts";
+import { controlSocketPath, stateDir } from "../control/paths.ts";
+import { createHistory } from "../history/index.ts";
 // One rule for where the secret is, shared with the runner: $CREDENTIALS_DIRECTORY first.
 import { secretPath } from "./runner.ts";
 
@@ -41,6 +46,8 @@ export const TICK_STALL_LIMIT_MS = 60_000;
 const WATCHDOG_MIN_GAP_MS = 1_000;
 /** The parting fences (one observation, SIGSTOPs, demotions) get this long before the daemon exits. */
 const PART_TIMEOUT_MS = 10_000;
+/** The "daemon stopping" alert gets this long to go out (systemd's stop timeout is 90 s) */
+const ALERTS_FLUSH_MS = 5_000;
 
 /**
  * Whether the watchdog may be pinged between ticks: only while the last tick ended recently. Every
@@ -108,8 +115,12 @@ export default defineCommand({
     let config = await loadConfig(args.config);
     setupLogging(args["log-level"], config.logLevel);
     const log = logger("master");
+    // Before the lock: a missing alert token is a config error (exit 78) like any other.
+    const alerts = createAlerts(config, logger("alerts"));
     const lock = acquireLock(defaultLockPath(config.systemd.scope));
     const deps = realDeps(() => config);
+    const control = await startControl({ path: controlSocketPath(config.systemd.scope), version: VERSION, log: logger("control") });
+    const history = createHistory(stateDir(config.systemd.scope), logger("history"));
     const notifier = createNotifier();
     // A failing action is retried every tick: its line is summarised, not repeated 20 times a second.
     const masterLog = summarizingLog(
@@ -121,7 +132,8 @@ export default defineCommand({
       } satisfies MasterLog,
       realClock,
     );
-    const metrics = new MasterMetrics({ version: VERSION });
+    const metrics = new MasterMetrics({ version: VERSION, alerts: alerts.counts });
+    const slotsUploader = new SlotsUploader(logger("pooltool"));
     let metricsServer: MetricsServer | null = null;
     const listenMetrics = (listen: string | null) => {
       metricsServer?.stop();
@@ -134,6 +146,7 @@ export default defineCommand({
       listenMetrics(config.metricsListen);
     } catch (e) {
       lock.release();
+      await control.close();
       throw e;
     }
     const stallAfter = stallAfterTicks();
@@ -181,6 +194,9 @@ export default defineCommand({
         }
       }
       metrics.update(r, config, { poolToolFailures: master.poolToolFailures });
+      alerts.onTick(r, config);
+      void control.onTick(r);
+      slotsUploader.onTick(r, config);
       masterLog.sweep();
       const line = statusLine(r.observation, r.views, r.memory, config, Date.now());
       if (!ready) {
@@ -188,10 +204,13 @@ export default defineCommand({
         clearTimeout(readyTimer);
         notifier.ready(line);
         log.info(`first observation done: ${line}`);
+        alerts.started(line);
+        history.started(line);
       } else if (line !== lastStatus) {
         notifier.status(line);
       }
       lastStatus = line;
+      history.onTick(r, config);
       ping(lastTickEndMs);
       if (stallAfter !== null && ++ticks >= stallAfter) {
         log.warn(`${STALL_AFTER_TICKS_ENV}=${stallAfter}: stalling the loop on purpose (test hook)`);
@@ -204,8 +223,10 @@ export default defineCommand({
     );
 
     const ac = new AbortController();
+    let stopSignal = "a signal";
     const stop = (sig: string) => {
       if (ac.signal.aborted) return;
+      stopSignal = sig;
       log.info(`${sig}: stopping; the signer is left as it is, standbys that would sign without a daemon are fenced`);
       notifier.stopping();
       ac.abort();
@@ -244,9 +265,12 @@ export default defineCommand({
         return true;
       });
       if (!parted) log.error(`fencing before exit took over ${PART_TIMEOUT_MS / 1000} s; exiting anyway`);
+      await alerts.stopping(`stopped by ${stopSignal}; ${lastStatus}`, ALERTS_FLUSH_MS);
+      await history.stopping(`stopped by ${stopSignal}; ${lastStatus}`, ALERTS_FLUSH_MS);
     } finally {
       clearBootPermits(bootDir);
       lock.release();
+      await control.close();
       (metricsServer as MetricsServer | null)?.stop();
       if (watchdogTimer !== null) clearInterval(watchdogTimer);
       notifier.close();

@@ -23,7 +23,8 @@ export const installArgs = {
   "state-dir": { type: "string", description: "Where the install manifest goes (system: /var/lib/jorm-master; user: ~/.local/state/jorm-master)", valueHint: "DIR" },
   "dry-run": { type: "boolean", description: "Print the plan, change nothing", default: false },
   start: { type: "boolean", description: "Enable and start the master (--no-start: only install)", default: true, negativeDescription: "Install, but do not enable or start the master" },
-  force: { type: "boolean", description: "Overwrite files changed since install (the plan shows the difference)", default: false },
+  force: { type: "boolean", description: "Overwrite files changed since install (the plan shows the difference; asks first)", default: false },
+  yes: { type: "boolean", description: "Do what cannot be undone (fewer runners, --force) without asking; needed without a terminal", default: false },
 } as const;
 
 export default defineCommand({
@@ -36,6 +37,7 @@ export default defineCommand({
       "jorm_runner@.service; then daemon-reload and enable --now the master.\n" +
       "A second run says \"nothing to do\". Files you changed\n" +
       "are kept unless --force. Fewer runners than before: the extra runner units are stopped and disabled.\n" +
+      "What cannot be undone (fewer runners, --force) is asked for on a terminal; without one it needs --yes.\n" +
       "Example: sudo jorm-master install --runners 3 --jormungandr /usr/local/bin/jormungandr_546497fc \\\n" +
       "           --genesis-hash 8e4d2a34...b676 --secret ./node_secret.yaml --node-config ./itn.yaml",
   },
@@ -58,6 +60,7 @@ export default defineCommand({
         dryRun: args["dry-run"],
         start: args.start,
         force: args.force,
+        yes: args.yes,
         dirs: {
           configDir: args["config-dir"],
           binDir: args["bin-dir"],

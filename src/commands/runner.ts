@@ -8,6 +8,7 @@ import { ConfigError } from "../errors.ts";
 import { SECRET_CREDENTIAL } from "../systemd/units.ts";
 import { BOOT_PERMIT_WAIT_MS, bootDecision, bootPermitDir, startWithSecret, type BootDecision } from "../master/bootpolicy.ts";
 import { unitIsActive } from "../systemd/systemctl.ts";
+import { secretModeProblem } from "../node/secret.ts";
 
 // ExecStart of jorm_runner@.service. Everything a node needs is checked here, each failure one line
 // and exit 78 (RestartPreventExitStatus=78 stops the crash loop); then the process becomes the node
@@ -16,9 +17,6 @@ import { unitIsActive } from "../systemd/systemctl.ts";
 const GENESIS_HASH = /^[0-9a-fA-F]{64}$/;
 /** How long a runner waits to learn whether the master runs before assuming it does not. */
 const MASTER_CHECK_TIMEOUT_MS = 3_000;
-
-/** Group or other read bits: a secret readable by another user is refused. */
-const OTHERS_READ_MASK = 0o044;
 
 export interface RunnerCommand {
   /** The executable (the runner's symlink, kept as is so `ps` shows jormungandr_runner_N) */
@@ -34,7 +32,9 @@ export function prepareRunner(
   env: Record<string, string | undefined>,
   /** Whether the master daemon runs now (only it demotes a runner that boots holding the key) */
   masterActive = true,
-): RunnerCommand & { passive: boolean } {
+  /** false for --print, which must change nothing: a missing storage dir is then only reported */
+  createStorage = true,
+): RunnerCommand & { passive: boolean; storageMissing: boolean } {
   const where = config.source ?? "the built-in defaults";
   const id = Number(idText);
   if (!/^\d+$/.test(idText) || !Number.isSafeInteger(id)) {
@@ -51,7 +51,7 @@ export function prepareRunner(
   checkExecutable(runner.binary, label);
   const genesisHash = readGenesisHash(config.genesisHashPath);
   checkFile(runner.nodeConfig, `${label}: node config`, `runner_config in ${where}`);
-  ensureStorage(runner.storage, label);
+  const storageMissing = createStorage ? (ensureStorage(runner.storage, label), false) : checkStorage(runner.storage, label);
 
   const args = [
     "--genesis-block-hash",
@@ -69,7 +69,7 @@ export function prepareRunner(
     if (startWithSecret(config.keyMode, masterActive)) args.push("--secret", secret);
   }
   const passive = config.keyMode === "boot" && !masterActive;
-  return { file: runner.binary, argv: [runner.binary, ...args], passive };
+  return { file: runner.binary, argv: [runner.binary, ...args], passive, storageMissing };
 }
 
 /** Under systemd the secret arrives as a credential; elsewhere it is read from the configured path. */
@@ -148,6 +148,19 @@ function ensureStorage(path: string, label: string): void {
   if (!statSync(path).isDirectory()) throw new ConfigError(`${label}: storage dir ${path} is not a directory`);
 }
 
+/** The read-only half of ensureStorage: true when the dir is missing (a start would create it). */
+function checkStorage(path: string, label: string): boolean {
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(path).isDirectory();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return true;
+    throw new ConfigError(`${label}: storage dir ${path} ${describeReadError(error)}`);
+  }
+  if (!isDirectory) throw new ConfigError(`${label}: storage dir ${path} is not a directory`);
+  return false;
+}
+
 function checkSecret(path: string): string {
   let mode: number;
   try {
@@ -156,16 +169,9 @@ function checkSecret(path: string): string {
   } catch (error) {
     throw new ConfigError(`node secret ${path} ${describeReadError(error)}`);
   }
-  if ((mode & OTHERS_READ_MASK) !== 0) {
-    throw new ConfigError(
-      `node secret ${path} has mode ${formatMode(mode)}, so other users can read it; restrict it: chmod 600 ${path}`,
-    );
-  }
+  const problem = secretModeProblem(path, mode);
+  if (problem !== null) throw new ConfigError(problem);
   return path;
-}
-
-export function formatMode(mode: number): string {
-  return `0${(mode & 0o7777).toString(8).padStart(3, "0")}`;
 }
 
 function describeReadError(error: unknown): string {
@@ -242,20 +248,23 @@ export default defineCommand({
   args: {
     id: { type: "positional", description: "Runner number, 0 .. cnt_runners-1", required: true, valueHint: "N" },
     ...configArgs,
-    print: { type: "boolean", description: "Print the node's command line instead of starting it", default: false },
+    print: { type: "boolean", description: "Print the node's command line instead of starting it (changes nothing on disk)", default: false },
   },
   async run({ args }) {
     const config = await loadConfig(args.config);
     // --print shows what would run now; it does not wait for a starting master.
     const boot = config.keyMode === "boot" ? await decideBootMode(config, String(args.id), { waitMs: args.print ? 0 : BOOT_PERMIT_WAIT_MS }) : null;
     const masterActive = boot === null || boot.key;
-    const command = prepareRunner(config, String(args.id), process.env, masterActive);
+    // --print only prints: nothing is created (the storage dir included)
+    const command = prepareRunner(config, String(args.id), process.env, masterActive, !args.print);
     if (command.passive) {
       process.stderr.write(
         `${config.systemd.masterUnit} ${boot?.masterRunning === false ? "is not active" : `runs but ${boot?.why ?? "?"}`}: starting runner ${String(args.id)} without --secret, so no second signer can appear while nobody demotes it; the master gives it the key when it runs\n`,
       );
     }
     if (args.print) {
+      const runner = config.runners.find((r) => String(r.id) === String(args.id));
+      if (command.storageMissing && runner) process.stderr.write(`storage dir ${runner.storage} does not exist yet; starting the runner creates it\n`);
       process.stdout.write(`${command.argv.map(shellQuote).join(" ")}\n`);
       return;
     }

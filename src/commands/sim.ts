@@ -2,6 +2,7 @@ import { defineCommand } from "citty";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ConfigError, UserError } from "../errors.ts";
+import { confirmSteps, terminalPrompt } from "../ui/confirm.ts";
 
 // The simulator as processes: a jormungandr-compatible node, a fake PoolTool, the world file they
 // share and the audit of their common journal. Everything is loaded lazily: `sim node` starts as
@@ -68,13 +69,15 @@ const worldInit = defineCommand({
     "bootstrap-ms": { type: "string", description: "Bootstrapping phase of a booting node (default 3000)" },
     "compute-ms": { type: "string", description: "Schedule computation time with keys held (default 1000)" },
     block0: { type: "string", description: "block0 time, RFC 3339 (default: now, whole seconds)" },
-    force: { type: "boolean", description: "Overwrite an existing world file", default: false },
+    force: { type: "boolean", description: "Overwrite an existing world file (asks first; --yes without a terminal)", default: false },
+    yes: { type: "boolean", description: "With --force: overwrite without asking", default: false },
   },
   async run({ args }) {
     const { renderWorld, parseWorld, renderWrapper, selfCommand, WORLD_FILE, WRAPPER_FILE } = await import("../sim/worldfile.ts");
     const dir = resolve(String(args.dir));
     const file = join(dir, WORLD_FILE);
-    if (existsSync(file) && !args.force) throw new UserError(`${file} already exists; add --force to overwrite it`);
+    const exists = existsSync(file);
+    if (exists && !args.force) throw new UserError(`${file} already exists; add --force to overwrite it`);
     const block0 = args.block0 === undefined ? Date.now() : Date.parse(String(args.block0));
     if (Number.isNaN(block0)) throw new UserError(`--block0: expected an RFC 3339 time, got ${JSON.stringify(args.block0)}`, 64);
     const coeff = args["active-slot-coeff"] === undefined ? 0.5 : Number(args["active-slot-coeff"]);
@@ -94,6 +97,7 @@ const worldInit = defineCommand({
       if (error instanceof ConfigError) throw new UserError(error.message.replace(`${file}: `, "invalid world: "), 64);
       throw error;
     }
+    if (exists) await confirmSteps([`replace ${file} (every node of this world starts a new chain)`], args.yes, terminalPrompt());
     mkdirSync(dir, { recursive: true });
     writeFileSync(file, text);
     const wrapper = join(dir, WRAPPER_FILE);
@@ -187,7 +191,8 @@ const pooltool = defineCommand({
     name: "pooltool",
     description:
       "A fake PoolTool on loopback: GET …/stats.json → {\"majoritymax\": N, …} from the world's network tip;\n" +
-      "GET|POST …/sharemytip?mytip=N recorded in the world's journal.\n" +
+      "GET|POST …/sharemytip?mytip=N recorded in the world's journal; POST …/sendlogs (slot uploads) checked\n" +
+      "against the world's schedule and the hash sent the epoch before (a mismatch is a 400).\n" +
       "Example: jorm-master sim pooltool --listen 127.0.0.1:8081 --world /etc/cardano",
   },
   args: {
@@ -211,7 +216,7 @@ const pooltool = defineCommand({
       port,
       lagBlocks: int("lag-blocks", args["lag-blocks"], 0),
     });
-    process.stderr.write(`jorm-master sim pooltool: ${fake.url}/stats/stats.json and ${fake.url}/v0/sharemytip\n`);
+    process.stderr.write(`jorm-master sim pooltool: ${fake.url}/stats/stats.json, ${fake.url}/v0/sharemytip and ${fake.url}/v0/sendlogs\n`);
     await new Promise<void>((done) => {
       process.once("SIGTERM", done);
       process.once("SIGINT", done);

@@ -8,10 +8,14 @@ import { httpNodeApi } from "../node/client.ts";
 import type { Settings } from "../node/types.ts";
 import { createPoolTool } from "../pooltool/client.ts";
 import { gatherStatus, type StatusDeps } from "../status/gather.ts";
-import { statusModel, type StatusModel } from "../status/model.ts";
+import { EXIT_UNKNOWN, statusModel, type StatusInput, type StatusModel } from "../status/model.ts";
 import { renderStatus, statusJson } from "../status/render.ts";
 import { createSystemdServiceManager } from "../systemd/systemctl.ts";
 import { redraw } from "../ui/table.ts";
+import { askDaemon, type AskResult } from "../control/client.ts";
+import { controlSocketPath } from "../control/paths.ts";
+import { daemonViewSchema, type DaemonView } from "../control/protocol.ts";
+import { daemonStatus } from "../control/status.ts";
 
 export const DEFAULT_WATCH_INTERVAL_MS = 2_000;
 /** PoolTool is on the internet: bounded like the daemon's calls, never below this */
@@ -20,21 +24,33 @@ const POOLTOOL_MIN_TIMEOUT_MS = 2_000;
 /** The real, read-only ports: REST with the configured deadline, systemctl show, PoolTool. */
 export function statusDeps(config: ResolvedConfig, opts: { restOnly: boolean }): StatusDeps {
   const apis = config.runners.map((r) => httpNodeApi(r.restUrl, { timeoutMs: config.restTimeoutMs }));
+  const services = opts.restOnly
+    ? null
+    : createSystemdServiceManager({
+        scope: config.systemd.scope,
+        unitFor: (id) => config.runners[id]?.unit ?? config.systemd.runnerUnitTemplate.replaceAll("{id}", String(id)),
+      });
   return {
     node: (id) => {
       const api = apis[id];
       if (!api) throw new Error(`no REST address for runner ${id}`);
       return api;
     },
-    services: opts.restOnly
-      ? null
-      : createSystemdServiceManager({
-          scope: config.systemd.scope,
-          unitFor: (id) => config.runners[id]?.unit ?? config.systemd.runnerUnitTemplate.replaceAll("{id}", String(id)),
-        }),
+    services,
+    // The boundary hand-out is recognised by the co-holders' armed dead-man switches (lease timers).
+    switches: services ? (ids) => services.showFreezeSwitches(ids) : null,
     pooltool: config.pooltool ? createPoolTool(config.pooltool, { timeoutMs: Math.max(config.restTimeoutMs, POOLTOOL_MIN_TIMEOUT_MS) }) : null,
     now: realClock.now,
   };
+}
+
+/**
+ * A check that could not evaluate is UNKNOWN (3), whatever went wrong: a broken config (which every
+ * other command reports as 78) or an unexpected error. Its message goes to stderr, with no stack.
+ */
+export function statusUnknown(error: unknown): UserError {
+  const message = error instanceof Error ? error.message : String(error);
+  return new UserError(`UNKNOWN: status could not evaluate: ${message}`, EXIT_UNKNOWN);
 }
 
 export interface StatusRunOptions {
@@ -46,6 +62,8 @@ export interface StatusRunOptions {
   /** Ends --watch */
   signal?: AbortSignal;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Asks the running daemon for its view (a header line, `daemon` in --json); absent: not asked */
+  daemon?: () => Promise<AskResult<DaemonView>>;
 }
 
 /** One look (or, with watch, one per interval until the signal): returns the last exit code. */
@@ -59,16 +77,17 @@ export async function runStatus(config: ResolvedConfig, deps: StatusDeps, o: Sta
   for (;;) {
     // In --watch, PoolTool is asked as often as the daemon asks it (recv_wait), not every frame.
     const askPoolTool = !o.watch || config.pooltool === null || deps.now() - pooltoolAtMs >= config.pooltool.recvWaitMs;
-    const input = await gatherStatus(config, deps, { settings, pooltool: askPoolTool ? undefined : pooltool });
+    const [input, asked]: [StatusInput, AskResult<DaemonView> | null] = await Promise.all([gatherStatus(config, deps, { settings, pooltool: askPoolTool ? undefined : pooltool }), o.daemon ? o.daemon() : Promise.resolve(null)]);
+    const daemon = asked && daemonStatus(asked, deps.now());
     if (askPoolTool) pooltoolAtMs = deps.now();
     settings = input.settings;
     pooltool = input.pooltool ?? undefined;
     model = statusModel(input);
     if (o.json) {
-      o.write(`${statusJson(model)}\n`);
+      o.write(`${daemon ? JSON.stringify({ ...model, daemon: daemon.json }) : statusJson(model)}\n`);
     } else {
       const head = o.watch ? `jorm-master status · ${new Date(model.atMs).toISOString().slice(11, 19)} UTC · every ${o.intervalMs / 1000} s (Ctrl-C to stop)\n\n` : "";
-      const frame = `${head}${renderStatus(model)}\n`;
+      const frame = `${head}${daemon ? `${daemon.line}\n` : ""}${renderStatus(model)}\n`;
       o.write(o.watch && o.isTTY ? `${redraw(lines)}${frame}` : o.watch ? `${frame}\n` : frame);
       lines = frame.split("\n").length - 1;
     }
@@ -84,9 +103,12 @@ export default defineCommand({
     description:
       "Show every runner at a glance: unit and node state, height and lag, who holds the key, leader events\n" +
       "left this epoch and the next one, uptime, restarts; epoch, slot and time to the next epoch above.\n" +
-      "Reads REST and systemd directly (read-only), so it works with or without the daemon.\n" +
-      "Exit code: 0 exactly one runner holds the key and is Running, 2 none does, 3 more than one holds it\n" +
-      "(use it as a monitoring check).\n" +
+      "Reads REST and systemd directly (read-only), so it works with or without the daemon; a running daemon is\n" +
+      "asked too (its control socket) for what only it knows, e.g. a boundary hand-out in progress: one line above.\n" +
+      "Exit code, as a monitoring check (Nagios/Icinga plugin convention): 0 OK (one signer, every other\n" +
+      "runner proven unable to sign or a boundary co-holder with its dead-man switch armed), 1 WARNING (a key\n" +
+      "state unknown, no warm standby, a unit failed, PoolTool unreachable), 2 CRITICAL (no signer, or two\n" +
+      "that may sign outside a hand-out), 3 UNKNOWN (status could not evaluate, e.g. a broken config).\n" +
       "Example: jorm-master status --watch",
   },
   args: {
@@ -103,20 +125,31 @@ export default defineCommand({
       if (!(s > 0) || !Number.isFinite(s)) throw new UserError(`--interval: expected a positive number of seconds, found ${JSON.stringify(args.interval)}`, EXIT_USAGE);
       intervalMs = s * 1000;
     }
-    const config = await loadConfig(args.config);
+    let config: ResolvedConfig;
+    try {
+      config = await loadConfig(args.config);
+    } catch (e) {
+      throw statusUnknown(e);
+    }
     const ac = new AbortController();
     if (args.watch) {
       process.once("SIGINT", () => ac.abort());
       process.once("SIGTERM", () => ac.abort());
     }
-    const code = await runStatus(config, statusDeps(config, { restOnly: args["rest-only"] }), {
-      json: args.json,
-      watch: args.watch,
-      intervalMs,
-      isTTY: process.stdout.isTTY === true,
-      write: (t) => process.stdout.write(t),
-      signal: ac.signal,
-    });
+    let code: number;
+    try {
+      code = await runStatus(config, statusDeps(config, { restOnly: args["rest-only"] }), {
+        json: args.json,
+        watch: args.watch,
+        intervalMs,
+        isTTY: process.stdout.isTTY === true,
+        write: (t) => process.stdout.write(t),
+        signal: ac.signal,
+        daemon: () => askDaemon(controlSocketPath(config.systemd.scope), { cmd: "status" }, daemonViewSchema),
+      });
+    } catch (e) {
+      throw statusUnknown(e);
+    }
     // Let stdout drain before the exit code ends the process (a pipe may still hold the output).
     await new Promise<void>((resolve) => (process.stdout.write("") ? resolve() : process.stdout.once("drain", () => resolve())));
     process.exit(code);

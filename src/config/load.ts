@@ -3,7 +3,7 @@
 
 import { readFile } from "node:fs/promises";
 import { dirname, resolve as resolvePath } from "node:path";
-import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document } from "yaml";
+import { isMap, isPair, isScalar, LineCounter, parseDocument, visit, type Document } from "yaml";
 import { ConfigError } from "../errors.ts";
 import type { ResolvedConfig } from "./types.ts";
 import { formatPath, type ConfigPath, type Problem } from "./problems.ts";
@@ -11,6 +11,8 @@ import { resolveInput } from "./resolve.ts";
 
 export const DEFAULT_CONFIG_PATH = "/etc/cardano/jorm_master.yaml";
 export const CONFIG_PATH_ENV = "JORM_MASTER_CONFIG";
+/** A config file needs few if any aliases; yaml's own default (100) is kept, and named */
+const MAX_ALIAS_COUNT = 100;
 
 export interface LoadedConfig {
   config: ResolvedConfig;
@@ -66,7 +68,18 @@ export function parseConfigText(text: string, source: string): LoadedConfig {
     const more = doc.errors.length > 1 ? `\n(${doc.errors.length - 1} more YAML error(s) may follow from this one)` : "";
     throw new ConfigError(`${source}:${line}:${col}: YAML syntax error: ${first!.message}\n${excerpt(lines, line, col)}${more}`);
   }
-  const input: unknown = doc.toJS();
+  let input: unknown;
+  try {
+    // Aliases are expanded here: a "billion laughs" file (aliases of aliases) would take all memory.
+    // yaml refuses past maxAliasCount with a ReferenceError, which must be a config error, not a crash.
+    input = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (error) {
+    const message = (error as Error | undefined)?.message ?? String(error);
+    const why = /alias/i.test(message)
+      ? `too many aliases (*name) expanded (over ${MAX_ALIAS_COUNT}): the file looks like an alias bomb; write the values out`
+      : `cannot be read as data: ${message}`;
+    throw new ConfigError(`${firstAliasAt(doc, lineCounter, source)}: YAML ${why}`);
+  }
   if (input === null || input === undefined) {
     throw new ConfigError(
       `${source}: the config file is empty (was it truncated?).\n` +
@@ -125,6 +138,20 @@ function locate(doc: Document, lineCounter: LineCounter, path: ConfigPath, atKey
     return lineCounter.linePos((node.range as [number, number, number])[0]);
   }
   return locate(doc, lineCounter, path, true);
+}
+
+/** file:line:col of the first alias (*name), or the file alone */
+function firstAliasAt(doc: Document, lineCounter: LineCounter, source: string): string {
+  let at: number | undefined;
+  visit(doc, {
+    Alias(_key, node) {
+      at = node.range?.[0];
+      return visit.BREAK;
+    },
+  });
+  if (at === undefined) return source;
+  const { line, col } = lineCounter.linePos(at);
+  return `${source}:${line}:${col}`;
 }
 
 function excerpt(lines: string[], line: number, col: number): string {

@@ -2,7 +2,7 @@
 // what the file says, and for a typo the key that was probably meant.
 
 import type { z } from "zod";
-import { KEYS_BY_SECTION } from "./schema.ts";
+import { DURATION_LIMITS, KEYS_BY_SECTION, type DurationLimit } from "./schema.ts";
 
 export type ConfigPath = readonly (string | number)[];
 
@@ -37,6 +37,8 @@ export function describeFound(value: unknown): string {
   if (typeof value === "object") return "a mapping (nested keys)";
   return String(value);
 }
+
+const CNT_RUNNERS_MAX_WHY = "each runner is a full node with its own storage and port";
 
 const EXPECTED_WORDS: Record<string, string> = {
   number: "a number",
@@ -122,14 +124,32 @@ export function issueToProblems(issue: z.core.$ZodIssue, input: unknown): Proble
     }
     case "too_small": {
       if (issue.origin === "string") return [{ path, message: `must not be empty` }];
+      const limit = durationLimit(path);
+      if (limit && limit.minWhy !== undefined) {
+        return [{ path, message: `must be at least ${seconds(limit.min)}, found ${found}: ${limit.minWhy}` }];
+      }
       const bound = issue.inclusive ? `at least ${issue.minimum}` : `more than ${issue.minimum}`;
       return [{ path, message: `must be ${bound}, found ${found}` }];
     }
     case "too_big": {
+      const limit = durationLimit(path);
+      if (limit) return [{ path, message: `must be at most ${seconds(limit.max)}, found ${found}: ${limit.maxWhy}` }];
       const bound = issue.inclusive ? `at most ${issue.maximum}` : `less than ${issue.maximum}`;
-      return [{ path, message: `must be ${bound}, found ${found}` }];
+      const why = path.length === 1 && path[0] === "cnt_runners" ? `: ${CNT_RUNNERS_MAX_WHY}` : "";
+      return [{ path, message: `must be ${bound}, found ${found}${why}` }];
     }
     default:
       return [{ path, message: `${issue.message}, found ${found}` }];
   }
+}
+
+/** The bounds of the duration at `path` (keyed by its dotted path), or null when it is no duration. */
+function durationLimit(path: readonly (string | number)[]): DurationLimit | null {
+  const key = path.join(".");
+  return Object.hasOwn(DURATION_LIMITS, key) ? DURATION_LIMITS[key as keyof typeof DURATION_LIMITS] : null;
+}
+
+/** 0.05 → "0.05 s (50 ms)", 86400 → "86400 s" */
+function seconds(s: number): string {
+  return s < 1 ? `${s} s (${Math.round(s * 1000)} ms)` : `${s} s`;
 }

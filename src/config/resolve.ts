@@ -2,9 +2,11 @@
 // problem found out. No I/O, so every rule is a table test away.
 
 import { isAbsolute, resolve as resolvePath } from "node:path";
-import type { PoolToolConfig, ResolvedConfig, RunnerConfig } from "./types.ts";
+import type { ClusterConfig, PoolToolConfig, ResolvedConfig, RunnerConfig } from "./types.ts";
 import { InputSchema, LEGACY_KEYS, type ParsedConfig } from "./schema.ts";
 import { describeFound, issueToProblems, type Problem } from "./problems.ts";
+import { checkHost, httpUrlProblem, isUnspecified, urlHost } from "./address.ts";
+import { alertsProblems, resolveAlerts } from "./alerts.ts";
 
 /** The seed's port scheme is `${rest_prefix}${id}`: the id is the last digit, so at most 10 runners. */
 export const MAX_RUNNERS_WITH_PREFIX = 10;
@@ -13,7 +15,11 @@ const ID_PLACEHOLDER = "{id}";
 const PLACEHOLDER_PATTERN = /\{[^}]*\}/g;
 // The systemd/useradd convention for user names
 const USER_NAME_PATTERN = /^[a-z_][a-z0-9_-]*\$?$/i;
-const LISTEN_PATTERN = /^(\[[0-9a-f:.]+\]|[^:\s[\]]+):(\d+)$/i;
+/** host:port; the host is checked on its own (checkHost), so this only splits at the last colon */
+const LISTEN_PATTERN = /^(.*):(\d+)$/s;
+// systemd's unit name alphabet (unit_name_is_valid), and its length limit
+const UNIT_NAME_PATTERN = /^[A-Za-z0-9:_.\\@-]+$/;
+const MAX_UNIT_NAME_CHARS = 255;
 const HEX64_PATTERN = /^[0-9a-f]{64}$/i;
 const POOLTOOL_PLACEHOLDER = /^<.*>$/;
 
@@ -27,9 +33,24 @@ export function expandTemplate(template: string, id: number): string {
   return template.replaceAll(ID_PLACEHOLDER, String(id));
 }
 
-/** `host:port`, with IPv6 hosts in brackets as URLs and listen flags want them. */
-export function hostPort(host: string, port: number): string {
-  return host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
+/** A runner's --rest-listen address from rest_host (an IP literal) and its port, IPv6 in brackets as
+ *  URLs and Rust's SocketAddr want it; null when rest_host is invalid. */
+function restListen(restHost: string, port: number): string | null {
+  const host = checkHost(restHost, { names: false });
+  return host.ok ? `${urlHost(host.host, host.kind)}:${port}` : null;
+}
+
+/** A runner's REST base URL (the daemon's HTTP transport parses it with new URL()). */
+const restUrlOf = (listen: string): string => `http://${listen}/api/v0`;
+
+/** Whether the REST base URL parses as the daemon will parse it; the problem or null. */
+function restUrlProblem(listen: string): string | null {
+  try {
+    new URL(restUrlOf(listen));
+    return null;
+  } catch {
+    return `${restUrlOf(listen)} is not a valid URL`;
+  }
 }
 
 export function runnerPort(p: Pick<ParsedConfig, "rest_prefix" | "rest_base_port">, id: number): number {
@@ -74,14 +95,15 @@ export function resolveInput(input: unknown, source: string | null, baseDir: str
   const runners: RunnerConfig[] = [];
   for (let id = 0; id < p.cnt_runners; id++) {
     const port = runnerPort(p, id);
-    const listen = hostPort(p.rest_host, port);
+    const listen = restListen(p.rest_host, port);
+    if (listen === null) return { ok: false, problems: [{ path: ["rest_host"], message: `cannot build runner ${id}'s REST address` }] };
     runners.push({
       id,
       binary: path(expandTemplate(p.runner_binary, id)),
       nodeConfig: path(expandTemplate(p.runner_config, id)),
       storage: path(expandTemplate(p.runner_storage, id)),
       restListen: listen,
-      restUrl: `http://${listen}/api/v0`,
+      restUrl: restUrlOf(listen),
       unit: expandTemplate(p.systemd.runner_unit, id),
     });
   }
@@ -104,6 +126,11 @@ export function resolveInput(input: unknown, source: string | null, baseDir: str
     notes.push(
       `${Object.keys(legacy).join(", ")} (from the strict 2020-01 master) are accepted but not needed any more: ` +
         "runners are no longer stopped for events or epoch rollovers. You can delete them.",
+    );
+  }
+  if (p.cluster != null) {
+    notes.push(
+      "cluster: multi-host mode is in progress; the daemon does not coordinate through etcd yet, so run the pool's runners on one host only.",
     );
   }
   if (p.rest_base_port != null && "rest_prefix" in input) {
@@ -135,6 +162,8 @@ export function resolveInput(input: unknown, source: string | null, baseDir: str
     },
     metricsListen: p.metrics_listen === "" ? null : p.metrics_listen,
     pooltool,
+    cluster: resolveCluster(p),
+    alerts: resolveAlerts(p.alerts, path),
     logLevel: p.log_level,
     legacy,
   };
@@ -163,7 +192,51 @@ function resolvePoolTool(p: ParsedConfig): PoolToolConfig | null {
     recvWaitMs: ms(t.recv_wait),
     endpTip: t.endp_tip,
     endpStats: t.endp_stats,
+    sendSlots: t.send_slots,
+    endpSlots: t.endp_slots,
   };
+}
+
+function resolveCluster(p: ParsedConfig): ClusterConfig | null {
+  const c = p.cluster;
+  if (c == null) return null;
+  return {
+    name: c.name,
+    etcdEndpoints: c.etcd.map((url) => url.replace(/\/+$/, "")),
+    prefix: c.prefix.replace(/\/+$/, ""),
+    leaseTtlS: c.lease_ttl,
+    etcdTimeoutMs: ms(c.etcd_timeout),
+  };
+}
+
+// Multi-host mode (issue 13)
+const CLUSTER_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const ETCD_URL_PATTERN = /^https?:\/\/[^\s/]+(:\d+)?\/?$/;
+
+function crossCheckCluster(p: ParsedConfig, add: (path: (string | number)[], message: string) => void): void {
+  const c = p.cluster;
+  if (c == null) return;
+  if (!CLUSTER_NAME_PATTERN.test(c.name)) {
+    add(["cluster", "name"], `must be a host name (letters, digits, ".", "_" or "-"), found ${JSON.stringify(c.name)}`);
+  }
+  const seen = new Set<string>();
+  c.etcd.forEach((url, i) => {
+    const urlProblem = ETCD_URL_PATTERN.test(url) ? httpUrlProblem(url) : null;
+    if (!ETCD_URL_PATTERN.test(url)) add(["cluster", "etcd", i], `expected an etcd client URL like "http://10.0.0.1:2379", found ${JSON.stringify(url)}`);
+    else if (urlProblem !== null) add(["cluster", "etcd", i], urlProblem);
+    else if (seen.has(url.replace(/\/+$/, ""))) add(["cluster", "etcd", i], `${JSON.stringify(url)} is listed twice`);
+    seen.add(url.replace(/\/+$/, ""));
+  });
+  if (!c.prefix.startsWith("/") || c.prefix.replace(/\/+$/, "") === "") {
+    add(["cluster", "prefix"], `must be a key path starting with "/", e.g. "/jorm-master/my-pool", found ${JSON.stringify(c.prefix)}`);
+  }
+  // One call must fit well inside the lease, or a single slow answer outlives the signer's allowance
+  if (c.etcd_timeout * 2 > c.lease_ttl) {
+    add(
+      ["cluster", "etcd_timeout"],
+      `must be at most half of lease_ttl (${c.etcd_timeout} s > ${c.lease_ttl} s / 2): the signer renews its lease several times per TTL, each call within etcd_timeout`,
+    );
+  }
 }
 
 /** Rules that span several keys, or that zod cannot say precisely enough. */
@@ -187,7 +260,15 @@ function crossCheck(p: ParsedConfig): Problem[] {
     }
   }
   for (const [key, unit] of [["master_unit", p.systemd.master_unit], ["runner_unit", p.systemd.runner_unit]] as const) {
+    // Judged with {id} expanded (to the widest id), as systemctl will see it
+    const name = expandTemplate(unit, Math.max(0, p.cnt_runners - 1));
     if (!unit.endsWith(".service")) add(["systemd", key], `must be a unit name ending in ".service", found ${JSON.stringify(unit)}`);
+    else if (!UNIT_NAME_PATTERN.test(name) || name.length > MAX_UNIT_NAME_CHARS) {
+      add(
+        ["systemd", key],
+        `is not a valid systemd unit name (letters, digits and ":_.\\@-", at most ${MAX_UNIT_NAME_CHARS} characters), found ${JSON.stringify(unit)}`,
+      );
+    }
   }
   if (!USER_NAME_PATTERN.test(p.systemd.user)) {
     add(["systemd", "user"], `must be a user name (letters, digits, "_" or "-"), found ${JSON.stringify(p.systemd.user)}`);
@@ -207,9 +288,38 @@ function crossCheck(p: ParsedConfig): Problem[] {
       add([portKey], `runner ${p.cnt_runners - 1} would listen on port ${last}, above ${MAX_PORT}`);
     }
   }
+  // The REST host: an IP literal, as the node's --rest-listen (a Rust SocketAddr) takes no names.
+  // Every runner's URL is built here exactly as the daemon builds it, so a value that would make
+  // every tick throw "Invalid URL" never gets past `config check`.
+  const restHost = checkHost(p.rest_host, { names: false });
+  if (!restHost.ok) {
+    add(["rest_host"], `${restHost.problem}, found ${JSON.stringify(p.rest_host)}`);
+  } else if (isUnspecified(restHost.host)) {
+    add(
+      ["rest_host"],
+      `${JSON.stringify(p.rest_host)} is the any-address: runners would offer their REST API (which can add and remove ` +
+        "the leader key) to every network, and it is no address to connect to; use 127.0.0.1 or ::1",
+    );
+  } else if (p.cnt_runners <= MAX_RUNNERS_WITH_PREFIX || p.rest_base_port != null) {
+    for (let id = 0; id < p.cnt_runners; id++) {
+      const port = runnerPort(p, id);
+      if (port > MAX_PORT) break; // reported with the ports above
+      const problem = restUrlProblem(restListen(p.rest_host, port)!);
+      if (problem !== null) {
+        add(["rest_host"], `runner ${id}: ${problem}`);
+        break;
+      }
+    }
+  }
+
   const listen = p.metrics_listen === "" ? null : LISTEN_PATTERN.exec(p.metrics_listen);
+  const metricsHost = listen === null ? null : checkHost(listen[1]!, { names: true });
   if (p.metrics_listen !== "" && listen === null) {
     add(["metrics_listen"], `expected "host:port" (e.g. "127.0.0.1:9310") or "" to switch metrics off, found ${JSON.stringify(p.metrics_listen)}`);
+  } else if (metricsHost !== null && !metricsHost.ok) {
+    add(["metrics_listen"], `the host ${metricsHost.problem} (write "host:port", IPv6 in brackets like "[::1]:9310"), found ${JSON.stringify(p.metrics_listen)}`);
+  } else if (metricsHost !== null && metricsHost.kind === "ipv6" && !listen![1]!.startsWith("[")) {
+    add(["metrics_listen"], `put an IPv6 host in brackets, e.g. "[${metricsHost.host}]:${listen![2]}", found ${JSON.stringify(p.metrics_listen)}`);
   } else if (listen) {
     const port = Number(listen[2]);
     if (port < 1 || port > MAX_PORT) {
@@ -263,10 +373,14 @@ function crossCheck(p: ParsedConfig): Problem[] {
       if (!HEX64_PATTERN.test(t.genesis)) {
         add(["pooltool", "genesis"], `expected the 64 hex digit genesis block hash, found ${JSON.stringify(t.genesis)}`);
       }
-      for (const key of ["endp_tip", "endp_stats"] as const) {
-        if (!/^https?:\/\/[^\s/]+/.test(t[key])) add(["pooltool", key], `expected an http(s) URL, found ${JSON.stringify(t[key])}`);
+      // Parsed as the PoolTool client will parse them (new URL), so a bad one fails here, not per request
+      for (const key of ["endp_tip", "endp_stats", "endp_slots"] as const) {
+        const problem = httpUrlProblem(t[key]);
+        if (problem !== null) add(["pooltool", key], problem);
       }
     }
   }
+  crossCheckCluster(p, add);
+  problems.push(...alertsProblems(p.alerts));
   return problems;
 }

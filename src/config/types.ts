@@ -29,6 +29,38 @@ export interface PoolToolConfig {
   recvWaitMs: number;
   endpTip: string;
   endpStats: string;
+  /** Upload the epoch's assigned slot count at each epoch start (issue 12) */
+  sendSlots?: boolean;
+  endpSlots?: string;
+}
+
+/** issue 12: where alerts go. Secrets (a Telegram token) are named here, read only by src/alerts. */
+export type AlertChannelConfig =
+  | { name: string; type: "webhook"; preset: "json" | "slack" | "discord" | "ntfy"; url: string }
+  | { name: string; type: "telegram"; chatId: string; apiUrl: string; token: { file: string } | { env: string } };
+
+export interface AlertsConfig {
+  channels: AlertChannelConfig[];
+  dedupWindowMs: number;
+  /** At most rateLimit alerts per channel in any rateWindowMs */
+  rateLimit: number;
+  rateWindowMs: number;
+  retries: number;
+  timeoutMs: number;
+}
+
+/** Multi-host mode (issue 13): this host's part in a cluster coordinated by etcd. */
+export interface ClusterConfig {
+  /** This host's name, the value of the signer key while it signs */
+  name: string;
+  /** etcd client URLs, tried in turn */
+  etcdEndpoints: string[];
+  /** Key prefix without a trailing slash; the signer key is `${prefix}/signer` */
+  prefix: string;
+  /** Requested lease TTL (whole seconds, as etcd grants them) */
+  leaseTtlS: number;
+  /** Deadline of one etcd call, every endpoint included */
+  etcdTimeoutMs: number;
 }
 
 export interface ResolvedConfig {
@@ -66,6 +98,10 @@ export interface ResolvedConfig {
   /** host:port for /metrics, null when off */
   metricsListen: string | null;
   pooltool: PoolToolConfig | null;
+  /** null: one server, no etcd (no cluster section) */
+  cluster: ClusterConfig | null;
+  /** null: no alerts section, or no channels */
+  alerts: AlertsConfig | null;
   logLevel: "error" | "warn" | "info" | "debug";
   /** Keys of the strict 2020-01 seed variant, accepted and kept for reference (seconds→ms) */
   legacy: Record<string, number>;

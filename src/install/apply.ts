@@ -4,7 +4,7 @@
 import { chmodSync, chownSync, copyFileSync, mkdirSync, renameSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { UserError } from "../errors.ts";
-import { staged } from "./layout.ts";
+import { staged, stagedInside } from "./layout.ts";
 import { formatManifest } from "./manifest.ts";
 import type { Op } from "./plan.ts";
 import type { Systemctl } from "./systemctl.ts";
@@ -19,11 +19,28 @@ export interface ApplyDeps {
 }
 
 export async function applyPlan(ops: readonly Op[], deps: ApplyDeps): Promise<void> {
+  // Staging never writes outside the root: every target is checked before the first change, and
+  // again as it is changed (an earlier operation may have made a directory the next one goes through).
+  if (deps.root !== null) for (const op of ops) stagedTarget(op, deps.root);
   for (const op of ops) await applyOp(op, deps);
 }
 
+/** Refuses (UserError) a staged plan that would change anything outside its root. */
+export function checkStagedOps(ops: readonly Op[], root: string): void {
+  for (const op of ops) stagedTarget(op, root);
+}
+
+/** The staged path an operation changes (checked to stay inside the root), or null for none. */
+function stagedTarget(op: Op, root: string): string | null {
+  if (!("path" in op)) return null;
+  // mkdir and rmdir act on what a symlink at the target points to; the others replace or remove the link itself
+  return stagedInside(root, op.path, { followTarget: op.op === "mkdir" || op.op === "rmdir" });
+}
+
 async function applyOp(op: Op, deps: ApplyDeps): Promise<void> {
-  const at = (path: string) => staged(deps.root, path);
+  const root = deps.root;
+  if (root !== null) stagedTarget(op, root);
+  const at = (path: string) => staged(root, path);
   const chown = (path: string, owner: string | null) => {
     // Staged trees keep the installing user's ownership: the packaging step sets owners.
     if (owner === null || deps.root !== null) return;

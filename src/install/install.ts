@@ -5,10 +5,11 @@ import { accessSync, constants, readFileSync, realpathSync, statSync } from "nod
 import { resolve } from "node:path";
 import type { KeyMode, Scope } from "../config/types.ts";
 import { EXIT_USAGE, UserError } from "../errors.ts";
-import { applyPlan, type ApplyDeps } from "./apply.ts";
+import { confirmSteps } from "../ui/confirm.ts";
+import { applyPlan, checkStagedOps, type ApplyDeps } from "./apply.ts";
 import { layoutFor, staged, type Layout, type LayoutOverrides } from "./layout.ts";
 import { observePaths, observeUnits, pathsOf, readManifest, readTextIfExists } from "./observe.ts";
-import { formatPlan, planInstall, planUninstall, sha256Hex, type Plan } from "./plan.ts";
+import { destructiveSteps, formatPlan, planInstall, planUninstall, sha256Hex, type Plan } from "./plan.ts";
 import type { Systemctl } from "./systemctl.ts";
 import { configText, DEFAULT_NODE_CONFIG_TEMPLATE, wantedState, type SelfInstall } from "./wanted.ts";
 import { parseDocument } from "yaml";
@@ -30,6 +31,8 @@ export interface InstallFlags {
   dryRun: boolean;
   start: boolean;
   force: boolean;
+  /** Do what cannot be undone (runners dropped, --force overwrites) without asking */
+  yes?: boolean;
   dirs: LayoutOverrides;
 }
 
@@ -182,7 +185,9 @@ export async function runInstall(flags: InstallFlags, deps: InstallDeps): Promis
   const plan = planInstall(wanted, existing, { force: flags.force, start: flags.start });
   const prefix = scope === "user" ? "systemctl --user" : "systemctl";
   deps.out(formatPlan(plan, prefix));
+  if (root !== null) checkStagedOps(plan.ops, root);
   if (flags.dryRun || plan.ops.length === 0) return { plan, layout, applied: false };
+  await confirmSteps(destructiveSteps(plan, "install"), flags.yes === true, deps.prompt);
   await applyPlan(plan.ops, { ...deps.apply, root, systemctl });
   const journal = scope === "user" ? "journalctl --user" : "journalctl";
   deps.out(`done: ${plan.ops.length} operation(s) applied${root === null ? `; follow the master with: ${journal} -u ${wanted.masterUnit} -f` : ` under ${root}`}`);
@@ -195,6 +200,8 @@ export interface UninstallFlags {
   purge: boolean;
   force: boolean;
   dryRun: boolean;
+  /** Do what cannot be undone (--purge, --force) without asking */
+  yes?: boolean;
   stateDir?: string;
 }
 
@@ -219,7 +226,9 @@ export async function runUninstall(flags: UninstallFlags, deps: InstallDeps): Pr
     { purge: flags.purge, force: flags.force },
   );
   deps.out(formatPlan(plan, scope === "user" ? "systemctl --user" : "systemctl"));
+  if (root !== null) checkStagedOps(plan.ops, root);
   if (flags.dryRun) return { plan, layout, applied: false };
+  await confirmSteps(destructiveSteps(plan, "uninstall"), flags.yes === true, deps.prompt);
   await applyPlan(plan.ops, { ...deps.apply, root, systemctl: systemctl === null ? null : tolerant(systemctl) });
   deps.out(`done: ${plan.ops.length} operation(s) applied`);
   return { plan, layout, applied: true };

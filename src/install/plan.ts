@@ -76,8 +76,10 @@ export type Op =
       role: EntryRole;
     }
   | { op: "copy"; path: string; source: string; mode: number; action: "create" | "update" }
-  | { op: "symlink"; path: string; target: string; previous: string | null }
-  | { op: "remove"; path: string; what: string; recursive?: boolean }
+  /** forced: replaces what is there only because of --force */
+  | { op: "symlink"; path: string; target: string; previous: string | null; forced?: true }
+  /** forced: removes a file changed since install only because of --force */
+  | { op: "remove"; path: string; what: string; recursive?: boolean; forced?: true }
   | { op: "rmdir"; path: string }
   | { op: "userdel"; name: string }
   | { op: "systemctl"; args: string[]; why: string }
@@ -205,12 +207,12 @@ export function planInstall(wanted: Wanted, existing: Existing, options: PlanOpt
         } else if (f.kind === "symlink" && f.target === entry.target) {
           carry("symlink", entry.path);
         } else if (f.kind === "symlink" && (entry.explicit || options.force)) {
-          ops.push({ op: "symlink", path: entry.path, target: entry.target, previous: f.target });
+          ops.push({ op: "symlink", path: entry.path, target: entry.target, previous: f.target, ...(entry.explicit ? {} : { forced: true as const }) });
           record();
         } else if (f.kind === "symlink") {
           carry("symlink", entry.path);
         } else if (options.force && f.kind === "file") {
-          ops.push({ op: "symlink", path: entry.path, target: entry.target, previous: "(a file)" });
+          ops.push({ op: "symlink", path: entry.path, target: entry.target, previous: "(a file)", forced: true });
           record();
         } else {
           kept.push({ path: entry.path, why: `exists and is not a symlink (${f.kind}); kept (pass --force to replace it)`, diff: null });
@@ -234,7 +236,7 @@ export function planInstall(wanted: Wanted, existing: Existing, options: PlanOpt
     } else if (e.type === "symlink" && f.kind === "symlink") {
       removedOps.push({ op: "remove", path: e.path, what: `runner ${e.runner}'s jormungandr symlink` });
     } else if (e.type === "file" && f.kind === "file" && (f.sha256 === e.sha256 || options.force)) {
-      removedOps.push({ op: "remove", path: e.path, what: `runner ${e.runner}'s ${e.role}` });
+      removedOps.push({ op: "remove", path: e.path, what: `runner ${e.runner}'s ${e.role}`, ...(f.sha256 === e.sha256 ? {} : { forced: true as const }) });
     } else if (e.type === "file" && f.kind === "file") {
       kept.push({ path: e.path, why: `runner ${e.runner}'s ${e.role} changed since install; kept (pass --force to remove)`, diff: null });
     }
@@ -337,7 +339,8 @@ export function planUninstall(manifest: Manifest, manifestPath: string, existing
     } else if (e.type === "symlink") {
       if (f.kind === "symlink") ops.push({ op: "remove", path: e.path, what: e.role });
     } else if (f.kind === "file" && (f.sha256 === e.sha256 || options.force || e.role === "binary")) {
-      ops.push({ op: "remove", path: e.path, what: e.role });
+      const forced = f.sha256 !== e.sha256 && e.role !== "binary";
+      ops.push({ op: "remove", path: e.path, what: e.role, ...(forced ? { forced: true as const } : {}) });
       if (e.role === "unit") unitsRemoved = true;
     } else if (f.kind === "file") {
       kept.push({ path: e.path, why: `changed since install; kept (pass --force to remove)`, diff: null });
@@ -351,6 +354,26 @@ export function planUninstall(manifest: Manifest, manifestPath: string, existing
   rest.push({ op: "manifest", path: manifestPath, manifest: null });
   ops.splice(0, ops.length, ...rest, ...rmdirs);
   return { ops, kept, notes };
+}
+
+/**
+ * What in a plan cannot be undone and so is confirmed first (a question on a terminal, --yes
+ * without one): deleting runner storage, the node secret or the user (uninstall --purge), dropping
+ * runners (install with fewer --runners), and whatever only --force replaces or removes.
+ */
+export function destructiveSteps(plan: Plan, kind: "install" | "uninstall"): string[] {
+  const out: string[] = [];
+  for (const op of plan.ops) {
+    if (op.op === "write" && op.action === "overwrite") out.push(`overwrite ${op.path} (changed since install)`);
+    else if (op.op === "symlink" && op.forced === true) out.push(`replace ${op.path} (was ${op.previous})`);
+    else if (op.op === "remove" && op.forced === true) out.push(`remove ${op.path} (changed since install)`);
+    else if (op.op === "remove" && op.recursive === true) out.push(`delete ${op.path} and everything in it (${op.what})`);
+    else if (op.op === "remove" && op.what === "secret") out.push(`delete the node secret ${op.path}`);
+    else if (op.op === "remove" && kind === "install") out.push(`remove ${op.path} (${op.what})`);
+    else if (op.op === "userdel") out.push(`delete user ${op.name}`);
+    else if (op.op === "systemctl" && kind === "install" && op.args[0] === "disable") out.push(`stop and disable ${op.args.at(-1)} (${op.why})`);
+  }
+  return out;
 }
 
 const DEFAULT_DIR_MODE = 0o755;

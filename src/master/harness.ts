@@ -3,7 +3,7 @@
 
 import type { ResolvedConfig } from "../config/types.ts";
 import { defaultConfig } from "../config/load.ts";
-import type { ServiceManager, UnitState } from "./ports.ts";
+import type { ListenerCheck, ServiceManager, UnitState } from "./ports.ts";
 import type { MasterDeps } from "./act.ts";
 import { Master, type MasterLog, type TickReport } from "./loop.ts";
 import type { Scheduler } from "../sim/clock.ts";
@@ -53,7 +53,7 @@ function boundedServices(world: World<Scheduler>, showFails?: ShowFails): Servic
   };
 }
 
-export function simDeps(world: World<Scheduler>, withPoolTool = false, showFails?: ShowFails): MasterDeps {
+export function simDeps(world: World<Scheduler>, withPoolTool = false, showFails?: ShowFails, listener?: ListenerCheck): MasterDeps {
   return {
     node: (id) => world.api(id),
     services: boundedServices(world, showFails),
@@ -61,7 +61,7 @@ export function simDeps(world: World<Scheduler>, withPoolTool = false, showFails
     pooltool: withPoolTool ? world.pooltool : null,
     readSecret: async () => structuredClone(SIM_POOL_SECRET),
     // Simulated REST ports are the runners' own: nothing else can bind them.
-    listener: { whyNotRunner: async () => null },
+    listener: listener ?? { whyNotRunner: async () => null },
   };
 }
 
@@ -89,7 +89,7 @@ export function simConfig(runners: number, over: Partial<ResolvedConfig> = {}): 
 export function masterOnWorld(
   world: World<Scheduler>,
   config: ResolvedConfig,
-  opts: { log?: MasterLog; onTick?: (r: TickReport) => void; withPoolTool?: boolean; showFails?: ShowFails } = {},
+  opts: { log?: MasterLog; onTick?: (r: TickReport) => void; withPoolTool?: boolean; showFails?: ShowFails; listener?: ListenerCheck } = {},
 ): Master {
-  return new Master({ deps: simDeps(world, opts.withPoolTool, opts.showFails), config, log: opts.log ?? silentLog, onTick: opts.onTick });
+  return new Master({ deps: simDeps(world, opts.withPoolTool, opts.showFails, opts.listener), config, log: opts.log ?? silentLog, onTick: opts.onTick });
 }

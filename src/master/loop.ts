@@ -5,6 +5,7 @@ import type { ResolvedConfig } from "../config/types.ts";
 import { act, applyOutcomes, run, type MasterDeps } from "./act.ts";
 import { boundaryStrip, decide, emptyMemory, partingFences } from "./decide.ts";
 import { observe, type ObserveState } from "./observe.ts";
+import { epochClock } from "./schedule.ts";
 import type { Memory, Observation, Outcome, Plan, RunnerView } from "./types.ts";
 
 export interface MasterLog {
@@ -12,6 +13,32 @@ export interface MasterLog {
   warn(msg: string): void;
   error(msg: string): void;
   debug(msg: string): void;
+}
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/**
+ * How loud one outcome is. A warning must mean something needs attention, so the routine boundary
+ * hand-out is info: the co-holders' promotion (purpose "boundary") and, from the boundary on, the
+ * demotions that take their key back (the strip, and "is not the signer" while one still lists
+ * it), including a removal queued behind the schedule computation. Every other fence and promotion
+ * answers a real problem and stays a warning; failures are errors (transient ones warnings).
+ */
+export function outcomeLevel(o: Outcome, hand: { boundary: Memory["boundary"]; boundaryStartMs: number | null; nowMs: number }): LogLevel {
+  const a = o.action;
+  if (a.kind === "reportTip" || a.kind === "disarm") return "debug";
+  const routine =
+    (a.kind === "promote" && a.purpose === "boundary" && o.ok) ||
+    (a.kind === "demote" &&
+      (o.ok || o.transient === true) &&
+      hand.boundary !== null &&
+      hand.boundary.coHolders.includes(a.id) &&
+      hand.boundaryStartMs !== null &&
+      hand.nowMs >= hand.boundaryStartMs);
+  if (routine) return "info";
+  if (!o.ok) return o.transient ? "warn" : "error";
+  if (a.kind === "promote" || a.kind === "demote" || a.kind === "freeze" || a.kind === "kill") return "warn";
+  return "info";
 }
 
 export interface TickReport {
@@ -106,7 +133,7 @@ export class Master {
     this.lastNotes = new Set(plan.notes);
     this.logFailures(observation);
     const outcomes = [...earlyOutcomes, ...(await act(deps, plan, signal))];
-    this.logOutcomes(outcomes);
+    this.logOutcomes(outcomes, this.memory.boundary);
     this.memory = applyOutcomes(this.memory, outcomes, deps.clock.now());
     this.ticks++;
     const report: TickReport = {
@@ -132,21 +159,21 @@ export class Master {
     const { memory, views } = decide(observation, this.memory, this.config, deps.clock.now());
     const fences = partingFences(views, memory.signer);
     const outcomes = await act(deps, { fences, promote: null, other: [], wakeAtMs: 0, notes: [] });
-    this.logOutcomes(outcomes);
+    // Parting fences are never routine: no hand-out context.
+    this.logOutcomes(outcomes, null);
     return outcomes;
   }
 
-  /** One line per action: fences and promotions as warnings, failures as errors. */
-  private logOutcomes(outcomes: readonly Outcome[]) {
-    const { log } = this.opts;
+  /** One line per action, at the level outcomeLevel gives it. */
+  private logOutcomes(outcomes: readonly Outcome[], boundary: Memory["boundary"]) {
+    const { log, deps } = this.opts;
+    const settings = this.state.settings;
+    const hand = { boundary, boundaryStartMs: boundary && settings ? epochClock(settings).epochStartMs(boundary.epoch) : null, nowMs: deps.clock.now() };
     for (const o of outcomes) {
       const a = o.action;
       const who = "id" in a ? `#${a.id}` : "pooltool";
       const line = `${a.kind} ${who}: ${a.reason} → ${o.ok ? "" : o.transient ? "not yet: " : "FAILED: "}${o.detail}`;
-      if (a.kind === "reportTip" || a.kind === "disarm") log.debug(line);
-      else if (!o.ok) (o.transient ? log.warn : log.error)(line);
-      else if (a.kind === "promote" || a.kind === "demote" || a.kind === "freeze" || a.kind === "kill") log.warn(line);
-      else log.info(line);
+      log[outcomeLevel(o, hand)](line);
     }
   }
 

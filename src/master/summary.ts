@@ -33,6 +33,11 @@ export function statusLine(obs: Observation, views: readonly RunnerView[], memor
 export function configChanges(a: ResolvedConfig, b: ResolvedConfig): string[] {
   const out: string[] = [];
   const walk = (x: unknown, y: unknown, path: string) => {
+    // Webhook URLs carry secrets in their path: say that alerts changed, never how (issue 12).
+    if (path === "alerts") {
+      if (JSON.stringify(x) !== JSON.stringify(y)) out.push("alerts: changed (channels are read when the daemon starts: restart it to apply)");
+      return;
+    }
     if (typeof x === "object" && x !== null && typeof y === "object" && y !== null && !Array.isArray(x) && !Array.isArray(y)) {
       const keys = new Set([...Object.keys(x), ...Object.keys(y)]);
       for (const k of keys) walk((x as Record<string, unknown>)[k], (y as Record<string, unknown>)[k], path ? `${path}.${k}` : k);

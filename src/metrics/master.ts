@@ -45,6 +45,8 @@ interface Snapshot {
   nextSlotS: number | null;
   majorityMax: number | null;
   keyHolders: number;
+  /** Key holders that are co-holders of the boundary hand-out under way */
+  boundaryCoHolders: number;
   warm: number;
   leftovers: number;
   lastObservationS: number;
@@ -56,6 +58,8 @@ const b = (v: boolean) => (v ? 1 : 0);
 export interface MasterMetricsOptions {
   version: string;
   buckets?: readonly number[];
+  /** Alert deliveries per channel and result (src/alerts/notifier.ts), read at each scrape */
+  alerts?: () => readonly { channel: string; result: string; value: number }[];
 }
 
 export class MasterMetrics {
@@ -105,12 +109,15 @@ export class MasterMetrics {
   }
 
   private trackSlots(r: TickReport, clock: EpochClock, now: number) {
+    // Settled slots older than the previous epoch are forgotten (below); a standby's log may still
+    // list them (Rejected, from a boundary hand-out), so they are not taken in again.
+    const oldest = clock.abs(clock.epochAt(now) - 1, 0);
     for (const o of r.observation.runners) {
       if (!o.logs?.ok) continue;
       for (const l of o.logs.value) {
         if (l.status.kind === "pending") continue;
         const abs = clock.abs(l.scheduledAt.epoch, l.scheduledAt.slot);
-        if (this.settled.has(abs)) continue;
+        if (this.settled.has(abs) || abs < oldest) continue;
         const end = clock.slotStartMs(abs) + clock.slotMs;
         // Slots that ended before the daemon started are history, not something it saw.
         if (end < this.firstTickMs!) continue;
@@ -125,8 +132,6 @@ export class MasterMetrics {
       this.pendingOutcome.delete(abs);
       this.settled.add(abs);
     }
-    // Settled slots older than the previous epoch can no longer reappear in any log.
-    const oldest = clock.abs(clock.epochAt(now) - 1, 0);
     for (const abs of this.settled) if (abs < oldest) this.settled.delete(abs);
   }
 
@@ -178,12 +183,22 @@ export class MasterMetrics {
       });
     }
     const next = nextSlotInMs(r.observation, r.memory, now);
+    // A co-holder of the hand-out counts until slot 1's guarded window opens: its dead-man switch
+    // freezes it before then (decide hands out only with the switch armed; a failed hand-out is
+    // dropped from the list). After that it is an ordinary extra holder again.
+    const b = r.memory.boundary;
+    const handoutUntilMs = b && clock ? clock.epochStartMs(b.epoch) + clock.slotMs - config.slotGuardMs : null;
+    const boundaryCoHolders =
+      b && handoutUntilMs !== null && now < handoutUntilMs
+        ? runners.filter((x) => x.keyHeld === true && !x.signer && b.coHolders.includes(x.id)).length
+        : 0;
     return {
       runners,
       epoch: curEpoch,
       nextSlotS: next === null ? null : s(now + next),
       majorityMax,
       keyHolders: runners.filter((x) => x.keyHeld === true).length,
+      boundaryCoHolders,
       warm: runners.filter((x) => x.warm).length,
       leftovers,
       lastObservationS: s(r.observation.atMs),
@@ -230,7 +245,18 @@ export class MasterMetrics {
       { name: "jorm_master_runner_next_leader_event_timestamp_seconds", type: "gauge", help: "Start of the runner's next pending leader event, Unix time.", samples: per((x) => x.nextEventS) },
       { name: "jorm_master_runner_restarts_total", type: "counter", help: "Restarts of the runner's unit as systemd counts them (NRestarts).", samples: per((x) => x.restarts) },
       { name: "jorm_master_runner_active_since_timestamp_seconds", type: "gauge", help: "When the runner's unit became active, Unix time.", samples: per((x) => x.activeSinceS) },
-      { name: "jorm_master_key_holders", type: "gauge", help: "Runners whose GET /leaders lists a key (more than 1 outside an epoch hand-out is an alarm).", samples: one(snap?.keyHolders) },
+      {
+        name: "jorm_master_key_holders",
+        type: "gauge",
+        help: "Runners whose GET /leaders lists a key, boundary co-holders included: alert on key_holders - boundary_coholders > 1 (a second signer) and on key_holders == 0.",
+        samples: one(snap?.keyHolders),
+      },
+      {
+        name: "jorm_master_boundary_coholders",
+        type: "gauge",
+        help: "Key holders that are co-holders of the epoch boundary hand-out under way (given the key to compute the next epoch, dead-man switch armed to freeze them before slot 1's window); 0 outside a hand-out.",
+        samples: one(snap?.boundaryCoHolders),
+      },
       { name: "jorm_master_runner_warm", type: "gauge", help: "1 when the runner could take over now and sign the rest of the epoch: Running, answering, and holding the epoch's remaining slots (or none are left).", samples: per((x) => b(x.warm)) },
       { name: "jorm_master_warm_runners", type: "gauge", help: "Runners that could take over now and sign the rest of the epoch (see jorm_master_runner_warm).", samples: one(snap?.warm) },
       { name: "jorm_master_leftover_units", type: "gauge", help: "Active runner units beyond cnt_runners (the daemon retires them).", samples: one(snap?.leftovers) },
@@ -258,6 +284,12 @@ export class MasterMetrics {
           { labels: { outcome: "produced" }, value: this.produced },
           { labels: { outcome: "missed" }, value: this.missed },
         ],
+      },
+      {
+        name: "jorm_master_alerts_total",
+        type: "counter",
+        help: "Alerts by channel and result: sent, failed (after every retry), deduplicated, rate_limited, dropped (queue full).",
+        samples: (this.opts.alerts?.() ?? []).map((c) => ({ labels: { channel: c.channel, result: c.result }, value: c.value })),
       },
       { name: "jorm_master_ticks_total", type: "counter", help: "Completed observe-decide-act ticks.", samples: [{ value: this.ticks }] },
       { name: "jorm_master_tick_duration_seconds", type: "histogram", help: "Duration of one observe-decide-act tick.", samples: this.tickDuration.samples() },

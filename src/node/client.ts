@@ -7,7 +7,7 @@ import type { NodeApi, NodeError, NodeResult, NodeSecret, RawRequest, RawRespons
 import { leaderIdSchema, leaderIdsSchema, leaderLogsSchema, nodeStatsSchema, settingsSchema, tipSchema } from "./schemas.ts";
 import { DEFAULT_REST_TIMEOUT_MS, httpTransport } from "./http.ts";
 
-export { DEFAULT_REST_TIMEOUT_MS, httpTransport } from "./http.ts";
+export { DEFAULT_MAX_BODY_BYTES, DEFAULT_REST_TIMEOUT_MS, httpTransport } from "./http.ts";
 export { withDeadline } from "./deadline.ts";
 
 const HTTP_OK = 200;
@@ -16,6 +16,14 @@ const HTTP_SERVICE_UNAVAILABLE = 503;
 const HTTP_INTERNAL_ERROR = 500;
 /** Enough of an error body to recognise it in a log line, not a whole HTML page */
 const MAX_BODY_IN_MESSAGE = 120;
+/**
+ * Body cap of GET /leaders/logs. The node keeps an LRU of leadership.logs_capacity entries (default
+ * 1024) of about 460 bytes each, so a full default log is about 470 KiB; a few hundred entries per
+ * epoch over two epochs is well under that. 2 MiB leaves four times the default capacity, and its
+ * parse and validation stay around 50 ms (an endless log took the daemon to 172 MB, a 200k-entry one
+ * blocked the loop 2.5 s). Every other answer is under 1 KiB and gets the transport's default cap.
+ */
+export const MAX_LEADER_LOGS_BYTES = 2 * 1024 * 1024;
 
 /** v0.8.19 (warp, no recover handler) answers 500 "Unhandled rejection: …" where actix answered 503. */
 const WARP_UNHANDLED_REJECTION = /unhandled rejection/i;
@@ -114,12 +122,26 @@ async function exchange(transport: Transport, req: RawRequest): Promise<RawRespo
 
 const isNodeError = (x: RawResponse | NodeError): x is NodeError => "kind" in x;
 
+export interface NodeApiOptions {
+  /** When set, an answer that is not read AND parsed within this many ms counts as a timeout */
+  deadlineMs?: number;
+  now?: () => number;
+}
+
 /** The NodeApi over any transport: HTTP to a real node, or the simulator in-process. */
-export function createNodeApi(transport: Transport): NodeApi {
+export function createNodeApi(transport: Transport, options: NodeApiOptions = {}): NodeApi {
+  const { deadlineMs, now = () => performance.now() } = options;
   async function call<T>(req: RawRequest, onResponse: (res: RawResponse) => NodeResult<T>): Promise<NodeResult<T>> {
+    const startedMs = now();
     const res = await exchange(transport, req);
     if (isNodeError(res)) return fail(res);
-    return onResponse(res);
+    const result = onResponse(res);
+    // The transport's deadline ends with the body read; the parse counts too, so a late answer is
+    // never taken as fresh evidence (the body cap keeps the parse itself short).
+    if (deadlineMs !== undefined && now() - startedMs > deadlineMs) {
+      return fail({ kind: "unreachable", reason: "timeout", message: `${endpointName(req)}: answer not read and parsed within ${deadlineMs} ms` });
+    }
+    return result;
   }
   const json =
     <S extends z.ZodType>(req: RawRequest, schema: S) =>
@@ -153,7 +175,7 @@ export function createNodeApi(transport: Transport): NodeApi {
       });
     },
     leaderLogs() {
-      const req: RawRequest = { method: "GET", path: "/leaders/logs" };
+      const req: RawRequest = { method: "GET", path: "/leaders/logs", maxBodyBytes: MAX_LEADER_LOGS_BYTES };
       return call(req, json(req, leaderLogsSchema));
     },
     shutdown() {
@@ -175,5 +197,6 @@ export interface HttpNodeApiOptions {
 
 /** NodeApi of the node whose REST API is at `baseUrl`, e.g. http://127.0.0.1:3100/api/v0 */
 export function httpNodeApi(baseUrl: string, options: HttpNodeApiOptions = {}): NodeApi {
-  return createNodeApi(httpTransport(baseUrl, { timeoutMs: options.timeoutMs ?? DEFAULT_REST_TIMEOUT_MS }));
+  const timeoutMs = options.timeoutMs ?? DEFAULT_REST_TIMEOUT_MS;
+  return createNodeApi(httpTransport(baseUrl, { timeoutMs }), { deadlineMs: timeoutMs });
 }

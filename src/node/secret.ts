@@ -1,14 +1,36 @@
 // node_secret.yaml holds the pool's signing keys. It is read at the moment a key is posted (so a
-// rotated file takes effect without a restart) and nothing here ever puts its content into an
+// rotated file takes effect without a daemon restart where the daemon reads it directly; under
+// systemd it reads the credential copy LoadCredential= made when the unit started, so a rotation
+// needs `systemctl restart jorm_master`) and nothing here ever puts its content into an
 // error message or a log line: errors name the path and the missing key, never a value.
 
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { parse } from "yaml";
 import { ConfigError } from "../errors.ts";
 import type { NodeSecret } from "./types.ts";
 
 const REQUIRED_GENESIS_KEYS = ["sig_key", "vrf_key", "node_id"] as const;
 const NODE_ID = /^[0-9a-fA-F]{64}$/;
+
+/** Group or other read bits: another user could read the key. */
+const OTHERS_READ_BITS = 0o044;
+/** Group or other write bits: another user could replace the key (or empty it) under the runners. */
+const OTHERS_WRITE_BITS = 0o022;
+
+export function formatMode(mode: number): string {
+  return `0${(mode & 0o7777).toString(8).padStart(3, "0")}`;
+}
+
+/**
+ * Whether node_secret.yaml's permission bits are acceptable: only its owner may read or write it
+ * (0600, 0400; root-only files too). Returns the problem (path and mode only), or null.
+ */
+export function secretModeProblem(path: string, mode: number): string | null {
+  const bits = mode & 0o777;
+  const others = [(bits & OTHERS_READ_BITS) !== 0 ? "read" : null, (bits & OTHERS_WRITE_BITS) !== 0 ? "write" : null].filter(Boolean);
+  if (others.length === 0) return null;
+  return `node secret ${path} has mode ${formatMode(bits)}, so other users can ${others.join(" and ")} it; restrict it: chmod 600 ${path}`;
+}
 
 const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
 
@@ -32,12 +54,17 @@ export function secretProblem(doc: unknown): string | null {
   return null;
 }
 
-/** Reads and validates node_secret.yaml now; throws ConfigError (path + problem only). */
+/** Reads and validates node_secret.yaml now; throws ConfigError (path + problem only). A file that
+ *  other users may read or write is refused here too, not only by the runner: in key mode rest the
+ *  daemon reads the file itself, and another user who can write it chooses the key it posts. */
 export async function readNodeSecret(path: string): Promise<NodeSecret> {
   let text: string;
   try {
+    const modeProblem = secretModeProblem(path, (await stat(path)).mode);
+    if (modeProblem) throw new ConfigError(modeProblem);
     text = await readFile(path, "utf8");
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
     const code = (error as { code?: string }).code;
     const why = code === "ENOENT" ? "file not found" : code === "EACCES" ? "permission denied" : (code ?? "cannot be read");
     throw new ConfigError(`node secret ${path}: ${why}`);

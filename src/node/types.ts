@@ -92,6 +92,8 @@ export interface RawRequest {
   path: string;
   /** JSON body for POST */
   body?: string;
+  /** The answer's body is refused past this many bytes (HTTP transport; default DEFAULT_MAX_BODY_BYTES) */
+  maxBodyBytes?: number;
 }
 export interface RawResponse {
   status: number;

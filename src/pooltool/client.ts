@@ -3,6 +3,7 @@
 // Error that the master catches and counts; PoolTool being down never blocks the loop.
 
 import { z } from "zod";
+import { formatBytes, readCapped } from "../node/http.ts";
 import type { PoolToolConfig } from "../config/types.ts";
 import type { PoolToolApi } from "../master/ports.ts";
 
@@ -10,6 +11,8 @@ import type { PoolToolApi } from "../master/ports.ts";
 export const DEFAULT_POOLTOOL_TIMEOUT_MS = 5_000;
 export const POOLTOOL_PLATFORM = "jorm-master";
 const MAX_BODY_IN_MESSAGE = 80;
+/** Both answers are under 1 KiB; a public endpoint must not be able to fill the daemon's memory */
+export const MAX_POOLTOOL_BODY_BYTES = 1024 * 1024;
 
 export interface PoolToolOptions {
   timeoutMs?: number;
@@ -70,14 +73,18 @@ export function createPoolTool(cfg: PoolToolConfig, options: PoolToolOptions = {
     });
     const exchange = (async () => {
       let res: Response;
-      let body: string;
+      let body: string | null;
       try {
         res = await doFetch(url, { method: "GET", signal: controller.signal, headers: { accept: "application/json" } });
-        body = await res.text();
+        body = await readCapped(res, MAX_POOLTOOL_BODY_BYTES);
       } catch (error) {
         if (controller.signal.aborted) throw new PoolToolError(`PoolTool ${what}: no answer within ${timeoutMs} ms`);
         const code = (error as { code?: string }).code;
         throw new PoolToolError(`PoolTool ${what}: ${code ?? (error as Error)?.message ?? String(error)}`);
+      }
+      if (body === null) {
+        controller.abort();
+        throw new PoolToolError(`PoolTool ${what}: answer body larger than ${formatBytes(MAX_POOLTOOL_BODY_BYTES)}, refused unread`);
       }
       if (res.status < 200 || res.status >= 300) {
         const text = snippet(body);

@@ -6,7 +6,7 @@ import type { ResolvedConfig } from "../config/types.ts";
 import type { PoolToolApi, ServiceManager, UnitState } from "../master/ports.ts";
 import { runnerIds } from "../master/observe.ts";
 import type { NodeApi, Settings } from "../node/types.ts";
-import type { StatusInput, StatusRunnerInput } from "./model.ts";
+import type { DeadManSwitch, StatusInput, StatusRunnerInput } from "./model.ts";
 
 export interface StatusDeps {
   node(id: number): NodeApi;
@@ -14,6 +14,9 @@ export interface StatusDeps {
   services: ServiceManager | null;
   /** null: PoolTool is off */
   pooltool: PoolToolApi | null;
+  /** Reads the runners' boundary dead-man switches (systemd's lease timers); null/absent: not asked,
+   *  so a boundary hand-out cannot be recognised */
+  switches?: ((ids: readonly number[]) => Promise<Map<number, DeadManSwitch>>) | null;
   now(): number;
 }
 
@@ -47,14 +50,21 @@ export async function gatherStatus(config: ResolvedConfig, deps: StatusDeps, opt
           (majorityMax) => ({ majorityMax, error: null }),
           (e) => ({ majorityMax: null, error: `majority max unavailable: ${errText(e)}` }),
         );
+  const inScope = ids.filter((id) => id < config.cntRunners);
+  const switchesP: Promise<{ switches: Map<number, DeadManSwitch> | null; error: string | null }> = deps.switches
+    ? deps.switches(inScope).then(
+        (switches) => ({ switches, error: null }),
+        (e) => ({ switches: null, error: systemctlText(e) }),
+      )
+    : Promise.resolve({ switches: null, error: null });
   const restP = ids.map(async (id): Promise<Omit<StatusRunnerInput, "unit">> => {
     if (id >= config.cntRunners) return { id, stats: null, leaders: null, logs: null };
     const api = deps.node(id);
     const [stats, leaders, logs] = await Promise.all([api.stats(), api.leaders(), api.leaderLogs()]);
     return { id, stats, leaders, logs };
   });
-  const [{ units, error }, pooltool, rest] = await Promise.all([unitsP, ptP, Promise.all(restP)]);
-  const runners = rest.map((r) => ({ ...r, unit: units?.get(r.id) ?? null }));
+  const [{ units, error }, pooltool, rest, sw] = await Promise.all([unitsP, ptP, Promise.all(restP), switchesP]);
+  const runners = rest.map((r) => ({ ...r, unit: units?.get(r.id) ?? null, deadManSwitch: sw.switches?.get(r.id) ?? null }));
 
   let settings = opts.settings ?? null;
   if (settings === null) {
@@ -68,5 +78,16 @@ export async function gatherStatus(config: ResolvedConfig, deps: StatusDeps, opt
       }
     }
   }
-  return { nowMs: deps.now(), cntRunners: config.cntRunners, runners, settings, pooltool, systemdError: error };
+  return {
+    nowMs: deps.now(),
+    cntRunners: config.cntRunners,
+    runners,
+    settings,
+    pooltool,
+    systemdError: error,
+    systemdAsked: deps.services !== null,
+    switchesError: sw.error,
+    handout: { eventActionMs: config.eventActionMs, slotGuardMs: config.slotGuardMs },
+    keyMode: config.keyMode,
+  };
 }

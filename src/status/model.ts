@@ -1,21 +1,45 @@
 // What `jorm-master status` shows, as a pure function of what it read (REST, systemd, PoolTool) and
 // the time: one row per runner, a header, and the exit code that makes it a monitoring check.
+//
+// Monitoring-plugin codes (what Nagios, Icinga, Sensu and Zabbix's check runners read), fail closed:
+// a runner counts as able to sign until fresh evidence proves otherwise (stopped, frozen, /leaders
+// empty). The boundary hand-out is recognised from evidence status reads itself, without the
+// daemon: the time (within event_action before a boundary, up to slot 1's guarded window after it),
+// the co-holder's dead-man switch (the transient timer act arms) armed to fire before that window,
+// and its leader logs showing no event before the switch fires.
 
 import type { ActiveState } from "../master/ports.ts";
 import type { RunnerObs } from "../master/types.ts";
-import { epochClock } from "../master/schedule.ts";
+import { epochClock, type EpochClock } from "../master/schedule.ts";
 import type { NodeError, Settings } from "../node/types.ts";
 
-/** Exactly one runner holds the key and is Running */
-export const EXIT_ONE_SIGNER = 0;
-/** No runner holds the key while Running (none holds it, or the one holding it is not Running) */
-export const EXIT_NO_SIGNER = 2;
-/** More than one runner holds the key */
-export const EXIT_SEVERAL_HOLDERS = 3;
+/** One signer; every other runner proven unable to sign, or a recognised boundary co-holder */
+export const EXIT_OK = 0;
+/** One signer, but something needs attention: a key state unknown, no warm standby, a unit failed, PoolTool unreachable */
+export const EXIT_WARNING = 1;
+/** No signer, or more than one runner that may sign outside a hand-out */
+export const EXIT_CRITICAL = 2;
+/** status could not evaluate (a broken config, an unexpected error): set by the command, never by the model */
+export const EXIT_UNKNOWN = 3;
+export type StatusExitCode = typeof EXIT_OK | typeof EXIT_WARNING | typeof EXIT_CRITICAL | typeof EXIT_UNKNOWN;
+export const STATE_NAMES = ["OK", "WARNING", "CRITICAL", "UNKNOWN"] as const;
+
+/** The co-holders' hand-out begins event_action before the boundary (decide promotes them then at the
+ *  earliest); this much earlier still counts, for a status clock a little ahead of the daemon's tick.
+ *  Likewise a switch still waiting this long after its fire time (systemd about to fire it) counts. */
+export const HANDOUT_CLOCK_TOLERANCE_MS = 1_000;
+
+/** A runner's boundary dead-man switch as systemd reports it (see showFreezeSwitches). */
+export interface DeadManSwitch {
+  armed: boolean;
+  /** When it freezes the runner (ms since epoch); null when not armed or unreadable */
+  fireAtMs: number | null;
+}
 
 /** What status read of one runner: the same shape the daemon observes (systemd null with
- *  --rest-only or when it did not answer; REST null for a unit beyond cnt_runners). */
-export type StatusRunnerInput = RunnerObs;
+ *  --rest-only or when it did not answer; REST null for a unit beyond cnt_runners), plus its
+ *  dead-man switch (null: not read). */
+export type StatusRunnerInput = RunnerObs & { deadManSwitch?: DeadManSwitch | null };
 
 export interface StatusInput {
   nowMs: number;
@@ -27,7 +51,26 @@ export interface StatusInput {
   pooltool: { majorityMax: number | null; error: string | null } | null;
   /** null: systemd was asked and answered; a string: why unit states are missing */
   systemdError: string | null;
+  /** false with --rest-only: missing unit states are then asked for, not a fault */
+  systemdAsked?: boolean;
+  /** Why the dead-man switches could not be read (null: read, or systemd not asked) */
+  switchesError?: string | null;
+  /** From the config: when the daemon hands the key out before a boundary and how long before a
+   *  slot its guarded window opens. null: no hand-out is ever recognised. */
+  handout?: { eventActionMs: number; slotGuardMs: number } | null;
+  /** From the config: with "rest" a booting runner cannot hold the key (its unit has no secret) */
+  keyMode?: "boot" | "rest";
 }
+
+/**
+ * Whether a runner can sign, as far as status can prove it:
+ * - signer: the one key holder that is Running
+ * - may-sign: holds the key (or boots holding it) and is not the signer: a second signer
+ * - hand-out: a boundary co-holder whose dead-man switch freezes it before it could sign
+ * - unable: proven unable (stopped, frozen, /leaders empty, or booting without the key)
+ * - unknown: alive and its keys unknown (REST silent, /leaders hanging or garbled): it may sign
+ */
+export type Signing = "signer" | "may-sign" | "hand-out" | "unable" | "unknown";
 
 export interface StatusRow {
   id: number;
@@ -47,11 +90,29 @@ export interface StatusRow {
   /** true: GET /leaders lists a key; false: none; null: unknown */
   keyHeld: boolean | null;
   leaderIds: number[] | null;
+  /** Why GET /leaders gave no list (null when it did, or was not asked) */
+  leadersError: string | null;
   /** Pending leader events of the current epoch in its logs; null when its logs could not be read */
   eventsLeft: number | null;
   nextEventInMs: number | null;
   uptimeMs: number | null;
   restarts: number | null;
+  /** Its boundary dead-man switch; null when not read */
+  deadManSwitch: DeadManSwitch | null;
+  signing: Signing;
+  /** The evidence behind `signing`, in words */
+  signingWhy: string;
+  /** A recognised boundary co-holder (signing "hand-out") */
+  handout: boolean;
+}
+
+export interface Handout {
+  /** The epoch whose schedule the co-holders compute */
+  epoch: number;
+  boundaryMs: number;
+  coHolders: number[];
+  /** The latest time a co-holder's dead-man switch fires */
+  switchesFireByMs: number;
 }
 
 export interface StatusModel {
@@ -67,9 +128,14 @@ export interface StatusModel {
   rows: StatusRow[];
   /** Runners whose GET /leaders lists a key */
   holders: number[];
-  /** The one runner that holds the key and is Running, when there is exactly one holder */
+  /** The one runner that holds the key and is Running, when no other runner may sign */
   signer: number | null;
-  exitCode: typeof EXIT_ONE_SIGNER | typeof EXIT_NO_SIGNER | typeof EXIT_SEVERAL_HOLDERS;
+  /** The boundary hand-out under way, when status recognised one */
+  handout: Handout | null;
+  /** Everything that makes it a WARNING (also listed when the state is worse) */
+  warnings: string[];
+  exitCode: StatusExitCode;
+  state: (typeof STATE_NAMES)[number];
   verdict: string;
 }
 
@@ -86,7 +152,9 @@ export function describeNodeError(e: NodeError): string {
   }
 }
 
-function row(r: StatusRunnerInput, input: StatusInput, clock: ReturnType<typeof epochClock> | null): StatusRow {
+type BaseRow = Omit<StatusRow, "signing" | "signingWhy" | "handout">;
+
+function row(r: StatusRunnerInput, input: StatusInput, clock: EpochClock | null): BaseRow {
   const now = input.nowMs;
   const stats = r.stats?.ok ? r.stats.value : null;
   const leaders = r.leaders?.ok ? r.leaders.value : null;
@@ -114,11 +182,13 @@ function row(r: StatusRunnerInput, input: StatusInput, clock: ReturnType<typeof 
     lag: null,
     keyHeld: leaders === null ? null : leaders.length > 0,
     leaderIds: leaders,
+    leadersError: r.leaders && !r.leaders.ok ? describeNodeError(r.leaders.error) : null,
     eventsLeft,
     nextEventInMs,
     // The process's age when systemd knows it, else how long the node's workers have run.
     uptimeMs: unitUp ? now - r.unit!.sinceMs! : stats?.uptimeS != null ? stats.uptimeS * 1000 : null,
     restarts: r.unit?.restarts ?? null,
+    deadManSwitch: r.deadManSwitch ?? null,
   };
 }
 
@@ -126,36 +196,143 @@ function row(r: StatusRunnerInput, input: StatusInput, clock: ReturnType<typeof 
 const shown = (r: StatusRunnerInput, cnt: number) =>
   r.id < cnt || (r.unit !== null && (r.unit.activeState !== "inactive" || r.unit.mainPid > 0));
 
+/** What the evidence proves about one runner, before any hand-out is considered. */
+function classify(r: StatusRunnerInput, b: BaseRow, keyMode: "boot" | "rest"): { signing: "may-sign" | "unable" | "unknown"; why: string } {
+  const u = r.unit;
+  if (u && u.mainPid === 0 && u.activeState !== "active") return { signing: "unable", why: `no process (unit ${u.activeState})` };
+  if (u?.frozen === true) return { signing: "unable", why: "frozen (SIGSTOP verified)" };
+  if (b.keyHeld === false) return { signing: "unable", why: "GET /leaders lists no key" };
+  if (b.keyHeld === true) return { signing: "may-sign", why: `GET /leaders lists ${JSON.stringify(b.leaderIds)}` };
+  // Keys unknown. A runner still booting holds the key only if its unit boots with the secret.
+  const booting = b.nodeState !== null && b.nodeState !== "Running";
+  if (booting && keyMode === "rest" && !b.leftover) return { signing: "unable", why: `${b.nodeState}, and with key_mode rest it boots without the key` };
+  if (b.leftover) return { signing: "unknown", why: "a unit beyond cnt_runners runs; its keys are not asked" };
+  if (b.nodeState === "Running") return { signing: "unknown", why: `Running, but GET /leaders: ${b.leadersError ?? "not asked"}` };
+  if (booting) return { signing: "unknown", why: `${b.nodeState}, and with key_mode boot it may boot holding the key` };
+  if (u === null) return { signing: "unknown", why: `REST: ${b.restError ?? "no answer"}, and systemd did not say whether a process runs` };
+  return { signing: "unknown", why: `unit ${u.activeState} with a process, REST: ${b.restError ?? "no answer"}` };
+}
+
+/**
+ * The boundary around `now` whose hand-out period contains it, or null: from event_action before
+ * the boundary (when decide hands the key out) to the opening of slot 1's guarded window after it
+ * (the latest a co-holder's dead-man switch may fire).
+ */
+function handoutBoundary(clock: EpochClock, now: number, t: { eventActionMs: number; slotGuardMs: number }): { epoch: number; startMs: number; latestFireMs: number } | null {
+  const epoch = clock.epochAt(now);
+  for (const e of [epoch + 1, epoch]) {
+    const startMs = clock.epochStartMs(e);
+    const latestFireMs = startMs + clock.slotMs - t.slotGuardMs;
+    if (now >= startMs - t.eventActionMs - HANDOUT_CLOCK_TOLERANCE_MS && now < latestFireMs) return { epoch: e, startMs, latestFireMs };
+  }
+  return null;
+}
+
+const ids = (xs: readonly { id: number }[]) => xs.map((x) => `#${x.id}`).join(", ");
+
 export function statusModel(input: StatusInput): StatusModel {
   const now = input.nowMs;
+  const keyMode = input.keyMode ?? "boot";
   const clock = input.settings ? epochClock(input.settings) : null;
-  const rows = input.runners.filter((r) => shown(r, input.cntRunners)).map((r) => row(r, input, clock));
-  const heights = rows.map((r) => r.height).filter((h): h is number => h !== null);
+  const inputs = input.runners.filter((r) => shown(r, input.cntRunners));
+  const base = inputs.map((r) => row(r, input, clock));
+  const heights = base.map((r) => r.height).filter((h): h is number => h !== null);
   const mm = input.pooltool?.majorityMax ?? null;
   const all = mm === null ? heights : [...heights, mm];
   const bestHeight = all.length === 0 ? null : Math.max(...all);
-  for (const r of rows) r.lag = r.height === null || bestHeight === null ? null : bestHeight - r.height;
+  for (const r of base) r.lag = r.height === null || bestHeight === null ? null : bestHeight - r.height;
 
-  const holders = rows.filter((r) => r.keyHeld === true).map((r) => r.id);
-  const holderRow = holders.length === 1 ? rows.find((r) => r.id === holders[0])! : null;
-  const signing = holderRow !== null && holderRow.nodeState === "Running" && holderRow.frozen !== true;
-  let exitCode: StatusModel["exitCode"];
-  let verdict: string;
-  if (holders.length > 1) {
-    exitCode = EXIT_SEVERAL_HOLDERS;
-    verdict = `${holders.length} runners hold the key (${holders.map((id) => `#${id}`).join(", ")}): they may sign the same slot`;
-  } else if (signing) {
-    exitCode = EXIT_ONE_SIGNER;
-    verdict = `#${holderRow!.id} holds the key and is Running`;
-  } else {
-    exitCode = EXIT_NO_SIGNER;
-    verdict =
-      holderRow === null
-        ? "no runner holds the key: nobody signs"
-        : `#${holderRow.id} holds the key but is ${holderRow.frozen ? "frozen" : (holderRow.nodeState ?? holderRow.restError ?? "not answering")}: nobody signs`;
-    const unknown = rows.filter((r) => r.keyHeld === null && !r.leftover && r.unitState !== "inactive" && r.unitState !== "failed");
-    if (unknown.length > 0) verdict += ` (keys unknown for ${unknown.map((r) => `#${r.id}`).join(", ")})`;
+  const rows: StatusRow[] = base.map((b, i) => {
+    const c = classify(inputs[i]!, b, keyMode);
+    return { ...b, signing: c.signing, signingWhy: c.why, handout: false };
+  });
+
+  // --- The boundary hand-out: a co-holder is harmless while it cannot sign before its switch fires.
+  const period = clock && input.handout ? handoutBoundary(clock, now, input.handout) : null;
+  const notHandout: string[] = [];
+  if (period) {
+    for (const [i, r] of rows.entries()) {
+      if (r.signing !== "may-sign" && r.signing !== "unknown") continue;
+      if (r.leftover) continue;
+      const sw = r.deadManSwitch;
+      if (!sw?.armed) continue;
+      // The switch must fire before slot 1's window opens; one still waiting well after its time
+      // is not doing its job.
+      if (sw.fireAtMs === null || sw.fireAtMs > period.latestFireMs || sw.fireAtMs < now - HANDOUT_CLOCK_TOLERANCE_MS) {
+        notHandout.push(`#${r.id}'s dead-man switch fires ${sw.fireAtMs === null ? "at an unreadable time" : `at ${new Date(sw.fireAtMs).toISOString()}`}, not before slot 1 of epoch ${period.epoch}`);
+        continue;
+      }
+      // A key re-given revives the events computed earlier in the epoch: none may come before the switch.
+      const logs = inputs[i]!.logs;
+      if (!logs?.ok) {
+        if (r.signing === "may-sign") {
+          r.signing = "unknown";
+          r.signingWhy = `holds the key with its dead-man switch armed, but its leader logs could not be read (${logs ? describeNodeError(logs.error) : "not asked"})`;
+        }
+        continue;
+      }
+      const slotMs = clock!.slotMs;
+      const early = logs.value.find((l) => l.status.kind === "pending" && l.scheduledAtMs + slotMs > now && l.scheduledAtMs < sw.fireAtMs! + input.handout!.slotGuardMs);
+      if (early) {
+        notHandout.push(`#${r.id} has a leader event at ${early.scheduledAt.epoch}.${early.scheduledAt.slot} before its dead-man switch fires`);
+        continue;
+      }
+      r.signing = "hand-out";
+      r.handout = true;
+      r.signingWhy = `boundary co-holder for epoch ${period.epoch}: its dead-man switch freezes it in ${Math.max(0, Math.round((sw.fireAtMs - now) / 100) / 10)} s, before slot 1's window`;
+    }
   }
+  const coHolders = rows.filter((r) => r.handout);
+  const handout: Handout | null =
+    period && coHolders.length > 0
+      ? { epoch: period.epoch, boundaryMs: period.startMs, coHolders: coHolders.map((r) => r.id), switchesFireByMs: Math.max(...coHolders.map((r) => r.deadManSwitch!.fireAtMs!)) }
+      : null;
+
+  // --- Who signs.
+  const holders = rows.filter((r) => r.keyHeld === true).map((r) => r.id);
+  const mayHold = rows.filter((r) => r.signing === "may-sign");
+  const unknown = rows.filter((r) => r.signing === "unknown");
+  const signerRow = mayHold.length === 1 && mayHold[0]!.nodeState === "Running" && mayHold[0]!.keyHeld === true ? mayHold[0]! : null;
+  if (signerRow) {
+    signerRow.signing = "signer";
+    signerRow.signingWhy = "holds the key and is Running";
+  }
+
+  const warnings: string[] = [];
+  for (const r of unknown) warnings.push(`#${r.id}'s key state is unknown (${r.signingWhy}): it may sign`);
+  if (input.cntRunners > 1 && signerRow) {
+    const warm = rows.filter((r) => !r.leftover && r.id !== signerRow.id && r.nodeState === "Running" && r.frozen !== true && (r.signing === "unable" || r.signing === "hand-out"));
+    if (warm.length === 0) warnings.push("no warm standby (no other runner is Running and key-less)");
+  }
+  for (const r of rows) if (r.unitState === "failed") warnings.push(`#${r.id}'s unit failed`);
+  if (input.pooltool?.error) warnings.push(`PoolTool: ${input.pooltool.error}`);
+  if (input.systemdError && input.systemdAsked !== false) warnings.push(`systemd: ${input.systemdError}`);
+
+  let exitCode: StatusExitCode;
+  let verdict: string;
+  if (mayHold.length > 1) {
+    exitCode = EXIT_CRITICAL;
+    verdict = `${mayHold.length} runners may sign outside a hand-out (${ids(mayHold)}): they may sign the same slot`;
+    if (input.switchesError) notHandout.push(`dead-man switches unreadable: ${input.switchesError}`);
+    if (notHandout.length > 0) verdict += ` (not a hand-out: ${notHandout.join("; ")})`;
+  } else if (!signerRow) {
+    exitCode = EXIT_CRITICAL;
+    const h = mayHold[0] ?? rows.find((r) => r.keyHeld === true && !r.handout) ?? null;
+    verdict =
+      h === null
+        ? coHolders.length > 0
+          ? `only boundary co-holders hold the key (${ids(coHolders)}): nobody signs once their dead-man switches fire`
+          : "no runner holds the key: nobody signs"
+        : `#${h.id} holds the key but is ${h.frozen ? "frozen" : h.signing === "unable" ? h.signingWhy : (h.nodeState ?? h.restError ?? "not answering")}: nobody signs`;
+    if (unknown.length > 0) verdict += ` (keys unknown for ${ids(unknown)})`;
+  } else if (warnings.length > 0) {
+    exitCode = EXIT_WARNING;
+    verdict = `#${signerRow.id} holds the key and is Running, but ${warnings.join("; ")}`;
+  } else {
+    exitCode = EXIT_OK;
+    verdict = `#${signerRow.id} holds the key and is Running`;
+  }
+  if (signerRow && handout) verdict += `; boundary hand-out to ${ids(coHolders)} (dead-man switches armed)`;
 
   let epoch: number | null = null;
   let slot: number | null = null;
@@ -176,8 +353,11 @@ export function statusModel(input: StatusInput): StatusModel {
     systemdError: input.systemdError,
     rows,
     holders,
-    signer: signing ? holderRow!.id : null,
+    signer: signerRow?.id ?? null,
+    handout,
+    warnings,
     exitCode,
+    state: STATE_NAMES[exitCode],
     verdict,
   };
 }

@@ -19,6 +19,8 @@ function nodeCell(r: StatusRow): string {
 }
 
 function keyCell(r: StatusRow, signer: number | null): string {
+  // A recognised boundary co-holder, whatever its /leaders said (it may be locked by the computation).
+  if (r.handout) return "hand-out";
   if (r.keyHeld === null) return "?";
   if (!r.keyHeld) return "no";
   return r.id === signer ? "SIGNER" : "yes";
@@ -35,6 +37,13 @@ export function renderStatus(m: StatusModel): string {
   if (m.pooltool) tip.push(m.pooltool.majorityMax !== null ? `PoolTool majority max ${m.pooltool.majorityMax}` : `PoolTool: ${m.pooltool.error ?? "unknown"}`);
   head.push(tip.join(" · "));
   if (m.systemdError) head.push(`systemd: ${m.systemdError}`);
+  if (m.handout) {
+    const who = m.handout.coHolders.map((id) => `#${id}`).join(", ");
+    head.push(
+      `boundary hand-out: ${who} hold${m.handout.coHolders.length === 1 ? "s" : ""} the key to compute epoch ${m.handout.epoch}'s schedule; ` +
+        `dead-man switch${m.handout.coHolders.length === 1 ? "" : "es"} freeze ${m.handout.coHolders.length === 1 ? "it" : "them"} in ${formatDuration(Math.max(0, m.handout.switchesFireByMs - m.atMs))} at the latest`,
+    );
+  }
   const rows = [
     ["RUNNER", "UNIT", "NODE", "HEIGHT", "LAG", "KEY", "EVENTS LEFT", "NEXT EVENT", "UPTIME", "RESTARTS"],
     ...m.rows.map((r) => [
@@ -50,7 +59,7 @@ export function renderStatus(m: StatusModel): string {
       num(r.restarts),
     ]),
   ];
-  const verdict = `${m.exitCode === 0 ? "OK" : m.exitCode === 3 ? "DANGER" : "NO SIGNER"}: ${m.verdict}`;
+  const verdict = `${m.state}: ${m.verdict}`;
   return [...head, "", renderTable(rows), "", verdict].join("\n");
 }
 

@@ -117,8 +117,18 @@ export interface SystemdServiceManagerOptions {
   systemctl?: string;
 }
 
+/** A runner's boundary dead-man switch (the transient lease timer armFreeze starts), as systemd reports it. */
+export interface FreezeSwitchState {
+  /** The timer is loaded and waiting to fire */
+  armed: boolean;
+  /** When it fires (ms since epoch); null when not armed or the time could not be read */
+  fireAtMs: number | null;
+}
+
 export interface SystemdServiceManager extends ServiceManager {
   readonly scope: SystemdScope;
+  /** Read-only: the dead-man switch of every runner, in one `systemctl show` of the lease timers. */
+  showFreezeSwitches(ids: readonly number[]): Promise<Map<number, FreezeSwitchState>>;
   /** systemctl processes this manager spawned so far */
   readonly spawnCount: number;
   unitFor(id: number): string;
@@ -191,6 +201,57 @@ export function toUnitState(
     restarts: block.NRestarts,
     frozen,
   };
+}
+
+/** systemd's timespan units (format_timespan), in microseconds: a month is 30.44 days, a year 365.25. */
+const TIMESPAN_UNITS_US: Record<string, number> = {
+  y: 31_557_600e6,
+  month: 2_629_800e6,
+  w: 604_800e6,
+  d: 86_400e6,
+  h: 3_600e6,
+  min: 60e6,
+  s: 1e6,
+  ms: 1e3,
+  us: 1,
+  "\u00b5s": 1,
+  "\u03bcs": 1,
+};
+
+/** `systemctl show` prints *USec properties that are not timestamps as timespans ("13min 38.876374s",
+ *  "infinity"): the value in microseconds, null for infinity or anything unexpected. */
+export function parseTimespanUs(text: string): number | null {
+  const t = text.trim();
+  if (t === "0") return 0;
+  if (t === "" || t === "infinity") return null;
+  let total = 0;
+  for (const part of t.split(/\s+/)) {
+    const m = /^(\d+(?:\.\d+)?)([a-z\u00b5\u03bc]+)$/.exec(part);
+    const unit = m ? TIMESPAN_UNITS_US[m[2]!] : undefined;
+    if (!m || unit === undefined) return null;
+    total += Number(m[1]) * unit;
+  }
+  return Math.round(total);
+}
+
+const SWITCH_PROPERTIES = ["Id", "LoadState", "ActiveState", "SubState", "NextElapseUSecMonotonic"] as const;
+
+/** Lease timer blocks of `systemctl show` → the switch state; `monoNowUs`/`nowMs` read at the same moment. */
+export function parseSwitchBlocks(stdout: string, monoNowUs: number | null, nowMs: number): Map<string, FreezeSwitchState> {
+  const out = new Map<string, FreezeSwitchState>();
+  for (const chunk of stdout.split(/\n[ \t]*\n/)) {
+    const f: Record<string, string> = {};
+    for (const line of chunk.split("\n")) {
+      const eq = line.indexOf("=");
+      if (eq > 0) f[line.slice(0, eq)] = line.slice(eq + 1);
+    }
+    if (!f.Id) continue;
+    const armed = f.LoadState === "loaded" && f.ActiveState === "active" && f.SubState === "waiting";
+    const elapseUs = armed ? parseTimespanUs(f.NextElapseUSecMonotonic ?? "") : null;
+    const fireAtMs = elapseUs === null || monoNowUs === null ? null : Math.round(nowMs + (elapseUs - monoNowUs) / 1000);
+    out.set(f.Id, { armed, fireAtMs });
+  }
+  return out;
 }
 
 function isUnrecognizedOption(error: unknown, option: string): boolean {
@@ -318,6 +379,22 @@ export function createSystemdServiceManager(options: SystemdServiceManagerOption
       );
     },
     disarmFreeze: (id) => disarm(id),
+
+    async showFreezeSwitches(ids) {
+      const result = new Map<number, FreezeSwitchState>();
+      if (ids.length === 0) return result;
+      const timers = ids.map((id) => `${leaseUnit(id)}.timer`);
+      // A timer that is not loaded is reported (LoadState=not-found), not an error.
+      const { stdout } = await systemctlRun(["show", `--property=${SWITCH_PROPERTIES.join(",")}`, "--", ...timers], timeouts.showMs);
+      const [monoNowUs, nowMs] = [await proc.uptimeUs(), clock.now()];
+      const byId = parseSwitchBlocks(stdout, monoNowUs, nowMs);
+      ids.forEach((id, i) => {
+        const s = byId.get(timers[i]!);
+        if (s === undefined) throw new Error(`systemctl show reported nothing for ${timers[i]}`);
+        result.set(id, s);
+      });
+      return result;
+    },
 
     start: (id) => job("start", id),
     stop: (id) => job("stop", id),

@@ -87,7 +87,12 @@ describe("config init", () => {
     expect(again.stderr).not.toMatch(STACK_LINE);
     expect(readFileSync(file, "utf8")).toBe("cnt_runners: 1\n");
 
-    expect(cli(["config", "init", "--force", "--config", file]).code).toBe(0);
+    // --force replaces the operator's settings: without a terminal only with --yes
+    const forced = cli(["config", "init", "--force", "--config", file]);
+    expect(forced.code).toBe(64);
+    expect(forced.stderr).toContain("pass --yes");
+    expect(readFileSync(file, "utf8")).toBe("cnt_runners: 1\n");
+    expect(cli(["config", "init", "--force", "--yes", "--config", file]).code).toBe(0);
     expect(readFileSync(file, "utf8")).toBe(DEFAULT_CONFIG_YAML);
   });
 });
@@ -111,7 +116,7 @@ describe("the CLI", () => {
   test("an unknown subcommand is a usage error (64) with a --help hint", () => {
     const r = cli(["config", "bogus"]);
     expect(r.code).toBe(64);
-    expect(r.stderr).toContain("Unknown command bogus");
+    expect(r.stderr).toContain(`jorm-master config: unknown command "bogus"; commands: init, check, print`);
     expect(r.stderr).toContain("See: jorm-master config --help");
   });
   test("--help teaches: what, the default path, an example", () => {

@@ -62,11 +62,11 @@ describe("the daemon writes boot permits", () => {
   }, 20_000);
 
   test("no complete observation within the bound: the daemon exits non-zero and writes no permit", async () => {
-    // REST that accepts and never answers, with a rest_timeout beyond the bound: the first observation hangs.
+    // REST that accepts and never answers, with a rest_timeout (10 s, the ceiling) beyond the bound: the first observation hangs.
     const hang = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Promise<Response>(() => {}) });
     try {
       const d = daemon(
-        `cnt_runners: 1\nrest_host: 127.0.0.1\nrest_base_port: ${hang.port}\nmetrics_listen: \"\"\nrest_timeout: 30\n` +
+        `cnt_runners: 1\nrest_host: 127.0.0.1\nrest_base_port: ${hang.port}\nmetrics_listen: \"\"\nrest_timeout: 10\n` +
           `systemd:\n  runner_unit: "jm-permits-test-absent-{id}.service"\n`,
         { [READY_TIMEOUT_ENV]: "1500" },
       );

@@ -1,5 +1,5 @@
 import { afterAll, beforeEach, describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { prepareRunner, shellQuote } from "../../src/commands/runner.ts";
@@ -104,6 +104,13 @@ describe("command line", () => {
     expect(Bun.file(join(s.dir, "storage_0")).size).toBeGreaterThanOrEqual(0);
     expect(require("node:fs").statSync(join(s.dir, "storage_0")).isDirectory()).toBe(true);
   });
+  test("with createStorage false (--print) nothing is created; a missing storage dir is only reported", () => {
+    const cmd = prepareRunner(s.config(), "0", {}, true, false);
+    expect(cmd.storageMissing).toBe(true);
+    expect(existsSync(join(s.dir, "storage_0"))).toBe(false);
+    writeFileSync(join(s.dir, "storage_1"), "");
+    expect(() => prepareRunner(s.config(), "1", {}, true, false)).toThrow("storage dir");
+  });
   test("shell quoting of --print output", () => {
     expect(shellQuote("/usr/bin/x")).toBe("/usr/bin/x");
     expect(shellQuote("a b")).toBe("'a b'");
@@ -157,6 +164,11 @@ describe("pre-checks: one line each, exit 78", () => {
       (s) => (chmodSync(join(s.dir, "node_secret.yaml"), 0o640), {}),
       /has mode 0640, so other users can read it/,
     ],
+    [
+      "secret writable by others (another user could replace the key)",
+      (s) => (chmodSync(join(s.dir, "node_secret.yaml"), 0o602), {}),
+      /node secret .*node_secret\.yaml has mode 0602, so other users can write it; restrict it: chmod 600 /,
+    ],
   ];
   for (const [name, breakIt, message] of cases) {
     test(name, () => {
@@ -181,6 +193,9 @@ describe("the CLI", () => {
         `--rest-listen 127.0.0.1:3100 --storage ${join(s.dir, "storage_0")}`,
     );
     expect(err).toContain("jorm_master.service is not active: starting runner 0 without --secret");
+    // --print only prints: the missing storage dir is reported, not created
+    expect(err).toContain(`storage dir ${join(s.dir, "storage_0")} does not exist yet`);
+    expect(existsSync(join(s.dir, "storage_0"))).toBe(false);
   });
   test("a failed check exits 78 with one line and no stack trace", async () => {
     chmodSync(join(s.dir, "node_secret.yaml"), 0o644);

@@ -93,7 +93,7 @@ describe("status against simulated runners over HTTP", () => {
     expect(model.rows.every((r) => r.height !== null && r.lag !== null)).toBe(true);
   });
 
-  test("one holder: exit 0 and it is the signer; a second holder: exit 3; the other's REST down shows as refused", async () => {
+  test("one holder: exit 0 and it is the signer; a second holder: exit 2; the other's REST down shows as refused", async () => {
     expect((await world.api(1).addLeader(SIM_POOL_SECRET)).ok).toBe(true);
     let r = await look();
     expect(r.code).toBe(0);
@@ -102,7 +102,7 @@ describe("status against simulated runners over HTTP", () => {
 
     expect((await world.api(2).addLeader(SIM_POOL_SECRET)).ok).toBe(true);
     r = await look();
-    expect(r.code).toBe(3);
+    expect(r.code).toBe(2);
     expect(r.model.holders).toEqual([1, 2]);
 
     await world.api(2).removeLeader(1);
@@ -111,6 +111,38 @@ describe("status against simulated runners over HTTP", () => {
     expect(r.code).toBe(0);
     expect(r.model.rows[0]).toMatchObject({ unitState: "inactive", restError: "refused", keyHeld: null });
     await world.services.start(0);
+    // Booting (key_mode boot: it may boot holding the key) it is a WARNING until Running and key-less.
+    for (let i = 0; i < 100 && (r = await look()).code !== 0; i++) await Bun.sleep(20);
+    expect(r.code).toBe(0);
+  });
+
+  test("a boundary hand-out read through the real gather: armed switch → 0 and shown; no switch → 2", async () => {
+    // #1 signs; #2 is given the key as the daemon does before a boundary. The status clock is put
+    // 5 s before the next boundary; its dead-man switch fires just before slot 1's window opens.
+    expect((await world.api(1).addLeader(SIM_POOL_SECRET)).ok).toBe(true);
+    expect((await world.api(2).addLeader(SIM_POOL_SECRET)).ok).toBe(true);
+    const chain = world.chain;
+    const boundary = chain.epochStartMs(chain.epochAt(Date.now()) + 1);
+    const fireAtMs = boundary + chain.slotMs - config.slotGuardMs - 100;
+    const at = async (switches: StatusDeps["switches"]) => {
+      let out = "";
+      const d = { ...deps(), now: () => boundary - 5_000, switches };
+      const code = await runStatus(config, d, { json: true, watch: false, intervalMs: 1000, isTTY: false, write: (t) => (out += t) });
+      let table = "";
+      await runStatus(config, d, { json: false, watch: false, intervalMs: 1000, isTTY: false, write: (t) => (table += t) });
+      return { code, model: JSON.parse(out) as StatusModel, table };
+    };
+    const armed = await at(async (ids) => new Map(ids.map((id) => [id, id === 2 ? { armed: true, fireAtMs } : { armed: false, fireAtMs: null }])));
+    expect(armed.code).toBe(0);
+    expect(armed.model.signer).toBe(1);
+    expect(armed.model.handout?.coHolders).toEqual([2]);
+    expect(armed.model.rows[2]).toMatchObject({ handout: true, signing: "hand-out" });
+    expect(armed.table).toMatch(/#2 .* hand-out /);
+    expect(armed.table).toContain("OK: #1 holds the key and is Running; boundary hand-out to #2");
+    const bare = await at(async (ids) => new Map(ids.map((id) => [id, { armed: false, fireAtMs: null }])));
+    expect(bare.code).toBe(2);
+    expect(bare.model.handout).toBeNull();
+    await world.api(2).removeLeader(1);
   });
 
   test("--watch redraws in place on a TTY and stops on the signal", async () => {
@@ -164,13 +196,19 @@ describe("the status command", () => {
     expect(m.rows).toHaveLength(3);
   });
 
-  test("a bad --interval is a usage error without a stack trace; a bad config exits 78", async () => {
+  test("a bad --interval is a usage error without a stack trace; a broken config is UNKNOWN (3), not 78", async () => {
     const bad = await cli(["--config", configPath, "--watch", "--interval", "0"]);
     expect(bad.code).toBe(64);
     expect(bad.stderr).toContain("--interval: expected a positive number of seconds");
     expect(bad.stderr).not.toMatch(/^\s+at /m);
     const cfg = join(dir, "bad.yaml");
     writeFileSync(cfg, "cnt_runners: 0\n");
-    expect((await cli(["--config", cfg])).code).toBe(78);
+    const broken = await cli(["--config", cfg]);
+    expect(broken.code).toBe(3);
+    expect(broken.stderr).toContain("UNKNOWN: status could not evaluate:");
+    expect(broken.stderr).toContain("cnt_runners");
+    expect(broken.stderr).not.toMatch(/^\s+at /m);
+    const missing = await cli(["--config", join(dir, "nowhere.yaml")]);
+    expect(missing.code).toBe(3);
   });
 });

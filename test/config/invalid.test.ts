@@ -30,7 +30,7 @@ const CASES: { name: string; yaml: string; fragment: string }[] = [
   { name: "cnt_runners < 1", yaml: "cnt_runners: 0\n", fragment: `${FILE}:1:14: cnt_runners: must be at least 1, found 0` },
   { name: "empty value", yaml: "cnt_runners:\n", fragment: `${FILE}:1:1: cnt_runners: expected a number, found an empty value` },
   { name: "negative duration", yaml: "boot_catch_up: -3\n", fragment: "boot_catch_up: must be at least 0, found -3" },
-  { name: "zero loop period", yaml: "loop_period: 0\n", fragment: "loop_period: must be more than 0, found 0" },
+  { name: "zero loop period", yaml: "loop_period: 0\n", fragment: "loop_period: must be at least 0.05 s (50 ms), found 0: " },
   { name: "enum", yaml: "key_mode: passive\n", fragment: `key_mode: expected one of "boot", "rest", found the text "passive"` },
   { name: "number where text is meant", yaml: "pooltool:\n  pool_id: 1234\n  user_id: u\n", fragment: "pooltool.pool_id: expected a text value, found 1234 (put it in quotes)" },
   { name: "section that is not a mapping", yaml: "systemd: user\n", fragment: `systemd: expected a mapping (nested keys), found the text "user"` },
@@ -55,6 +55,44 @@ const CASES: { name: string; yaml: string; fragment: string }[] = [
   { name: "empty path", yaml: `node_secret: ""\n`, fragment: "node_secret: must not be empty" },
   { name: "half-filled PoolTool", yaml: `pooltool:\n  pool_id: "abc"\n  user_id: "<user_id>"\n`, fragment: `pooltool.user_id: is still the placeholder "<user_id>" while pool_id is set` },
   { name: "PoolTool genesis not a hash", yaml: `pooltool:\n  pool_id: "abc"\n  user_id: "u"\n  genesis: "xyz"\n`, fragment: `pooltool.genesis: expected the 64 hex digit genesis block hash, found "xyz"` },
+  // Values the daemon builds URLs and addresses from: each of these passed `config check` and then
+  // made every tick throw "Invalid URL" (issue 9, point 3).
+  { name: "rest_host as a URL", yaml: "rest_host: http://127.0.0.1\n", fragment: `${FILE}:1:12: rest_host: is a URL; expected only the host, e.g. "127.0.0.1", found "http://127.0.0.1"` },
+  { name: "rest_host with a trailing space", yaml: `rest_host: "127.0.0.1 "\n`, fragment: `rest_host: has leading or trailing spaces; expected an IP address (e.g. 127.0.0.1 or ::1), found "127.0.0.1 "` },
+  { name: "rest_host with a port", yaml: "rest_host: localhost:3100\n", fragment: `rest_host: contains a port; expected an IP address (e.g. 127.0.0.1 or ::1) without one (ports are set by their own keys), found "localhost:3100"` },
+  { name: "rest_host with a space inside", yaml: "rest_host: evil host\n", fragment: `rest_host: contains spaces; expected an IP address (e.g. 127.0.0.1 or ::1), found "evil host"` },
+  { name: "rest_host a host name (the node's --rest-listen takes ip:port only)", yaml: "rest_host: localhost\n", fragment: `rest_host: must be an IP address (e.g. 127.0.0.1 or ::1), not a host name: it is also the runners' --rest-listen address` },
+  { name: "rest_host an IPv4 address with a leading zero (octal to a URL parser)", yaml: "rest_host: 010.0.0.1\n", fragment: `rest_host: is not a valid IPv4 address (four numbers 0..255 without leading zeros` },
+  { name: "rest_host an IPv4 address out of range", yaml: "rest_host: 127.0.0.256\n", fragment: `rest_host: is not a valid IPv4 address` },
+  { name: "rest_host an IPv6 address with a zone", yaml: `rest_host: "fe80::1%eth0"\n`, fragment: `rest_host: is an IPv6 address with a zone (%...), which URLs cannot carry` },
+  { name: "rest_host broken IPv6", yaml: `rest_host: "[::1::2]"\n`, fragment: `rest_host: is not a valid IPv6 address` },
+  { name: "rest_host the any-address", yaml: `rest_host: "0.0.0.0"\n`, fragment: `rest_host: "0.0.0.0" is the any-address` },
+  { name: "metrics_listen host with a space", yaml: `metrics_listen: "evil host:9310"\n`, fragment: `metrics_listen: the host contains spaces` },
+  { name: "metrics_listen IPv6 without brackets", yaml: `metrics_listen: "::1:9310"\n`, fragment: `metrics_listen: put an IPv6 host in brackets, e.g. "[::1]:9310"` },
+  { name: "metrics_listen host not a host name", yaml: `metrics_listen: "exa_mple.com:9310"\n`, fragment: `metrics_listen: the host is not a valid host name` },
+  { name: "PoolTool endpoint with a space in the host", yaml: `pooltool:\n  pool_id: "abc"\n  user_id: "u"\n  endp_tip: "https://api.pool tool.io/v0/sharemytip"\n`, fragment: `pooltool.endp_tip: contains spaces; expected an http(s) URL, found "https://api.pool tool.io/v0/sharemytip"` },
+  { name: "PoolTool endpoint not http(s)", yaml: `pooltool:\n  pool_id: "abc"\n  user_id: "u"\n  endp_stats: "ftp://pooltool.io/stats.json"\n`, fragment: `pooltool.endp_stats: expected an http(s) URL, found the scheme "ftp:"` },
+  { name: "PoolTool endpoint with a bad IPv4 host", yaml: `pooltool:\n  pool_id: "abc"\n  user_id: "u"\n  endp_stats: "https://300.1.1.1/stats.json"\n`, fragment: `pooltool.endp_stats: expected an http(s) URL like` },
+  { name: "unit name systemctl would refuse", yaml: `systemd:\n  master_unit: "jorm master.service"\n`, fragment: `systemd.master_unit: is not a valid systemd unit name` },
+  { name: "a newline inside a path (would start a new unit file directive)", yaml: `node_secret: "/etc/cardano/x\\nExecStartPre=/bin/sh"\n`, fragment: `node_secret: must not contain control characters (newline, tab, NUL)` },
+  // Durations that round to nothing, or are nonsense (issue 9, point 5): the floor or ceiling is named
+  { name: "rest_timeout that rounds to 0 ms", yaml: "rest_timeout: 0.0004\n", fragment: `${FILE}:1:15: rest_timeout: must be at least 0.05 s (50 ms), found 0.0004: a shorter deadline makes a healthy but busy node look dead` },
+  { name: "rest_timeout of an hour", yaml: "rest_timeout: 3600\n", fragment: "rest_timeout: must be at most 10 s, found 3600: a hung node would hold up every tick" },
+  { name: "loop_period that spins", yaml: "loop_period: 0.001\n", fragment: "loop_period: must be at least 0.05 s (50 ms), found 0.001" },
+  { name: "max_boot shorter than any boot", yaml: "max_boot: 1\n", fragment: "max_boot: must be at least 10 s, found 1: a node needs more than that" },
+  { name: "slot_guard of minutes", yaml: "slot_guard: 120\nevent_action: 300\nstart_before_event: 600\n", fragment: "slot_guard: must be at most 60 s, found 120" },
+  { name: "start_before_event beyond a day", yaml: "start_before_event: 1e9\n", fragment: "start_before_event: must be at most 86400 s, found 1000000000: longer than a day" },
+  { name: "an infinite duration", yaml: "boot_catch_up: .inf\n", fragment: "boot_catch_up: expected a number, found Infinity" },
+  { name: "PoolTool polled every second", yaml: `pooltool:\n  pool_id: "abc"\n  user_id: "u"\n  recv_wait: 1\n`, fragment: "pooltool.recv_wait: must be at least 10 s, found 1" },
+  // Bounded before anything iterates over the runners (issue 9, point 13: this hung `config check`)
+  { name: "an absurd runner count", yaml: "cnt_runners: 4000000000000000\n", fragment: `${FILE}:1:14: cnt_runners: must be at most 100, found 4000000000000000: each runner is a full node` },
+  { name: "an absurd runner count with rest_base_port", yaml: "cnt_runners: 4000000000000000\nrest_base_port: 1000\nmetrics_listen: \"127.0.0.1:1\"\n", fragment: "cnt_runners: must be at most 100" },
+  // A "billion laughs" file: yaml refuses to expand it, and that is a config error, not a crash
+  {
+    name: "YAML alias bomb",
+    yaml: ["a: &a [x, x, x, x, x, x, x, x, x]", "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]", "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]", "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]", "e: [*d, *d, *d, *d, *d, *d, *d, *d, *d]", ""].join("\n"),
+    fragment: `${FILE}:2:8: YAML too many aliases (*name) expanded (over 100): the file looks like an alias bomb`,
+  },
 ];
 
 describe("invalid configurations", () => {
@@ -97,5 +135,32 @@ describe("invalid configurations", () => {
     expect(lines[1]).toStartWith(`${FILE}:2:14: cnt_runners`);
     expect(lines[2]).toStartWith(`${FILE}:3:11: key_mode`);
     expect(lines[3]).toBe("The configuration has 3 problems; fix it and run `jorm-master config check` again.");
+  });
+});
+
+describe("URLs of the merged sections are parsed as they will be fetched", () => {
+  const problemOf = (yaml: string): string => {
+    try {
+      parseConfigText(yaml, FILE);
+    } catch (error) {
+      return (error as Error).message;
+    }
+    return "";
+  };
+  test("an alert webhook URL that cannot parse is named without quoting it (its path is its secret)", () => {
+    const message = problemOf(`alerts:\n  channels:\n    - { name: hook, type: webhook, url: "https://hooks.exa mple.com/services/SECRETPATH" }\n`);
+    expect(message).toContain("alerts.channels.0.url: contains spaces; expected an http(s) URL");
+    expect(message).not.toContain("SECRETPATH");
+    expect(problemOf(`alerts:\n  channels:\n    - { name: hook, type: webhook, url: "https://300.1.1.1/SECRETPATH" }\n`)).toContain("alerts.channels.0.url: expected an http(s) URL like");
+  });
+  test("a webhook URL may carry credentials (fetch sends them as Basic auth)", () => {
+    expect(problemOf(`alerts:\n  channels:\n    - { name: hook, type: webhook, url: "https://u:p@hooks.example.com/x" }\n`)).toBe("");
+  });
+  test("an etcd endpoint whose host cannot parse", () => {
+    expect(problemOf(`cluster:\n  name: a\n  etcd: ["http://300.1.1.1:2379"]\n`)).toContain("cluster.etcd.0: expected an http(s) URL like");
+  });
+  test("alert and etcd deadlines have floors too", () => {
+    expect(problemOf(`alerts:\n  timeout: 0.0004\n`)).toContain("alerts.timeout: must be at least 1 s, found 0.0004: a request to a webhook");
+    expect(problemOf(`cluster:\n  name: a\n  etcd: ["http://10.0.0.1:2379"]\n  etcd_timeout: 0.001\n`)).toContain("cluster.etcd_timeout: must be at least 0.05 s (50 ms), found 0.001");
   });
 });

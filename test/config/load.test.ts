@@ -113,6 +113,19 @@ describe("new keys", () => {
     expect(c.runners[0]!.restListen).toBe("[::1]:3100");
     expect(c.runners[0]!.restUrl).toBe("http://[::1]:3100/api/v0");
   });
+  test("rest_host: bracketed IPv6 is the same as bare; every runner's REST URL parses as the daemon parses it", () => {
+    const c = resolveConfig({ rest_host: "[::1]", cnt_runners: 2 }, null);
+    expect(c.runners.map((r) => r.restUrl)).toEqual(["http://[::1]:3100/api/v0", "http://[::1]:3101/api/v0"]);
+    for (const host of ["127.0.0.1", "10.0.0.5", "::1", "[fd00::5]"]) {
+      for (const r of resolveConfig({ rest_host: host, cnt_runners: 10 }, null).runners) expect(new URL(r.restUrl).port).toBe(String(3100 + r.id));
+    }
+  });
+  test("metrics_listen takes an IP literal or a host name; durations at their floors are accepted", () => {
+    expect(resolveConfig({ metrics_listen: "localhost:9310" }, null).metricsListen).toBe("localhost:9310");
+    expect(resolveConfig({ metrics_listen: "[::1]:9310" }, null).metricsListen).toBe("[::1]:9310");
+    const c = resolveConfig({ rest_timeout: 0.05, loop_period: 0.05, max_boot: 10, slot_guard: 0, slot_margin: 0 }, null);
+    expect([c.restTimeoutMs, c.loopPeriodMs, c.maxBootMs, c.slotGuardMs, c.slotMarginMs]).toEqual([50, 50, 10_000, 0, 0]);
+  });
   test("fractional seconds become whole ms", () => {
     const c = resolveConfig({ loop_period: 0.25, rest_timeout: 0.3333, slot_guard: 0 }, null);
     expect(c.loopPeriodMs).toBe(250);
@@ -157,6 +170,8 @@ describe("PoolTool", () => {
       recvWaitMs: 30_000,
       endpTip: "https://api.pooltool.io/v0/sharemytip",
       endpStats: "https://pooltool.s3-us-west-2.amazonaws.com/stats/stats.json",
+      sendSlots: false,
+      endpSlots: "https://api.pooltool.io/v0/sendlogs",
     });
   });
 });

@@ -3,7 +3,7 @@
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { DEFAULTS, KEYS_BY_SECTION, LEGACY_KEYS } from "../../src/config/schema.ts";
+import { DEFAULTS, DURATION_LIMITS, KEYS_BY_SECTION, LEGACY_KEYS, MAX_RUNNERS } from "../../src/config/schema.ts";
 
 const README = readFileSync(join(import.meta.dir, "../../README.md"), "utf8");
 // | `key` | `default` | meaning |  (a cell may name several keys: `a`, `b`)
@@ -39,4 +39,12 @@ test("the README's defaults are the real ones", () => {
     });
   }
   expect(checked).toBeGreaterThanOrEqual(20);
+});
+
+test("the README gives every duration's bounds as the loader enforces them", () => {
+  const meaning = (key: string) => README.split("\n").find((line) => line.startsWith("| ") && line.split("|")[1]!.includes(`\`${key}\``));
+  for (const [key, limit] of Object.entries(DURATION_LIMITS)) {
+    expect(`${key}: ${meaning(key)}`).toContain(`${limit.min}–${limit.max} s`);
+  }
+  expect(meaning("cnt_runners")).toContain(`(1–${MAX_RUNNERS})`);
 });

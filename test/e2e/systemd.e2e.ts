@@ -446,7 +446,7 @@ describe.skipIf(!um.ok)("jorm-master under systemd --user: install, faults, audi
         console.log(`${runnerUnit(id)}: ${r.stdout.trim().split("\n").join(" ")}`);
       }
     }
-    if (!uninstalled) await run([BIN, "uninstall", "--scope", "user", "--state-dir", DIRS.state, "--purge", "--force"], 120_000);
+    if (!uninstalled) await run([BIN, "uninstall", "--scope", "user", "--state-dir", DIRS.state, "--purge", "--force", "--yes"], 120_000);
     const logsTo = process.env.JORM_E2E_LOGS_TO;
     if (logsTo) {
       mkdirSync(logsTo, { recursive: true });
@@ -554,7 +554,7 @@ describe.skipIf(!um.ok)("jorm-master under systemd --user: install, faults, audi
 
   test("uninstall --purge leaves nothing of what install created", async () => {
     await monitor.stop();
-    const out = await must([BIN, "uninstall", "--scope", "user", "--state-dir", DIRS.state, "--purge"], 120_000);
+    const out = await must([BIN, "uninstall", "--scope", "user", "--state-dir", DIRS.state, "--purge", "--yes"], 120_000);
     writeFileSync(join(DIRS.logs, "uninstall.log"), out);
     uninstalled = true;
     const after = snapshotFiles();

@@ -1,11 +1,13 @@
 import { afterAll, beforeEach, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { parse } from "yaml";
 import { EXIT_USAGE, type UserError } from "../../src/errors.ts";
 import { runInstall, runUninstall, selfInstall, type InstallDeps, type InstallFlags } from "../../src/install/install.ts";
 import type { Systemctl } from "../../src/install/systemctl.ts";
+import { stagedInside } from "../../src/install/layout.ts";
+import { sha256Hex } from "../../src/install/plan.ts";
 
 const HASH = "8e4d2a343f3dcf9330ad9035b3e8d168e6728904262f2c434a4f8f934ec7b676";
 const base = mkdtempSync(join(tmpdir(), "jm-install-"));
@@ -134,7 +136,7 @@ describe("install --root (staging)", () => {
     expect(snapshot(root)).toEqual(installed);
 
     const un = deps();
-    await runUninstall({ root, purge: true, force: false, dryRun: false }, un);
+    await runUninstall({ root, purge: true, force: false, dryRun: false, yes: true }, un);
     expect(snapshot(root)).toEqual(before);
   });
 
@@ -152,7 +154,7 @@ describe("install --root (staging)", () => {
     expect(text).toContain("    - RestartSec=9\n    + RestartSec=1");
     expect(readFileSync(unit, "utf8")).toBe(edited);
     const forced = deps();
-    await runInstall({ ...flags({ root, force: true }) }, forced);
+    await runInstall({ ...flags({ root, force: true, yes: true }) }, forced);
     expect(forced.output.join("\n")).toContain("~ overwrite /etc/systemd/system/jorm_master.service");
     expect(readFileSync(unit, "utf8")).toContain("RestartSec=1");
   });
@@ -173,7 +175,7 @@ describe("install --root (staging)", () => {
     const root = join(dir, "root");
     for (const d of ["var/lib/jorm-master", "etc/cardano"]) mkdirSync(join(root, d), { recursive: true });
     await runInstall({ ...full(), root }, deps());
-    await runUninstall({ root, purge: true, force: true, dryRun: false }, deps());
+    await runUninstall({ root, purge: true, force: true, dryRun: false, yes: true }, deps());
     expect(existsSync(join(root, "var/lib/jorm-master"))).toBe(true);
     expect(readdirSync(join(root, "var/lib/jorm-master"))).toEqual([]);
     expect(existsSync(join(root, "etc/cardano"))).toBe(true);
@@ -186,6 +188,76 @@ describe("install --root (staging)", () => {
     expect(r.applied).toBe(false);
     expect(d.output[0]).toContain("+ write /etc/cardano/jorm_master.yaml");
     expect(existsSync(root)).toBe(false);
+  });
+});
+
+describe("install --root never writes outside the root", () => {
+  test("a config path climbing out with .. is refused before anything is written", async () => {
+    const root = join(dir, "root");
+    mkdirSync(join(root, "etc/cardano"), { recursive: true });
+    // root/etc/cardano/../../../outside is dir/outside: a sibling of the root
+    writeFileSync(join(root, "etc/cardano/jorm_master.yaml"), "cnt_runners: 2\nnode_secret: /etc/cardano/../../../outside/node_secret.yaml\n");
+    const before = snapshot(root);
+    const error = (await runInstall({ ...full(), root }, deps()).catch((e) => e)) as UserError;
+    expect(error.message).toContain("refusing to stage /etc/cardano/../../../outside");
+    expect(error.message).toContain(`would land at ${join(dir, "outside")}`);
+    expect(existsSync(join(dir, "outside"))).toBe(false);
+    expect(snapshot(root)).toEqual(before);
+    // --dry-run says so too
+    expect(await runInstall({ ...full(), root, dryRun: true }, deps()).catch((e) => e)).toBeInstanceOf(Error);
+  });
+
+  test("a symlinked etc/cardano pointing out of the root is refused; nothing lands where it points", async () => {
+    const root = join(dir, "root");
+    const elsewhere = join(dir, "elsewhere");
+    mkdirSync(elsewhere, { recursive: true });
+    mkdirSync(join(root, "etc"), { recursive: true });
+    symlinkSync(elsewhere, join(root, "etc/cardano"));
+    const error = (await runInstall({ ...full(), root }, deps()).catch((e) => e)) as UserError;
+    expect(error.message).toContain("refusing to stage /etc/cardano/");
+    expect(error.message).toContain("through a symlink");
+    expect(readdirSync(elsewhere)).toEqual([]);
+    expect(existsSync(join(root, "usr"))).toBe(false);
+  });
+
+  test("uninstall with a manifest naming a path out of the root deletes nothing", async () => {
+    const root = join(dir, "root");
+    await runInstall({ ...full(), root }, deps());
+    const victim = join(dir, "victim.txt");
+    writeFileSync(victim, "not ours\n");
+    const manifestPath = join(root, "var/lib/jorm-master/manifest.json");
+    const manifest = JSON.parse(readFileSync(manifestPath, "utf8"));
+    manifest.entries.push({ type: "file", path: "/../victim.txt", role: "unit", sha256: sha256Hex("not ours\n") });
+    writeFileSync(manifestPath, JSON.stringify(manifest));
+    const before = snapshot(root);
+    const error = (await runUninstall({ root, purge: false, force: false, dryRun: false }, deps()).catch((e) => e)) as UserError;
+    expect(error.message).toContain("refusing to stage /../victim.txt");
+    expect(readFileSync(victim, "utf8")).toBe("not ours\n");
+    expect(snapshot(root)).toEqual(before);
+  });
+
+  test("a symlink that stays inside the root is fine", async () => {
+    const root = join(dir, "root");
+    mkdirSync(join(root, "srv/cardano-etc"), { recursive: true });
+    mkdirSync(join(root, "etc"), { recursive: true });
+    symlinkSync(join(root, "srv/cardano-etc"), join(root, "etc/cardano"));
+    expect((await runInstall({ ...full(), root }, deps())).applied).toBe(true);
+    expect(existsSync(join(root, "srv/cardano-etc/jorm_master.yaml"))).toBe(true);
+  });
+
+  test("stagedInside: .., an outward symlink above the target, a dangling one; a symlink at the target only with followTarget", () => {
+    const root = join(dir, "root");
+    mkdirSync(join(root, "a"), { recursive: true });
+    mkdirSync(join(dir, "out"), { recursive: true });
+    symlinkSync(join(dir, "out"), join(root, "a/link"));
+    symlinkSync(join(dir, "missing"), join(root, "a/dangling"));
+    expect(stagedInside(root, "/a/b/c", { followTarget: true })).toBe(join(root, "a/b/c"));
+    expect(stagedInside(root, "/a/../a/x", { followTarget: false })).toBe(join(root, "a/x"));
+    expect(() => stagedInside(root, "/a/../../x", { followTarget: false })).toThrow("climbs out");
+    expect(() => stagedInside(root, "/a/link/x", { followTarget: false })).toThrow("through a symlink");
+    expect(() => stagedInside(root, "/a/dangling/x", { followTarget: false })).toThrow("points nowhere");
+    expect(stagedInside(root, "/a/link", { followTarget: false })).toBe(join(root, "a/link"));
+    expect(() => stagedInside(root, "/a/link", { followTarget: true })).toThrow("through a symlink");
   });
 });
 
@@ -214,7 +286,7 @@ describe("install --scope user (fake systemctl)", () => {
     const d = deps();
     await runInstall({ ...userFlags(), runners: "3" }, d);
     d.systemctl.calls = [];
-    await runInstall({ ...flags(), scope: "user", runners: "2" }, deps({ systemctlFor: () => d.systemctl }));
+    await runInstall({ ...flags(), scope: "user", runners: "2", yes: true }, deps({ systemctlFor: () => d.systemctl }));
     expect(d.systemctl.calls).toEqual(["stop jorm_master.service", "disable --now jorm_runner@2.service", "start jorm_master.service"]);
     const home = join(dir, "home");
     expect(existsSync(join(home, ".local/bin/jormungandr_runner_2"))).toBe(false);
@@ -222,7 +294,7 @@ describe("install --scope user (fake systemctl)", () => {
     expect(existsSync(join(home, ".local/share/jorm-master/storage_jorm_runner_2"))).toBe(true);
 
     d.systemctl.calls = [];
-    await runUninstall({ scope: "user", purge: true, force: false, dryRun: false }, deps({ systemctlFor: () => d.systemctl }));
+    await runUninstall({ scope: "user", purge: true, force: false, dryRun: false, yes: true }, deps({ systemctlFor: () => d.systemctl }));
     expect(d.systemctl.calls).toEqual([
       "disable --now jorm_master.service",
       "disable --now jorm_runner@0.service",
@@ -242,6 +314,78 @@ describe("install --scope user (fake systemctl)", () => {
     const d = deps();
     await runInstall({ ...userFlags(), start: false }, d);
     expect(d.systemctl.calls).toEqual(["daemon-reload"]);
+  });
+});
+
+describe("what cannot be undone is confirmed first", () => {
+  const userFlags = () => ({ ...full(), scope: "user" });
+  const answering = (answer: string, questions: string[]) => deps({ prompt: async (q) => (questions.push(q), answer) });
+
+  test("uninstall --purge without a terminal: the plan, then a refusal naming --yes (exit 64); nothing deleted", async () => {
+    const root = join(dir, "root");
+    await runInstall({ ...full(), root }, deps());
+    const installed = snapshot(root);
+    const d = deps();
+    const error = (await runUninstall({ root, purge: true, force: false, dryRun: false }, d).catch((e) => e)) as UserError;
+    expect(error.exitCode).toBe(EXIT_USAGE);
+    expect(error.message).toContain("pass --yes");
+    expect(error.message).toContain("delete the node secret /etc/cardano/node_secret.yaml");
+    expect(error.message).toContain("delete /home/cardano/storage_jorm_runner_0 and everything in it (storage)");
+    expect(d.output[0]).toContain("- remove /etc/cardano/node_secret.yaml (secret)");
+    expect(snapshot(root)).toEqual(installed);
+  });
+
+  test("uninstall --purge on a terminal: asks; no keeps everything, yes deletes", async () => {
+    const root = join(dir, "root");
+    await runInstall({ ...full(), root }, deps());
+    const installed = snapshot(root);
+    const questions: string[] = [];
+    const no = await runUninstall({ root, purge: true, force: false, dryRun: false }, answering("n", questions)).catch((e) => e);
+    expect((no as UserError).exitCode).toBe(1);
+    expect(questions[0]).toContain("delete the node secret");
+    expect(questions[0]).toEndWith("Go ahead? [y/N]");
+    expect(snapshot(root)).toEqual(installed);
+    const yes = await runUninstall({ root, purge: true, force: false, dryRun: false }, answering("yes", questions));
+    expect(yes.applied).toBe(true);
+    expect(existsSync(join(root, "etc/cardano/node_secret.yaml"))).toBe(false);
+  });
+
+  test("a plain uninstall and a plain re-install ask nothing", async () => {
+    const root = join(dir, "root");
+    const never = deps({ prompt: async () => { throw new Error("asked"); } });
+    await runInstall({ ...full(), root }, never);
+    await runInstall({ ...full(), root, runners: "3" }, never);
+    expect((await runUninstall({ root, purge: false, force: false, dryRun: false }, never)).applied).toBe(true);
+  });
+
+  test("fewer runners without a terminal needs --yes; nothing stopped or removed", async () => {
+    const d = deps();
+    await runInstall({ ...userFlags(), runners: "3" }, d);
+    d.systemctl.calls = [];
+    const home = join(dir, "home");
+    const before = snapshot(home);
+    const error = (await runInstall({ ...flags(), scope: "user", runners: "2" }, deps({ systemctlFor: () => d.systemctl })).catch((e) => e)) as UserError;
+    expect(error.exitCode).toBe(EXIT_USAGE);
+    expect(error.message).toContain("stop and disable jorm_runner@2.service");
+    expect(error.message).toContain("pass --yes");
+    expect(d.systemctl.calls).toEqual([]);
+    expect(snapshot(home)).toEqual(before);
+  });
+
+  test("--force overwriting a changed file asks on a terminal; --dry-run never asks", async () => {
+    const root = join(dir, "root");
+    await runInstall({ ...full(), root }, deps());
+    const unit = join(root, "etc/systemd/system/jorm_master.service");
+    const edited = readFileSync(unit, "utf8").replace("RestartSec=1", "RestartSec=9");
+    writeFileSync(unit, edited);
+    const dry = await runInstall(flags({ root, force: true, dryRun: true }), deps());
+    expect(dry.applied).toBe(false);
+    const questions: string[] = [];
+    await runInstall(flags({ root, force: true }), answering("", questions)).catch(() => {});
+    expect(questions[0]).toContain("overwrite /etc/systemd/system/jorm_master.service (changed since install)");
+    expect(readFileSync(unit, "utf8")).toBe(edited);
+    await runInstall(flags({ root, force: true }), answering("y", questions));
+    expect(readFileSync(unit, "utf8")).toContain("RestartSec=1");
   });
 });
 

@@ -117,7 +117,7 @@ describe.skipIf(skip)("install --scope user under a real user manager", () => {
     expect({ state: s1.ActiveState, status: s1.ExecMainStatus, restarts: s1.NRestarts }).toEqual({ state: "failed", status: "78", restarts: "0" });
     await systemctl("reset-failed", `${tag}_runner@1.service`).catch(() => {});
 
-    const un = await sh([join(dir, "bin/jorm-master"), "uninstall", "--scope", "user", "--state-dir", join(dir, "state"), "--purge"]);
+    const un = await sh([join(dir, "bin/jorm-master"), "uninstall", "--scope", "user", "--state-dir", join(dir, "state"), "--purge", "--yes"]);
     expect(un.code).toBe(0);
     expect((await show(`${tag}_runner@0.service`)).ActiveState).toBe("inactive");
     expect(existsSync(join(unitDir, `${tag}_master.service`))).toBe(false);

@@ -69,3 +69,41 @@ test("the audit reports the same figure, and `sim audit` fails on it", async () 
   expect(audit([...proc(0), ...proc(1)], chain, opts).sharedWindows).toBe(1);
   expect(audit([...proc(0), ...proc(1, { schedule: null })], chain, opts).signOverlapMs).toBe(0);
 });
+
+describe("the real master on a simulated world: who listens on the port", () => {
+  async function run(listener?: import("../../src/master/ports.ts").ListenerCheck) {
+    const { World } = await import("../../src/sim/world.ts");
+    const { masterOnWorld, simConfig } = await import("../../src/master/harness.ts");
+    const world = new World({ chain: testChainParams({ seed: 3, leaderSlotsPerEpoch: 5 }), runners: 2, keyMode: "rest", boot: { Bootstrapping: 1_000 } });
+    for (const id of world.ids) await world.services.start(id);
+    const promotions: { ok: boolean; detail: string }[] = [];
+    const onTick = (t: import("../../src/master/loop.ts").TickReport) => {
+      for (const o of t.outcomes) if (o.action.kind === "promote") promotions.push({ ok: o.ok, detail: o.detail });
+    };
+    const m = masterOnWorld(world, simConfig(2, { keyMode: "rest" }), { listener, onTick });
+    const ac = new AbortController();
+    const done = m.run(ac.signal);
+    await world.runUntil(world.clock.now() + 20_000);
+    ac.abort();
+    let finished = false;
+    void done.then(() => (finished = true));
+    const end = world.clock.now() + 5_000;
+    for (let t = world.clock.now() + 100; !finished && t < end; t += 100) await world.runUntil(t);
+    expect(finished).toBe(true);
+    const keyed = world.journal.entries().filter((e) => e.kind === "keys" && e.keys.length > 0);
+    return { keyed: keyed.length, promotions };
+  }
+
+  test("the harness's check says yes: a standby is promoted", async () => {
+    const r = await run();
+    expect(r.promotions.some((p) => p.ok)).toBe(true);
+    expect(r.keyed).toBeGreaterThan(0);
+  });
+
+  test("it says no (another process holds the port): the key is never posted, nobody signs", async () => {
+    const r = await run({ whyNotRunner: async () => "port held by pid 4242" });
+    expect(r.promotions.length).toBeGreaterThan(0);
+    expect(r.promotions.every((p) => !p.ok && p.detail.includes("port held by pid 4242"))).toBe(true);
+    expect(r.keyed).toBe(0);
+  });
+});

@@ -161,6 +161,38 @@ describe("MasterMetrics over a simulated world", () => {
   });
 });
 
+describe("the key_holders alert and the boundary hand-out", () => {
+  // slot_guard leaves room for the hand-out (the default 1 s guard on 1 s slots does not), so every
+  // boundary puts the key on all three runners for a few seconds.
+  test("key_holders - boundary_coholders > 1 never fires in a calm run, though each boundary puts 3 keys out", async () => {
+    const world = new World({ chain, runners: 3, boot: FAST_BOOT, restTimeoutMs: 300, scheduleComputeMs: 500 });
+    const config = simConfig(3, { restTimeoutMs: 300, eventActionMs: 5_000, slotGuardMs: 400, slotMarginMs: 400 });
+    for (const id of world.ids) await world.services.start(id);
+    const m = new MasterMetrics({ version: "t" });
+    const gauge = (name: string) => m.families().find((f) => f.name === name)?.samples[0]?.value;
+    const series: { holders: number; coHolders: number }[] = [];
+    const master = masterOnWorld(world, config, {
+      onTick: (r) => {
+        m.update(r, config, { poolToolFailures: 0 });
+        series.push({ holders: gauge("jorm_master_key_holders")!, coHolders: gauge("jorm_master_boundary_coholders")! });
+      },
+    });
+    const ac = new AbortController();
+    const done = master.run(ac.signal);
+    await world.runUntil(world.clock.now() + 3.5 * epochMs);
+    ac.abort();
+    let finished = false;
+    void done.then(() => (finished = true));
+    for (let t = world.clock.now() + 100; !finished; t += 100) await world.runUntil(t);
+    expect(Math.max(...series.map((x) => x.holders))).toBe(3);
+    expect(series.filter((x) => x.coHolders === 2).length).toBeGreaterThan(0);
+    expect(series.filter((x) => x.holders - x.coHolders > 1)).toEqual([]);
+    // Outside a hand-out the gauge is 0 and the signer is the one holder.
+    expect(series.at(-1)).toEqual({ holders: 1, coHolders: 0 });
+    expect(m.render()).toContain("# TYPE jorm_master_boundary_coholders gauge");
+  });
+});
+
 describe("slot outcomes", () => {
   test("a pool slot no log shows as a block is missed once the grace has passed, not before", () => {
     const m = new MasterMetrics({ version: "t" });

@@ -5,7 +5,7 @@ import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, EXIT_CONFIG } from "../../src/errors.ts";
-import { readNodeSecret, secretProblem } from "../../src/node/secret.ts";
+import { readNodeSecret, secretModeProblem, secretProblem } from "../../src/node/secret.ts";
 import { fixture } from "./fixtures.ts";
 
 const SIG = "kes25519-12-sk1qqqqSECRETSECRETnotarealkey";
@@ -20,9 +20,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function secretFile(name: string, text: string): Promise<string> {
+async function secretFile(name: string, text: string, mode = 0o600): Promise<string> {
   const path = join(dir, name);
   await writeFile(path, text);
+  await chmod(path, mode); // not through writeFile's mode, which the umask trims
   return path;
 }
 
@@ -37,6 +38,16 @@ async function rejection(path: string): Promise<ConfigError> {
 }
 
 describe("readNodeSecret", () => {
+  test("a file other users may read or write is refused before it is read, naming the mode, never the content", async () => {
+    const text = `genesis:\n  sig_key: ${SIG}\n  vrf_key: ${VRF}\n  node_id: ${NODE_ID}\n`;
+    for (const mode of [0o602, 0o644, 0o660]) {
+      const err = await rejection(await secretFile(`mode-${mode.toString(8)}.yaml`, text, mode));
+      expect(err.message).toContain(`mode 0${mode.toString(8)}`);
+      expect(err.message).not.toContain(SIG);
+    }
+    expect(await readNodeSecret(await secretFile("mode-400.yaml", text, 0o400))).toEqual({ genesis: { sig_key: SIG, vrf_key: VRF, node_id: NODE_ID } });
+  });
+
   test("a genesis secret becomes its JSON form", async () => {
     const path = await secretFile("genesis.yaml", `genesis:\n  sig_key: ${SIG}\n  vrf_key: ${VRF}\n  node_id: ${NODE_ID}\n`);
     expect(await readNodeSecret(path)).toEqual({ genesis: { sig_key: SIG, vrf_key: VRF, node_id: NODE_ID } });
@@ -142,5 +153,20 @@ describe("secretProblem", () => {
     expect(secretProblem({ bft: {} })).toBe("missing bft.signing_key");
     expect(secretProblem({ bft: [] })).toBe("bft must be a mapping");
     expect(secretProblem(["a"])).toContain("expected a mapping");
+  });
+});
+
+describe("secretModeProblem: only the owner may read or write the key", () => {
+  test("owner-only modes pass (0600, 0400, 0700, 0000 for a root-only file)", () => {
+    for (const mode of [0o600, 0o400, 0o700, 0o000, 0o100600]) expect(secretModeProblem("/s", mode)).toBeNull();
+  });
+  test("readable by the group or others: refused, as before", () => {
+    expect(secretModeProblem("/s", 0o644)).toBe("node secret /s has mode 0644, so other users can read it; restrict it: chmod 600 /s");
+    expect(secretModeProblem("/s", 0o640)).toContain("has mode 0640, so other users can read it");
+  });
+  test("writable by the group or others (0602, 0620): refused, another user could replace the key", () => {
+    expect(secretModeProblem("/s", 0o602)).toBe("node secret /s has mode 0602, so other users can write it; restrict it: chmod 600 /s");
+    expect(secretModeProblem("/s", 0o620)).toContain("so other users can write it");
+    expect(secretModeProblem("/s", 0o666)).toContain("so other users can read and write it");
   });
 });

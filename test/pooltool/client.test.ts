@@ -3,7 +3,7 @@
 
 import { describe, expect, test } from "bun:test";
 import type { PoolToolConfig } from "../../src/config/types.ts";
-import { createPoolTool, DEFAULT_POOLTOOL_TIMEOUT_MS, PoolToolError, tipQuery } from "../../src/pooltool/client.ts";
+import { createPoolTool, DEFAULT_POOLTOOL_TIMEOUT_MS, MAX_POOLTOOL_BODY_BYTES, PoolToolError, tipQuery } from "../../src/pooltool/client.ts";
 
 const CFG: PoolToolConfig = {
   poolId: "ea830e5d9647af89a5e9a4d4089e6e855891a533316adf4a42b7bf1372389b74",
@@ -132,6 +132,10 @@ describe("over real HTTP (127.0.0.1)", () => {
           return Response.json({ success: true });
         }
         if (url.pathname === "/hang") return new Promise<Response>(() => {});
+        if (url.pathname === "/endless") {
+          const chunk = new Uint8Array(64 * 1024).fill(0x20);
+          return new Response(new ReadableStream({ pull: (c) => c.enqueue(chunk) }), { headers: { "content-type": "application/json" } });
+        }
         return new Response("", { status: 404 });
       },
     });
@@ -145,6 +149,11 @@ describe("over real HTTP (127.0.0.1)", () => {
       const started = performance.now();
       expect((await rejectionOf(hung.majorityMax())).message).toBe("PoolTool stats: no answer within 150 ms");
       expect(performance.now() - started).toBeLessThan(150 + 200);
+      // An endless body is cut off at the cap, well before the deadline
+      const endless = createPoolTool({ ...CFG, endpStats: `${origin}/endless` }, { timeoutMs: 2000 });
+      const t0 = performance.now();
+      expect((await rejectionOf(endless.majorityMax())).message).toBe(`PoolTool stats: answer body larger than ${MAX_POOLTOOL_BODY_BYTES / 1024 / 1024} MiB, refused unread`);
+      expect(performance.now() - t0).toBeLessThan(2000);
     } finally {
       server.stop(true);
     }

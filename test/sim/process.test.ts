@@ -227,6 +227,11 @@ describe("one simulated node process", () => {
     expect(again.stderr.toString()).toContain("already exists");
     const bad = init(["--force", "--slot-ms", "1500"]);
     expect(bad.exitCode).toBe(64);
+    // --force replaces the world: without a terminal only with --yes
+    const forced = init(["--force"]);
+    expect(forced.exitCode).toBe(64);
+    expect(forced.stderr.toString()).toContain("pass --yes");
+    expect(init(["--force", "--yes"]).exitCode).toBe(0);
   });
 });
 

@@ -75,4 +75,19 @@ describe("gatherStatus", () => {
     expect(asked).toBe(2);
     expect((await gatherStatus(simConfig(1), deps())).pooltool).toBeNull();
   });
+
+  test("reads the dead-man switches of the configured runners, and hands the config's timing and key mode to the model", async () => {
+    const asked: number[][] = [];
+    const config = simConfig(2);
+    const input = await gatherStatus(config, deps({ switches: async (ids) => (asked.push([...ids]), new Map(ids.map((id) => [id, { armed: id === 1, fireAtMs: id === 1 ? 5_000 : null }]))) }));
+    expect(asked).toEqual([[0, 1]]);
+    expect(input.runners.slice(0, 3).map((r) => r.deadManSwitch)).toEqual([{ armed: false, fireAtMs: null }, { armed: true, fireAtMs: 5_000 }, null]);
+    expect(input.handout).toEqual({ eventActionMs: config.eventActionMs, slotGuardMs: config.slotGuardMs });
+    expect(input.keyMode).toBe(config.keyMode);
+    expect(input.switchesError).toBeNull();
+    const failed = await gatherStatus(config, deps({ switches: async () => { throw new Error("systemctl --user show -- x failed (exit 1): Failed to connect to bus"); } }));
+    expect(failed.switchesError).toBe("systemctl exit 1: Failed to connect to bus");
+    expect(failed.runners.every((r) => r.deadManSwitch === null)).toBe(true);
+    expect((await gatherStatus(config, deps({ services: null }))).systemdAsked).toBe(false);
+  });
 });

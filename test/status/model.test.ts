@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { UnitState } from "../../src/master/ports.ts";
-import { EXIT_NO_SIGNER, EXIT_ONE_SIGNER, EXIT_SEVERAL_HOLDERS, statusModel, type StatusInput, type StatusRunnerInput } from "../../src/status/model.ts";
+import { EXIT_CRITICAL, EXIT_OK, statusModel, type StatusInput, type StatusRunnerInput } from "../../src/status/model.ts";
 import { renderStatus, statusJson } from "../../src/status/render.ts";
 import type { LeaderLog, NodeResult, NodeStats, Settings } from "../../src/node/types.ts";
 
@@ -50,18 +50,18 @@ const input = (runners: StatusRunnerInput[], over: Partial<StatusInput> = {}): S
 
 describe("statusModel exit code", () => {
   const cases: [string, StatusRunnerInput[], number, string][] = [
-    ["one Running holder", [runner(0, { keys: [1] }), runner(1), runner(2)], EXIT_ONE_SIGNER, "#0 holds the key and is Running"],
-    ["no holder", [runner(0), runner(1), runner(2)], EXIT_NO_SIGNER, "no runner holds the key"],
-    ["two holders", [runner(0, { keys: [1] }), runner(1, { keys: [1] }), runner(2)], EXIT_SEVERAL_HOLDERS, "2 runners hold the key (#0, #1)"],
-    ["one holder, frozen", [runner(0, { keys: [1], unit: unit(0, { frozen: true }) }), runner(1), runner(2)], EXIT_NO_SIGNER, "#0 holds the key but is frozen"],
-    ["one holder, still bootstrapping", [runner(0, { keys: [1], stats: stats(null, "Bootstrapping") }), runner(1), runner(2)], EXIT_NO_SIGNER, "#0 holds the key but is Bootstrapping"],
+    ["one Running holder", [runner(0, { keys: [1] }), runner(1), runner(2)], EXIT_OK, "#0 holds the key and is Running"],
+    ["no holder", [runner(0), runner(1), runner(2)], EXIT_CRITICAL, "no runner holds the key"],
+    ["two holders", [runner(0, { keys: [1] }), runner(1, { keys: [1] }), runner(2)], EXIT_CRITICAL, "2 runners may sign outside a hand-out (#0, #1)"],
+    ["one holder, frozen", [runner(0, { keys: [1], unit: unit(0, { frozen: true }) }), runner(1), runner(2)], EXIT_CRITICAL, "#0 holds the key but is frozen"],
+    ["one holder, still bootstrapping", [runner(0, { keys: [1], stats: stats(null, "Bootstrapping") }), runner(1), runner(2)], EXIT_CRITICAL, "#0 holds the key but is Bootstrapping"],
     [
       "a leftover unit beyond cnt_runners holding the key counts",
       [runner(0, { keys: [1] }), runner(1), runner(2), runner(3, { keys: [1] })],
-      EXIT_SEVERAL_HOLDERS,
+      EXIT_CRITICAL,
       "(#0, #3)",
     ],
-    ["keys unknown are named", [runner(0), runner(1, { keys: null }), runner(2)], EXIT_NO_SIGNER, "keys unknown for #1"],
+    ["keys unknown are named", [runner(0), runner(1, { keys: null }), runner(2)], EXIT_CRITICAL, "keys unknown for #1"],
   ];
   for (const [name, runners, code, verdict] of cases) {
     test(name, () => {

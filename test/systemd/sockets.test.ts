@@ -2,7 +2,7 @@ import { expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createListenerReader, listeningInodes, parseProcNetTcp, socketInode } from "../../src/systemd/sockets.ts";
+import { createListenerReader, listeningInodes, parseProcNetTcp, parseStatusUids, socketInode } from "../../src/systemd/sockets.ts";
 
 const HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode";
 // 127.0.0.1:3100 LISTEN (inode 5001), 0.0.0.0:2024 LISTEN, a connection from 127.0.0.1:3100 (ESTABLISHED)
@@ -21,11 +21,11 @@ const TCP6 = [
 
 test("/proc/net/tcp{,6}: port, state and inode of each socket; lines that do not fit are skipped", () => {
   expect(parseProcNetTcp(TCP)).toEqual([
-    { port: 3100, state: "0A", inode: "5001" },
-    { port: 2024, state: "0A", inode: "1206" },
-    { port: 3100, state: "01", inode: "5002" },
+    { port: 3100, state: "0A", inode: "5001", uid: 1000 },
+    { port: 2024, state: "0A", inode: "1206", uid: 0 },
+    { port: 3100, state: "01", inode: "5002", uid: 1000 },
   ]);
-  expect(parseProcNetTcp(TCP6)).toEqual([{ port: 3101, state: "0A", inode: "6001" }]);
+  expect(parseProcNetTcp(TCP6)).toEqual([{ port: 3101, state: "0A", inode: "6001", uid: 1000 }]);
   expect(parseProcNetTcp("")).toEqual([]);
 });
 
@@ -85,3 +85,55 @@ test("the real /proc: a server in this process is found as owned by process.pid"
     server.stop(true);
   }
 });
+
+test("/proc/PID/status: the four uids of the Uid line", () => {
+  expect(parseStatusUids("Name:\tjormungandr\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\n")).toEqual([1000, 1000, 1000, 1000]);
+  expect(parseStatusUids("Uid:\t0\t1000\t0\t1000\n")).toEqual([0, 1000, 0, 1000]);
+  expect(parseStatusUids("Name:\tx\n")).toBeNull();
+});
+
+// A system-scope daemon is root without capabilities; runners run as their own user. The kernel
+// refuses it /proc/PID/fd of another user's process (found in review: every key POST refused, so no
+// failover could ever promote), so the proof falls back on the listening socket's owner uid.
+const canSwitchUsers = process.getuid?.() === 0 && Bun.which("setpriv") !== null;
+const NOBODY = 65534;
+const OTHER_UID = 65533;
+
+async function spawnAs(uid: number, code: string): Promise<{ proc: ReturnType<typeof Bun.spawn>; line: string }> {
+  const proc = Bun.spawn(["setpriv", "--reuid", String(uid), "--regid", String(uid), "--clear-groups", process.execPath, "-e", code], {
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+  const { value } = await reader.read();
+  reader.releaseLock();
+  return { proc, line: new TextDecoder().decode(value).trim() };
+}
+
+async function checkWithoutCapabilities(pid: number, port: number): Promise<string | null> {
+  const src = join(import.meta.dir, "../../src/systemd/sockets.ts");
+  const code = `const { createListenerReader } = await import(${JSON.stringify(src)}); console.log(JSON.stringify(await createListenerReader().whyNotListener(${pid}, ${port})));`;
+  const proc = Bun.spawn(["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--ambient-caps=-all", "--", process.execPath, "-e", code], { stdout: "pipe", stderr: "pipe" });
+  const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  if (out.trim() === "") throw new Error(`the check printed nothing: ${err}`);
+  return JSON.parse(out) as string | null;
+}
+
+test.skipIf(!canSwitchUsers)("root without capabilities (the system-scope daemon): a runner of another user is proven by its socket's uid; another user's listener is refused", async () => {
+  const serve = `const s = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("") }); console.log(s.port); setInterval(() => {}, 1000);`;
+  const runner = await spawnAs(NOBODY, serve);
+  const bystander = await spawnAs(OTHER_UID, `console.log(process.pid); setInterval(() => {}, 1000);`);
+  try {
+    const port = Number(runner.line);
+    expect(port).toBeGreaterThan(0);
+    // The runner's own process, read without the fd links: accepted.
+    expect(await checkWithoutCapabilities(runner.proc.pid, port)).toBeNull();
+    // The unit's main process is another user's: the port's socket is not its user's.
+    const why = await checkWithoutCapabilities(bystander.proc.pid, port);
+    expect(why).toContain(`held by uid ${NOBODY}`);
+  } finally {
+    runner.proc.kill("SIGKILL");
+    bystander.proc.kill("SIGKILL");
+  }
+}, 20_000);

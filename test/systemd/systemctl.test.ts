@@ -9,6 +9,8 @@ import {
   createSystemdServiceManager,
   normalizeUnitName,
   parseShowOutput,
+  parseSwitchBlocks,
+  parseTimespanUs,
   SHOW_PROPERTIES,
   SystemctlError,
   systemctlSpawnCount,
@@ -71,6 +73,58 @@ function manager(reply: (argv: readonly string[]) => Partial<RunResult>, extra: 
   });
   return { sm, calls };
 }
+
+// The dead-man switch as `status` reads it: systemd 252 under a user manager, a timer armed with
+// --on-active=600123ms read at /proc/uptime 218.76, and a lease timer that was never armed.
+const SWITCH_SHOW = [
+  "NextElapseUSecRealtime=",
+  "NextElapseUSecMonotonic=13min 38.876374s",
+  "Id=jorm-master-lease-r-0.timer",
+  "LoadState=loaded",
+  "ActiveState=active",
+  "SubState=waiting",
+  "",
+  "NextElapseUSecRealtime=",
+  "NextElapseUSecMonotonic=infinity",
+  "Id=jorm-master-lease-r-1.timer",
+  "LoadState=not-found",
+  "ActiveState=inactive",
+  "SubState=dead",
+  "",
+].join("\n");
+
+describe("dead-man switch state (read by status)", () => {
+  test("parseTimespanUs reads systemd's timespans; infinity and garbage are null", () => {
+    expect(parseTimespanUs("13min 38.876374s")).toBe(818_876_374);
+    expect(parseTimespanUs("2d 3h 1min 5s")).toBe((2 * 86_400 + 3 * 3_600 + 65) * 1e6);
+    expect(parseTimespanUs("250ms")).toBe(250_000);
+    expect(parseTimespanUs("17us")).toBe(17);
+    expect(parseTimespanUs("0")).toBe(0);
+    expect(parseTimespanUs("infinity")).toBeNull();
+    expect(parseTimespanUs("")).toBeNull();
+    expect(parseTimespanUs("soon")).toBeNull();
+    expect(parseTimespanUs("3 parsecs")).toBeNull();
+  });
+
+  test("parseSwitchBlocks: a waiting timer is armed and fires at now + (elapse - uptime); a missing one is not armed", () => {
+    const m = parseSwitchBlocks(SWITCH_SHOW, 218_760_000, NOW_MS);
+    expect(m.get("jorm-master-lease-r-0.timer")).toEqual({ armed: true, fireAtMs: NOW_MS + 600_116 });
+    expect(m.get("jorm-master-lease-r-1.timer")).toEqual({ armed: false, fireAtMs: null });
+    // Without the kernel's uptime the fire time is unknown, not guessed.
+    expect(parseSwitchBlocks(SWITCH_SHOW, null, NOW_MS).get("jorm-master-lease-r-0.timer")).toEqual({ armed: true, fireAtMs: null });
+  });
+
+  test("showFreezeSwitches asks for every runner's lease timer in one show", async () => {
+    const { run, calls } = fakeSpawner(() => ({ stdout: SWITCH_SHOW }));
+    const sm = createSystemdServiceManager({ scope: "user", unitFor: (id) => `r@${id}`, run, clock: fixedClock(NOW_MS), proc: { uptimeUs: async () => 218_760_000, processState: async () => null } });
+    const m = await sm.showFreezeSwitches([0, 1]);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.argv).toContain("show");
+    expect(calls[0]!.argv.slice(-3)).toEqual(["--", "jorm-master-lease-r-0.timer", "jorm-master-lease-r-1.timer"]);
+    expect(m.get(0)).toEqual({ armed: true, fireAtMs: NOW_MS + 600_116 });
+    expect(m.get(1)).toEqual({ armed: false, fireAtMs: null });
+  });
+});
 
 describe("parseShowOutput", () => {
   test("parses every block of real systemctl show output, in order", () => {
@@ -458,6 +512,17 @@ describe("under a real systemd --user manager", () => {
     await sm.kill(6, "SIGKILL");
     await sm.stop(6);
     await sm.stop(7);
+  });
+
+  it("showFreezeSwitches reads an armed switch's fire time back from the manager", async () => {
+    const t0 = Date.now();
+    await sm.armFreeze!(8, t0 + 60_000);
+    const armed = await sm.showFreezeSwitches([8, 9]);
+    await sm.disarmFreeze!(8);
+    expect(armed.get(8)?.armed).toBe(true);
+    expect(Math.abs(armed.get(8)!.fireAtMs! - (t0 + 60_000))).toBeLessThan(1_000);
+    expect(armed.get(9)).toEqual({ armed: false, fireAtMs: null });
+    expect((await sm.showFreezeSwitches([8])).get(8)).toEqual({ armed: false, fireAtMs: null });
   });
 
   it("systemd's own errors come back as SystemctlError", async () => {

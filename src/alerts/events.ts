@@ -1,0 +1,203 @@
+// What is worth telling a human, derived from each tick's report. Pure: (report, memory, config)
+// in, (events, memory) out; the notifier (notifier.ts) delivers them. Nothing here does I/O or
+// reads the clock: "now" is the end of the tick the report describes.
+
+import type { ResolvedConfig } from "../config/types.ts";
+import type { TickReport } from "../master/loop.ts";
+import { epochClock } from "../master/schedule.ts";
+
+export type Severity = "critical" | "warning" | "info";
+
+export type AlertKind =
+  | "failover"
+  | "fence_kill"
+  | "no_signer"
+  | "no_signer_resolved"
+  | "two_holders"
+  | "two_holders_resolved"
+  | "slot_missed"
+  | "runner_cannot_start"
+  | "daemon_start"
+  | "daemon_stop";
+
+export interface AlertEvent {
+  kind: AlertKind;
+  severity: Severity;
+  /** Events with the same key within the notifier's dedup window are sent once */
+  key: string;
+  /** One line, e.g. "failover: #0 → #2" */
+  title: string;
+  /** The reason, as the daemon logged it */
+  text: string;
+  atMs: number;
+  runner?: number;
+}
+
+/** A slot's outcome is settled this long after it ends (as for the metrics: a demoted standby's log
+ *  shows Rejected for a slot the signer produced; logs are re-read at least every 30 s). */
+export const ALERT_SLOT_GRACE_MS = 60_000;
+/** Without settings (no runner answered yet) "a window" is taken as this long. */
+export const NO_SIGNER_FALLBACK_MS = 10_000;
+/** A fresh daemon may wait one window before its first promotion (the schedule is unknown), and the
+ *  promotion lands on the next tick: the no-signer alarm allows for that beyond one window. */
+export const NO_SIGNER_SLACK_MS = 2_000;
+
+export interface AlertMemory {
+  /** The signer as of the previous tick (for "failover: #a → #b") */
+  signer: number | null;
+  /** Since when no runner is a verified signer; null while one is */
+  noSignerSinceMs: number | null;
+  noSignerAlerted: boolean;
+  twoHoldersAlerted: boolean;
+  /** Slots some log shows as done, not yet settled: absolute slot → end, block seen, a reject reason */
+  pending: Record<number, { endMs: number; block: boolean; rejected: string | null; epoch: number; slot: number; hash?: string; producer?: number }>;
+  settled: number[];
+  /** The first tick's start: slots that ended before it are history */
+  sinceMs: number | null;
+}
+
+export const emptyAlertMemory = (): AlertMemory => ({
+  signer: null,
+  noSignerSinceMs: null,
+  noSignerAlerted: false,
+  twoHoldersAlerted: false,
+  pending: {},
+  settled: [],
+  sinceMs: null,
+});
+
+/** How long "no signer" may last before it is an alarm: one guarded slot window plus slack. */
+export function noSignerLimitMs(r: TickReport, config: ResolvedConfig): number {
+  const s = r.observation.settings;
+  const slotMs = s ? epochClock(s).slotMs : NO_SIGNER_FALLBACK_MS;
+  return slotMs + config.slotGuardMs + config.slotMarginMs + NO_SIGNER_SLACK_MS;
+}
+
+/** A leader slot whose outcome is settled (for the event log): the block's hash and the runner whose
+ *  log shows it, or the first reject reason. */
+export interface SettledSlot {
+  abs: number;
+  epoch: number;
+  slot: number;
+  endMs: number;
+  block: { hash: string; producer: number } | null;
+  rejected: string | null;
+}
+
+export function alertEvents(r: TickReport, prev: AlertMemory, config: ResolvedConfig): { events: AlertEvent[]; memory: AlertMemory; settled: SettledSlot[] } {
+  const now = r.startedMs + r.durationMs;
+  const events: AlertEvent[] = [];
+  const settledNow: SettledSlot[] = [];
+  const memory: AlertMemory = { ...prev, pending: { ...prev.pending }, sinceMs: prev.sinceMs ?? r.startedMs };
+  const push = (e: Omit<AlertEvent, "atMs">) => events.push({ ...e, atMs: now });
+
+  // Actions: promotions to signer, SIGKILL fences, runners that will not start.
+  let from = prev.signer;
+  for (const o of r.outcomes) {
+    const a = o.action;
+    if (a.kind === "promote" && a.purpose === "sign" && o.ok) {
+      const was = from === null || from === a.id ? "" : `#${from} → `;
+      push({ kind: "failover", severity: "warning", key: `failover:${from ?? "-"}:${a.id}`, title: `failover: ${was}#${a.id} signs`, text: a.reason, runner: a.id });
+      from = a.id;
+    } else if ((a.kind === "kill" || a.kind === "retire") && o.ok) {
+      push({ kind: "fence_kill", severity: "warning", key: `kill:${a.id}`, title: `runner #${a.id} killed (SIGKILL)`, text: a.reason, runner: a.id });
+    } else if ((a.kind === "start" || a.kind === "restart") && !o.ok && !o.transient) {
+      push({ kind: "runner_cannot_start", severity: "critical", key: `start:${a.id}`, title: `runner #${a.id} cannot start`, text: `${a.reason}: ${o.detail}`, runner: a.id });
+    }
+  }
+  memory.signer = r.memory.signer;
+
+  // No verified signer: the signer is named and its GET /leaders lists a key.
+  const views = new Map(r.views.map((v) => [v.id, v]));
+  const signer = r.memory.signer;
+  const signerView = signer === null ? undefined : views.get(signer);
+  const signing = signerView !== undefined && (signerView.leaderIds?.length ?? 0) > 0;
+  if (signing) {
+    if (prev.noSignerAlerted) {
+      push({ kind: "no_signer_resolved", severity: "info", key: `no_signer_resolved:${now}`, title: `#${signer} signs again`, text: `no signer for ${Math.round((now - (prev.noSignerSinceMs ?? now)) / 1000)} s`, runner: signer! });
+    }
+    memory.noSignerSinceMs = null;
+    memory.noSignerAlerted = false;
+  } else {
+    memory.noSignerSinceMs = prev.noSignerSinceMs ?? r.observation.atMs;
+    const lasted = now - memory.noSignerSinceMs;
+    if (!prev.noSignerAlerted && lasted > noSignerLimitMs(r, config)) {
+      const why = signer === null ? "no runner holds the key" : `signer #${signer} is not verified holding the key (${signerView?.cap ?? "unknown"})`;
+      push({ kind: "no_signer", severity: "critical", key: `no_signer:${memory.noSignerSinceMs}`, title: "no signer", text: `${why} for ${Math.round(lasted / 1000)} s` });
+      memory.noSignerAlerted = true;
+    }
+  }
+
+  // Two key holders outside a boundary hand-out: the hand-out's co-holders are expected.
+  const coHolders = new Set(r.memory.boundary?.coHolders ?? []);
+  const holders = r.views.filter((v) => v.id < config.cntRunners && (v.leaderIds?.length ?? 0) > 0 && !coHolders.has(v.id)).map((v) => v.id);
+  if (holders.length > 1) {
+    if (!prev.twoHoldersAlerted) {
+      push({ kind: "two_holders", severity: "critical", key: `two_holders:${holders.join(",")}`, title: `${holders.length} key holders: ${holders.map((i) => `#${i}`).join(", ")}`, text: "more than one runner holds the key outside an epoch hand-out; the daemon fences all but one" });
+    }
+    memory.twoHoldersAlerted = true;
+  } else {
+    if (prev.twoHoldersAlerted) push({ kind: "two_holders_resolved", severity: "info", key: `two_holders_resolved:${now}`, title: "one key holder again", text: holders.length === 1 ? `#${holders[0]} holds the key` : "no runner holds the key" });
+    memory.twoHoldersAlerted = false;
+  }
+
+  // Slots: settled a grace after they end; missed when no log shows a block.
+  const settings = r.observation.settings;
+  if (settings) {
+    const clock = epochClock(settings);
+    const settled = new Set(prev.settled);
+    // Older slots are forgotten once settled; a standby's log may still list them (Rejected) after
+    // the runner that produced them restarted with an empty log, so they are not taken in again.
+    const oldest = clock.abs(clock.epochAt(now) - 1, 0);
+    for (const o of r.observation.runners) {
+      if (!o.logs?.ok) continue;
+      for (const l of o.logs.value) {
+        if (l.status.kind === "pending") continue;
+        const abs = clock.abs(l.scheduledAt.epoch, l.scheduledAt.slot);
+        if (settled.has(abs) || abs < oldest) continue;
+        const endMs = clock.slotStartMs(abs) + clock.slotMs;
+        if (endMs < memory.sinceMs!) continue;
+        const seen = memory.pending[abs];
+        const rejected = l.status.kind === "rejected" ? `#${o.id}: ${l.status.reason}` : null;
+        const produced = l.status.kind === "block" && !seen?.block ? { hash: l.status.block, producer: o.id } : seen?.block ? { hash: seen.hash, producer: seen.producer } : {};
+        memory.pending[abs] = {
+          endMs,
+          block: (seen?.block ?? false) || l.status.kind === "block",
+          rejected: seen?.rejected ?? rejected,
+          epoch: l.scheduledAt.epoch,
+          slot: l.scheduledAt.slot,
+          ...produced,
+        };
+      }
+    }
+    for (const [k, p] of Object.entries(memory.pending)) {
+      const abs = Number(k);
+      if (abs < oldest) delete memory.pending[abs];
+      if (abs < oldest || now < p.endMs + ALERT_SLOT_GRACE_MS) continue;
+      delete memory.pending[abs];
+      settled.add(abs);
+      settledNow.push({ abs, epoch: p.epoch, slot: p.slot, endMs: p.endMs, block: p.block ? { hash: p.hash ?? "", producer: p.producer ?? -1 } : null, rejected: p.rejected });
+      if (p.block) continue;
+      push({
+        kind: "slot_missed",
+        severity: "warning",
+        key: `slot:${abs}`,
+        title: `slot ${p.epoch}.${p.slot} ${p.rejected ? "rejected" : "missed"}`,
+        text: p.rejected ? `no runner produced it; rejected by ${p.rejected}` : "no runner's leader log shows a block for it",
+      });
+    }
+    memory.settled = [...settled].filter((a) => a >= oldest);
+  }
+  return { events, memory, settled: settledNow };
+}
+
+/** Stateful shell over alertEvents: folds each tick in and hands what it finds to `notify`. */
+export class AlertWatcher {
+  private memory = emptyAlertMemory();
+  constructor(private readonly notify: (e: AlertEvent) => void) {}
+  onTick(r: TickReport, config: ResolvedConfig): void {
+    const { events, memory } = alertEvents(r, this.memory, config);
+    this.memory = memory;
+    for (const e of events) this.notify(e);
+  }
+}

@@ -1,0 +1,96 @@
+// Pure time arithmetic of the signer lease: until when the holder may sign, when to renew, and when
+// a host that has just taken the lease over may start. All instants are this host's monotonic
+// milliseconds (performance.now()), never wall-clock time, which NTP may step.
+//
+// Why the holder counts from the moment the keep-alive was SENT: etcd's leader resets the lease's
+// expiry to (when it processed the keep-alive) + TTL, and it processed it after we sent it, so
+// sent + TTL is a lower bound on the expiry whatever the network did to the request or the answer.
+// Counting from the answer would overstate the bound by the answer's delay, which is unbounded.
+//
+// What the bound assumes (the README repeats it):
+//  - Clock rates: this host's and the etcd leader's monotonic clocks each run within
+//    MAX_CLOCK_RATE_ERROR of true time. The TTL the leader measures then lasts at least
+//    TTL / (1 + ρ) of real time, and a local interval D lasts at most D / (1 - ρ) of real time, so
+//    a local allowance of TTL·(1 - ρ)/(1 + ρ) never outlives the lease.
+//  - Scheduling: stopping the signer takes at most SCHEDULING_MARGIN_MS after the local deadline
+//    (timer latency, the freeze of a loaded machine), so the deadline is that much earlier.
+//  - etcd: a leader that lost its quorum may still answer keep-alives until it steps down (at most
+//    one election timeout later); a new leader extends every lease by an election timeout on
+//    taking over for exactly that reason (etcd PR #4778), so no extra margin is taken for it here.
+//    An etcd without the fix of PR #16822 (Debian's 3.4.23 among them) can also revoke leases EARLY
+//    from a stuck old leader (etcd issue #15247), which the holder cannot see coming; hence takeoverSafeAt: the
+//    new holder waits out the longest allowance the old one could still be using.
+
+/** ρ: 1 %. NTP-disciplined clocks stay within 500 ppm and free-running crystals within ~100 ppm; VMs have been seen worse, hence the factor of 20. */
+export const MAX_CLOCK_RATE_ERROR = 0.01;
+/** From the local deadline to the signer actually stopped: timer latency plus a freeze on a loaded host. */
+export const SCHEDULING_MARGIN_MS = 500;
+/** etcd's default election timeout (--election-timeout 1000): how long a deposed leader may still answer. */
+export const ETCD_ELECTION_TIMEOUT_MS = 1_000;
+/** Renew three times per TTL, as etcd's own Go client does: two keep-alives can fail before the allowance runs out. */
+export const RENEWALS_PER_TTL = 3;
+
+export interface TimeBounds {
+  clockRateError: number;
+  schedulingMarginMs: number;
+  etcdElectionTimeoutMs: number;
+}
+
+export const DEFAULT_TIME_BOUNDS: TimeBounds = {
+  clockRateError: MAX_CLOCK_RATE_ERROR,
+  schedulingMarginMs: SCHEDULING_MARGIN_MS,
+  etcdElectionTimeoutMs: ETCD_ELECTION_TIMEOUT_MS,
+};
+
+/** The local allowance one TTL buys: what survives the worst clock rates, minus the stop margin (ms, may be ≤ 0). */
+export function allowanceMs(ttlS: number, bounds: TimeBounds = DEFAULT_TIME_BOUNDS): number {
+  const rho = bounds.clockRateError;
+  return (ttlS * 1000 * (1 - rho)) / (1 + rho) - bounds.schedulingMarginMs;
+}
+
+/**
+ * The instant (local monotonic ms) by which the holder must have stopped signing, given a
+ * keep-alive (or the grant) SENT at `sentAtMs` that etcd answered with `ttlS`. null: the answer buys
+ * no time at all (the lease is gone, or the TTL is shorter than the margins), so stop now.
+ */
+export function signUntilMs(sentAtMs: number, ttlS: number, bounds: TimeBounds = DEFAULT_TIME_BOUNDS): number | null {
+  if (!(ttlS > 0)) return null;
+  const allowance = allowanceMs(ttlS, bounds);
+  return allowance > 0 ? sentAtMs + allowance : null;
+}
+
+/**
+ * The holder's deadline after a successful keep-alive: never earlier than before (a reordered older
+ * answer must not shorten it, and every answer is a valid lower bound on the expiry), and null once
+ * etcd says the lease is gone (ttlS 0), whatever the previous deadline was.
+ */
+export function extendSignUntil(previousMs: number | null, sentAtMs: number, ttlS: number, bounds: TimeBounds = DEFAULT_TIME_BOUNDS): number | null {
+  const next = signUntilMs(sentAtMs, ttlS, bounds);
+  if (next === null) return null;
+  return previousMs === null ? next : Math.max(previousMs, next);
+}
+
+/** May the holder sign at `nowMs`? Only strictly before its deadline; no deadline, no signing. */
+export function maySign(signUntil: number | null, nowMs: number): boolean {
+  return signUntil !== null && nowMs < signUntil;
+}
+
+/** How long to wait between keep-alives for a lease of `ttlS`. */
+export function renewIntervalMs(ttlS: number): number {
+  return (ttlS * 1000) / RENEWALS_PER_TTL;
+}
+
+/**
+ * A host whose create-if-absent succeeded may let a runner sign from the returned instant on;
+ * `confirmedAtMs` is when (local) the answer confirming the key arrived, an upper bound on when the
+ * old lease was already gone in etcd. The previous holder's last successful keep-alive was sent
+ * before that, or at most one election timeout after it (a deposed leader answering), so it stops
+ * at the latest one election timeout + its allowance + its stop margin later, each stretched by the
+ * worst clock rates (both ways, so conservatively). This holds even when etcd revoked the old lease
+ * early, and costs one TTL plus about 1.5 s of signing at a takeover.
+ */
+export function takeoverSafeAtMs(confirmedAtMs: number, ttlS: number, bounds: TimeBounds = DEFAULT_TIME_BOUNDS): number {
+  const rho = bounds.clockRateError;
+  const theirs = bounds.etcdElectionTimeoutMs + Math.max(0, allowanceMs(ttlS, bounds)) + bounds.schedulingMarginMs;
+  return confirmedAtMs + Math.ceil((theirs * (1 + rho)) / (1 - rho));
+}

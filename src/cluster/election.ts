@@ -1,0 +1,171 @@
+// Leader election on etcd: one key, `<prefix>/signer`, created only if absent and bound to a lease
+// of this host; whoever created it holds the signing right until the lease ends. The object keeps
+// the holder's state (lease, local deadline); the time arithmetic is pure (deadline.ts) and every
+// etcd call goes through the Etcd port, so the whole thing runs against a fake in tests.
+//
+// Fail closed throughout: the local deadline only moves forward after a round trip that proved the
+// lease alive AND the key still ours; any doubt (an error, an unexpected answer) leaves the deadline
+// where it was, so the holder stops signing when it passes, and any proof that the lease is gone
+// drops the right at once.
+
+import { extendSignUntil, maySign, signUntilMs, type TimeBounds, DEFAULT_TIME_BOUNDS } from "./deadline.ts";
+import type { Etcd, EtcdError, EtcdResult, KeyValue, LeaseId } from "./etcd.ts";
+
+export interface Holder {
+  /** The holder's candidate name (its host identity) */
+  value: string;
+  lease: LeaseId;
+  createRevision: number;
+}
+
+export type Holding = { lease: LeaseId; ttlS: number; signUntilMs: number | null; createRevision: number };
+
+export type CampaignOutcome =
+  | { kind: "won"; lease: LeaseId; ttlS: number; signUntilMs: number | null; confirmedAtMs: number }
+  | { kind: "lost"; holder: Holder }
+  | { kind: "error"; error: EtcdError };
+
+export type RenewOutcome =
+  | { kind: "renewed"; ttlS: number; signUntilMs: number | null }
+  /** Proven gone: the lease expired or was revoked, or the key is not ours. Stop signing now. */
+  | { kind: "lost"; reason: string }
+  /** Not proven either way: the deadline stays where it was (sign only while maySign says so). */
+  | { kind: "error"; error: EtcdError; signUntilMs: number | null }
+  | { kind: "not-holding" };
+
+export interface ElectionOptions {
+  etcd: Etcd;
+  /** Key prefix of this pool's cluster, e.g. /jorm-master/pool-a (no trailing slash) */
+  prefix: string;
+  /** This host's name, written as the key's value so every host can say who signs */
+  candidate: string;
+  /** Requested lease TTL; etcd may grant more (its minimum is 2 s at default timings) */
+  ttlS: number;
+  /** Monotonic ms; injected for tests */
+  now?: () => number;
+  bounds?: TimeBounds;
+}
+
+export interface Election {
+  readonly key: string;
+  readonly candidate: string;
+  campaign(): Promise<CampaignOutcome>;
+  renew(): Promise<RenewOutcome>;
+  /** Gives the right up: local state first (no signing from here on), then the lease is revoked. */
+  resign(): Promise<EtcdResult<null>>;
+  /** Who holds the key now, as etcd says (null: nobody) */
+  holder(): Promise<EtcdResult<Holder | null>>;
+  holding(): Holding | null;
+  maySign(nowMs?: number): boolean;
+}
+
+export function signerKey(prefix: string): string {
+  return `${prefix.replace(/\/+$/, "")}/signer`;
+}
+
+const toHolder = (kv: KeyValue): Holder => ({ value: kv.value, lease: kv.lease, createRevision: kv.createRevision });
+
+export function createElection(options: ElectionOptions): Election {
+  const { etcd, candidate, ttlS } = options;
+  const key = signerKey(options.prefix);
+  const now = options.now ?? (() => performance.now());
+  const bounds = options.bounds ?? DEFAULT_TIME_BOUNDS;
+  let state: Holding | null = null;
+  let renewing: Promise<RenewOutcome> | null = null;
+
+  async function campaign(): Promise<CampaignOutcome> {
+    if (state !== null) {
+      return { kind: "won", lease: state.lease, ttlS: state.ttlS, signUntilMs: state.signUntilMs, confirmedAtMs: now() };
+    }
+    const sentAt = now();
+    const grant = await etcd.leaseGrant(ttlS);
+    if (!grant.ok) return { kind: "error", error: grant.error };
+    const lease = grant.value;
+    const txn = await etcd.txn(
+      [{ key, target: "create_revision", equals: 0 }],
+      [{ put: { key, value: candidate, lease: lease.id } }],
+      [{ range: { key } }],
+    );
+    const confirmedAtMs = now();
+    if (!txn.ok) {
+      // The txn may have committed with its answer lost: revoking our lease deletes the key if so
+      // (and if the revoke fails too, the lease ends after its TTL and nobody signs meanwhile).
+      await etcd.leaseRevoke(lease.id);
+      return { kind: "error", error: txn.error };
+    }
+    let createRevision = 0;
+    if (txn.value.succeeded) {
+      createRevision = txn.value.revision;
+    } else {
+      const first = txn.value.responses[0];
+      const kv = first && "range" in first ? first.range.kvs[0] : undefined;
+      if (kv === undefined) {
+        await etcd.leaseRevoke(lease.id);
+        return { kind: "error", error: { kind: "invalid-response", message: `txn on ${key}: compare failed but the key is absent` } };
+      }
+      // Our own lease on the key: an earlier attempt of this same txn committed (a retried call)
+      if (kv.lease !== lease.id) {
+        await etcd.leaseRevoke(lease.id);
+        return { kind: "lost", holder: toHolder(kv) };
+      }
+      createRevision = kv.createRevision;
+    }
+    state = { lease: lease.id, ttlS: lease.ttlS, signUntilMs: signUntilMs(sentAt, lease.ttlS, bounds), createRevision };
+    return { kind: "won", lease: lease.id, ttlS: lease.ttlS, signUntilMs: state.signUntilMs, confirmedAtMs };
+  }
+
+  async function renewOnce(): Promise<RenewOutcome> {
+    const held = state;
+    if (held === null) return { kind: "not-holding" };
+    const sentAt = now();
+    const alive = await etcd.leaseKeepAlive(held.lease);
+    if (state !== held) return state === null ? { kind: "not-holding" } : { kind: "renewed", ttlS: state.ttlS, signUntilMs: state.signUntilMs };
+    if (!alive.ok) return { kind: "error", error: alive.error, signUntilMs: held.signUntilMs };
+    if (alive.value.ttlS <= 0) return drop(`lease ${held.lease} is gone (expired or revoked)`);
+    // The lease alone is not the right: the key must still be ours (an operator may have deleted
+    // it, and another host created it under its own lease, while our lease lived on).
+    const read = await etcd.range(key);
+    if (state !== held) return state === null ? { kind: "not-holding" } : { kind: "renewed", ttlS: state.ttlS, signUntilMs: state.signUntilMs };
+    if (!read.ok) return { kind: "error", error: read.error, signUntilMs: held.signUntilMs };
+    const kv = read.value.kvs[0];
+    if (kv === undefined) return drop(`${key} is gone`);
+    if (kv.lease !== held.lease || kv.createRevision !== held.createRevision) {
+      return drop(`${key} is held by ${JSON.stringify(kv.value)} under lease ${kv.lease}, not ours (${held.lease})`);
+    }
+    const next = extendSignUntil(held.signUntilMs, sentAt, alive.value.ttlS, bounds);
+    state = { ...held, ttlS: alive.value.ttlS, signUntilMs: next };
+    return { kind: "renewed", ttlS: alive.value.ttlS, signUntilMs: next };
+  }
+
+  function drop(reason: string): RenewOutcome {
+    state = null;
+    return { kind: "lost", reason };
+  }
+
+  return {
+    key,
+    candidate,
+    campaign,
+    // One keep-alive round at a time: a caller that renews again while one is in flight shares it
+    renew() {
+      renewing ??= renewOnce().finally(() => {
+        renewing = null;
+      });
+      return renewing;
+    },
+    async resign() {
+      const held = state;
+      state = null;
+      if (held === null) return { ok: true, endpoint: "", value: null };
+      return etcd.leaseRevoke(held.lease);
+    },
+    async holder() {
+      const read = await etcd.range(key);
+      if (!read.ok) return read;
+      const kv = read.value.kvs[0];
+      return { ok: true, endpoint: read.endpoint, value: kv === undefined ? null : toHolder(kv) };
+    },
+    holding: () => state,
+    maySign: (nowMs = now()) => state !== null && maySign(state.signUntilMs, nowMs),
+  };
+}

@@ -1,0 +1,62 @@
+// The daemon's one handle on the control channel: start it, feed it each tick, close it. A socket
+// that cannot be created costs the control channel (logged), never supervision.
+
+import type { TickReport } from "../master/loop.ts";
+import { daemonView, type ControlAnswer, type ControlRequest } from "./protocol.ts";
+import { ControlInbox, startControlServer, type ControlServer } from "./server.ts";
+
+/** A mutating request waits at most this long for the loop (a loop_period plus a slow tick). */
+export const INBOX_WAIT_MS = 30_000;
+
+export interface DaemonControl {
+  /** null: the socket could not be created */
+  readonly path: string | null;
+  /** After every tick: remember the report, apply the requests waiting in the inbox. */
+  onTick(r: TickReport): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ControlOptions {
+  path: string;
+  version: string;
+  log: { info(msg: string): void; warn(msg: string): void; error(msg: string): void; debug(msg: string): void };
+  pid?: number;
+  now?: () => number;
+}
+
+export async function startControl(o: ControlOptions): Promise<DaemonControl> {
+  const now = o.now ?? Date.now;
+  const meta = { pid: o.pid ?? process.pid, version: o.version, startedMs: now() };
+  let last: TickReport | null = null;
+  let ticks = 0;
+  // No mutating request exists yet; switchover/hold/release will be enqueued here and applied by the
+  // loop between ticks (see ControlInbox).
+  const inbox = new ControlInbox<ControlRequest, ControlAnswer>();
+  const handle = (req: ControlRequest): ControlAnswer | Promise<ControlAnswer> => {
+    switch (req.cmd) {
+      case "ping":
+        return { ok: true, result: meta };
+      case "status":
+        return { ok: true, result: daemonView(last, { ...meta, ticks }) };
+    }
+  };
+  let server: ControlServer | null = null;
+  try {
+    server = await startControlServer(o.path, handle, o.log);
+    o.log.info(`control socket ${o.path}`);
+  } catch (e) {
+    o.log.error(`control socket ${o.path}: ${e instanceof Error ? e.message : String(e)}; commands cannot reach this daemon (they read the runners directly)`);
+  }
+  return {
+    path: server ? o.path : null,
+    async onTick(r) {
+      last = r;
+      ticks++;
+      await inbox.drain((req) => ({ ok: false, error: `${req.cmd}: not applied by this daemon` }));
+    },
+    async close() {
+      inbox.close("the daemon is stopping");
+      await server?.close();
+    },
+  };
+}

@@ -1,0 +1,90 @@
+// The control channel's wire format: one JSON request per connection, one JSON answer, each a single
+// line. Both sides validate with zod: a daemon of another version, a stray client or a truncated
+// write is an error answer, never a crash or a guess.
+
+import { z } from "zod";
+import type { TickReport } from "../master/loop.ts";
+
+/** Requests the daemon answers. Read-only ones are answered at once from the last tick; mutating
+ *  ones (none yet) go through the inbox and are answered after the loop applied them. */
+export const requestSchema = z.discriminatedUnion("cmd", [
+  z.object({ cmd: z.literal("ping") }).strict(),
+  z.object({ cmd: z.literal("status") }).strict(),
+]);
+export type ControlRequest = z.infer<typeof requestSchema>;
+
+const runnerViewSchema = z.object({
+  id: z.number().int(),
+  cap: z.string(),
+  running: z.boolean(),
+  nodeState: z.string().nullable(),
+  height: z.number().nullable(),
+  leaderIds: z.array(z.number()).nullable(),
+  busy: z.boolean(),
+  frozen: z.boolean(),
+});
+
+/** The daemon's own view, from its last tick: what only it knows (its memory), not what REST shows. */
+export const daemonViewSchema = z.object({
+  pid: z.number().int(),
+  version: z.string(),
+  startedMs: z.number(),
+  ticks: z.number().int(),
+  /** null: no tick has completed yet */
+  tickAtMs: z.number().nullable(),
+  tickDurationMs: z.number().nullable(),
+  signer: z.number().int().nullable(),
+  /** A boundary hand-out in progress: co-holders computing `epoch`'s schedule */
+  boundary: z.object({ epoch: z.number().int(), coHolders: z.array(z.number().int()), stripped: z.boolean() }).nullable(),
+  views: z.array(runnerViewSchema),
+  notes: z.array(z.string()),
+  /** Absolute slot numbers of the pool's leader events the daemon knows of */
+  events: z.array(z.number().int()),
+  knownEpochs: z.array(z.number().int()),
+});
+export type DaemonView = z.infer<typeof daemonViewSchema>;
+
+export const pingResultSchema = z.object({ pid: z.number().int(), version: z.string(), startedMs: z.number() });
+
+export const answerSchema = z.discriminatedUnion("ok", [
+  z.object({ ok: z.literal(true), result: z.unknown() }),
+  z.object({ ok: z.literal(false), error: z.string() }),
+]);
+export type ControlAnswer = z.infer<typeof answerSchema>;
+
+/** Longest request line a server reads; anything longer is refused (a request is a few bytes). */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+/** Longest answer a client reads (a status view of a few runners is a few kB). */
+export const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
+
+/** The view the daemon hands out, from its last tick report. Pure. */
+export function daemonView(r: TickReport | null, meta: { pid: number; version: string; startedMs: number; ticks: number }): DaemonView {
+  return {
+    ...meta,
+    tickAtMs: r ? r.startedMs : null,
+    tickDurationMs: r ? r.durationMs : null,
+    signer: r?.memory.signer ?? null,
+    boundary: r?.memory.boundary ? { epoch: r.memory.boundary.epoch, coHolders: [...r.memory.boundary.coHolders], stripped: r.memory.boundary.stripped === true } : null,
+    views: (r?.views ?? []).map((v) => ({ id: v.id, cap: v.cap, running: v.running, nodeState: v.nodeState, height: v.height, leaderIds: v.leaderIds, busy: v.busy, frozen: v.frozen })),
+    notes: [...(r?.plan.notes ?? [])],
+    events: [...(r?.memory.events ?? [])],
+    knownEpochs: [...(r?.memory.knownEpochs ?? [])],
+  };
+}
+
+/** One line for a human: "daemon: signer #1, hand-out in progress (#0, #2 computing epoch 5)". */
+export function daemonHeadline(v: DaemonView, nowMs: number): string {
+  const parts: string[] = [];
+  if (v.tickAtMs === null) parts.push("starting, no tick yet");
+  else parts.push(v.signer === null ? "no signer" : `signer #${v.signer}`);
+  if (v.boundary) {
+    const who = v.boundary.coHolders.map((id) => `#${id}`).join(", ");
+    parts.push(`hand-out in progress (${who || "no co-holder"} computing epoch ${v.boundary.epoch}'s schedule${v.boundary.stripped ? ", keys being taken back" : ""})`);
+  }
+  if (v.tickAtMs !== null) {
+    const ageS = Math.max(0, Math.round((nowMs - v.tickAtMs) / 1000));
+    if (ageS >= 10) parts.push(`last tick ${ageS} s ago`);
+  }
+  for (const n of v.notes) parts.push(n);
+  return `daemon (pid ${v.pid}): ${parts.join("; ")}`;
+}

@@ -1,0 +1,137 @@
+// An in-memory Etcd for tests of the layers above the port: keys, revisions and leases with TTLs on
+// an injected clock, and switches for the faults the real one shows (down: every call unavailable;
+// answers lost after the operation applied). Deliberately small: semantics match what
+// gateway.test.ts and etcd.test.ts establish for the real server, nothing more.
+
+import type { Etcd, EtcdError, EtcdResult, KeyValue, LeaseId, TxnCompare, TxnOp, TxnOpResult } from "../../src/cluster/etcd.ts";
+
+interface FakeLease {
+  ttlS: number;
+  expiresAtMs: number;
+}
+
+export interface FakeEtcd extends Etcd {
+  /** Every call fails as unavailable (etcd down or cut off) */
+  down: boolean;
+  /** Names of operations (e.g. "txn") whose next call applies, then reports unavailable (the answer was lost) */
+  loseAnswer: string[];
+  /** Each call takes this long: the clock moves before the operation applies (a slow network) */
+  latencyMs: number;
+  /** Lets time pass: expired leases are revoked and their keys deleted */
+  advance(ms: number): void;
+  nowMs(): number;
+  calls: string[];
+  kv: Map<string, KeyValue>;
+  leases: Map<LeaseId, FakeLease>;
+  /** etcd revoking a lease on its own (expiry, or an early revoke by a stuck old leader) */
+  revoke(id: LeaseId): void;
+}
+
+const UNAVAILABLE: EtcdError = { kind: "unavailable", message: "fake etcd: down" };
+
+export function createFakeEtcd(startMs = 0): FakeEtcd {
+  let clock = startMs;
+  let revision = 1;
+  let nextLease = 1000;
+  const kv = new Map<string, KeyValue>();
+  const leases = new Map<LeaseId, FakeLease>();
+
+  function revoke(id: LeaseId) {
+    if (!leases.delete(id)) return;
+    for (const [k, v] of kv) if (v.lease === id) kv.delete(k);
+    revision++;
+  }
+  function expire() {
+    for (const [id, l] of leases) if (l.expiresAtMs <= clock) revoke(id);
+  }
+  const inRange = (k: string, key: string, prefix?: boolean) => (prefix ? k.startsWith(key) : k === key);
+
+  function op<T>(name: string, apply: () => EtcdResult<T>): Promise<EtcdResult<T>> {
+    fake.calls.push(name);
+    if (fake.down) return Promise.resolve({ ok: false, error: UNAVAILABLE });
+    clock += fake.latencyMs;
+    expire();
+    const result = apply();
+    const lost = fake.loseAnswer.indexOf(name);
+    if (lost >= 0) {
+      fake.loseAnswer.splice(lost, 1);
+      return Promise.resolve({ ok: false, error: { kind: "unavailable", message: "fake etcd: answer lost" } });
+    }
+    return Promise.resolve(result);
+  }
+  const ok = <T>(value: T): EtcdResult<T> => ({ ok: true, value, endpoint: "fake" });
+
+  function compare(c: TxnCompare): boolean {
+    const cur = kv.get(c.key);
+    if (c.target === "create_revision") return (cur?.createRevision ?? 0) === c.equals;
+    if (c.target === "value") return cur?.value === c.equals;
+    return (cur?.lease ?? "0") === c.equals;
+  }
+  function apply(o: TxnOp): TxnOpResult {
+    if ("put" in o) return { put: { revision: put(o.put.key, o.put.value, o.put.lease) } };
+    if ("range" in o) return { range: { kvs: [...kv.values()].filter((v) => inRange(v.key, o.range.key, o.range.prefix)) } };
+    let deleted = 0;
+    for (const k of [...kv.keys()]) if (inRange(k, o.deleteRange.key, o.deleteRange.prefix)) (kv.delete(k), deleted++);
+    return { deleteRange: { deleted } };
+  }
+  function put(key: string, value: string, lease?: LeaseId): number {
+    revision++;
+    const cur = kv.get(key);
+    kv.set(key, {
+      key,
+      value,
+      createRevision: cur?.createRevision ?? revision,
+      modRevision: revision,
+      version: (cur?.version ?? 0) + 1,
+      lease: lease ?? "0",
+    });
+    return revision;
+  }
+
+  const fake: FakeEtcd = {
+    down: false,
+    loseAnswer: [],
+    latencyMs: 0,
+    calls: [],
+    kv,
+    leases,
+    revoke,
+    nowMs: () => clock,
+    advance(ms) {
+      clock += ms;
+      expire();
+    },
+    leaseGrant: (ttlS) =>
+      op("leaseGrant", () => {
+        const id = String(nextLease++);
+        const granted = Math.max(2, ttlS);
+        leases.set(id, { ttlS: granted, expiresAtMs: clock + granted * 1000 });
+        return ok({ id, ttlS: granted });
+      }),
+    leaseKeepAlive: (id) =>
+      op("leaseKeepAlive", () => {
+        const l = leases.get(id);
+        if (!l) return ok({ ttlS: 0 });
+        l.expiresAtMs = clock + l.ttlS * 1000;
+        return ok({ ttlS: l.ttlS });
+      }),
+    leaseRevoke: (id) => op("leaseRevoke", () => (revoke(id), ok(null))),
+    leaseTimeToLive: (id) =>
+      op("leaseTimeToLive", () => {
+        const l = leases.get(id);
+        const keys = [...kv.values()].filter((v) => v.lease === id).map((v) => v.key);
+        return ok({ id, ttlS: l ? Math.ceil((l.expiresAtMs - clock) / 1000) : -1, grantedTtlS: l?.ttlS ?? 0, keys });
+      }),
+    range: (key, opts) => op("range", () => ok({ kvs: [...kv.values()].filter((v) => inRange(v.key, key, opts?.prefix)), revision })),
+    put: (key, value, opts) => op("put", () => ok({ revision: put(key, value, opts?.lease) })),
+    deleteRange: (key, opts) => op("deleteRange", () => ok({ deleted: (apply({ deleteRange: { key, prefix: opts?.prefix } }) as { deleteRange: { deleted: number } }).deleteRange.deleted })),
+    txn: (cmp, success, failure) =>
+      op("txn", () => {
+        const succeeded = cmp.every(compare);
+        const responses = (succeeded ? success : failure).map(apply);
+        return ok({ succeeded, revision, responses });
+      }),
+    watch: () => Promise.resolve({ ok: false, error: { kind: "rejected", message: "fake etcd: no watch" } }),
+  };
+  return fake;
+}

@@ -1,0 +1,177 @@
+// The status check's exit codes, as a table: monitoring-plugin convention, fail closed. Every row
+// names the evidence; the boundary hand-out is recognised from the time, the co-holders' armed
+// dead-man switches (read from systemd) and their leader logs, never from the daemon's word.
+// Codes are numbers on purpose: the table is the contract a check runner reads.
+import { describe, expect, test } from "bun:test";
+import type { UnitState } from "../../src/master/ports.ts";
+import type { LeaderLog, NodeResult, NodeStats, Settings } from "../../src/node/types.ts";
+import { statusModel, type StatusInput, type StatusRunnerInput } from "../../src/status/model.ts";
+import { renderStatus } from "../../src/status/render.ts";
+
+// Slots of 1 s, 60 per epoch: epoch 10 starts at 600 000 ms, epoch 11 at 660 000 ms.
+const settings: Settings = { block0Hash: "h", block0TimeMs: 0, slotDurationMs: 1000, slotsPerEpoch: 60, consensusVersion: "genesis_praos", currSlotStartTimeMs: null };
+const MID_EPOCH = 620_500;
+const BOUNDARY = 660_000;
+const EVENT_ACTION_MS = 15_000;
+const SLOT_GUARD_MS = 300;
+/** Where decide arms a co-holder's switch: before slot 1's guarded window, less LEASE_SAFETY_MS */
+const LEASE_AT = BOUNDARY + 1000 - SLOT_GUARD_MS - 100;
+
+const unit = (id: number, over: Partial<UnitState> = {}): UnitState => ({
+  id,
+  activeState: "active",
+  subState: "running",
+  mainPid: 1000 + id,
+  sinceMs: 0,
+  restarts: 0,
+  frozen: false,
+  ...over,
+});
+const stats = (state: NodeStats["state"] = "Running"): NodeResult<NodeStats> => ({
+  ok: true,
+  value: { state, version: "jormungandr 0.8.19", height: 500, lastBlockDate: null, lastBlockTimeMs: null, lastReceivedBlockTimeMs: null, uptimeS: 100, nodeId: null },
+});
+const timeout: NodeResult<never> = { ok: false, error: { kind: "unreachable", reason: "timeout", message: "deadline" } };
+const refused: NodeResult<never> = { ok: false, error: { kind: "unreachable", reason: "refused", message: "ECONNREFUSED" } };
+const garbage: NodeResult<never> = { ok: false, error: { kind: "malformed", endpoint: "/api/v0/leaders", field: "leaders", message: "expected an array" } };
+const booting: NodeResult<never> = { ok: false, error: { kind: "not_ready", status: 503, message: "" } };
+const pending = (epoch: number, slot: number): LeaderLog => ({
+  createdAtMs: 0,
+  scheduledAtMs: (epoch * 60 + slot) * 1000,
+  scheduledAt: { epoch, slot },
+  wakeAtMs: null,
+  finishedAtMs: null,
+  status: { kind: "pending" },
+  enclaveLeaderId: 1,
+});
+
+type R = Partial<StatusRunnerInput> & { keys?: number[] };
+const runner = (id: number, o: R = {}): StatusRunnerInput => ({
+  id,
+  unit: o.unit === undefined ? unit(id) : o.unit,
+  stats: o.stats === undefined ? stats() : o.stats,
+  leaders: o.leaders === undefined ? { ok: true, value: o.keys ?? [] } : o.leaders,
+  logs: o.logs === undefined ? { ok: true, value: [] } : o.logs,
+  deadManSwitch: o.deadManSwitch === undefined ? { armed: false, fireAtMs: null } : o.deadManSwitch,
+});
+const signer = (id = 0) => runner(id, { keys: [1] });
+const armed = (fireAtMs = LEASE_AT) => ({ armed: true, fireAtMs });
+const coHolder = (id: number, o: R = {}) => runner(id, { keys: [1], deadManSwitch: armed(), ...o });
+const stopped = (id: number) => runner(id, { unit: unit(id, { activeState: "inactive", subState: "dead", mainPid: 0 }), stats: refused, leaders: refused, logs: refused });
+
+const input = (runners: StatusRunnerInput[], over: Partial<StatusInput> = {}): StatusInput => ({
+  nowMs: MID_EPOCH,
+  cntRunners: runners.filter((r) => r.id < 3).length,
+  runners,
+  settings,
+  pooltool: null,
+  systemdError: null,
+  systemdAsked: true,
+  switchesError: null,
+  handout: { eventActionMs: EVENT_ACTION_MS, slotGuardMs: SLOT_GUARD_MS },
+  keyMode: "boot",
+  ...over,
+});
+
+type Case = [name: string, runners: StatusRunnerInput[], code: number, verdict: string, over?: Partial<StatusInput>];
+
+const cases: Case[] = [
+  // 0 OK
+  ["one signer, the standbys verified key-less", [signer(), runner(1), runner(2)], 0, "OK: #0 holds the key and is Running"],
+  ["one signer; a stopped and a frozen runner cannot sign, a warm standby is left", [signer(), stopped(1), runner(2, { unit: unit(2, { frozen: true }), stats: timeout, leaders: timeout, logs: timeout }), runner(3)], 0, "OK:", { cntRunners: 4 }],
+  ["a single-runner setup has no standby to miss", [signer()], 0, "OK: #0 holds the key and is Running"],
+  ["a standby booting with key_mode rest cannot hold the key", [signer(), runner(1, { stats: booting, leaders: booting }), runner(2)], 0, "OK:", { keyMode: "rest" }],
+  [
+    "boundary hand-out before the boundary: co-holders with armed switches",
+    [signer(), coHolder(1), coHolder(2)],
+    0,
+    "OK: #0 holds the key and is Running; boundary hand-out to #1, #2",
+    { nowMs: BOUNDARY - 10_000 },
+  ],
+  ["boundary hand-out just after the boundary, before the strip", [signer(), coHolder(1), coHolder(2)], 0, "boundary hand-out to #1, #2", { nowMs: BOUNDARY + 200 }],
+  [
+    "a co-holder whose /leaders is locked by the computation is harmless while its switch is armed",
+    [signer(), coHolder(1, { leaders: timeout }), runner(2)],
+    0,
+    "boundary hand-out to #1",
+    { nowMs: BOUNDARY + 200 },
+  ],
+
+  // 1 WARNING
+  ["a standby's /leaders hangs: it may hold the key", [signer(), runner(1, { leaders: timeout }), runner(2)], 1, "#1's key state is unknown"],
+  ["a standby's /leaders answers garbage: it may hold the key", [signer(), runner(1, { leaders: garbage }), runner(2)], 1, "#1's key state is unknown"],
+  ["a standby's REST is silent while its process runs", [signer(), runner(1, { stats: timeout, leaders: timeout, logs: timeout }), runner(2)], 1, "#1's key state is unknown"],
+  ["a standby booting with key_mode boot may hold the key", [signer(), runner(1, { stats: booting, leaders: booting }), runner(2)], 1, "#1's key state is unknown", { keyMode: "boot" }],
+  ["without systemd a refused REST does not prove a runner stopped", [signer(), runner(1, { unit: null, stats: refused, leaders: refused }), runner(2, { unit: null })], 1, "#1's key state is unknown", { systemdAsked: false, systemdError: "not asked (--rest-only)" }],
+  ["no warm standby", [signer(), stopped(1), stopped(2)], 1, "no warm standby"],
+  ["a unit failed", [signer(), runner(1), runner(2, { unit: unit(2, { activeState: "failed", subState: "failed", mainPid: 0 }), stats: refused, leaders: refused })], 1, "#2's unit failed"],
+  ["PoolTool unreachable", [signer(), runner(1), runner(2)], 1, "PoolTool: majority max unavailable", { pooltool: { majorityMax: null, error: "majority max unavailable: timeout" } }],
+  ["systemd unreadable", [signer(), runner(1), runner(2)], 1, "systemd: cannot read unit states", { systemdError: "cannot read unit states: systemctl exit 1: Failed to connect to bus" }],
+  [
+    "after the strip was queued: the co-holder's /leaders waits behind it and its switch is disarmed",
+    [signer(), runner(1, { leaders: timeout, deadManSwitch: { armed: false, fireAtMs: null } }), runner(2)],
+    1,
+    "#1's key state is unknown",
+    { nowMs: BOUNDARY + 300 },
+  ],
+  ["a running unit beyond cnt_runners: its keys are not asked", [signer(), runner(1), runner(2), runner(3, { stats: null, leaders: null, logs: null })], 1, "#3's key state is unknown", { cntRunners: 3 }],
+
+  // 2 CRITICAL
+  ["no runner holds the key", [runner(0), runner(1), runner(2)], 2, "CRITICAL: no runner holds the key"],
+  ["the only holder is frozen", [runner(0, { keys: [1], unit: unit(0, { frozen: true }) }), runner(1), runner(2)], 2, "#0 holds the key but is frozen"],
+  ["the only holder is not Running", [runner(0, { keys: [1], stats: stats("Bootstrapping") }), runner(1), runner(2)], 2, "#0 holds the key but is Bootstrapping"],
+  ["no known holder while a key state is unknown", [runner(0), runner(1, { leaders: timeout }), runner(2)], 2, "keys unknown for #1"],
+  ["two holders mid-epoch", [signer(), runner(1, { keys: [1] }), runner(2)], 2, "2 runners may sign outside a hand-out (#0, #1)"],
+  ["two holders mid-epoch, even with a switch armed", [signer(), coHolder(1)], 2, "2 runners may sign outside a hand-out (#0, #1)"],
+  ["two holders at the boundary without an armed switch", [signer(), runner(1, { keys: [1] }), runner(2)], 2, "2 runners may sign outside a hand-out", { nowMs: BOUNDARY - 10_000 }],
+  ["a hand-out whose switch fires after slot 1's window opened", [signer(), coHolder(1, { deadManSwitch: armed(BOUNDARY + 900) }), runner(2)], 2, "not before slot 1 of epoch 11", { nowMs: BOUNDARY - 10_000 }],
+  ["a switch whose fire time is unreadable is no proof", [signer(), coHolder(1, { deadManSwitch: { armed: true, fireAtMs: null } }), runner(2)], 2, "2 runners may sign", { nowMs: BOUNDARY - 10_000 }],
+  [
+    "a co-holder with a leader event before its switch fires",
+    [signer(), coHolder(1, { logs: { ok: true, value: [pending(10, 55)] } }), runner(2)],
+    2,
+    "#1 has a leader event at 10.55",
+    { nowMs: BOUNDARY - 10_000 },
+  ],
+  ["the hand-out starts event_action before the boundary, not earlier", [signer(), coHolder(1), runner(2)], 2, "2 runners may sign", { nowMs: BOUNDARY - EVENT_ACTION_MS - 5_000 }],
+  ["after slot 1's window opened, holders are holders again", [signer(), coHolder(1, { deadManSwitch: armed(BOUNDARY + 2_000) }), runner(2)], 2, "2 runners may sign", { nowMs: BOUNDARY + 800 }],
+  ["with the switches unreadable (e.g. --rest-only) a hand-out is not recognised", [signer(), coHolder(1, { deadManSwitch: null }), runner(2)], 2, "dead-man switches unreadable", { nowMs: BOUNDARY - 10_000, switchesError: "systemctl exit 1: Failed to connect to bus" }],
+  ["only co-holders hold the key: the signer is gone", [stopped(0), coHolder(1), coHolder(2)], 2, "only boundary co-holders hold the key (#1, #2)", { nowMs: BOUNDARY - 10_000 }],
+  ["a leftover unit holding the key", [signer(), runner(1), runner(2), runner(3, { keys: [1] })], 2, "(#0, #3)", { cntRunners: 3 }],
+];
+
+describe("status exit codes", () => {
+  for (const [name, runners, code, verdict, over] of cases) {
+    test(`${code}: ${name}`, () => {
+      const m = statusModel(input(runners, over));
+      const text = renderStatus(m);
+      expect({ code: m.exitCode as number, verdict: text.split("\n").at(-1) }).toMatchObject({ code, verdict: expect.stringContaining(verdict) });
+    });
+  }
+});
+
+describe("the boundary hand-out, shown as such", () => {
+  test("the table marks co-holders `hand-out` and says when their switches fire; --json has it per runner and on top", () => {
+    const m = statusModel(input([signer(), coHolder(1), coHolder(2, { leaders: timeout })], { nowMs: BOUNDARY - 10_000 }));
+    expect(m.exitCode as number).toBe(0);
+    const text = renderStatus(m);
+    expect(text).toContain("boundary hand-out: #1, #2 hold the key to compute epoch 11's schedule; dead-man switches freeze them in 11 s at the latest");
+    expect(text).toMatch(/#0 .* SIGNER /);
+    expect(text).toMatch(/#1 .* hand-out /);
+    expect(text).toMatch(/#2 .* hand-out /);
+    const json = JSON.parse(JSON.stringify(m));
+    expect(json.handout).toEqual({ epoch: 11, boundaryMs: BOUNDARY, coHolders: [1, 2], switchesFireByMs: LEASE_AT });
+    expect(json.rows.map((r: { handout: boolean; signing: string }) => [r.handout, r.signing])).toEqual([
+      [false, "signer"],
+      [true, "hand-out"],
+      [true, "hand-out"],
+    ]);
+    expect(json.state).toBe("OK");
+  });
+
+  test("no hand-out: handout is null and no row is one", () => {
+    const m = statusModel(input([signer(), runner(1), runner(2)]));
+    expect(m.handout).toBeNull();
+    expect(m.rows.some((r) => r.handout)).toBe(false);
+  });
+});
