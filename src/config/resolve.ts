@@ -145,6 +145,7 @@ export function resolveInput(input: unknown, source: string | null, baseDir: str
     genesisHashPath: path(p.genesis_hash_file),
     keyMode: p.key_mode,
     maxOffset: p.max_offset,
+    signerMaxLag: p.signer_max_lag,
     maxBootMs: ms(p.max_boot),
     eventActionMs: ms(p.event_action),
     startBeforeEventMs: ms(p.start_before_event),

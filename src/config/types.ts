@@ -74,6 +74,9 @@ export interface ResolvedConfig {
 
   /** Blocks a runner may lag behind the best known height before it counts as stuck */
   maxOffset: number;
+  /** Blocks the signer may lag behind the best known height before the key moves, in the gap before
+   *  the next window, to an in-sync standby holding the schedule (its blocks would be orphaned) */
+  signerMaxLag: number;
   maxBootMs: number;
   eventActionMs: number;
   startBeforeEventMs: number;

@@ -221,7 +221,7 @@ export class Daemon {
     const dir = this.opts.bootPermitDir ?? null;
     if (dir === null || this.ac.signal.aborted) return;
     try {
-      writeBootPermits(dir, bootPermits(this.config.cntRunners, this.config.keyMode, r.observation.atMs));
+      writeBootPermits(dir, bootPermits(this.config.cntRunners, this.config.keyMode, r.observation.atMs, r.plan.bootModes));
       if (this.permitsFailing) this.opts.log.info(`boot permits written again in ${dir}`);
       this.permitsFailing = false;
     } catch (e) {

@@ -10,10 +10,12 @@ import { formatBootPermit, type BootPermit } from "./bootpolicy.ts";
 const DIR_MODE = 0o755;
 const FILE_MODE = 0o644;
 
-/** The permits for one tick: every runner in scope may boot with the key while this daemon observes. */
-export function bootPermits(cntRunners: number, keyMode: "boot" | "rest", observedAtMs: number): Map<number, BootPermit> {
+/** The permits for one tick: in key mode boot, every runner in scope may boot with the key while this
+ *  daemon observes, unless the tick's plan says passive for it (its boot would not fit between the
+ *  windows: decide's bootModes). */
+export function bootPermits(cntRunners: number, keyMode: "boot" | "rest", observedAtMs: number, modes?: Readonly<Record<number, "key" | "passive">>): Map<number, BootPermit> {
   const out = new Map<number, BootPermit>();
-  for (let id = 0; id < cntRunners; id++) out.set(id, { at_ms: observedAtMs, boot: keyMode === "boot" ? "key" : "passive" });
+  for (let id = 0; id < cntRunners; id++) out.set(id, { at_ms: observedAtMs, boot: keyMode === "boot" && (modes?.[id] ?? "key") === "key" ? "key" : "passive" });
   return out;
 }
 

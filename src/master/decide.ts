@@ -10,6 +10,8 @@ import type { ResolvedConfig } from "../config/types.ts";
 import type { LeaderLog, Settings } from "../node/types.ts";
 import { epochClock, inDanger, upcomingWindows, windowBetween, type EpochClock, type Window } from "./schedule.ts";
 import type { Action, Capability, Memory, Observation, Plan, RunnerMemory, RunnerObs, RunnerView } from "./types.ts";
+import { bootLeadMs, bootMode, bootFits, handoutNeedMs, WARM_COMPUTE_ALLOWANCE_MS } from "./coverage.ts";
+import { BOOT_PERMIT_MAX_AGE_MS } from "./bootpolicy.ts";
 
 /** Re-read a runner's leader logs at least this often (they feed the schedule and the metrics). */
 export const LOGS_REFRESH_MS = 30_000;
@@ -28,6 +30,11 @@ export const LEASE_SAFETY_MS = 100;
 export const LEASE_MIN_MS = 200;
 /** Extra runner ids looked at beyond cnt_runners, to stop units left over from a larger setup. */
 export const EXTRA_RUNNER_SCAN = 4;
+/** A runner seen started this long ago has read its boot permit (the wrapper reads it first thing). */
+export const PERMIT_READ_GRACE_MS = 1_000;
+/** A signer a block behind for longer than this many slots signs on a stale tip (a block reaches
+ *  every node within a slot: the node's view lags the network by under one), even below signer_max_lag. */
+export const STALE_BLOCK_SLOTS = 1;
 
 export function emptyMemory(): Memory {
   return {
@@ -120,6 +127,8 @@ export function remember(prev: Memory, obs: Observation, config: ResolvedConfig,
   let events = prev.events;
   const known = new Set(prev.knownEpochs);
   const curEpoch = clock ? clock.epochAt(now) : null;
+  let bootObservedMs = prev.bootObservedMs ?? null;
+  const bootObservedByRunnerMs = { ...prev.bootObservedByRunnerMs };
 
   for (const o of obs.runners) {
     const pid = o.unit?.mainPid ?? prev.runners[o.id]?.pid ?? 0;
@@ -136,6 +145,21 @@ export function remember(prev: Memory, obs: Observation, config: ResolvedConfig,
     const running = stats?.ok === true && stats.value.state === "Running";
     const answered = stats?.ok === true || (stats !== null && !stats.ok && stats.error.kind === "not_ready");
     if (answered) m.answered = true;
+    // Started while every permit this daemon wrote said passive, and read one at its start (the
+    // wrapper reads it at once; a grace covers a start seen before the read): it boots without the key.
+    const passiveSince = prev.passivePermitSinceMs?.[o.id];
+    const u0 = o.unit;
+    // Only while this daemon ticks often (its permits never went stale, so the wrapper did not wait
+    // for a later one), and soon after the start.
+    const ticking = prev.lastTickMs !== null && now - prev.lastTickMs < BOOT_PERMIT_MAX_AGE_MS - PERMIT_READ_GRACE_MS;
+    if (!m.bootedPassive && !m.everRunning && ticking && passiveSince !== undefined && u0 && u0.mainPid > 0 && u0.sinceMs !== null && u0.sinceMs >= passiveSince && now - u0.sinceMs >= PERMIT_READ_GRACE_MS && now - u0.sinceMs < BOOT_PERMIT_MAX_AGE_MS - PERMIT_READ_GRACE_MS) {
+      m.bootedPassive = true;
+    }
+    // Seen booting in this incarnation and Running now: how long a boot takes here (sizes boot modes).
+    if (running && m.runningSinceMs === null && old && old.pid === pid && old.firstSeenMs < now && o.unit?.sinceMs != null && o.unit.sinceMs <= now) {
+      bootObservedMs = now - o.unit.sinceMs;
+      bootObservedByRunnerMs[o.id] = bootObservedMs;
+    }
     if (running) {
       m.everRunning = true;
       m.runningSinceMs ??= now;
@@ -147,6 +171,9 @@ export function remember(prev: Memory, obs: Observation, config: ResolvedConfig,
     else if (stats?.ok || (stats && !stats.ok && stats.error.kind === "not_ready")) m.deadSinceMs = null;
 
     const leadersOk = o.leaders?.ok === true ? o.leaders.value : null;
+    // A key posted since (keylessProof cleared by the promotion) ends the key-less stretch.
+    if (!m.keylessProof) m.keylessSinceMs = null;
+    if (leadersOk) m.keylessSinceMs = leadersOk.length === 0 ? (m.keylessSinceMs ?? now) : null;
     if (leadersOk) {
       m.lastLeaderIds = [...leadersOk];
       m.keylessProof = leadersOk.length === 0;
@@ -188,7 +215,16 @@ export function remember(prev: Memory, obs: Observation, config: ResolvedConfig,
     events,
     knownEpochs: [...known].filter((e) => e >= keepFrom).sort((a, b) => a - b),
     lastTickMs: now,
+    bootObservedMs,
+    bootObservedByRunnerMs,
   };
+}
+
+/** Key-less without a break since before its logs were last read: it can have computed nothing since
+ *  (an enclave without keys computes nothing, and a removal lands only after a running computation),
+ *  so its empty list is still whole. Re-reading 1024 log entries every 2 s costs a busy pool's loop. */
+function keylessSinceRead(m: RunnerMemory): boolean {
+  return m.keylessSinceMs != null && m.logsReadMs !== null && m.keylessSinceMs <= m.logsReadMs;
 }
 
 function pendingSlots(logs: readonly LeaderLog[], clock: EpochClock, now: number): number[] {
@@ -278,7 +314,7 @@ function capability(
   }
   if (s.statsOk || s.notReady) {
     // Before Running: a --secret runner holds the key from boot; a passive one cannot hold any.
-    if (m.keylessProof) return "keyless";
+    if (m.keylessProof || m.bootedPassive) return "keyless";
     return config.keyMode === "boot" ? "booting-holder" : "keyless";
   }
   // Units beyond cnt_runners are not polled over REST (stats null): with systemd unreadable this
@@ -376,6 +412,25 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
   };
   const healthy = (v: RunnerView) =>
     (v.cap === "holder" || v.cap === "keyless") && v.running && v.unitActive && !v.frozen && !stuck(v);
+  for (const v of views.values()) {
+    const m = mem(v.id);
+    m.behindSinceMs = v.running && v.height !== null && ref !== null && v.height < ref ? (m.behindSinceMs ?? now) : null;
+  }
+  /** How long `v` has lacked a block: since it was first seen behind, or since the block time of a
+   *  runner ahead of it (the first block it lacks is no younger), whichever is longer. */
+  const behindForMs = (v: RunnerView): number => {
+    const since = mem(v.id).behindSinceMs;
+    let ms = since != null ? now - since : 0;
+    if (v.height === null) return ms;
+    for (const o of obs.runners) {
+      const st = o.stats?.ok ? o.stats.value : null;
+      const other = views.get(o.id);
+      if (!st || !other?.running || st.height === null || st.height <= v.height || st.lastBlockTimeMs === null) continue;
+      // From when the observation began: the signer's answer may be that much older than now.
+      ms = Math.max(ms, (obs.fromMs ?? now) - st.lastBlockTimeMs);
+    }
+    return ms;
+  };
   const pendingAhead = (id: number) => mem(id).pendingSlots.filter((abs) => !clock || clock.slotStartMs(abs) > now).length;
 
   // --- 1. Who signs. Keep a healthy holder; on adoption pick among holders; never move for height.
@@ -390,6 +445,25 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
   }
   const signerView = signer !== null ? views.get(signer)! : null;
   const signerOk = signerView !== null && signerView.cap === "holder" && healthy(signerView);
+  const epochStartMs = clock && curEpoch !== null ? clock.epochStartMs(curEpoch) : null;
+  // A healthy signer that cannot produce the coming slots (nothing to sign, or a stale tip) hands
+  // the key on in the gap before the next window, through the failover path below (fences, window rule).
+  const planned =
+    signerOk && signerView && epochKnown && epochStartMs !== null
+      ? plannedMove({
+          signer: signerView,
+          standbys: inScope.map((o) => views.get(o.id)!).filter((v) => v.id !== signer && v.cap === "keyless" && healthy(v) && !v.busy),
+          pendingAhead,
+          signerLogsFresh: (mem(signerView.id).logsReadMs ?? -Infinity) >= epochStartMs + (clock?.slotMs ?? 0),
+          ref,
+          config,
+          nextWindowInMs: windows.find((w) => w.endMs > now) ? windows.find((w) => w.endMs > now)!.startMs - now : null,
+          leadMs,
+          behindForMs: behindForMs(signerView),
+          slotMs: clock?.slotMs ?? 0,
+        })
+      : null;
+  if (planned) notes.push(planned.why);
 
   // Boundary co-holders are exempt until the boundary; after it they are ordinary extra holders.
   const boundaryStart = memory.boundary && clock ? clock.epochStartMs(memory.boundary.epoch) : null;
@@ -399,6 +473,22 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
     now < boundaryStart &&
     memory.boundary.coHolders.includes(id) &&
     views.get(id)?.cap === "holder";
+
+  // The boundary hand-out's gap: close to the boundary, no window before it, time for the POSTs.
+  const handoutGap = (): boolean =>
+    clock !== null &&
+    nextBoundary !== null &&
+    epochKnown &&
+    nextBoundary - now <= config.eventActionMs &&
+    nextBoundary - now >= handoutNeedMs(config) &&
+    !windowBetween(windows, now, nextBoundary);
+  /** A daemon restarted during the hand-out finds several holders: the signer and the co-holders the
+   *  last daemon armed. In the gap they may keep the key (their dead-man switches are re-armed with
+   *  an idempotent POST) rather than entering the new epoch cold. */
+  function readoptCoHolders(): number[] {
+    if (!handoutGap() || (memory.boundary && memory.boundary.epoch === curEpoch! + 1)) return [];
+    return holders.filter((v) => v.id !== signer && !v.busy).map((v) => v.id);
+  }
 
   // --- 2. How to fence a runner that may be able to sign.
   const fenceRunner = (v: RunnerView, why: string) => {
@@ -423,18 +513,26 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
   // Booting key holders cannot sign before they have computed a schedule, which the master sees
   // (Running) and answers with a demotion that the enclave applies before any event; so they are
   // frozen only near a known window, where an early finish could meet a slot.
+  // A cold standby restarted to compute this epoch (warming) is frozen only within one tick of a
+  // window (bootLeadMs): with event_action's lead a busy pool's windows would keep it frozen for good.
+  const warmingId = memory.warming && memory.warming.epoch === curEpoch && now < memory.warming.untilMs ? memory.warming.id : null;
+  const bootDanger = inDanger(windows, now, bootLeadMs(config));
+  const bootNear = (id: number) => (id === warmingId ? bootDanger : danger);
+  // Former co-holders a restarted daemon finds in the hand-out's gap keep the key until the boundary.
+  const readopted = new Set(adopted ? readoptCoHolders() : []);
   const threat = (v: RunnerView) =>
-    mayHoldKey(v.cap) && !exempt(v.id) && !(v.cap === "booting-holder" && !danger);
+    mayHoldKey(v.cap) && !exempt(v.id) && !readopted.has(v.id) && !(v.cap === "booting-holder" && !bootNear(v.id));
 
   // --- 3. Failover: promote the best standby once everyone else is proven unable to sign.
   let newSigner: number | null = signerOk ? signer : null;
-  if (signerOk) {
+  const lossWhy = () => (planned ? planned.why : describeSignerLoss(signerView, signer, stuck));
+  if (signerOk && !planned) {
     for (const v of views.values()) if (v.id !== signer && threat(v)) fenceRunner(v, `#${v.id} is not the signer`);
   } else {
     // A busy holder (computing the new epoch after the boundary hand-out) can take over as it is:
     // it needs no POST, so the locked enclave does not matter.
     const candidates = inScope.map((o) => views.get(o.id)!).filter((v) => healthy(v) && (!v.busy || v.cap === "holder"));
-    let pick = candidates.length > 0 ? best(candidates, pendingAhead, ref, config.maxOffset) : null;
+    let pick = planned ? planned.target : candidates.length > 0 ? best(candidates, pendingAhead, ref, config.maxOffset) : null;
     // A signer whose REST went silent may still be signing its schedule. When no standby has a
     // schedule for the slots left in this epoch, moving the key would lose them all for certain:
     // keep the silent signer (alone, so no risk) until the boundary needs a healthy key holder.
@@ -480,14 +578,14 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
         waitFor = open ? "window" : "schedule";
         const which = open ? `the window of slot ${clock.epochOf(open.absSlot)}.${open.absSlot % clock.slotsPerEpoch} closes` : `no window can be open (epoch ${curEpoch}'s schedule is unknown)`;
         notes.push(
-          `${describeSignerLoss(signerView, signer, stuck)}; #${pick.id} takes over once ${which}: ` +
+          `${lossWhy()}; #${pick.id} takes over once ${which}: ` +
             `${mayHaveUsed.map((v) => `#${v.id}`).join(", ")} may have signed in it`,
         );
         pick = null;
       }
     }
     if (pick) {
-      const why = describeSignerLoss(signerView, signer, stuck);
+      const why = lossWhy();
       for (const v of views.values()) if (v.id !== pick.id && threat(v)) fenceRunner(v, v.id === signer ? why : `#${v.id} is not the signer`);
       // A frozen former signer still holds the key and would sign when thawed: kill it first.
       if (signerView && signer !== pick.id && signerView.cap === "frozen" && signerView.pid > 0) {
@@ -513,10 +611,10 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
       const keep = waitFor !== "schedule" && signerView && (mayHoldKey(signerView.cap) || externallyFrozen) ? signerView.id : null;
       const others = [...views.values()].filter((v) => v.id !== keep && threat(v));
       if (keep !== null || others.length > 1 || waitFor) {
-        for (const v of others) fenceRunner(v, v.id === signer ? describeSignerLoss(signerView, signer, stuck) : `#${v.id} is not the signer`);
+        for (const v of others) fenceRunner(v, v.id === signer ? lossWhy() : `#${v.id} is not the signer`);
       }
       newSigner = keep;
-      if (signer !== null && !waitFor) notes.push(`signer #${signer} is unhealthy (${describeSignerLoss(signerView, signer, stuck)}) and no standby can take over`);
+      if (signer !== null && !waitFor) notes.push(`signer #${signer} is unhealthy (${lossWhy()}) and no standby can take over`);
     }
   }
 
@@ -530,7 +628,7 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
     const v = views.get(o.id)!;
     if (!v.frozen || fenced.has(v.id)) continue;
     const m = mem(v.id);
-    if (m.frozenByUs === "boot" && !danger) {
+    if (m.frozenByUs === "boot" && (!bootNear(v.id) || m.bootedPassive)) {
       other.push({ kind: "thaw", id: v.id, reason: "no leader slot window near; let it finish booting" });
     } else if (m.frozenByUs === "fence" || (m.frozenByUs === null && !m.keylessProof)) {
       if (v.id !== newSigner && newSigner !== null && v.pid > 0) {
@@ -540,41 +638,64 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
   }
 
   // --- 5. The epoch boundary: give healthy standbys the key so they compute the next epoch.
+  // Handed out in whatever gap there is: once the epoch's last window has closed, while the POSTs
+  // and their read-back fit before the boundary. Done or skipped, it is counted once, with why.
   let boundary = memory.boundary;
   if (boundary && boundaryStart !== null && now >= boundaryStart + LOGS_REFRESH_MS) boundary = null;
-  if (
-    clock &&
-    nextBoundary !== null &&
-    newSigner !== null &&
-    newSigner === signer &&
-    signerOk &&
-    epochKnown &&
-    fences.length === 0 &&
-    (boundary === null || boundary.epoch !== curEpoch! + 1)
-  ) {
+  let handout = memory.handout;
+  let handoutResult: Plan["handout"];
+  if (handout && !handout.counted && curEpoch !== null && curEpoch >= handout.epoch) {
+    handoutResult = { epoch: handout.epoch, result: "skipped", reason: handout.why };
+    notes.push(`boundary hand-out for epoch ${handout.epoch} skipped: ${handout.why}`);
+    handout = { ...handout, counted: true };
+  }
+  if (clock && nextBoundary !== null && curEpoch !== null && (boundary === null || boundary.epoch !== curEpoch + 1) && nextBoundary - now <= config.eventActionMs) {
     const lead = nextBoundary - now;
+    const need = handoutNeedMs(config);
     // Each co-holder gets a dead-man switch: frozen before slot 1's window could open unless the
     // daemon strips its key first. A daemon killed mid-hand-out cannot leave several signers.
     const leaseAtMs = nextBoundary + clock.slotMs - config.slotGuardMs - LEASE_SAFETY_MS;
     const leaseRoom = leaseAtMs - nextBoundary >= LEASE_MIN_MS;
-    if (!leaseRoom && lead <= config.eventActionMs) {
+    const co = inScope
+      .map((o) => views.get(o.id)!)
+      .filter((v) => v.id !== newSigner && ((v.cap === "keyless" && !v.busy) || readopted.has(v.id)) && healthy(v));
+    const why = handoutBlocked({
+      signerSettled: newSigner !== null && newSigner === signer && signerOk,
+      epochKnown,
+      fences: fences.length,
+      leaseRoom,
+      windowBefore: windowBetween(windows, now, nextBoundary),
+      lead,
+      need,
+      standbys: co.length,
+      config,
+    });
+    if (!leaseRoom) {
       notes.push(`no boundary hand-out: slot_guard ${config.slotGuardMs} ms leaves under ${LEASE_MIN_MS} ms of slot 1 to strip the standbys' keys`);
-      boundary = { epoch: curEpoch! + 1, coHolders: [] };
+      boundary = { epoch: curEpoch + 1, coHolders: [] };
     }
-    if (leaseRoom && lead <= config.eventActionMs && lead > BOUNDARY_MIN_LEAD_MS && !windowBetween(windows, now, nextBoundary)) {
-      const co = inScope
-        .map((o) => views.get(o.id)!)
-        .filter((v) => v.id !== newSigner && v.cap === "keyless" && healthy(v) && !v.busy);
+    if (why !== null) {
+      // Holders a restarted daemon kept for a hand-out that cannot happen are ordinary extra holders.
+      for (const id of readopted) fenceRunner(views.get(id)!, `#${id} is not the signer (no boundary hand-out: ${why})`);
+    }
+    if (why === null) {
       for (const v of co) {
         other.push({
           kind: "promote",
           purpose: "boundary",
           leaseAtMs,
           id: v.id,
-          reason: `epoch ${curEpoch! + 1} starts in ${Math.round(lead / 1000)} s and no leader slot is before it: #${v.id} takes the key to compute the new schedule`,
+          reason: `epoch ${curEpoch + 1} starts in ${(lead / 1000).toFixed(1)} s and no leader slot is before it: #${v.id} takes the key to compute the new schedule`,
         });
       }
-      boundary = { epoch: curEpoch! + 1, coHolders: co.map((v) => v.id) };
+      boundary = { epoch: curEpoch + 1, coHolders: co.map((v) => v.id) };
+      if (!(handout?.epoch === curEpoch + 1 && handout.counted)) {
+        handoutResult = { epoch: curEpoch + 1, result: "done", reason: `${co.length} standby(s), ${(lead / 1000).toFixed(1)} s before the boundary` };
+        notes.push(`boundary hand-out for epoch ${curEpoch + 1}: ${co.map((v) => `#${v.id}`).join(", ")} take the key ${(lead / 1000).toFixed(1)} s before the boundary`);
+      }
+      handout = { epoch: curEpoch + 1, why: "done", counted: true };
+    } else if (!(handout?.epoch === curEpoch + 1 && handout.counted)) {
+      handout = { epoch: curEpoch + 1, why, counted: false };
     }
   }
 
@@ -606,6 +727,69 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
     }
   }
 
+  // --- 6b. Warmth: standbys without this epoch's schedule (cold) cannot take over mid-epoch.
+  const coldIds = coldStandbys();
+  let warming = warmingId !== null && pendingAhead(warmingId) === 0 ? memory.warming! : null;
+  let warmTried = memory.warmTried && memory.warmTried.epoch === curEpoch ? memory.warmTried : { epoch: curEpoch ?? -1, ids: [] };
+  // A warming boot that ended cold (or ran out of time) is not tried again for that incarnation.
+  const w0 = memory.warming;
+  if (w0?.restarted && w0.epoch === curEpoch && views.has(w0.id)) {
+    const pidNow = views.get(w0.id)!.pid;
+    if (warming === null || (coldIds.includes(w0.id) && pidNow !== w0.pid)) {
+      if (pendingAhead(w0.id) === 0) warmTried = { epoch: curEpoch!, ids: [...warmTried.ids, `${w0.id}:${pidNow}`] };
+      warming = null;
+    }
+  }
+  // The permit saying key was written after the tick that chose it: restart now, if still cold.
+  if (warming && !warming.restarted) {
+    if (coldIds.includes(warming.id) && !fenced.has(warming.id) && signerOk && newSigner === signer) {
+      other.push({ kind: "restart", id: warming.id, reason: `#${warming.id} lacks epoch ${curEpoch}'s schedule: it reboots with --secret to compute it` });
+      warming = { ...warming, restarted: true, pid: views.get(warming.id)!.pid, untilMs: now + config.maxBootMs + WARM_COMPUTE_ALLOWANCE_MS };
+    } else warming = null;
+  }
+  if (coldIds.length > 0 && config.keyMode === "rest") {
+    notes.push(`key mode rest: ${coldIds.map((id) => `#${id}`).join(", ")} lack epoch ${curEpoch}'s schedule; no mid-epoch remedy exists until the next boundary`);
+  }
+  if (coldIds.length > 0 && config.keyMode === "boot" && warming === null && signerOk && newSigner === signer) {
+    const bootMsOf = (id: number) => Math.max(memory.bootObservedMs ?? config.maxBootMs, memory.bootObservedByRunnerMs?.[id] ?? 0);
+    const anyBooting = inScope.some((o) => {
+      const v = views.get(o.id)!;
+      return v.unitActive && !v.running;
+    });
+    const tried = (c: number) => warmTried.ids.includes(`${c}:${views.get(c)!.pid}`);
+    const id = coldIds.find((c) => !tried(c) && inScope.some((o) => o.id !== c && o.id !== newSigner && healthy(views.get(o.id)!)));
+    const fit = id !== undefined ? bootFits(windows, now, bootMsOf(id), bootLeadMs(config)) : null;
+    // Worth it only if it is warm (booted, frozen through the windows on the way) before slots that remain.
+    const readyAt = id !== undefined && fit ? now + bootMsOf(id) + fit.frozenMs : Infinity;
+    const slotsAfter = windows.some((w) => clock!.epochOf(w.absSlot) === curEpoch && w.startMs > readyAt);
+    if (id !== undefined && !anyBooting && !fenced.has(id) && fit!.fits && slotsAfter) {
+      notes.push(`#${id} lacks epoch ${curEpoch}'s schedule: its boot permit says key, and it restarts next tick (a ${Math.round(bootMsOf(id) / 1000)} s boot fits between the windows)`);
+      warming = { id, epoch: curEpoch!, untilMs: now + 10 * config.loopPeriodMs + config.restTimeoutMs, restarted: false };
+    }
+  }
+  /** Healthy key-less standbys whose whole, fresh logs show no slot ahead while this epoch has some. */
+  function coldStandbys(): number[] {
+    if (!clock || curEpoch === null || !epochKnown || epochStartMs === null) return [];
+    if (!windows.some((w) => clock.epochOf(w.absSlot) === curEpoch && w.startMs > now)) return [];
+    return inScope
+      .map((o) => views.get(o.id)!)
+      .filter((v) => v.id !== newSigner && v.cap === "keyless" && healthy(v) && !v.busy && pendingAhead(v.id) === 0)
+      .filter((v) => (mem(v.id).logsReadMs ?? -Infinity) >= epochStartMs + clock.slotMs && keylessSinceRead(mem(v.id)))
+      .map((v) => v.id);
+  }
+
+  // How each runner boots if (re)started now: the one being warmed with the key; the others with it
+  // only when the boot fits between the windows (frozen with event_action's lead), else passive.
+  const bootModes: Record<number, "key" | "passive"> = {};
+  const modeNow = bootMode(config, windows, now, memory.bootObservedMs ?? null, leadMs).mode;
+  for (const o of inScope) bootModes[o.id] = warming?.id === o.id && config.keyMode === "boot" ? "key" : modeNow;
+  // The permits of the last plan are on disk by now; with this plan passive too, every permit from
+  // now on says passive until a plan says otherwise.
+  const passivePermitSinceMs: Record<number, number> = {};
+  for (const o of inScope) {
+    if (bootModes[o.id] === "passive" && memory.lastBootModes?.[o.id] === "passive") passivePermitSinceMs[o.id] = memory.passivePermitSinceMs?.[o.id] ?? now;
+  }
+
   // --- 7. Share the tip with PoolTool: only rising heights, at most every send_wait.
   if (config.pooltool && newSigner !== null) {
     const h = views.get(newSigner)?.height ?? null;
@@ -627,7 +811,7 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
         now - m.logsReadMs > LOGS_REFRESH_MS ||
         m.logsReadMs < epochStart ||
         !epochKnown ||
-        (m.pendingSlots.length === 0 && now - m.logsReadMs > EMPTY_LOGS_REFRESH_MS));
+        (m.pendingSlots.length === 0 && now - m.logsReadMs > EMPTY_LOGS_REFRESH_MS && !keylessSinceRead(m)));
   }
 
   // Wake-up: never sleep through a window edge or the boundary.
@@ -652,10 +836,10 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
   const fresh = [...fences, ...(promote ? [promote] : []), ...other].some((a) => !memory.failures[actionKey(a)]);
   if (fresh) wakeAtMs = Math.min(wakeAtMs, now + CONFIRM_DELAY_MS);
 
-  const plan: Plan = { fences, promote, other, wakeAtMs, notes };
+  const plan: Plan = { fences, promote, other, wakeAtMs, notes, ...(handoutResult ? { handout: handoutResult } : {}), bootModes };
   return {
     plan,
-    memory: { ...memory, signer: newSigner, boundary },
+    memory: { ...memory, signer: newSigner, boundary, handout, warming, warmTried, lastBootModes: bootModes, passivePermitSinceMs },
     views: [...views.values()],
   };
 }
@@ -696,6 +880,74 @@ export function boundaryStrip(memory: Memory, settings: Settings | null, now: nu
     leaderIds: memory.runners[id]?.lastLeaderIds ?? [],
     reason: `epoch ${b.epoch} began: #${id} computed its schedule and gives the key back`,
   }));
+}
+
+/**
+ * A planned move of the key away from a healthy signer (the move itself goes through the failover
+ * path: fences first, never inside a window someone else may have used, promotion fenced by the
+ * next window):
+ * - the signer has nothing to sign in this epoch while a healthy standby has the coming slots (a
+ *   runner that booted with --secret or kept the boundary's schedule), e.g. after a failover to a
+ *   cold standby, or after a daemon restart adopted the wrong holder;
+ * - before a window, the signer lags the best height by signer_max_lag blocks or more while a
+ *   standby holding the schedule is in sync: its blocks would sit on a tip the network has left.
+ * The signer's logs must have been read after this epoch's first slot (its list is then whole).
+ */
+export function plannedMove(x: {
+  signer: RunnerView;
+  /** Healthy, key-less, not busy standbys in scope */
+  standbys: readonly RunnerView[];
+  pendingAhead: (id: number) => number;
+  signerLogsFresh: boolean;
+  ref: number | null;
+  config: ResolvedConfig;
+  /** ms until the next window opens (negative: one is open), null when none is known */
+  nextWindowInMs: number | null;
+  leadMs: number;
+  /** How long the signer has been behind the reference by a block or more */
+  behindForMs?: number;
+  slotMs?: number;
+}): { target: RunnerView; why: string } | null {
+  const { signer, pendingAhead, ref, config } = x;
+  const warm = x.standbys.filter((v) => pendingAhead(v.id) > 0);
+  if (warm.length === 0 || x.nextWindowInMs === null) return null;
+  const byHeight = [...warm].sort((a, b) => (b.height ?? 0) - (a.height ?? 0) || a.id - b.id);
+  if (x.signerLogsFresh && !signer.busy && pendingAhead(signer.id) === 0) {
+    const t = best(warm, pendingAhead, ref, config.maxOffset);
+    return { target: t, why: `signer #${signer.id} has no leader slot ahead in this epoch while #${t.id} has ${pendingAhead(t.id)}: the key moves to it` };
+  }
+  const lag = ref !== null && signer.height !== null ? ref - signer.height : 0;
+  // A block behind is jitter while a block propagates (under a slot); longer, the tip is stale.
+  const staleFor = (x.behindForMs ?? 0) > STALE_BLOCK_SLOTS * (x.slotMs ?? 0);
+  if ((lag >= config.signerMaxLag || (lag >= 1 && staleFor)) && x.nextWindowInMs <= x.leadMs && pendingAhead(signer.id) > 0) {
+    const t = byHeight[0]!;
+    if (t.height !== null && ref! - t.height < Math.min(lag, config.signerMaxLag)) {
+      return { target: t, why: `signer #${signer.id} is ${lag} blocks behind (signer_max_lag ${config.signerMaxLag}): its blocks would be orphaned; #${t.id} is in sync and holds the schedule` };
+    }
+  }
+  return null;
+}
+
+/** Why the boundary hand-out cannot happen now (null: it can). */
+export function handoutBlocked(x: {
+  signerSettled: boolean;
+  epochKnown: boolean;
+  fences: number;
+  leaseRoom: boolean;
+  windowBefore: boolean;
+  lead: number;
+  need: number;
+  standbys: number;
+  config: ResolvedConfig;
+}): string | null {
+  if (!x.leaseRoom) return "no_lease_room: slot 1 leaves no time to strip the standbys' keys";
+  if (!x.signerSettled) return "signer_unsettled: no healthy signer keeps the key";
+  if (!x.epochKnown) return "schedule_unknown: a window may lie before the boundary";
+  if (x.fences > 0) return "fencing: a runner is being fenced";
+  if (x.windowBefore) return "window: a leader slot's window lies before or across the boundary";
+  if (x.lead < x.need) return `no_time: ${Math.round(x.lead)} ms left, the POSTs and their read-back need ${x.need} ms (2 × rest_timeout)`;
+  if (x.standbys === 0) return "no_standby: no healthy key-less standby";
+  return null;
 }
 
 function describeSignerLoss(v: RunnerView | null, signer: number | null, stuck: (v: RunnerView) => boolean): string {

@@ -13,8 +13,9 @@ import { startWithSecret } from "./bootpolicy.ts";
 import type { Master, MasterLog, TickReport } from "./loop.ts";
 
 export type FaultEvent =
-  /** A fault injected at atMs into runner `target` ("signer": whoever signs then) */
-  | { atMs: number; target: number | "signer"; fault: Fault; /** undo after this long (on:false / thaw) */ forMs?: number }
+  /** A fault injected at atMs into runner `target` ("signer": whoever signs then; "standbys": every
+   *  runner but the signer) */
+  | { atMs: number; target: number | "signer" | "standbys"; fault: Fault; /** undo after this long (on:false / thaw) */ forMs?: number }
   /** The daemon is killed at atMs (or, graceful, stopped: it fences before it exits) and comes back
    *  after downMs with empty memory */
   | { atMs: number; target: "daemon"; downMs: number; graceful?: boolean }
@@ -29,6 +30,8 @@ export interface ScenarioSpec {
   boot?: Partial<BootDurations>;
   scheduleComputeMs?: number;
   restartDelayMs?: number;
+  /** The nodes' leadership.logs_capacity (default 1024) */
+  logsCapacity?: number;
   faults: FaultEvent[];
   config?: Partial<ResolvedConfig>;
   log?: MasterLog;
@@ -75,16 +78,19 @@ function undo(f: Fault): Fault | null {
 export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const wall0 = performance.now();
   let daemonAlive = true;
+  /** The live daemon's last word on how each runner boots (its boot permits); none yet: with the key */
+  let bootModes: Record<number, "key" | "passive"> | null = null;
   const restTimeoutMs = spec.config?.restTimeoutMs ?? 500;
   const world = new World({
     chain: spec.chain,
     runners: spec.runners,
     // The runner wrapper's rule (bootpolicy.ts): --secret only while a daemon is alive.
-    keyMode: () => (startWithSecret(spec.keyMode, daemonAlive) ? "boot" : "rest"),
+    keyMode: (id) => (startWithSecret(spec.keyMode, daemonAlive) && (bootModes?.[id] ?? "key") === "key" ? "boot" : "rest"),
     boot: spec.boot,
     scheduleComputeMs: spec.scheduleComputeMs ?? 1500,
     restartDelayMs: spec.restartDelayMs ?? 2000,
     restTimeoutMs,
+    ...(spec.logsCapacity !== undefined ? { logsCapacity: spec.logsCapacity } : {}),
   });
   spec.inspect?.(world);
   const config = simConfig(spec.runners, { keyMode: spec.keyMode, restTimeoutMs, ...spec.config });
@@ -99,6 +105,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const onTick = (r: TickReport) => {
     ticks++;
     signer = r.memory.signer;
+    if (r.plan.bootModes) bootModes = r.plan.bootModes;
     if (pendingFailover && signer !== null && signer !== pendingFailover.from) {
       failoverMs.push(world.clock.now() - pendingFailover.atMs);
       pendingFailover = null;
@@ -107,6 +114,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   let showFailsUntil = -Infinity;
   const showFails = () => world.clock.now() < showFailsUntil;
   const start = () => {
+    bootModes = null;
     const m = masterOnWorld(world, config, { onTick, log: spec.log, showFails });
     const ac = new AbortController();
     const done = m.run(ac.signal);
@@ -141,6 +149,11 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       continue;
     }
     world.clock.at(at, () => {
+      if (ev.target === "standbys") {
+        const s = master.memory.signer ?? signer;
+        for (const id of world.ids) if (id !== s) world.inject(id, ev.fault);
+        return;
+      }
       const id = ev.target === "signer" ? (master.memory.signer ?? signer) : ev.target;
       if (id === null || id >= spec.runners) return;
       // Stuck is observable only once the lag passes max_offset, so it has no injection-time latency.

@@ -68,6 +68,12 @@ export interface RunnerMemory {
   logsWanted: boolean;
   /** The key was held continuously since this time (for knowing who computed the epoch's schedule) */
   holderSinceMs: number | null;
+  /** Behind the reference height (by a block or more) at every tick since this time */
+  behindSinceMs?: number | null;
+  /** This incarnation started while every boot permit said passive: it boots without the key */
+  bootedPassive?: boolean;
+  /** GET /leaders answered [] at every answer since this time, with no key posted in between */
+  keylessSinceMs?: number | null;
   /** Proven unable to sign (stopped, frozen or verified key-less) at every tick since this time:
    *  a window that opened later cannot have been used by it */
   unableSinceMs: number | null;
@@ -96,6 +102,21 @@ export interface Memory {
   lastTickMs: number | null;
   /** Consecutive failures per action ("kind#id"): housekeeping backs off, fences stop rushing */
   failures: Record<string, { count: number; lastMs: number }>;
+  /** Last observed time from a unit's start to Running (sizes the boot mode: coverage.ts) */
+  bootObservedMs?: number | null;
+  /** The same per runner: a runner that boots slowly is judged by its own boots */
+  bootObservedByRunnerMs?: Record<number, number>;
+  /** Key mode boot: the cold standby restarted to compute the current epoch, and its deadline */
+  warming?: { id: number; epoch: number; untilMs: number; /** the restart was sent (after a tick whose permit said key) */ restarted: boolean; /** the pid it restarted */ pid?: number } | null;
+  /** Per runner: since when every boot permit written said passive (the plans of two ticks in a row) */
+  passivePermitSinceMs?: Record<number, number>;
+  /** The last plan's boot modes (written as boot permits after that tick) */
+  lastBootModes?: Record<number, "key" | "passive">;
+  /** Incarnations (runner id and pid) already restarted for warmth in this epoch: one try each, so a
+   *  runner whose warming boot still ends cold is not rebooted in a loop (a new crash may try again) */
+  warmTried?: { epoch: number; ids: string[] };
+  /** The next boundary's hand-out: why it has not happened yet; counted once done or skipped */
+  handout?: { epoch: number; why: string; counted: boolean };
 }
 
 export type Action =
@@ -125,6 +146,11 @@ export type Action =
 
 /** Fences run first (in parallel); the promotion only if every fence was verified; the rest after. */
 export interface Plan {
+  /** How each runner in scope boots if (re)started now (the runner wrapper reads it through the
+   *  daemon's boot permits) */
+  bootModes?: Record<number, "key" | "passive">;
+  /** The boundary hand-out settled this tick: done, or skipped (and why) */
+  handout?: { epoch: number; result: "done" | "skipped"; reason: string };
   fences: Action[];
   promote: (Action & { kind: "promote" }) | null;
   other: Action[];

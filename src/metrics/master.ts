@@ -7,7 +7,7 @@ import type { ResolvedConfig } from "../config/types.ts";
 import { NODE_STATES } from "../node/types.ts";
 import type { TickReport } from "../master/loop.ts";
 import { epochClock, type EpochClock } from "../master/schedule.ts";
-import { nextSlotInMs, warmCount } from "../master/summary.ts";
+import { nextSlotInMs } from "../master/summary.ts";
 import type { Capability } from "../master/types.ts";
 import { Histogram, renderFamilies, type Family, type Sample } from "./exposition.ts";
 
@@ -30,6 +30,9 @@ interface RunnerSnapshot {
   lag: number | null;
   keyHeld: boolean | null;
   signer: boolean;
+  /** Could take over now and sign the rest of the epoch: Running, key-less or holding, and holding
+   *  this epoch's remaining slots (or none are left) */
+  warm: boolean;
   eventsLeft: number | null;
   nextEventS: number | null;
   restarts: number | null;
@@ -68,6 +71,8 @@ export class MasterMetrics {
   private produced = 0;
   private missed = 0;
   private poolToolFailures = 0;
+  /** Boundary hand-outs by "result\u0000reason" (reason: the code before the colon of decide's why) */
+  private readonly handouts = new Map<string, number>();
   /** Slots some leader log shows as done, not yet settled: absolute slot → its end and whether any log shows a block */
   private readonly pendingOutcome = new Map<number, { endMs: number; block: boolean }>();
   private readonly settled = new Set<number>();
@@ -92,6 +97,11 @@ export class MasterMetrics {
       if (!o.ok) continue;
       if ((FENCE_KINDS as readonly string[]).includes(a.kind)) this.fences.set(a.kind, (this.fences.get(a.kind) ?? 0) + 1);
       if (a.kind === "promote" && a.purpose === "sign") this.leaderChanges++;
+    }
+    if (r.plan.handout) {
+      const h = r.plan.handout;
+      const key = `${h.result}\u0000${h.result === "done" ? "gap" : h.reason.split(":")[0]}`;
+      this.handouts.set(key, (this.handouts.get(key) ?? 0) + 1);
     }
     const clock = r.observation.settings ? epochClock(r.observation.settings) : null;
     if (clock) this.trackSlots(r, clock, now);
@@ -132,6 +142,8 @@ export class MasterMetrics {
     const best = Math.max(-Infinity, ...heights, ...(majorityMax === null ? [] : [majorityMax]));
     const curEpoch = clock ? clock.epochAt(now) : null;
     const runners: RunnerSnapshot[] = [];
+    // Any of the pool's slots still ahead in this epoch, as far as known
+    const epochSlotsAhead = clock !== null && curEpoch !== null && r.memory.events.some((abs) => clock.epochOf(abs) === curEpoch && clock.slotStartMs(abs) > now);
     let leftovers = 0;
     for (const o of r.observation.runners) {
       const v = views.get(o.id);
@@ -151,7 +163,9 @@ export class MasterMetrics {
         nextEventS = next === undefined ? null : s(clock.slotStartMs(next));
       }
       const height = v?.height ?? null;
+      const able = v !== undefined && v.running && (v.cap === "keyless" || v.cap === "holder");
       runners.push({
+        warm: able && (!epochSlotsAhead || (eventsLeft ?? 0) > 0),
         id: o.id,
         up,
         unitActive: o.unit === null ? null : o.unit.activeState === "active",
@@ -185,7 +199,7 @@ export class MasterMetrics {
       majorityMax,
       keyHolders: runners.filter((x) => x.keyHeld === true).length,
       boundaryCoHolders,
-      warm: warmCount(r.views, config.cntRunners),
+      warm: runners.filter((x) => x.warm).length,
       leftovers,
       lastObservationS: s(r.observation.atMs),
     };
@@ -243,12 +257,22 @@ export class MasterMetrics {
         help: "Key holders that are co-holders of the epoch boundary hand-out under way (given the key to compute the next epoch, dead-man switch armed to freeze them before slot 1's window); 0 outside a hand-out.",
         samples: one(snap?.boundaryCoHolders),
       },
-      { name: "jorm_master_warm_runners", type: "gauge", help: "Runners that could take over now: Running, answering, not frozen.", samples: one(snap?.warm) },
+      { name: "jorm_master_runner_warm", type: "gauge", help: "1 when the runner could take over now and sign the rest of the epoch: Running, answering, and holding the epoch's remaining slots (or none are left).", samples: per((x) => b(x.warm)) },
+      { name: "jorm_master_warm_runners", type: "gauge", help: "Runners that could take over now and sign the rest of the epoch (see jorm_master_runner_warm).", samples: one(snap?.warm) },
       { name: "jorm_master_leftover_units", type: "gauge", help: "Active runner units beyond cnt_runners (the daemon retires them).", samples: one(snap?.leftovers) },
       { name: "jorm_master_epoch", type: "gauge", help: "Current epoch (absent until the settings were read).", samples: one(snap?.epoch) },
       { name: "jorm_master_next_leader_slot_timestamp_seconds", type: "gauge", help: "Start of the pool's next known leader slot, Unix time.", samples: one(snap?.nextSlotS) },
       { name: "jorm_master_pooltool_majority_max", type: "gauge", help: "PoolTool's majority max height (absent when off or unknown).", samples: one(snap?.majorityMax) },
       { name: "jorm_master_pooltool_failures_total", type: "counter", help: "PoolTool majority-max requests that failed.", samples: [{ value: this.poolToolFailures }] },
+      {
+        name: "jorm_master_boundary_handouts_total",
+        type: "counter",
+        help: "Epoch-boundary hand-outs of the key to the standbys: done, or skipped with the reason (window, no_time, fencing, signer_unsettled, schedule_unknown, no_standby, no_lease_room).",
+        samples: [...this.handouts].map(([k, value]) => {
+          const [result, reason] = k.split("\u0000");
+          return { labels: { result: result!, reason: reason! }, value };
+        }),
+      },
       { name: "jorm_master_leader_changes_total", type: "counter", help: "Promotions of a runner to signer.", samples: [{ value: this.leaderChanges }] },
       { name: "jorm_master_fences_total", type: "counter", help: "Fences applied and verified, by kind.", samples: [...this.fences].map(([kind, value]) => ({ labels: { kind }, value })) },
       { name: "jorm_master_actions_total", type: "counter", help: "Actions carried out, by kind and result.", samples: actionSamples },

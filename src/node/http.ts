@@ -11,7 +11,7 @@ export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
 
 export interface HttpTransportOptions {
   timeoutMs?: number;
-  /** Injected for tests; defaults to the global fetch (which keeps connections alive and reuses them) */
+  /** Injected for tests; defaults to the global fetch (called with keepalive off, see below) */
   fetch?: typeof fetch;
 }
 
@@ -58,6 +58,11 @@ export function httpTransport(baseUrl: string, options: HttpTransportOptions = {
           headers: req.body === undefined ? undefined : { "content-type": "application/json" },
           signal: controller.signal,
           redirect: "manual",
+          // Every call on a new connection: a kept-alive one outlives whoever listened when it was
+          // opened, so a process that bound the runner's port while the runner restarted would keep
+          // answering (`/leaders` = [] for a key holder) and receive the key after the port check
+          // had proven the runner (reproduced with Bun 1.4.5). On loopback a connect costs ~0.1 ms.
+          keepalive: false,
         });
         // The body read is under the same signal and the same race: a stalled body is a timeout too.
         // It is read chunk by chunk against a cap, so an endless or huge body costs at most the cap

@@ -1,8 +1,10 @@
 // node_secret.yaml holds the pool's signing keys. It is read at the moment a key is posted (so a
-// rotated file takes effect without a restart) and nothing here ever puts its content into an
+// rotated file takes effect without a daemon restart where the daemon reads it directly; under
+// systemd it reads the credential copy LoadCredential= made when the unit started, so a rotation
+// needs `systemctl restart jorm_master`) and nothing here ever puts its content into an
 // error message or a log line: errors name the path and the missing key, never a value.
 
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { parse } from "yaml";
 import { ConfigError } from "../errors.ts";
 import type { NodeSecret } from "./types.ts";
@@ -52,12 +54,17 @@ export function secretProblem(doc: unknown): string | null {
   return null;
 }
 
-/** Reads and validates node_secret.yaml now; throws ConfigError (path + problem only). */
+/** Reads and validates node_secret.yaml now; throws ConfigError (path + problem only). A file that
+ *  other users may read or write is refused here too, not only by the runner: in key mode rest the
+ *  daemon reads the file itself, and another user who can write it chooses the key it posts. */
 export async function readNodeSecret(path: string): Promise<NodeSecret> {
   let text: string;
   try {
+    const modeProblem = secretModeProblem(path, (await stat(path)).mode);
+    if (modeProblem) throw new ConfigError(modeProblem);
     text = await readFile(path, "utf8");
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
     const code = (error as { code?: string }).code;
     const why = code === "ENOENT" ? "file not found" : code === "EACCES" ? "permission denied" : (code ?? "cannot be read");
     throw new ConfigError(`node secret ${path}: ${why}`);

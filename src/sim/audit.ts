@@ -29,13 +29,22 @@ export type UnproducibleReason =
   /** Live runners, but none had computed the slot (no key at the boundary, no --secret boot) */
   | "not_scheduled";
 
+/** Why a scheduled slot was not produced: an unproducible reason, "stale_tip" (signed, but on a tip
+ *  the network had left: the block is orphaned), or "not_signed" (some runner could have). */
+export type LossReason = UnproducibleReason | "stale_tip" | "not_signed";
+
 export interface SlotVerdict {
   epoch: number;
   slot: number;
   startMs: number;
   verdict: "produced" | "missed" | "unproducible";
   reason?: UnproducibleReason;
-  /** "runner:inc" of every block signed for this slot */
+  /** Every slot not produced: why */
+  loss?: LossReason;
+  /** No runner was Running with the slot in a schedule it had finished computing, at any point of the
+   *  slot's epoch: the only sense in which a slot is truly unproducible */
+  neverScheduled?: boolean;
+  /** "runner:inc" of every block signed for this slot (stale ones included) */
   signers: string[];
 }
 
@@ -60,6 +69,14 @@ export interface AuditReport {
   sharedWindows: number;
   /** produced / (scheduled − unproducible), in percent; 100 when nothing was producible */
   coveragePct: number;
+  /** Every slot not produced, by reason (LossReason) */
+  lossReasons: Record<string, number>;
+  /** Blocks signed on a stale tip (behind the network): orphaned, so not produced */
+  staleBlocks: number;
+  /** Slots no runner had in a finished schedule while Running, at any point of the slot's epoch */
+  neverScheduled: number;
+  /** produced / scheduled, in percent (100 with nothing scheduled): coverage against all slots */
+  coverageAllPct: number;
   slots: SlotVerdict[];
 }
 
@@ -236,13 +253,27 @@ export function audit(entries: readonly JournalEntry[], chain: Chain, opts: Audi
   const spe = chain.slotsPerEpoch;
 
   const signers = new Map<number, string[]>();
+  /** Slots with at least one block on the network's tip (the parent is the network's last block) */
+  const fresh = new Set<number>();
+  let staleBlocks = 0;
   for (const e of entries) {
     if (e.kind !== "block") continue;
     const abs = e.epoch * spe + e.slot;
     const list = signers.get(abs) ?? [];
     list.push(incKey(e.runner, e.inc));
     signers.set(abs, list);
+    if (e.chainLength > chain.lastBlockAtSlot(abs - 1).height) fresh.add(abs);
+    else staleBlocks++;
   }
+  const losses: Record<string, number> = {};
+  let neverScheduledCount = 0;
+  const lose = (v: SlotVerdict, loss: LossReason, epochEndMs: number) => {
+    v.loss = loss;
+    losses[loss] = (losses[loss] ?? 0) + 1;
+    v.neverScheduled = neverScheduled(tls, v.epoch, v.slot, epochEndMs);
+    if (v.neverScheduled) neverScheduledCount++;
+    return v;
+  };
 
   const slots: SlotVerdict[] = [];
   const reasons: Record<string, number> = {};
@@ -257,20 +288,27 @@ export function audit(entries: readonly JournalEntry[], chain: Chain, opts: Audi
     windows.push([startMs - guardMs, endMs + marginMs]);
     const who = signers.get(pos.abs) ?? [];
     const base = { epoch: pos.epoch, slot: pos.slot, startMs, signers: who };
-    if (who.length > 0) {
+    const epochEndMs = chain.epochStartMs(pos.epoch + 1);
+    if (who.length > 1) doubleProduced++;
+    if (fresh.has(pos.abs)) {
       produced++;
-      if (who.length > 1) doubleProduced++;
       slots.push({ ...base, verdict: "produced" });
+      continue;
+    }
+    if (who.length > 0) {
+      // Signed, but only on a tip the network had left: lost, and the master's doing.
+      missed++;
+      slots.push(lose({ ...base, verdict: "missed" }, "stale_tip", epochEndMs));
       continue;
     }
     const reason = whyUnproducible(tls, pos.epoch, pos.slot, startMs, endMs);
     if (reason === null) {
       missed++;
-      slots.push({ ...base, verdict: "missed" });
+      slots.push(lose({ ...base, verdict: "missed" }, "not_signed", epochEndMs));
     } else {
       unproducible++;
       reasons[reason] = (reasons[reason] ?? 0) + 1;
-      slots.push({ ...base, verdict: "unproducible", reason });
+      slots.push(lose({ ...base, verdict: "unproducible", reason }, reason, epochEndMs));
     }
   }
 
@@ -298,8 +336,24 @@ export function audit(entries: readonly JournalEntry[], chain: Chain, opts: Audi
     signOverlapMs: phys.overlapMs,
     sharedWindows: phys.sharedWindows,
     coveragePct: producible > 0 ? (100 * produced) / producible : 100,
+    lossReasons: losses,
+    staleBlocks,
+    neverScheduled: neverScheduledCount,
+    coverageAllPct: slots.length > 0 ? (100 * produced) / slots.length : 100,
     slots,
   };
+}
+
+/** True when no incarnation was Running (alive, unfrozen, workers started: it had finished computing)
+ *  with the slot in a finished schedule at any point from its computation to the epoch's end. */
+function neverScheduled(tls: readonly IncarnationTimeline[], epoch: number, slot: number, epochEndMs: number): boolean {
+  for (const tl of tls) {
+    for (const s of tl.schedules) {
+      if (s.epoch !== epoch || !s.slots.has(slot) || s.doneMs === null) continue;
+      if (touches(tl.active, s.doneMs, epochEndMs) || tl.active.some(([a, b]) => a <= s.doneMs! && s.doneMs! < b)) return false;
+    }
+  }
+  return true;
 }
 
 /** null when some runner could have produced the slot (a miss is then the master's doing). */

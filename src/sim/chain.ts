@@ -15,6 +15,9 @@ export interface ChainParams {
   activeSlotCoeff: number;
   /** 64 hex; derived from the seed when absent */
   block0Hash?: string;
+  /** Every n-th epoch's first and last slots (1 and slotsPerEpoch-1) are the pool's too: the hardest
+   *  case for the boundary hand-out (a window on each side of the boundary). 1: every epoch */
+  edgeLeaderSlotsEvery?: number;
 }
 
 export const MS_PER_S = 1000;
@@ -169,6 +172,8 @@ export class Chain {
       const t = 1 + Math.floor(rand() * j);
       chosen.add(chosen.has(t) ? j : t);
     }
+    const every = this.params.edgeLeaderSlotsEvery;
+    if (every && every > 0 && epoch % every === 0 && n >= 1) chosen.add(1).add(n);
     const slots = [...chosen].sort((a, b) => a - b);
     remember(this.scheduleCache, epoch, slots);
     return slots;

@@ -482,7 +482,9 @@ export class SimNode {
       return;
     }
     const abs = entry.epoch * this.chain.slotsPerEpoch + entry.slot;
-    const parentHeight = this.chain.lastBlockAtSlot(abs - 1).height;
+    // The block extends the tip this node sees: a stuck node signs on a tip the network has left
+    // (the audit counts such a block as lost, the network orphans it).
+    const parentHeight = Math.min(this.chain.lastBlockAtSlot(abs - 1).height, this.height());
     const block = hexOf(64, this.chain.params.seed, abs, this.runner, this.incarnation, 0xb10c);
     entry.status = { kind: "Block", block, parent: this.chain.blockHash(parentHeight), chainLength: parentHeight + 1 };
     this.journal.append({ ...base, kind: "block", chainLength: parentHeight + 1, hash: block });

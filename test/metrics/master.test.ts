@@ -97,6 +97,25 @@ describe("MasterMetrics over a simulated world", () => {
     expect(sample(textBeforeCrash, "jorm_master_key_holders")).toBe(1);
   });
 
+  test("boundary hand-outs are counted by result and reason", () => {
+    // Four boundaries crossed (4.5 epochs), each handed out or skipped (with a reason), once.
+    const lines = text.split("\n").filter((l) => l.startsWith("jorm_master_boundary_handouts_total{"));
+    const total = lines.reduce((a, l) => a + Number(l.split(" ").at(-1)), 0);
+    expect(total).toBe(4);
+    // 1 s slots with the default 1 s slot_guard leave slot 1 no room for the dead-man switch.
+    expect(sample(text, 'jorm_master_boundary_handouts_total{result="skipped",reason="no_lease_room"}')).toBe(4);
+  });
+
+  test("warm runners: those holding the epoch's remaining slots, counted and named", () => {
+    for (const t of [textBeforeCrash, text]) {
+      const per = [0, 1, 2].map((id) => sample(t, `jorm_master_runner_warm{runner="${id}"}`)!);
+      expect(per.every((x) => x === 0 || x === 1)).toBe(true);
+      expect(sample(t, "jorm_master_warm_runners")).toBe(per.reduce((a, x) => a + x, 0));
+    }
+    const signer = [0, 1, 2].find((id) => sample(textBeforeCrash, `jorm_master_runner_signer{runner="${id}"}`) === 1)!;
+    expect(sample(textBeforeCrash, `jorm_master_runner_warm{runner="${signer}"}`)).toBe(1);
+  });
+
   test("the crash of the signer shows as a leader change and a restart", () => {
     const before = sample(textBeforeCrash, "jorm_master_leader_changes_total")!;
     expect(before).toBeGreaterThanOrEqual(1);

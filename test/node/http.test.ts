@@ -232,14 +232,41 @@ describe("connection failures", () => {
   });
 });
 
-describe("connection reuse", () => {
-  test("several calls travel over one keep-alive connection (the server sees one client port)", async () => {
+describe("no connection reuse", () => {
+  test("every call opens its own connection (the server sees a new client port each time)", async () => {
     const api = httpNodeApi(base, { timeoutMs: 2000 });
     clientPorts.length = 0;
     for (let i = 0; i < 5; i++) {
       expect((await api.leaders()).ok).toBe(true);
     }
     expect(clientPorts).toHaveLength(5);
-    expect(new Set(clientPorts).size).toBe(1);
+    expect(new Set(clientPorts).size).toBe(5);
+  });
+
+  test("a process that held the port before the runner bound it gets nothing through an old connection", async () => {
+    // The impostor answers while the runner restarts, then lets go of the port (keeping its open
+    // connections, as stop() without force does); the runner binds it. With kept-alive connections
+    // the next answers (and the key's POST) would still travel to the impostor.
+    // A raw listener, so that its open connections outlive the listening socket for sure.
+    const answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\n[]";
+    const open: { end(): void }[] = [];
+    const impostor = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: { open: (sock) => void open.push(sock), data: (sock) => void sock.write(answer) },
+    });
+    const port = impostor.port;
+    const api = httpNodeApi(`http://127.0.0.1:${port}`, { timeoutMs: 2000 });
+    let runner: Server<undefined> | null = null;
+    try {
+      expect(await api.leaders()).toEqual({ ok: true, value: [] });
+      impostor.stop(false);
+      runner = Bun.serve({ hostname: "127.0.0.1", port, fetch: () => Response.json([1]) });
+      expect(await api.leaders()).toEqual({ ok: true, value: [1] });
+    } finally {
+      for (const sock of open) sock.end();
+      impostor.stop(true);
+      void runner?.stop(true);
+    }
   });
 });

@@ -20,9 +20,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function secretFile(name: string, text: string): Promise<string> {
+async function secretFile(name: string, text: string, mode = 0o600): Promise<string> {
   const path = join(dir, name);
   await writeFile(path, text);
+  await chmod(path, mode); // not through writeFile's mode, which the umask trims
   return path;
 }
 
@@ -37,6 +38,16 @@ async function rejection(path: string): Promise<ConfigError> {
 }
 
 describe("readNodeSecret", () => {
+  test("a file other users may read or write is refused before it is read, naming the mode, never the content", async () => {
+    const text = `genesis:\n  sig_key: ${SIG}\n  vrf_key: ${VRF}\n  node_id: ${NODE_ID}\n`;
+    for (const mode of [0o602, 0o644, 0o660]) {
+      const err = await rejection(await secretFile(`mode-${mode.toString(8)}.yaml`, text, mode));
+      expect(err.message).toContain(`mode 0${mode.toString(8)}`);
+      expect(err.message).not.toContain(SIG);
+    }
+    expect(await readNodeSecret(await secretFile("mode-400.yaml", text, 0o400))).toEqual({ genesis: { sig_key: SIG, vrf_key: VRF, node_id: NODE_ID } });
+  });
+
   test("a genesis secret becomes its JSON form", async () => {
     const path = await secretFile("genesis.yaml", `genesis:\n  sig_key: ${SIG}\n  vrf_key: ${VRF}\n  node_id: ${NODE_ID}\n`);
     expect(await readNodeSecret(path)).toEqual({ genesis: { sig_key: SIG, vrf_key: VRF, node_id: NODE_ID } });

@@ -19,7 +19,8 @@ const sched = (runner: number, inc: number, t0: number, t1: number | null, slots
   { t: t0, kind: "schedule_start", runner, inc, epoch: 1, slots, keys: [1], trigger: "boundary" },
   ...(t1 === null ? [] : [{ t: t1, kind: "schedule_done", runner, inc, epoch: 1, slots, keys: [1] } as JournalEntry]),
 ];
-const block = (runner: number, inc: number, slot: number): JournalEntry => ({
+/** A block on the network's tip; `behind` blocks lower when signed on a stale tip. */
+const block = (runner: number, inc: number, slot: number, behind = 0): JournalEntry => ({
   t: S(slot),
   kind: "block",
   runner,
@@ -27,7 +28,7 @@ const block = (runner: number, inc: number, slot: number): JournalEntry => ({
   epoch: 1,
   slot,
   leaderId: 1,
-  chainLength: 1,
+  chainLength: chain.lastBlockAtSlot(chain.params.slotsPerEpoch + slot - 1).height + 1 - behind,
   hash: "00",
 });
 
@@ -95,6 +96,26 @@ describe("slot verdicts", () => {
       ["unproducible", "frozen"],
       ["missed", undefined],
     ]);
+  });
+
+  test("a block signed on a stale tip is lost, not produced; every loss has a reason", () => {
+    const j = [start(0, 1, S(0), [1]), ...sched(0, 1, S(0), S(0)), block(0, 1, 19), block(0, 1, 25, 1), block(0, 1, 32, 3)];
+    const r = audit(j, chain, { fromMs: from, toMs: to });
+    expect(r).toMatchObject({ scheduled: 5, produced: 1, missed: 4, staleBlocks: 2, neverScheduled: 0, coverageAllPct: 20 });
+    expect(r.lossReasons).toEqual({ stale_tip: 2, not_signed: 2 });
+    expect(r.slots.map((s) => s.loss)).toEqual([undefined, "stale_tip", "stale_tip", "not_signed", "not_signed"]);
+  });
+
+  test("unproducible in the strict sense: nobody Running ever had the slot in a finished schedule in its epoch", () => {
+    // inc 1 computed the epoch and crashed before 19: slots it had are schedule_lost, yet it was Running
+    // with them in its schedule, so they count against coverage; a runner that never computed them did not.
+    const j = [start(0, 1, S(0), [1]), ...sched(0, 1, S(0), S(1)), exit(0, 1, S(10)), start(1, 1, S(0))];
+    const r = audit(j, chain, { fromMs: from, toMs: to });
+    expect(r.neverScheduled).toBe(0);
+    expect(r.coverageAllPct).toBe(0);
+    const none = audit([start(0, 1, S(0)), keys(0, 1, S(1), [1])], chain, { fromMs: from, toMs: to });
+    expect(none.neverScheduled).toBe(5);
+    expect(none.lossReasons).toEqual({ not_scheduled: 5 });
   });
 
   test("only slots starting in [fromMs, toMs) count", () => {

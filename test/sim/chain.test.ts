@@ -46,6 +46,16 @@ describe("leader schedule", () => {
     expect(new Chain({ ...ITN_CHAIN, leaderSlotsPerEpoch: 3 }).leaderSlots(7)).toHaveLength(3);
   });
 
+  test("edgeLeaderSlotsEvery: every n-th epoch's first and last slots are the pool's", () => {
+    const chain = new Chain(testChainParams({ edgeLeaderSlotsEvery: 2 }));
+    for (let e = 0; e < 20; e += 2) {
+      const slots = chain.leaderSlots(e);
+      expect(slots[0]).toBe(1);
+      expect(slots[slots.length - 1]).toBe(59);
+    }
+    expect([1, 3, 5, 7, 9, 11].some((e) => chain.leaderSlots(e)[0] !== 1 || chain.leaderSlots(e).at(-1) !== 59)).toBe(true);
+  });
+
   test("leaderSlotsBetween lists the slots starting in [from, to)", () => {
     const chain = new Chain(testChainParams());
     const from = chain.epochStartMs(3);

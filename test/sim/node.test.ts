@@ -536,6 +536,18 @@ describe("height", () => {
     f.node.setStuck(false);
     expect(f.node.height()).toBeGreaterThan(h + 10);
   });
+
+  test("a stuck leader signs on the tip it sees, which the network has left", async () => {
+    const f = nodeFixture({ secrets: [POOL_SECRET] });
+    await f.boot();
+    await f.clock.runUntil(f.slotStart(2, 1));
+    f.node.setStuck(true);
+    const h = f.node.height();
+    await f.clock.runUntil(f.slotStart(2, 59));
+    const moved = f.journal.ofKind("block").filter((b) => f.chain.lastBlockAtSlot(b.epoch * 60 + b.slot - 1).height > h);
+    expect(moved.length).toBeGreaterThan(0);
+    for (const b of moved) expect(b.chainLength).toBe(h + 1);
+  });
 });
 
 describe("leader logs LRU", () => {
