@@ -128,8 +128,11 @@ export function alertEvents(r: TickReport, prev: AlertMemory, config: ResolvedCo
     }
   }
 
-  // Two key holders outside a boundary hand-out: the hand-out's co-holders are expected.
+  // Two key holders outside a boundary hand-out: the hand-out's co-holders are expected, and so is a
+  // standby rebooted with --secret to regain the epoch's schedule (it holds the key from boot and is
+  // demoted on its first Running tick, before any event: the rule that warms cold standbys).
   const coHolders = new Set(r.memory.boundary?.coHolders ?? []);
+  if (r.memory.warming?.restarted) coHolders.add(r.memory.warming.id);
   const holders = r.views.filter((v) => v.id < config.cntRunners && (v.leaderIds?.length ?? 0) > 0 && !coHolders.has(v.id)).map((v) => v.id);
   if (holders.length > 1) {
     if (!prev.twoHoldersAlerted) {
