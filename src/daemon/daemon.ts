@@ -307,17 +307,18 @@ export class Daemon {
     this.lastTickEndMs = Date.now();
     this.writePermits(r);
     this.metrics.update(r, this.config, { poolToolFailures: this.master.poolToolFailures });
-    this.opts.onTick?.(r);
     const line = statusLine(r.observation, r.views, r.memory, this.config, Date.now());
     if (!this.ready) {
       this.ready = true;
       this.notifier.ready(line);
       log.info(`first observation done: ${line}`);
+      // Before the first tick's own events: the start comes first in the alerts and the event log.
       this.opts.onReady?.(line);
     } else if (line !== this.lastStatus) {
       this.notifier.status(line);
     }
     this.lastStatus = line;
+    this.opts.onTick?.(r);
     this.ping(this.lastTickEndMs);
     const stallAfter = this.opts.stallAfterTicks ?? null;
     if (stallAfter !== null && ++this.ticks >= stallAfter) {
