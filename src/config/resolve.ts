@@ -130,7 +130,7 @@ export function resolveInput(input: unknown, source: string | null, baseDir: str
   }
   if (p.cluster != null) {
     notes.push(
-      "cluster: multi-host mode is in progress; the daemon does not coordinate through etcd yet, so run the pool's runners on one host only.",
+      "cluster: multi-host mode is in progress; the daemon does not coordinate through etcd yet and refuses to start with this section (exit 78), so run the pool's runners on one host only.",
     );
   }
   if (p.rest_base_port != null && "rest_prefix" in input) {

@@ -16,6 +16,7 @@ import { MasterMetrics } from "../metrics/master.ts";
 import { serveMetrics, type MetricsServer } from "../metrics/server.ts";
 import { createNotifier, type Notifier } from "../systemd/notify.ts";
 import { VERSION } from "../version.ts";
+import { assertClusterRunnable, clusterRefusal } from "./cluster-gate.ts";
 import { buildPorts } from "./ports.ts";
 
 /** Test-only: after this many ticks the loop blocks forever, so tests can watch systemd's watchdog act. */
@@ -129,6 +130,8 @@ export class Daemon {
   private permitsFailing = false;
 
   constructor(opts: DaemonOptions) {
+    // Before anything is built or locked: a cluster this build cannot enforce is a config error.
+    assertClusterRunnable(opts.config);
     this.opts = opts;
     this.config = opts.config;
     this.ports = opts.ports ?? ((c) => buildPorts(c));
@@ -256,6 +259,11 @@ export class Daemon {
       const reason = e instanceof Error ? e.message : String(e);
       log.error(`SIGHUP: the new config is invalid, keeping the old one:\n${reason}`);
       return { applied: false, reason, restartKeys: [] };
+    }
+    const clusterWhy = clusterRefusal(next);
+    if (clusterWhy !== null) {
+      log.error(`SIGHUP: refused, keeping the old config: ${clusterWhy}`);
+      return { applied: false, reason: clusterWhy, restartKeys: [] };
     }
     const changes = configChanges(this.config, next);
     const changedKeys = changes.map((c) => c.slice(0, c.indexOf(":")));

@@ -2,7 +2,7 @@
 // every runner is unreachable): SIGHUP re-reads the config and logs what changed, keeps the old one
 // when the new one is invalid; /metrics is served on metrics_listen; the stall hook stalls the loop.
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loopLooksAlive, stallAfterTicks, STALL_AFTER_TICKS_ENV, TICK_STALL_LIMIT_MS } from "../../src/commands/daemon.ts";
@@ -152,5 +152,19 @@ describe("loopLooksAlive", () => {
     expect(loopLooksAlive(100_000, 10_000, 90_000)).toBe(true);
     // …but no tick for loop_period plus the longest healthy tick is.
     expect(loopLooksAlive(10_000 + 500 + TICK_STALL_LIMIT_MS + 1, 10_000, 500)).toBe(false);
+  });
+});
+
+describe("daemon with a cluster section (issue 13: not enforced by this build)", () => {
+  test("exits 78 at once, before the lock or any observation, saying the section is not enforced", async () => {
+    const path = join(dir, "cluster.yaml");
+    const lock = join(dir, `lock-cluster-${Math.random()}`);
+    writeFileSync(path, config('cluster:\n  name: host-a\n  etcd: ["http://127.0.0.1:9"]\n', freePort()));
+    const d = startDaemon(path, { JORM_MASTER_LOCK: lock });
+    const code = await d.proc.exited;
+    expect(code).toBe(78);
+    expect(d.text).toContain(`${path}: cluster: cluster mode not enforced by this build`);
+    expect(d.text).not.toContain("supervising");
+    expect(existsSync(lock)).toBe(false);
   });
 });

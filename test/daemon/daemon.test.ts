@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { ResolvedConfig } from "../../src/config/types.ts";
 import { Daemon, RESTART_KEYS } from "../../src/daemon/daemon.ts";
 import { buildPorts } from "../../src/daemon/ports.ts";
-import { EXIT_FAILURE } from "../../src/errors.ts";
+import { ConfigError, EXIT_CONFIG, EXIT_FAILURE } from "../../src/errors.ts";
 import type { MasterDeps } from "../../src/master/act.ts";
 import { silentLog, simConfig, simDeps } from "../../src/master/harness.ts";
 import type { MasterLog, TickReport } from "../../src/master/loop.ts";
@@ -265,5 +265,35 @@ describe("Daemon.start: boot permits and the READY bound", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("cluster section without enforcement (issue 13: fail closed)", () => {
+  const CLUSTER = { name: "host-a", etcdEndpoints: ["http://127.0.0.1:23791"], prefix: "/jorm-master", leaseTtlS: 5, etcdTimeoutMs: 2_000 };
+
+  test("a daemon with a cluster section is refused before anything starts: exit 78, says why", () => {
+    const config: ResolvedConfig = { ...simConfig(2, { keyMode: "rest" }), source: "/etc/cardano/jorm_master.yaml", cluster: CLUSTER };
+    let built = 0;
+    let thrown: unknown = null;
+    try {
+      new Daemon({ config, load: async () => config, log: silentLog, lockPath: null, ports: () => (built++, ({}) as MasterDeps) });
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(ConfigError);
+    expect((thrown as ConfigError).exitCode).toBe(EXIT_CONFIG);
+    expect((thrown as Error).message).toContain("/etc/cardano/jorm_master.yaml: cluster: cluster mode not enforced by this build");
+    expect(built).toBe(0);
+  });
+
+  test("a reload adding a cluster section is refused; the old config stays in force", async () => {
+    const world = await warmWorld();
+    const before = simConfig(2, { keyMode: "rest" });
+    const log = recordingLog();
+    const d = new Daemon({ config: before, load: async () => ({ ...before, cluster: CLUSTER }), log, lockPath: null, ports: () => simDeps(world) });
+    const r = await d.reload();
+    expect(r).toMatchObject({ applied: false, restartKeys: [], reason: expect.stringContaining("cluster mode not enforced by this build") });
+    expect(d.config).toBe(before);
+    expect(d.master.config).toBe(before);
   });
 });
