@@ -43,7 +43,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   // the lab: the master against the simulator (property tests, benchmarks, the demo)
   lab: ["config", "master", "node", "ports", "sim"],
   // the daemon object and its port factory; install
-  daemon: ["alerts", "config", "errors", "master", "metrics", "node", "pooltool", "ports", "runner", "systemd", "version"],
+  // cluster: the daemon holds the etcd signer lease and feeds decide what it allows (issue 13)
+  daemon: ["alerts", "cluster", "config", "errors", "master", "metrics", "node", "pooltool", "ports", "runner", "systemd", "version"],
   install: ["config", "errors", "systemd", "ui"],
   // the commands, and the CLI on top
   commands: ["alerts", "config", "control", "daemon", "errors", "history", "install", "lab", "leaders", "log", "log-summary", "master", "metrics", "node", "pooltool", "ports", "runner", "sim", "status", "systemd", "ui", "version"],

@@ -23,7 +23,11 @@ export interface MasterDeps {
   /** Checks that the runner unit's main process holds its REST port before the key is posted there.
    *  Without one, no key is ever posted (status and other readers need none). */
   listener?: ListenerCheck;
+  /** Cluster mode only: what the etcd signer lease allows this host, read at each observation */
+  cluster?: () => ClusterObs;
 }
+
+import type { ClusterObs } from "./cluster.ts";
 
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 

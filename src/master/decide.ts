@@ -10,6 +10,7 @@ import type { ResolvedConfig } from "../config/types.ts";
 import type { LeaderLog, Settings } from "../node/types.ts";
 import { epochClock, inDanger, upcomingWindows, windowBetween, type EpochClock, type Window } from "./schedule.ts";
 import type { Action, Capability, Memory, Observation, Plan, RunnerMemory, RunnerObs, RunnerView } from "./types.ts";
+import { gateByCluster, otherHostAbleUntilMs } from "./cluster.ts";
 import { bootLeadMs, bootMode, bootFits, handoutNeedMs, WARM_COMPUTE_ALLOWANCE_MS } from "./coverage.ts";
 import { BOOT_PERMIT_MAX_AGE_MS } from "./bootpolicy.ts";
 
@@ -568,18 +569,20 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
       // incarnation it replaced may have signed in the window: judged per window, not per process.
       const bootedBefore = (v: RunnerView, from: number) =>
         v.cap === "booting-holder" && !mem(v.id).everRunning && mem(v.id).ableUntilMs <= from;
-      const mayHaveUsed =
+      const mayHaveUsed: { id: number | string }[] =
         openedBy === null
           ? []
           : [...views.values()].filter(
               (v) => v.id !== pickId && !bootedBefore(v, openedBy) && !(mem(v.id).unableSinceMs !== null && mem(v.id).unableSinceMs! <= openedBy),
             );
+      // Cluster gate: the previous signing host may have signed in a window that opened before its takeover was safe.
+      if (openedBy !== null && otherHostAbleUntilMs(obs.cluster) > openedBy) mayHaveUsed.push({ id: "the previous signing host" });
       if (mayHaveUsed.length > 0) {
         waitFor = open ? "window" : "schedule";
         const which = open ? `the window of slot ${clock.epochOf(open.absSlot)}.${open.absSlot % clock.slotsPerEpoch} closes` : `no window can be open (epoch ${curEpoch}'s schedule is unknown)`;
         notes.push(
           `${lossWhy()}; #${pick.id} takes over once ${which}: ` +
-            `${mayHaveUsed.map((v) => `#${v.id}`).join(", ")} may have signed in it`,
+            `${mayHaveUsed.map((v) => (typeof v.id === "number" ? `#${v.id}` : v.id)).join(", ")} may have signed in it`,
         );
         pick = null;
       }
@@ -837,11 +840,16 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
   if (fresh) wakeAtMs = Math.min(wakeAtMs, now + CONFIRM_DELAY_MS);
 
   const plan: Plan = { fences, promote, other, wakeAtMs, notes, ...(handoutResult ? { handout: handoutResult } : {}), bootModes };
-  return {
-    plan,
-    memory: { ...memory, signer: newSigner, boundary, handout, warming, warmTried, lastBootModes: bootModes, passivePermitSinceMs },
-    views: [...views.values()],
-  };
+  // Cluster gate: the etcd signer lease bounds the whole plan (master/cluster.ts).
+  return gateByCluster(
+    {
+      plan,
+      memory: { ...memory, signer: newSigner, boundary, handout, warming, warmTried, lastBootModes: bootModes, passivePermitSinceMs },
+      views: [...views.values()],
+    },
+    obs,
+    now,
+  );
 }
 
 /**
@@ -853,9 +861,9 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
  * daemon would kill a frozen one anyway. systemd restarts it, and with no daemon active it boots
  * without --secret. Runners that cannot sign, and the one kept, are left exactly as they are.
  */
-export function partingFences(views: readonly RunnerView[], signer: number | null): Action[] {
+export function partingFences(views: readonly RunnerView[], signer: number | null, keepNone = false): Action[] {
   const able = views.filter((v) => mayHoldKey(v.cap));
-  const keep = signer !== null && able.some((v) => v.id === signer) ? signer : (able[0]?.id ?? null);
+  const keep = keepNone ? null : signer !== null && able.some((v) => v.id === signer) ? signer : (able[0]?.id ?? null);
   const why = "the daemon stops; without it this runner would become a second signer";
   return able
     .filter((v) => v.id !== keep)

@@ -4,6 +4,7 @@
 import type { ResolvedConfig } from "../config/types.ts";
 import { act, applyOutcomes, run, type MasterDeps } from "./act.ts";
 import { boundaryStrip, decide, emptyMemory, partingFences } from "./decide.ts";
+import { clusterBlock } from "./cluster.ts";
 import { observe, type ObserveState } from "./observe.ts";
 import { epochClock } from "./schedule.ts";
 import type { Memory, Observation, Outcome, Plan, RunnerView } from "./types.ts";
@@ -202,7 +203,8 @@ export class Master {
     const { deps } = this.opts;
     const observation = await observe(deps, this.config, this.memory, this.state);
     const { memory, views } = decide(observation, this.memory, this.config, deps.clock.now());
-    const fences = partingFences(views, memory.signer);
+    // Cluster gate: a host whose lease does not allow signing keeps no holder at all.
+    const fences = partingFences(views, memory.signer, clusterBlock(observation.cluster, deps.clock.now()) !== null);
     const outcomes = await act(deps, { fences, promote: null, other: [], wakeAtMs: 0, notes: [] });
     // Parting fences are never routine: no hand-out context.
     this.logOutcomes(outcomes, null);

@@ -1,5 +1,6 @@
 import type { LeaderLog, NodeResult, NodeStats, Settings } from "../node/types.ts";
 import type { UnitState } from "../ports.ts";
+import type { ClusterObs } from "./cluster.ts";
 
 /** What one tick saw of one runner. Every field can be missing or failed: the core decides on that. */
 export interface RunnerObs {
@@ -22,6 +23,8 @@ export interface Observation {
   runners: RunnerObs[];
   /** PoolTool majority max, when configured and known */
   majorityMax: number | null;
+  /** Cluster mode only: what the etcd signer lease allows this host (master/cluster.ts) */
+  cluster?: ClusterObs;
 }
 
 /** Whether a runner can sign right now, as far as can be proven. */

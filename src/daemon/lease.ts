@@ -1,0 +1,134 @@
+// The daemon's side of the cluster mode (issue 13): it campaigns for `<prefix>/signer`, keeps the
+// lease alive, tells decide what the lease allows (master/cluster.ts: maySign, mustStopBy,
+// takeoverSafeAt) and keeps the signer's dead-man switch armed to fire at mustStopBy.
+//
+// Fencing that needs no network: the switch is the same transient systemd timer as the boundary
+// co-holders' (a SIGSTOP from the service manager, which fires whether this daemon lives or not).
+// It is re-armed only after a keep-alive proved the lease alive and the key ours, to the deadline
+// that keep-alive bought (counted from its SEND time, deadline.ts). So a host cut off from etcd, a
+// hung daemon or a dead one has its signer frozen before the lease can end in etcd and another
+// host take over. If re-arming fails, the signer is frozen at once and decide fences it.
+
+import type { Election } from "../cluster/election.ts";
+import { renewIntervalMs, takeoverSafeAtMs, DEFAULT_TIME_BOUNDS, type TimeBounds } from "../cluster/deadline.ts";
+import type { ClusterObs } from "../master/cluster.ts";
+import type { MasterLog } from "../master/loop.ts";
+import type { Clock, ServiceManager } from "../ports.ts";
+
+export interface SignerLeaseOptions {
+  election: Election;
+  /** The service manager in use now (a reload may replace it) */
+  services: () => ServiceManager;
+  /** The clock decide uses (ms since epoch) */
+  clock: Clock;
+  /** Monotonic ms: the election's clock (performance.now() in production) */
+  mono: () => number;
+  /** The runner that signs now on this host (its switch is kept armed), or null */
+  signer: () => number | null;
+  log: MasterLog;
+  bounds?: TimeBounds;
+}
+
+export class SignerLease {
+  private readonly opts: SignerLeaseOptions;
+  private takeoverSafeAtMono: number | null = null;
+  /** Re-arming the switch failed: no signing until an arm succeeds again */
+  private armFailed = false;
+  private holderName: string | null = null;
+  private lastError: string | null = null;
+
+  constructor(opts: SignerLeaseOptions) {
+    this.opts = opts;
+  }
+
+  /** Monotonic instant → decide's clock, read now (both clocks advance together between reads). */
+  private toClock(monoMs: number): number {
+    return this.opts.clock.now() + (monoMs - this.opts.mono());
+  }
+
+  /** What the lease allows this host, for decide (read at each observation). */
+  observe(): ClusterObs {
+    const { election } = this.opts;
+    const h = election.holding();
+    return {
+      maySign: h !== null && !this.armFailed && election.maySign(this.opts.mono()),
+      mustStopByMs: h?.signUntilMs != null ? this.toClock(h.signUntilMs) : null,
+      takeoverSafeAtMs: h !== null && this.takeoverSafeAtMono !== null ? this.toClock(this.takeoverSafeAtMono) : null,
+      holder: h !== null ? election.candidate : this.holderName,
+    };
+  }
+
+  /** One round: campaign when not holding, else one keep-alive; then the signer's switch. */
+  async step(): Promise<void> {
+    const { election, log } = this.opts;
+    if (election.holding() === null) {
+      const c = await election.campaign();
+      if (c.kind === "won") {
+        this.takeoverSafeAtMono = takeoverSafeAtMs(c.confirmedAtMs, c.ttlS, this.opts.bounds ?? DEFAULT_TIME_BOUNDS);
+        this.holderName = election.candidate;
+        log.info(`cluster: this host holds ${election.key} (lease ${c.lease}, ${c.ttlS} s); signing from ${((this.takeoverSafeAtMono - this.opts.mono()) / 1000).toFixed(1)} s on, once the previous holder has stopped for sure`);
+        this.reportOk();
+        await this.rearm();
+      } else if (c.kind === "lost") {
+        if (this.holderName !== c.holder.value) log.info(`cluster: ${c.holder.value} holds ${election.key}; this host stays key-less`);
+        this.holderName = c.holder.value;
+        this.reportOk();
+      } else this.reportError(`cannot campaign for ${election.key}: ${c.error.message}`);
+      return;
+    }
+    const r = await election.renew();
+    if (r.kind === "renewed") {
+      this.reportOk();
+      await this.rearm();
+    } else if (r.kind === "lost") {
+      log.error(`cluster: the signer lease is lost (${r.reason}): this host's runners are fenced`);
+      this.takeoverSafeAtMono = null;
+      this.holderName = null;
+    } else if (r.kind === "error") {
+      this.reportError(`keep-alive failed (${r.error.message}); the signer stops at its dead-man switch unless one succeeds in time`);
+    }
+  }
+
+  /** Re-arms the signer's switch to the deadline the last keep-alive bought; fences now on failure. */
+  private async rearm(): Promise<void> {
+    const id = this.opts.signer();
+    const until = this.opts.election.holding()?.signUntilMs ?? null;
+    if (id === null || until === null) return;
+    const services = this.opts.services();
+    try {
+      if (!services.armFreeze) throw new Error("the service manager cannot arm a dead-man switch");
+      await services.armFreeze(id, this.toClock(until));
+      if (this.armFailed) this.opts.log.info(`cluster: #${id}'s dead-man switch is armed again`);
+      this.armFailed = false;
+    } catch (e) {
+      this.armFailed = true;
+      this.opts.log.error(`cluster: cannot re-arm #${id}'s dead-man switch (${e instanceof Error ? e.message : String(e)}): freezing it now`);
+      await services.kill(id, "SIGSTOP").catch(() => {});
+    }
+  }
+
+  private reportOk(): void {
+    if (this.lastError !== null) this.opts.log.info("cluster: etcd answers again");
+    this.lastError = null;
+  }
+
+  private reportError(message: string): void {
+    if (this.lastError !== message) this.opts.log.warn(`cluster: ${message}`);
+    this.lastError = message;
+  }
+
+  /** Rounds every third of the TTL until `signal` aborts; `sleep` is the clock's. */
+  async run(signal: AbortSignal, ttlS: number): Promise<void> {
+    const every = renewIntervalMs(ttlS);
+    while (!signal.aborted) {
+      const started = this.opts.mono();
+      await this.step();
+      await this.opts.clock.sleep(Math.max(0, every - (this.opts.mono() - started)), signal);
+    }
+  }
+
+  /** Gives the lease up (the daemon stops): the signer's switch still fires at its deadline. */
+  async resign(): Promise<void> {
+    await this.opts.election.resign();
+  }
+}
