@@ -1,0 +1,87 @@
+// The daemon's SignerLease against the fake etcd on a virtual clock: the signer's dead-man switch is
+// re-armed only after a keep-alive that succeeded, to the deadline counted from its send time; a
+// failed re-arm freezes the signer at once and stops the host signing.
+import { describe, expect, test } from "bun:test";
+import { allowanceMs } from "../../src/cluster/deadline.ts";
+import { createElection } from "../../src/cluster/election.ts";
+import { SignerLease } from "../../src/daemon/lease.ts";
+import { silentLog } from "../../src/master/harness.ts";
+import type { Clock, ServiceManager, Signal } from "../../src/ports.ts";
+import { createFakeEtcd } from "../cluster/fake-etcd.ts";
+
+function setup() {
+  const etcd = createFakeEtcd(1_000_000);
+  const clock: Clock = { now: () => etcd.nowMs() + 5_000_000, sleep: async () => {} };
+  const arms: { id: number; atMs: number }[] = [];
+  const kills: { id: number; sig: Signal }[] = [];
+  let armFails = false;
+  const services = {
+    showAll: async () => new Map(),
+    start: async () => {},
+    stop: async () => {},
+    restart: async () => {},
+    kill: async (id: number, sig: Signal) => void kills.push({ id, sig }),
+    armFreeze: async (id: number, atMs: number) => {
+      if (armFails) throw new Error("systemd-run: Failed to start transient timer unit");
+      arms.push({ id, atMs });
+    },
+    disarmFreeze: async () => {},
+  } satisfies ServiceManager;
+  const election = createElection({ etcd, prefix: "/p", candidate: "host-a", ttlS: 5, now: () => etcd.nowMs() });
+  const lease = new SignerLease({ election, services: () => services, clock, mono: () => etcd.nowMs(), signer: () => 1, log: silentLog });
+  return { etcd, clock, lease, arms, kills, setArmFails: (v: boolean) => (armFails = v) };
+}
+
+describe("SignerLease", () => {
+  test("won, then each keep-alive re-arms the signer's switch to send time + allowance (in decide's clock)", async () => {
+    const { etcd, clock, lease, arms } = setup();
+    await lease.step();
+    expect(arms).toHaveLength(1);
+    const o = lease.observe();
+    expect(o.maySign).toBe(true);
+    expect(o.takeoverSafeAtMs).toBeGreaterThan(clock.now());
+    etcd.advance(1_500);
+    etcd.latencyMs = 300; // the keep-alive applies 300 ms after it was sent
+    const sentAt = clock.now();
+    await lease.step();
+    expect(arms).toHaveLength(2);
+    expect(arms[1]!.atMs).toBeCloseTo(sentAt + allowanceMs(5), 6);
+    expect(lease.observe().mustStopByMs).toBeCloseTo(arms[1]!.atMs, 6);
+  });
+
+  test("a keep-alive that fails re-arms nothing: the switch fires at the old deadline, and the host stops signing then", async () => {
+    const { etcd, clock, lease, arms } = setup();
+    await lease.step();
+    const deadline = arms[0]!.atMs;
+    etcd.down = true;
+    etcd.advance(1_500);
+    await lease.step();
+    expect(arms).toHaveLength(1);
+    expect(lease.observe().mustStopByMs).toBeCloseTo(deadline, 6);
+    expect(lease.observe().maySign).toBe(true);
+    etcd.advance(deadline - clock.now());
+    expect(lease.observe().maySign).toBe(false);
+  });
+
+  test("re-arming fails: the signer is frozen at once and the host may not sign until an arm succeeds", async () => {
+    const { etcd, lease, kills, setArmFails } = setup();
+    await lease.step();
+    setArmFails(true);
+    etcd.advance(1_500);
+    await lease.step();
+    expect(kills).toEqual([{ id: 1, sig: "SIGSTOP" }]);
+    expect(lease.observe().maySign).toBe(false);
+    setArmFails(false);
+    etcd.advance(1_500);
+    await lease.step();
+    expect(lease.observe().maySign).toBe(true);
+  });
+
+  test("another host holds the key: this one campaigns, loses, may not sign, and names the holder", async () => {
+    const { etcd, lease } = setup();
+    const other = createElection({ etcd, prefix: "/p", candidate: "host-b", ttlS: 5, now: () => etcd.nowMs() });
+    expect((await other.campaign()).kind).toBe("won");
+    await lease.step();
+    expect(lease.observe()).toMatchObject({ maySign: false, holder: "host-b", mustStopByMs: null });
+  });
+});

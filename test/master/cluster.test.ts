@@ -1,0 +1,84 @@
+// The cluster gate (master/cluster.ts) on the real master over a simulated world: what the etcd
+// signer lease allows bounds decide's whole plan.
+import { describe, expect, test } from "bun:test";
+import type { ClusterObs } from "../../src/master/cluster.ts";
+import { clusterBlock } from "../../src/master/cluster.ts";
+import { silentLog, simConfig, simDeps } from "../../src/master/harness.ts";
+import { Master, type TickReport } from "../../src/master/loop.ts";
+import { testChainParams } from "../../src/sim/chain.ts";
+import { World } from "../../src/sim/world.ts";
+
+async function setup(cluster: () => ClusterObs) {
+  const world = new World({ chain: testChainParams({ seed: 3, leaderSlotsPerEpoch: 8 }), runners: 2, keyMode: "rest", boot: { Bootstrapping: 1_000 }, restTimeoutMs: 500 });
+  for (const id of world.ids) await world.services.start(id);
+  await world.runUntil(world.clock.now() + 10_000);
+  const master = new Master({ deps: { ...simDeps(world), cluster }, config: simConfig(2, { keyMode: "boot" }), log: silentLog });
+  const tick = async (): Promise<TickReport> => {
+    let done: TickReport | null = null;
+    const p = master.tick().then((r) => (done = r));
+    for (let i = 0; i < 100 && done === null; i++) await world.runUntil(world.clock.now() + 100);
+    return p;
+  };
+  return { world, master, tick };
+}
+
+describe("cluster gate", () => {
+  test("holding the lease: the promotion arms the signer's dead-man switch at mustStopBy; every boot is passive", async () => {
+    let c: ClusterObs = { maySign: true, mustStopByMs: 0, takeoverSafeAtMs: null };
+    const { world, tick } = await setup(() => c);
+    let promoted: TickReport["plan"]["promote"] = null;
+    for (let i = 0; i < 40 && promoted === null; i++) {
+      c = { ...c, mustStopByMs: world.clock.now() + 4_000 };
+      const r = await tick();
+      promoted = r.plan.promote;
+      expect(Object.values(r.plan.bootModes ?? {}).every((m) => m === "passive")).toBe(true);
+      await world.runUntil(world.clock.now() + 300);
+    }
+    expect(promoted).not.toBeNull();
+    expect(promoted!.leaseAtMs).toBeGreaterThan(world.clock.now());
+    expect(promoted!.leaseAtMs).toBeLessThanOrEqual(world.clock.now() + 4_000);
+  });
+
+  test("lease lost: the signer is demoted, nobody promoted, no signer, and none comes back", async () => {
+    let c: ClusterObs = { maySign: true, mustStopByMs: 0, takeoverSafeAtMs: null };
+    const { world, master, tick } = await setup(() => c);
+    for (let i = 0; i < 40 && master.memory.signer === null; i++) {
+      c = { ...c, mustStopByMs: world.clock.now() + 4_000 };
+      await tick();
+      await world.runUntil(world.clock.now() + 300);
+    }
+    const signer = master.memory.signer;
+    expect(signer).not.toBeNull();
+    c = { maySign: false, mustStopByMs: null, takeoverSafeAtMs: null, holder: "host-b" };
+    const r = await tick();
+    expect(r.plan.fences).toContainEqual(expect.objectContaining({ kind: "demote", id: signer }));
+    expect(r.plan.promote).toBeNull();
+    expect(r.memory.signer).toBeNull();
+    expect(r.plan.notes.join("\n")).toContain("does not hold the signer lease (host-b does)");
+    // Still key-less on the next tick: nobody is promoted back.
+    const again = await tick();
+    expect(again.plan.promote).toBeNull();
+    expect(world.node(signer!)?.leaderIds() ?? []).toEqual([]);
+  });
+
+  test("clusterBlock: no cluster, no block; not holding, allowance over, takeover not yet safe: blocked with why", () => {
+    expect(clusterBlock(undefined, 0)).toBeNull();
+    expect(clusterBlock({ maySign: true, mustStopByMs: 1_000, takeoverSafeAtMs: 500 }, 600)).toBeNull();
+    expect(clusterBlock({ maySign: false, mustStopByMs: null, takeoverSafeAtMs: null }, 0)).toContain("does not hold");
+    expect(clusterBlock({ maySign: true, mustStopByMs: 1_000, takeoverSafeAtMs: null }, 1_000)).toContain("allowance has run out");
+    expect(clusterBlock({ maySign: true, mustStopByMs: null, takeoverSafeAtMs: null }, 0)).toContain("allowance has run out");
+    expect(clusterBlock({ maySign: true, mustStopByMs: 9_000, takeoverSafeAtMs: 2_000 }, 500)).toContain("just taken over");
+  });
+
+  test("just taken over: nobody is promoted before takeoverSafeAt", async () => {
+    let c: ClusterObs = { maySign: true, mustStopByMs: 0, takeoverSafeAtMs: null };
+    const { world, tick } = await setup(() => c);
+    const safeAt = world.clock.now() + 30_000;
+    for (let i = 0; i < 40; i++) {
+      c = { maySign: true, mustStopByMs: world.clock.now() + 4_000, takeoverSafeAtMs: safeAt };
+      const r = await tick();
+      expect(r.plan.promote).toBeNull();
+      await world.runUntil(world.clock.now() + 300);
+    }
+  });
+});
