@@ -4,7 +4,6 @@ import { configArgs, logLevelArgs } from "../config/args.ts";
 import { loadConfig } from "../config/load.ts";
 import { startControl, type DaemonControl } from "../control/index.ts";
 import { controlSocketPath, stateDir } from "../control/paths.ts";
-import { assertClusterRunnable } from "../daemon/cluster-gate.ts";
 import { Daemon, readyTimeoutMs, stallAfterTicks } from "../daemon/daemon.ts";
 import { createHistory } from "../history/index.ts";
 import { logger, setupLogging } from "../log.ts";
@@ -45,8 +44,6 @@ export default defineCommand({
   args: { ...configArgs, ...logLevelArgs },
   async run({ args }) {
     const config = await loadConfig(args.config);
-    // Before logging, alerts, history or the lock: nothing of a refused daemon starts.
-    assertClusterRunnable(config);
     setupLogging(args["log-level"], config.logLevel);
     const log = logger("master");
     // Before the lock: a missing alert token is a config error (exit 78) like any other.

@@ -16,7 +16,10 @@ import { MasterMetrics } from "../metrics/master.ts";
 import { serveMetrics, type MetricsServer } from "../metrics/server.ts";
 import { createNotifier, type Notifier } from "../systemd/notify.ts";
 import { VERSION } from "../version.ts";
-import { assertClusterRunnable, clusterRefusal } from "./cluster-gate.ts";
+import { createElection } from "../cluster/election.ts";
+import type { Etcd } from "../cluster/etcd.ts";
+import { createGatewayClient } from "../cluster/gateway.ts";
+import { SignerLease } from "./lease.ts";
 import { buildPorts } from "./ports.ts";
 
 /** Test-only: after this many ticks the loop blocks forever, so tests can watch systemd's watchdog act. */
@@ -108,6 +111,10 @@ export interface DaemonOptions {
   tickFailureLimit?: TickFailureLimit;
   /** Test hook: stall the loop after this many ticks */
   stallAfterTicks?: number | null;
+  /** Cluster mode: the etcd client (default: the JSON gateway on cluster.etcd) */
+  etcd?: (cluster: NonNullable<ResolvedConfig["cluster"]>) => Etcd;
+  /** Cluster mode: monotonic ms for the lease deadlines (default performance.now) */
+  mono?: () => number;
 }
 
 export class Daemon {
@@ -128,13 +135,30 @@ export class Daemon {
   private lastStatus = "";
   private stopReason = "";
   private permitsFailing = false;
+  /** Cluster mode: the etcd signer lease this host campaigns for and keeps (null: one server) */
+  readonly lease: SignerLease | null = null;
 
   constructor(opts: DaemonOptions) {
-    // Before anything is built or locked: a cluster this build cannot enforce is a config error.
-    assertClusterRunnable(opts.config);
     this.opts = opts;
     this.config = opts.config;
-    this.ports = opts.ports ?? ((c) => buildPorts(c));
+    const basePorts = opts.ports ?? ((c: ResolvedConfig) => buildPorts(c));
+    const cluster = opts.config.cluster;
+    if (cluster !== null) {
+      const etcd = opts.etcd ? opts.etcd(cluster) : createGatewayClient({ endpoints: cluster.etcdEndpoints, callTimeoutMs: cluster.etcdTimeoutMs });
+      const mono = opts.mono ?? (() => performance.now());
+      const election = createElection({ etcd, prefix: cluster.prefix, candidate: cluster.name, ttlS: cluster.leaseTtlS, now: mono });
+      this.lease = new SignerLease({
+        election,
+        services: () => this.master.deps.services,
+        clock: { now: () => this.master.deps.clock.now(), sleep: (ms, signal) => this.master.deps.clock.sleep(ms, signal) },
+        mono,
+        signer: () => this.master.memory.signer,
+        log: opts.log,
+      });
+    }
+    // Every set of ports decide observes through carries what the lease allows (cluster mode).
+    const lease = this.lease;
+    this.ports = lease === null ? basePorts : (c) => ({ ...basePorts(c), cluster: () => lease.observe() });
     this.notifier = opts.notifier ?? createNotifier({});
     this.metrics = opts.metrics ?? new MasterMetrics({ version: VERSION });
     this.master = new Master({
@@ -180,6 +204,9 @@ export class Daemon {
           (this.lock ? `, lock ${this.lock.path}` : ""),
       );
       let code = EXIT_OK;
+      const c0 = this.config.cluster;
+      const leaseLoop = this.lease !== null && c0 !== null ? this.lease.run(this.ac.signal, c0.leaseTtlS) : Promise.resolve();
+      if (c0 !== null) log.info(`cluster ${c0.prefix} as ${c0.name}: signing only while holding ${c0.prefix}/signer (lease ${c0.leaseTtlS} s, etcd ${c0.etcdEndpoints.join(", ")})`);
       try {
         await this.master.run(this.ac.signal);
       } catch (e) {
@@ -191,6 +218,11 @@ export class Daemon {
         code = EXIT_FAILURE;
       }
       await this.part();
+      this.ac.abort();
+      await leaseLoop;
+      // Another host may take over at once: it still waits out this host's allowance (takeoverSafeAt),
+      // and the signer kept here is frozen by its dead-man switch when that allowance ends.
+      if (this.lease !== null) await this.lease.resign().catch(() => {});
       await this.opts.beforeExit?.(this.stopReason, this.lastStatus);
       return code;
     } finally {
@@ -260,10 +292,10 @@ export class Daemon {
       log.error(`SIGHUP: the new config is invalid, keeping the old one:\n${reason}`);
       return { applied: false, reason, restartKeys: [] };
     }
-    const clusterWhy = clusterRefusal(next);
-    if (clusterWhy !== null) {
-      log.error(`SIGHUP: refused, keeping the old config: ${clusterWhy}`);
-      return { applied: false, reason: clusterWhy, restartKeys: [] };
+    if (JSON.stringify(next.cluster) !== JSON.stringify(this.config.cluster)) {
+      const reason = `cluster cannot change while the daemon runs; restart it (systemctl restart ${this.config.systemd.masterUnit})`;
+      log.error(`SIGHUP: refused, keeping the old config: ${reason}`);
+      return { applied: false, reason, restartKeys: ["cluster"] };
     }
     const changes = configChanges(this.config, next);
     const changedKeys = changes.map((c) => c.slice(0, c.indexOf(":")));

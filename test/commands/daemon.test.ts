@@ -2,7 +2,7 @@
 // every runner is unreachable): SIGHUP re-reads the config and logs what changed, keeps the old one
 // when the new one is invalid; /metrics is served on metrics_listen; the stall hook stalls the loop.
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loopLooksAlive, stallAfterTicks, STALL_AFTER_TICKS_ENV, TICK_STALL_LIMIT_MS } from "../../src/commands/daemon.ts";
@@ -155,16 +155,24 @@ describe("loopLooksAlive", () => {
   });
 });
 
-describe("daemon with a cluster section (issue 13: not enforced by this build)", () => {
-  test("exits 78 at once, before the lock or any observation, saying the section is not enforced", async () => {
+describe("daemon with a cluster section (issue 13)", () => {
+  test("etcd unreachable: the daemon runs, says it cannot campaign, and lets no runner sign (boot permits passive)", async () => {
     const path = join(dir, "cluster.yaml");
-    const lock = join(dir, `lock-cluster-${Math.random()}`);
-    writeFileSync(path, config('cluster:\n  name: host-a\n  etcd: ["http://127.0.0.1:9"]\n', freePort()));
-    const d = startDaemon(path, { JORM_MASTER_LOCK: lock });
-    const code = await d.proc.exited;
-    expect(code).toBe(78);
-    expect(d.text).toContain(`${path}: cluster: cluster mode not enforced by this build`);
-    expect(d.text).not.toContain("supervising");
-    expect(existsSync(lock)).toBe(false);
+    const boot = join(dir, `boot-cluster-${Math.random()}`);
+    writeFileSync(path, config('cluster:\n  name: host-a\n  etcd: ["http://127.0.0.1:9"]\n  etcd_timeout: 0.2\n', freePort()));
+    const d = startDaemon(path, { JORM_MASTER_BOOT_DIR: boot });
+    try {
+      await d.waitFor(/cluster \/jorm-master as host-a: signing only while holding \/jorm-master\/signer/);
+      await d.waitFor(/cluster: cannot campaign for \/jorm-master\/signer/);
+      await d.waitFor(/first observation done/);
+      await Bun.sleep(300);
+      for (const id of ["0", "1"]) {
+        const permit = readFileSync(join(boot, id), "utf8");
+        expect(JSON.parse(permit).boot).toBe("passive");
+      }
+    } finally {
+      d.proc.kill("SIGTERM");
+      await d.proc.exited;
+    }
   });
 });
