@@ -54,6 +54,9 @@ export interface ServiceManager {
   armFreeze?(id: number, atMs: number): Promise<void>;
   /** Cancel an armed freeze; a no-op when none is armed. */
   disarmFreeze?(id: number): Promise<void>;
+  /** Moves an armed freeze to atMs without a moment unarmed (the new one armed before the old one
+   *  goes); disarmFreeze cancels it too. Absent: armFreeze, which must then be atomic. */
+  rearmFreeze?(id: number, atMs: number): Promise<void>;
 }
 
 export interface PoolToolApi {

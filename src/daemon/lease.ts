@@ -96,8 +96,10 @@ export class SignerLease {
     if (id === null || until === null) return;
     const services = this.opts.services();
     try {
-      if (!services.armFreeze) throw new Error("the service manager cannot arm a dead-man switch");
-      await services.armFreeze(id, this.toClock(until));
+      const at = this.toClock(until);
+      if (services.rearmFreeze) await services.rearmFreeze(id, at);
+      else if (services.armFreeze) await services.armFreeze(id, at);
+      else throw new Error("the service manager cannot arm a dead-man switch");
       if (this.armFailed) this.opts.log.info(`cluster: #${id}'s dead-man switch is armed again`);
       this.armFailed = false;
     } catch (e) {

@@ -529,3 +529,41 @@ describe("under a real systemd --user manager", () => {
     await expect(sm.kill(5, "SIGSTOP")).rejects.toBeInstanceOf(SystemctlError);
   });
 });
+
+describe("rearmFreeze (the cluster signer's switch)", () => {
+  test("make-before-break: the new timer is armed before the old one is stopped, alternating between two units; disarm stops both", async () => {
+    const { run, calls } = fakeSpawner(() => ({}));
+    const sm = createSystemdServiceManager({ scope: "user", unitFor: (id) => `r@${id}`, run, clock: fixedClock(NOW_MS), proc: { uptimeUs: async () => 0, processState: async () => null } });
+    const what = () => calls.map((c) => (c.argv[0] === "systemd-run" ? `arm ${c.argv.find((a) => a.startsWith("--unit="))!.slice(7)}` : `${c.argv.find((a) => a === "stop") ?? "?"} ${c.argv.at(-2)}`));
+    await sm.rearmFreeze!(0, NOW_MS + 4_000);
+    await sm.rearmFreeze!(0, NOW_MS + 5_000);
+    await sm.disarmFreeze!(0);
+    expect(what()).toEqual([
+      "arm jorm-master-lease-r-0-b",
+      "stop jorm-master-lease-r-0.timer",
+      "arm jorm-master-lease-r-0",
+      "stop jorm-master-lease-r-0-b.timer",
+      "stop jorm-master-lease-r-0.timer",
+    ]);
+    expect(calls[0]!.argv).toContain("--on-active=4000ms");
+  });
+
+  test("a leftover timer under the new name (an earlier daemon's) is stopped and armed again", async () => {
+    let first = true;
+    const { run, calls } = fakeSpawner((argv) => {
+      if (argv[0] === "systemd-run" && first) {
+        first = false;
+        return { exitCode: 1, stderr: "Failed to start transient timer unit: Unit jorm-master-lease-r-0-b.timer was already loaded" };
+      }
+      return {};
+    });
+    const sm = createSystemdServiceManager({ scope: "user", unitFor: (id) => `r@${id}`, run, clock: fixedClock(NOW_MS), proc: { uptimeUs: async () => 0, processState: async () => null } });
+    await sm.rearmFreeze!(0, NOW_MS + 4_000);
+    expect(calls.map((c) => c.argv[0] === "systemd-run" ? "arm" : c.argv.includes("stop") ? `stop ${c.argv.at(-2)}` : "?")).toEqual([
+      "arm",
+      "stop jorm-master-lease-r-0-b.timer",
+      "arm",
+      "stop jorm-master-lease-r-0.timer",
+    ]);
+  });
+});
