@@ -39,8 +39,8 @@ function tcpProxy(target: URL): Proxy {
             port: Number(target.port),
             socket: {
               data: (_s, d) => void (cut ? 0 : client.write(d)),
-              close: () => client.end(),
-              error: () => client.end(),
+              close: () => void client.end(),
+              error: () => void client.end(),
             },
           });
           client.data.up = up;
@@ -55,8 +55,8 @@ function tcpProxy(target: URL): Proxy {
         if (client.data.up) client.data.up.write(d);
         else client.data.pending.push(new Uint8Array(d));
       },
-      close: (client) => client.data.up?.end(),
-      error: (client) => client.data.up?.end(),
+      close: (client) => void client.data.up?.end(),
+      error: (client) => void client.data.up?.end(),
     },
   });
   return { url: `http://127.0.0.1:${server.port}`, cut: (on) => void (cut = on), stop: () => server.stop(true) };
