@@ -3,6 +3,7 @@
 // Values are as of the last tick (the loop ticks at least every loop_period); times are exported
 // as Unix timestamps in seconds, so "time until" is `x - time()` in PromQL.
 
+import { clusterBlock } from "../master/cluster.ts";
 import type { ResolvedConfig } from "../config/types.ts";
 import { NODE_STATES } from "../node/types.ts";
 import type { TickReport } from "../master/loop.ts";
@@ -50,6 +51,8 @@ interface Snapshot {
   warm: number;
   leftovers: number;
   lastObservationS: number;
+  /** Cluster mode: 1 when the etcd signer lease lets this host sign now; null without a cluster */
+  clusterMaySign: number | null;
 }
 
 const s = (ms: number) => ms / 1000;
@@ -202,6 +205,7 @@ export class MasterMetrics {
       warm: runners.filter((x) => x.warm).length,
       leftovers,
       lastObservationS: s(r.observation.atMs),
+      clusterMaySign: r.observation.cluster ? (clusterBlock(r.observation.cluster, now) === null ? 1 : 0) : null,
     };
   }
 
@@ -260,6 +264,12 @@ export class MasterMetrics {
       { name: "jorm_master_runner_warm", type: "gauge", help: "1 when the runner could take over now and sign the rest of the epoch: Running, answering, and holding the epoch's remaining slots (or none are left).", samples: per((x) => b(x.warm)) },
       { name: "jorm_master_warm_runners", type: "gauge", help: "Runners that could take over now and sign the rest of the epoch (see jorm_master_runner_warm).", samples: one(snap?.warm) },
       { name: "jorm_master_leftover_units", type: "gauge", help: "Active runner units beyond cnt_runners (the daemon retires them).", samples: one(snap?.leftovers) },
+      {
+        name: "jorm_master_cluster_may_sign",
+        type: "gauge",
+        help: "Cluster mode: 1 while this host holds the etcd signer lease within its allowance (takeover wait over), else 0; absent without a cluster section. Alert on the sum over hosts > 1 (never expected) and on it being 0 everywhere.",
+        samples: one(snap?.clusterMaySign),
+      },
       { name: "jorm_master_epoch", type: "gauge", help: "Current epoch (absent until the settings were read).", samples: one(snap?.epoch) },
       { name: "jorm_master_next_leader_slot_timestamp_seconds", type: "gauge", help: "Start of the pool's next known leader slot, Unix time.", samples: one(snap?.nextSlotS) },
       { name: "jorm_master_pooltool_majority_max", type: "gauge", help: "PoolTool's majority max height (absent when off or unknown).", samples: one(snap?.majorityMax) },

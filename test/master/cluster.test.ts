@@ -7,6 +7,8 @@ import { silentLog, simConfig, simDeps } from "../../src/master/harness.ts";
 import { Master, type TickReport } from "../../src/master/loop.ts";
 import { testChainParams } from "../../src/sim/chain.ts";
 import { World } from "../../src/sim/world.ts";
+import { statusLine } from "../../src/master/summary.ts";
+import { MasterMetrics } from "../../src/metrics/master.ts";
 
 async function setup(cluster: () => ClusterObs) {
   const world = new World({ chain: testChainParams({ seed: 3, leaderSlotsPerEpoch: 8 }), runners: 2, keyMode: "rest", boot: { Bootstrapping: 1_000 }, restTimeoutMs: 500 });
@@ -35,7 +37,12 @@ describe("cluster gate", () => {
       await world.runUntil(world.clock.now() + 300);
     }
     expect(promoted).not.toBeNull();
-    expect(promoted!.leaseAtMs).toBeGreaterThan(world.clock.now());
+    const last = await tick();
+    expect(statusLine(last.observation, last.views, last.memory, simConfig(2), world.clock.now())).toContain("cluster: this host signs");
+    const metrics = new MasterMetrics({ version: "test" });
+    metrics.update(last, simConfig(2), { poolToolFailures: 0 });
+    expect(metrics.render()).toContain("\njorm_master_cluster_may_sign 1\n");
+    expect(promoted!.leaseAtMs).toBeGreaterThan(world.clock.now() - 1_000);
     expect(promoted!.leaseAtMs).toBeLessThanOrEqual(world.clock.now() + 4_000);
   });
 
@@ -55,6 +62,12 @@ describe("cluster gate", () => {
     expect(r.plan.promote).toBeNull();
     expect(r.memory.signer).toBeNull();
     expect(r.plan.notes.join("\n")).toContain("does not hold the signer lease (host-b does)");
+    // Told in the status line and the metrics
+    const cfg = simConfig(2, { keyMode: "boot" });
+    expect(statusLine(r.observation, r.views, r.memory, cfg, world.clock.now())).toContain("cluster: host-b signs");
+    const metrics = new MasterMetrics({ version: "test" });
+    metrics.update(r, cfg, { poolToolFailures: 0 });
+    expect(metrics.render()).toContain("\njorm_master_cluster_may_sign 0\n");
     // Still key-less on the next tick: nobody is promoted back.
     const again = await tick();
     expect(again.plan.promote).toBeNull();
