@@ -121,7 +121,7 @@ async function promote(deps: MasterDeps, a: Extract<Action, { kind: "promote" }>
   }
   const added = await api.addLeader(secret);
   if (!added.ok) {
-    if (a.leaseAtMs !== undefined) await disarm(deps, a.id);
+    if (a.leaseAtMs !== undefined && !a.switchStays) await disarm(deps, a.id);
     return { action: a, ok: false, detail: `POST /leaders failed: ${describe(added)}` };
   }
   const back = await api.leaders();

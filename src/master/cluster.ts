@@ -75,7 +75,7 @@ export function gateByCluster<R extends { plan: Plan; memory: Memory; views: Run
   let wakeAtMs = plan.wakeAtMs;
   for (const t of [stopBy, c.takeoverSafeAtMs]) if (t !== null && t > now && t < wakeAtMs) wakeAtMs = t;
   if (block === null) {
-    const promote = plan.promote && stopBy !== null ? { ...plan.promote, leaseAtMs: stopBy } : plan.promote;
+    const promote = plan.promote && stopBy !== null ? { ...plan.promote, leaseAtMs: stopBy, switchStays: true } : plan.promote;
     return { ...result, plan: { ...plan, promote, other, notes, bootModes, wakeAtMs }, memory: { ...memory, warming: null, lastBootModes: bootModes } };
   }
   // Not ours to sign: every key holder is fenced like any non-signer, now.

@@ -131,6 +131,9 @@ export type Action =
       purpose: "sign" | "boundary";
       /** boundary hand-out: freeze at this time unless stripped first */
       leaseAtMs?: number;
+      /** The switch stays armed even when the POST fails (cluster mode: a POST whose answer was lost
+       *  may have given the key, and only the switch would stop it if the daemon died now) */
+      switchStays?: boolean;
       /** Not attempted if the tick's fences were verified only after this time: a window opened
        *  while a runner being fenced could still sign in it */
       fencedByMs?: number;

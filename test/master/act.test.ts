@@ -186,6 +186,16 @@ describe("act", () => {
     expect(g.calls).toEqual([]);
   });
 
+  test("a failed POST disarms a hand-out's switch, but not a cluster promotion's (the lost answer may have given the key)", async () => {
+    const handout: Action = { kind: "promote", purpose: "boundary", id: 1, reason: "t", leaseAtMs: 5_000 };
+    const f = fakes({ 1: { keys: [], posts: 0, dead: true } });
+    await act(f.deps, plan({ other: [handout] }));
+    expect(f.calls).toEqual(["arm #1@5000", "POST #1", "disarm #1"]);
+    const g = fakes({ 1: { keys: [], posts: 0, dead: true } });
+    await act(g.deps, plan({ promote: { kind: "promote", purpose: "sign", id: 1, reason: "t", leaseAtMs: 5_000, switchStays: true } }));
+    expect(g.calls).toEqual(["arm #1@5000", "POST #1"]);
+  });
+
   test("a verified demotion disarms any dead-man switch", async () => {
     const f = fakes({ 2: { keys: [1], posts: 0 } });
     await act(f.deps, plan({ fences: [{ kind: "demote", id: 2, reason: "t", leaderIds: [1] }] }));
