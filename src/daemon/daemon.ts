@@ -19,7 +19,7 @@ import { VERSION } from "../version.ts";
 import { createElection } from "../cluster/election.ts";
 import type { Etcd } from "../cluster/etcd.ts";
 import { createGatewayClient } from "../cluster/gateway.ts";
-import { SignerLease } from "./lease.ts";
+import { fileLeaseStore, SignerLease } from "./lease.ts";
 import { buildPorts } from "./ports.ts";
 
 /** Test-only: after this many ticks the loop blocks forever, so tests can watch systemd's watchdog act. */
@@ -115,6 +115,8 @@ export interface DaemonOptions {
   etcd?: (cluster: NonNullable<ResolvedConfig["cluster"]>) => Etcd;
   /** Cluster mode: monotonic ms for the lease deadlines (default performance.now) */
   mono?: () => number;
+  /** Cluster mode: where the lease is remembered so a restarted daemon takes it up again (null: nowhere) */
+  leaseFile?: string | null;
 }
 
 export class Daemon {
@@ -154,6 +156,8 @@ export class Daemon {
         mono,
         signer: () => this.master.memory.signer,
         log: opts.log,
+        prefix: cluster.prefix,
+        store: opts.leaseFile ? fileLeaseStore(opts.leaseFile) : null,
       });
     }
     // Every set of ports decide observes through carries what the lease allows (cluster mode).
@@ -219,10 +223,9 @@ export class Daemon {
       }
       await this.part();
       this.ac.abort();
+      // The lease is kept, not revoked: a restarted daemon takes it up and the signer signs on. If no
+      // daemon comes back, the signer's switch fires when the allowance ends, then the lease ends.
       await leaseLoop;
-      // Another host may take over at once: it still waits out this host's allowance (takeoverSafeAt),
-      // and the signer kept here is frozen by its dead-man switch when that allowance ends.
-      if (this.lease !== null) await this.lease.resign().catch(() => {});
       await this.opts.beforeExit?.(this.stopReason, this.lastStatus);
       return code;
     } finally {

@@ -9,11 +9,52 @@
 // hung daemon or a dead one has its signer frozen before the lease can end in etcd and another
 // host take over. If re-arming fails, the signer is frozen at once and decide fences it.
 
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { z } from "zod";
 import type { Election } from "../cluster/election.ts";
 import { renewIntervalMs, takeoverSafeAtMs, DEFAULT_TIME_BOUNDS, type TimeBounds } from "../cluster/deadline.ts";
 import type { ClusterObs } from "../master/cluster.ts";
 import type { MasterLog } from "../master/loop.ts";
 import type { Clock, ServiceManager } from "../ports.ts";
+
+/** What a restarted daemon needs to take its predecessor's lease up again (see LeaseStore). */
+export const savedLeaseSchema = z.strictObject({
+  prefix: z.string(),
+  lease: z.string().regex(/^\d+$/),
+  createRevision: z.number().int().positive(),
+  /** The takeover wait of the win was over: a resumed holder need not wait again */
+  takeoverSafe: z.boolean(),
+});
+export type SavedLease = z.infer<typeof savedLeaseSchema>;
+
+/** Where the lease is remembered across daemon restarts (this host only: another host that knew it
+ *  could keep it alive too). */
+export interface LeaseStore {
+  load(): SavedLease | null;
+  save(s: SavedLease | null): void;
+}
+
+/** A JSON file (the daemon's state dir), written atomically; anything unreadable is no lease. */
+export function fileLeaseStore(path: string): LeaseStore {
+  return {
+    load() {
+      try {
+        const r = savedLeaseSchema.safeParse(JSON.parse(readFileSync(path, "utf8")));
+        return r.success ? r.data : null;
+      } catch {
+        return null;
+      }
+    },
+    save(s) {
+      if (s === null) return rmSync(path, { force: true });
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      const tmp = `${path}.tmp`;
+      writeFileSync(tmp, `${JSON.stringify(s)}\n`, { mode: 0o600 });
+      renameSync(tmp, path);
+    },
+  };
+}
 
 export interface SignerLeaseOptions {
   election: Election;
@@ -27,6 +68,10 @@ export interface SignerLeaseOptions {
   signer: () => number | null;
   log: MasterLog;
   bounds?: TimeBounds;
+  /** Key prefix (what the saved lease is for) */
+  prefix?: string;
+  /** Remembers the lease across restarts; none: a restarted daemon campaigns afresh */
+  store?: LeaseStore | null;
 }
 
 export class SignerLease {
@@ -36,6 +81,8 @@ export class SignerLease {
   private armFailed = false;
   private holderName: string | null = null;
   private lastError: string | null = null;
+  private resumeTried = false;
+  private savedSafe = false;
 
   constructor(opts: SignerLeaseOptions) {
     this.opts = opts;
@@ -61,11 +108,18 @@ export class SignerLease {
   /** One round: campaign when not holding, else one keep-alive; then the signer's switch. */
   async step(): Promise<void> {
     const { election, log } = this.opts;
+    if (election.holding() === null && !this.resumeTried) {
+      this.resumeTried = true;
+      if (await this.resume()) return;
+    }
     if (election.holding() === null) {
       const c = await election.campaign();
       if (c.kind === "won") {
         this.takeoverSafeAtMono = takeoverSafeAtMs(c.confirmedAtMs, c.ttlS, this.opts.bounds ?? DEFAULT_TIME_BOUNDS);
         this.holderName = election.candidate;
+        const h = election.holding();
+        this.savedSafe = false;
+        if (h !== null) this.save({ lease: h.lease, createRevision: h.createRevision, takeoverSafe: false });
         log.info(`cluster: this host holds ${election.key} (lease ${c.lease}, ${c.ttlS} s); signing from ${((this.takeoverSafeAtMono - this.opts.mono()) / 1000).toFixed(1)} s on, once the previous holder has stopped for sure`);
         this.reportOk();
         await this.rearm();
@@ -80,12 +134,59 @@ export class SignerLease {
     if (r.kind === "renewed") {
       this.reportOk();
       await this.rearm();
+      const h = election.holding();
+      // Once the takeover wait is over, a restarted daemon resuming this lease need not wait again.
+      if (h !== null && !this.savedSafe && (this.takeoverSafeAtMono === null || this.opts.mono() >= this.takeoverSafeAtMono)) {
+        this.savedSafe = true;
+        this.save({ lease: h.lease, createRevision: h.createRevision, takeoverSafe: true });
+      }
     } else if (r.kind === "lost") {
+      this.save(null);
       log.error(`cluster: the signer lease is lost (${r.reason}): this host's runners are fenced`);
       this.takeoverSafeAtMono = null;
       this.holderName = null;
     } else if (r.kind === "error") {
       this.reportError(`keep-alive failed (${r.error.message}); the signer stops at its dead-man switch unless one succeeds in time`);
+    }
+  }
+
+  /** Takes up the lease the previous daemon of this host left (a restart), if it is still ours. */
+  private async resume(): Promise<boolean> {
+    const { election, log } = this.opts;
+    const saved = this.load();
+    if (saved === null) return false;
+    const r = await election.resume(saved.lease, saved.createRevision);
+    if (r.kind === "error") {
+      // etcd unreachable: try again next round rather than campaign against our own key.
+      this.resumeTried = false;
+      this.reportError(`cannot take up lease ${saved.lease} again: ${r.error.message}`);
+      return true;
+    }
+    if (r.kind !== "renewed") {
+      this.save(null);
+      return false;
+    }
+    // The key was ours all along; if the previous daemon's takeover wait was not over, wait anew.
+    this.takeoverSafeAtMono = saved.takeoverSafe ? null : takeoverSafeAtMs(this.opts.mono(), r.ttlS, this.opts.bounds ?? DEFAULT_TIME_BOUNDS);
+    this.savedSafe = saved.takeoverSafe;
+    this.holderName = election.candidate;
+    log.info(`cluster: this host still holds ${election.key} (lease ${saved.lease}, taken up from the previous daemon)`);
+    this.reportOk();
+    await this.rearm();
+    return true;
+  }
+
+  private load(): SavedLease | null {
+    const saved = this.opts.store?.load() ?? null;
+    return saved !== null && saved.prefix === (this.opts.prefix ?? "") ? saved : null;
+  }
+
+  private save(s: Omit<SavedLease, "prefix"> | null): void {
+    try {
+      this.opts.store?.save(s === null ? null : { ...s, prefix: this.opts.prefix ?? "" });
+    } catch (e) {
+      // Only a restart's continuity depends on it: the next daemon campaigns afresh.
+      this.opts.log.warn(`cluster: cannot remember the lease for a restart: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
 
@@ -129,8 +230,9 @@ export class SignerLease {
     }
   }
 
-  /** Gives the lease up (the daemon stops): the signer's switch still fires at its deadline. */
+  /** Gives the lease up: the signer's switch still fires at its deadline. */
   async resign(): Promise<void> {
+    this.save(null);
     await this.opts.election.resign();
   }
 }

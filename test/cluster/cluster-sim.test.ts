@@ -54,6 +54,14 @@ describe("cluster in virtual time: one signing host", () => {
     expect(r.sharedWindows).toBe(0);
   });
 
+  test("the signing host's daemon restarted at once: it takes its lease up again, no other host signs", async () => {
+    const r = await run([{ atMs: 50_000, kind: "daemonCrash", host: 0, downMs: 1_000 }]);
+    expect(r.promotions.every((p) => p.host === "host-a")).toBe(true);
+    expect(r.holderAtEnd).toBe("host-a");
+    expect(r.doubleProduced).toBe(0);
+    expect(r.sharedWindows).toBe(0);
+  });
+
   test("the whole signing host down, then back: never two signing hosts", async () => {
     const r = await run([{ atMs: 40_000, kind: "hostDown", host: 0, downMs: 30_000 }]);
     expect(r.promotions.some((p) => p.host === "host-b")).toBe(true);

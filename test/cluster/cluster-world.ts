@@ -6,7 +6,7 @@
 
 import type { Etcd, EtcdResult } from "../../src/cluster/etcd.ts";
 import { createElection } from "../../src/cluster/election.ts";
-import { SignerLease } from "../../src/daemon/lease.ts";
+import { SignerLease, type LeaseStore, type SavedLease } from "../../src/daemon/lease.ts";
 import type { MasterDeps } from "../../src/master/act.ts";
 import { silentLog, simConfig, simDeps } from "../../src/master/harness.ts";
 import { Master, type MasterLog, type TickReport } from "../../src/master/loop.ts";
@@ -138,6 +138,11 @@ export async function runClusterScenario(spec: ClusterSpec): Promise<ClusterResu
     done: Promise<unknown>;
   }
   const running: (Running | null)[] = spec.hosts.map(() => null);
+  // Each host's disk: the lease a restarted daemon takes up again.
+  const disks: LeaseStore[] = spec.hosts.map(() => {
+    let saved: SavedLease | null = null;
+    return { load: () => saved, save: (x) => void (saved = x) };
+  });
   function startHost(h: number): void {
     const host = spec.hosts[h]!;
     const drift = host.drift ?? 0;
@@ -147,7 +152,7 @@ export async function runClusterScenario(spec: ClusterSpec): Promise<ClusterResu
     const log = spec.log?.(host.name) ?? silentLog;
     const deps = hostDeps(world, offsets[h]!, host.runners, drift);
     let master: Master | null = null;
-    const lease = new SignerLease({ election, services: () => deps.services, clock: world.clock, mono, signer: () => master?.memory.signer ?? null, log });
+    const lease = new SignerLease({ election, services: () => deps.services, clock: world.clock, mono, signer: () => master?.memory.signer ?? null, log, prefix: "/jorm-test", store: disks[h]! });
     const onTick = (r: TickReport) => {
       for (const o of r.outcomes) if (o.ok && o.action.kind === "promote" && o.action.purpose === "sign") promotions.push({ host: host.name, atMs: world.clock.now(), id: o.action.id });
     };

@@ -4,12 +4,17 @@
 import { describe, expect, test } from "bun:test";
 import { allowanceMs } from "../../src/cluster/deadline.ts";
 import { createElection } from "../../src/cluster/election.ts";
-import { SignerLease } from "../../src/daemon/lease.ts";
+import { SignerLease, type LeaseStore, type SavedLease } from "../../src/daemon/lease.ts";
 import { silentLog } from "../../src/master/harness.ts";
 import type { Clock, ServiceManager, Signal } from "../../src/ports.ts";
 import { createFakeEtcd } from "../cluster/fake-etcd.ts";
 
-function setup() {
+function memoryStore(): LeaseStore & { saved: SavedLease | null } {
+  const st = { saved: null as SavedLease | null, load: () => st.saved, save: (x: SavedLease | null) => void (st.saved = x) };
+  return st;
+}
+
+function setup(store: LeaseStore | null = null) {
   const etcd = createFakeEtcd(1_000_000);
   const clock: Clock = { now: () => etcd.nowMs() + 5_000_000, sleep: async () => {} };
   const arms: { id: number; atMs: number }[] = [];
@@ -28,8 +33,13 @@ function setup() {
     disarmFreeze: async () => {},
   } satisfies ServiceManager;
   const election = createElection({ etcd, prefix: "/p", candidate: "host-a", ttlS: 5, now: () => etcd.nowMs() });
-  const lease = new SignerLease({ election, services: () => services, clock, mono: () => etcd.nowMs(), signer: () => 1, log: silentLog });
-  return { etcd, clock, lease, arms, kills, setArmFails: (v: boolean) => (armFails = v) };
+  const lease = new SignerLease({ election, services: () => services, clock, mono: () => etcd.nowMs(), signer: () => 1, log: silentLog, prefix: "/p", store });
+  /** A new daemon on the same host: same etcd, same disk */
+  const restart = () => {
+    const e2 = createElection({ etcd, prefix: "/p", candidate: "host-a", ttlS: 5, now: () => etcd.nowMs() });
+    return new SignerLease({ election: e2, services: () => services, clock, mono: () => etcd.nowMs(), signer: () => 1, log: silentLog, prefix: "/p", store });
+  };
+  return { etcd, clock, lease, arms, kills, setArmFails: (v: boolean) => (armFails = v), restart };
 }
 
 describe("SignerLease", () => {
@@ -83,5 +93,38 @@ describe("SignerLease", () => {
     expect((await other.campaign()).kind).toBe("won");
     await lease.step();
     expect(lease.observe()).toMatchObject({ maySign: false, holder: "host-b", mustStopByMs: null });
+  });
+
+  test("a restarted daemon takes the lease up again: signing at once when the takeover wait was over, else after a new wait", async () => {
+    const store = memoryStore();
+    const { etcd, lease, restart, clock } = setup(store);
+    await lease.step();
+    expect(store.saved).toMatchObject({ takeoverSafe: false });
+    // Renewed past the takeover wait: remembered as safe
+    for (let i = 0; i < 6; i++) (etcd.advance(1_500), await lease.step());
+    expect(store.saved).toMatchObject({ takeoverSafe: true });
+    const next = restart();
+    await next.step();
+    const o = next.observe();
+    expect(o).toMatchObject({ maySign: true, takeoverSafeAtMs: null, holder: "host-a" });
+    expect(etcd.calls.filter((c) => c === "leaseGrant")).toHaveLength(1);
+    // A daemon that died during its own takeover wait: the next one waits anew
+    store.saved = { ...store.saved!, takeoverSafe: false };
+    const third = restart();
+    await third.step();
+    expect(third.observe().takeoverSafeAtMs).toBeGreaterThan(clock.now());
+  });
+
+  test("the remembered lease is gone: the restarted daemon forgets it and campaigns", async () => {
+    const store = memoryStore();
+    const { etcd, lease, restart } = setup(store);
+    await lease.step();
+    const old = store.saved!.lease;
+    etcd.advance(6_000); // no keep-alive: the lease ends
+    const next = restart();
+    await next.step();
+    expect(next.observe().maySign).toBe(true);
+    expect(store.saved!.lease).not.toBe(old);
+    expect(etcd.calls.filter((c) => c === "leaseGrant")).toHaveLength(2);
   });
 });
