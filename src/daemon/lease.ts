@@ -25,32 +25,47 @@ export const savedLeaseSchema = z.strictObject({
   createRevision: z.number().int().positive(),
   /** The takeover wait of the win was over: a resumed holder need not wait again */
   takeoverSafe: z.boolean(),
+  /** The kernel's boot id when saved: only a daemon of the same boot takes the lease up (a copied
+   *  state dir, a cloned VM or a reboot, which outlasts any lease anyway, campaign afresh) */
+  bootId: z.string(),
 });
 export type SavedLease = z.infer<typeof savedLeaseSchema>;
 
 /** Where the lease is remembered across daemon restarts (this host only: another host that knew it
  *  could keep it alive too). */
 export interface LeaseStore {
-  load(): SavedLease | null;
-  save(s: SavedLease | null): void;
+  load(): Omit<SavedLease, "bootId"> | null;
+  save(s: Omit<SavedLease, "bootId"> | null): void;
 }
 
-/** A JSON file (the daemon's state dir), written atomically; anything unreadable is no lease. */
-export function fileLeaseStore(path: string): LeaseStore {
+/** This boot's id (Linux), or null when it cannot be read: then no lease is ever taken up. */
+export function readBootId(path = "/proc/sys/kernel/random/boot_id"): string | null {
+  try {
+    const id = readFileSync(path, "utf8").trim();
+    return id === "" ? null : id;
+  } catch {
+    return null;
+  }
+}
+
+/** A JSON file (the daemon's state dir), written atomically; anything unreadable is no lease, and
+ *  so is a lease saved in another boot (or on another machine whose disk this is a copy of). */
+export function fileLeaseStore(path: string, bootId: string | null = readBootId()): LeaseStore {
   return {
     load() {
+      if (bootId === null) return null;
       try {
         const r = savedLeaseSchema.safeParse(JSON.parse(readFileSync(path, "utf8")));
-        return r.success ? r.data : null;
+        return r.success && r.data.bootId === bootId ? r.data : null;
       } catch {
         return null;
       }
     },
     save(s) {
-      if (s === null) return rmSync(path, { force: true });
+      if (s === null || bootId === null) return rmSync(path, { force: true });
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       const tmp = `${path}.tmp`;
-      writeFileSync(tmp, `${JSON.stringify(s)}\n`, { mode: 0o600 });
+      writeFileSync(tmp, `${JSON.stringify({ ...s, bootId })}\n`, { mode: 0o600 });
       renameSync(tmp, path);
     },
   };
@@ -176,12 +191,12 @@ export class SignerLease {
     return true;
   }
 
-  private load(): SavedLease | null {
+  private load(): Omit<SavedLease, "bootId"> | null {
     const saved = this.opts.store?.load() ?? null;
     return saved !== null && saved.prefix === (this.opts.prefix ?? "") ? saved : null;
   }
 
-  private save(s: Omit<SavedLease, "prefix"> | null): void {
+  private save(s: Omit<SavedLease, "prefix" | "bootId"> | null): void {
     try {
       this.opts.store?.save(s === null ? null : { ...s, prefix: this.opts.prefix ?? "" });
     } catch (e) {

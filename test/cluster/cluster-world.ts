@@ -140,7 +140,7 @@ export async function runClusterScenario(spec: ClusterSpec): Promise<ClusterResu
   const running: (Running | null)[] = spec.hosts.map(() => null);
   // Each host's disk: the lease a restarted daemon takes up again.
   const disks: LeaseStore[] = spec.hosts.map(() => {
-    let saved: SavedLease | null = null;
+    let saved: Omit<SavedLease, "bootId"> | null = null;
     return { load: () => saved, save: (x) => void (saved = x) };
   });
   function startHost(h: number): void {

@@ -4,13 +4,17 @@
 import { describe, expect, test } from "bun:test";
 import { allowanceMs } from "../../src/cluster/deadline.ts";
 import { createElection } from "../../src/cluster/election.ts";
-import { SignerLease, type LeaseStore, type SavedLease } from "../../src/daemon/lease.ts";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileLeaseStore, readBootId, SignerLease, type LeaseStore, type SavedLease } from "../../src/daemon/lease.ts";
 import { silentLog } from "../../src/master/harness.ts";
 import type { Clock, ServiceManager, Signal } from "../../src/ports.ts";
 import { createFakeEtcd } from "../cluster/fake-etcd.ts";
 
-function memoryStore(): LeaseStore & { saved: SavedLease | null } {
-  const st = { saved: null as SavedLease | null, load: () => st.saved, save: (x: SavedLease | null) => void (st.saved = x) };
+type Saved = Omit<SavedLease, "bootId">;
+function memoryStore(): LeaseStore & { saved: Saved | null } {
+  const st = { saved: null as Saved | null, load: () => st.saved, save: (x: Saved | null) => void (st.saved = x) };
   return st;
 }
 
@@ -126,5 +130,24 @@ describe("SignerLease", () => {
     expect(next.observe().maySign).toBe(true);
     expect(store.saved!.lease).not.toBe(old);
     expect(etcd.calls.filter((c) => c === "leaseGrant")).toHaveLength(2);
+  });
+
+  test("the lease file: taken up only in the boot that wrote it (not after a reboot, nor from a copied disk)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "jm-lease-"));
+    try {
+      const path = join(dir, "state", "cluster-lease.json");
+      const saved = { prefix: "/p", lease: "7587", createRevision: 12, takeoverSafe: true };
+      fileLeaseStore(path, "boot-1").save(saved);
+      expect(fileLeaseStore(path, "boot-1").load() as unknown).toEqual({ ...saved, bootId: "boot-1" });
+      expect(fileLeaseStore(path, "boot-2").load()).toBeNull();
+      expect(fileLeaseStore(path, null).load()).toBeNull();
+      writeFileSync(path, "{garbage");
+      expect(fileLeaseStore(path, "boot-1").load()).toBeNull();
+      fileLeaseStore(path, "boot-1").save(null);
+      expect(fileLeaseStore(path, "boot-1").load()).toBeNull();
+      expect(readBootId()).toMatch(/^[0-9a-f-]{36}$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
