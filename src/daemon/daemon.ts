@@ -8,6 +8,7 @@ import { EXIT_FAILURE, EXIT_OK } from "../errors.ts";
 import type { MasterDeps } from "../master/act.ts";
 import { bootPermits, clearBootPermits, writeBootPermits } from "../master/bootpermits.ts";
 import { READY_TIMEOUT_MS } from "../master/bootpolicy.ts";
+import { coHolderSwitches } from "../master/cluster.ts";
 import { acquireLock, type Lock } from "../master/lock.ts";
 import { Master, TicksFailingError, type MasterLog, type TickFailureLimit, type TickReport } from "../master/loop.ts";
 import { runnerIds } from "../master/observe.ts";
@@ -155,6 +156,7 @@ export class Daemon {
         clock: { now: () => this.master.deps.clock.now(), sleep: (ms, signal) => this.master.deps.clock.sleep(ms, signal) },
         mono,
         signer: () => this.master.memory.signer,
+        coHolders: () => coHolderSwitches(this.master.memory, this.master.deps.clock.now()),
         log: opts.log,
         prefix: cluster.prefix,
         store: opts.leaseFile ? fileLeaseStore(opts.leaseFile) : null,

@@ -87,6 +87,8 @@ export interface SignerLeaseOptions {
   prefix?: string;
   /** Remembers the lease across restarts; none: a restarted daemon campaigns afresh */
   store?: LeaseStore | null;
+  /** Boundary co-holders whose switches follow the allowance too, and the latest they may fire (decide's clock) */
+  coHolders?: () => { ids: number[]; untilMs: number } | null;
 }
 
 export class SignerLease {
@@ -207,22 +209,29 @@ export class SignerLease {
 
   /** Re-arms the signer's switch to the deadline the last keep-alive bought; fences now on failure. */
   private async rearm(): Promise<void> {
-    const id = this.opts.signer();
     const until = this.opts.election.holding()?.signUntilMs ?? null;
-    if (id === null || until === null) return;
+    if (until === null) return;
+    const at = this.toClock(until);
+    const id = this.opts.signer();
+    const targets: { id: number; atMs: number }[] = id === null ? [] : [{ id, atMs: at }];
+    const co = this.opts.coHolders?.() ?? null;
+    if (co !== null) for (const c of co.ids) if (c !== id) targets.push({ id: c, atMs: Math.min(at, co.untilMs) });
+    if (targets.length === 0) return;
     const services = this.opts.services();
-    try {
-      const at = this.toClock(until);
-      if (services.rearmFreeze) await services.rearmFreeze(id, at);
-      else if (services.armFreeze) await services.armFreeze(id, at);
-      else throw new Error("the service manager cannot arm a dead-man switch");
-      if (this.armFailed) this.opts.log.info(`cluster: #${id}'s dead-man switch is armed again`);
-      this.armFailed = false;
-    } catch (e) {
-      this.armFailed = true;
-      this.opts.log.error(`cluster: cannot re-arm #${id}'s dead-man switch (${e instanceof Error ? e.message : String(e)}): freezing it now`);
-      await services.kill(id, "SIGSTOP").catch(() => {});
+    let failed = false;
+    for (const t of targets) {
+      try {
+        if (services.rearmFreeze) await services.rearmFreeze(t.id, t.atMs);
+        else if (services.armFreeze) await services.armFreeze(t.id, t.atMs);
+        else throw new Error("the service manager cannot arm a dead-man switch");
+      } catch (e) {
+        failed = true;
+        this.opts.log.error(`cluster: cannot re-arm #${t.id}'s dead-man switch (${e instanceof Error ? e.message : String(e)}): freezing it now`);
+        await services.kill(t.id, "SIGSTOP").catch(() => {});
+      }
     }
+    if (this.armFailed && !failed) this.opts.log.info("cluster: the dead-man switches are armed again");
+    this.armFailed = failed;
   }
 
   private reportOk(): void {

@@ -31,7 +31,8 @@ export function clusterBlock(c: ClusterObs | undefined, now: number): string | n
   if (!c.maySign) return `this host does not hold the signer lease${c.holder ? ` (${c.holder} does)` : ""}`;
   if (c.mustStopByMs === null || now >= c.mustStopByMs) return "this host's signer lease allowance has run out (no keep-alive confirmed in time)";
   if (c.takeoverSafeAtMs !== null && now < c.takeoverSafeAtMs) {
-    return `the signer lease was just taken over; the previous holder may sign for ${((c.takeoverSafeAtMs - now) / 1000).toFixed(1)} s more`;
+    // No countdown in the text: a note that changes every tick would be logged every tick.
+    return "the signer lease was just taken over; waiting until the previous holder has stopped for sure";
   }
   return null;
 }
@@ -67,16 +68,23 @@ export function gateByCluster<R extends { plan: Plan; memory: Memory; views: Run
   const notes = [...plan.notes];
   const block = clusterBlock(c, now);
   const stopBy = c.mustStopByMs;
-  const inAllowance = (a: Action) => a.kind !== "promote" || a.purpose !== "boundary" || (stopBy !== null && a.leaseAtMs !== undefined && a.leaseAtMs <= stopBy);
   let other = plan.other.filter((a) => a.kind !== "disarm");
-  if (other.some((a) => !inAllowance(a))) notes.push("cluster: no boundary hand-out, its dead-man switches would outlive the signer lease allowance");
-  other = other.filter(inAllowance);
+  // A co-holder's switch fires by the slot-1 deadline and never after the lease allowance; the lease
+  // shell moves it with every keep-alive (coHolderSwitches), never past the slot-1 deadline.
+  let switchAtMs: number | undefined;
+  other = other.map((a) => {
+    if (a.kind !== "promote" || a.purpose !== "boundary" || a.leaseAtMs === undefined || stopBy === null) return a;
+    switchAtMs = a.leaseAtMs;
+    return { ...a, leaseAtMs: Math.min(a.leaseAtMs, stopBy) };
+  });
+  const withSwitch = (m: Memory): Memory =>
+    switchAtMs !== undefined && m.boundary ? { ...m, boundary: { ...m.boundary, switchAtMs } } : m;
   // Wake at the lease's instants: the allowance's end, and the moment a takeover becomes safe.
   let wakeAtMs = plan.wakeAtMs;
   for (const t of [stopBy, c.takeoverSafeAtMs]) if (t !== null && t > now && t < wakeAtMs) wakeAtMs = t;
   if (block === null) {
     const promote = plan.promote && stopBy !== null ? { ...plan.promote, leaseAtMs: stopBy, switchStays: true } : plan.promote;
-    return { ...result, plan: { ...plan, promote, other, notes, bootModes, wakeAtMs }, memory: { ...memory, warming: null, lastBootModes: bootModes } };
+    return { ...result, plan: { ...plan, promote, other, notes, bootModes, wakeAtMs }, memory: withSwitch({ ...memory, warming: null, lastBootModes: bootModes }) };
   }
   // Not ours to sign: every key holder is fenced like any non-signer, now.
   const fences = [...plan.fences];
@@ -90,4 +98,16 @@ export function gateByCluster<R extends { plan: Plan; memory: Memory; views: Run
     plan: { ...plan, fences, promote: null, other, notes, bootModes, wakeAtMs },
     memory: { ...memory, signer: null, boundary, warming: null, lastBootModes: bootModes },
   };
+}
+
+/**
+ * The boundary co-holders whose switches the lease shell keeps moving, and the latest time they may
+ * fire: until the boundary strip, while the slot-1 deadline is ahead. The signer is not among them
+ * (its switch follows the allowance alone).
+ */
+export function coHolderSwitches(memory: Memory, now: number): { ids: number[]; untilMs: number } | null {
+  const b = memory.boundary;
+  if (!b || b.stripped || b.switchAtMs === undefined || now >= b.switchAtMs) return null;
+  const ids = b.coHolders.filter((id) => id !== memory.signer);
+  return ids.length > 0 ? { ids, untilMs: b.switchAtMs } : null;
 }

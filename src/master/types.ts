@@ -100,7 +100,14 @@ export interface Memory {
   knownEpochs: number[];
   runners: Record<number, RunnerMemory>;
   /** Standbys given the key so they compute the next epoch's schedule; exempt from demotion until the boundary */
-  boundary: { epoch: number; coHolders: number[]; /** key removals sent right at the boundary */ stripped?: boolean } | null;
+  boundary: {
+    epoch: number;
+    coHolders: number[];
+    /** key removals sent right at the boundary */ stripped?: boolean;
+    /** Cluster mode: the co-holders' switches fire by this time at the latest (the slot-1 rule); the
+     *  lease shell keeps them at the earlier of it and the lease allowance (master/cluster.ts) */
+    switchAtMs?: number;
+  } | null;
   tip: { lastSentMs: number; lastSentHeight: number };
   lastTickMs: number | null;
   /** Consecutive failures per action ("kind#id"): housekeeping backs off, fences stop rushing */

@@ -1,6 +1,6 @@
 // The cluster guarantee over random schedules in virtual time: 2-3 hosts, each host's clock off by up
 // to the assumed bound (1 %), partitions from etcd, daemons killed, whole hosts down, etcd down for
-// all, slow etcd answers. Whatever happens: 0 slots produced twice, 0 windows two processes could
+// all, a host's signer crashing, slow etcd answers. Whatever happens: 0 slots produced twice, 0 windows two processes could
 // sign in. The seed is printed so a failure can be replayed (JORM_CLUSTER_PROPERTY_SEED).
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
@@ -25,6 +25,7 @@ const eventArb = (hosts: number): fc.Arbitrary<ClusterEvent> => {
     fc.record({ atMs: at, kind: fc.constant("daemonCrash" as const), host, downMs: fc.integer({ min: 500, max: 120_000 }) }),
     fc.record({ atMs: at, kind: fc.constant("hostDown" as const), host, downMs: fc.integer({ min: 500, max: 60_000 }) }),
     fc.record({ atMs: at, kind: fc.constant("etcdDown" as const), forMs: fc.integer({ min: 200, max: 30_000 }) }),
+    fc.record({ atMs: at, kind: fc.constant("signerCrash" as const), host }),
   );
 };
 

@@ -62,6 +62,20 @@ describe("cluster in virtual time: one signing host", () => {
     expect(r.sharedWindows).toBe(0);
   });
 
+  test("boundary hand-outs under the lease: the signing host's standby is warm, takes over from its crashed signer and signs the epoch's slots", async () => {
+    // Epoch 2 (120-180 s): host-a's signer crashes at 130 s; #1 got the key at the 120 s boundary.
+    const r = await run([{ atMs: 130_000, kind: "signerCrash", host: 0 }], TWO, 180_000);
+    const second = r.promotions.find((p) => p.atMs - r.fromMs > 130_000);
+    expect(r.promotions.every((p) => p.host === "host-a")).toBe(true);
+    expect(r.doubleProduced).toBe(0);
+    expect(r.sharedWindows).toBe(0);
+    // Produced after the crash: the standby held epoch 2's schedule (warm)
+    const after = r.world.audit({ fromMs: r.fromMs + 135_000, toMs: r.toMs, guardMs: 400, marginMs: 400 });
+    expect(after.scheduled).toBeGreaterThan(0);
+    expect(after.produced).toBe(after.scheduled);
+    void second;
+  });
+
   test("the whole signing host down, then back: never two signing hosts", async () => {
     const r = await run([{ atMs: 40_000, kind: "hostDown", host: 0, downMs: 30_000 }]);
     expect(r.promotions.some((p) => p.host === "host-b")).toBe(true);

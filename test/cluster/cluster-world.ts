@@ -8,6 +8,7 @@ import type { Etcd, EtcdResult } from "../../src/cluster/etcd.ts";
 import { createElection } from "../../src/cluster/election.ts";
 import { SignerLease, type LeaseStore, type SavedLease } from "../../src/daemon/lease.ts";
 import type { MasterDeps } from "../../src/master/act.ts";
+import { coHolderSwitches } from "../../src/master/cluster.ts";
 import { silentLog, simConfig, simDeps } from "../../src/master/harness.ts";
 import { Master, type MasterLog, type TickReport } from "../../src/master/loop.ts";
 import type { NodeApi } from "../../src/node/types.ts";
@@ -28,7 +29,9 @@ export type ClusterEvent =
   | { atMs: number; kind: "partition"; host: number; forMs: number }
   | { atMs: number; kind: "daemonCrash"; host: number; downMs: number }
   | { atMs: number; kind: "hostDown"; host: number; downMs: number }
-  | { atMs: number; kind: "etcdDown"; forMs: number };
+  | { atMs: number; kind: "etcdDown"; forMs: number }
+  /** The runner that signs on this host crashes (systemd restarts it) */
+  | { atMs: number; kind: "signerCrash"; host: number };
 
 export interface ClusterSpec {
   chain: ChainParams;
@@ -136,6 +139,7 @@ export async function runClusterScenario(spec: ClusterSpec): Promise<ClusterResu
   interface Running {
     ac: AbortController;
     done: Promise<unknown>;
+    master: Master;
   }
   const running: (Running | null)[] = spec.hosts.map(() => null);
   // Each host's disk: the lease a restarted daemon takes up again.
@@ -152,14 +156,14 @@ export async function runClusterScenario(spec: ClusterSpec): Promise<ClusterResu
     const log = spec.log?.(host.name) ?? silentLog;
     const deps = hostDeps(world, offsets[h]!, host.runners, drift);
     let master: Master | null = null;
-    const lease = new SignerLease({ election, services: () => deps.services, clock: world.clock, mono, signer: () => master?.memory.signer ?? null, log, prefix: "/jorm-test", store: disks[h]! });
+    const lease = new SignerLease({ election, services: () => deps.services, clock: world.clock, mono, signer: () => master?.memory.signer ?? null, coHolders: () => (master ? coHolderSwitches(master.memory, world.clock.now()) : null), log, prefix: "/jorm-test", store: disks[h]! });
     const onTick = (r: TickReport) => {
       for (const o of r.outcomes) if (o.ok && o.action.kind === "promote" && o.action.purpose === "sign") promotions.push({ host: host.name, atMs: world.clock.now(), id: o.action.id });
     };
     master = new Master({ deps: { ...deps, cluster: () => lease.observe() }, config: config(host.runners), log, onTick });
     const ac = new AbortController();
     const done = Promise.all([master.run(ac.signal), lease.run(ac.signal, spec.ttlS)]);
-    running[h] = { ac, done };
+    running[h] = { ac, done, master };
   }
   function stopHost(h: number): void {
     running[h]?.ac.abort();
@@ -174,6 +178,10 @@ export async function runClusterScenario(spec: ClusterSpec): Promise<ClusterResu
       const now = world.clock.now();
       if (ev.kind === "etcdDown") etcdDownUntil = Math.max(etcdDownUntil, now + ev.forMs);
       else if (ev.kind === "partition") cutUntil[ev.host] = Math.max(cutUntil[ev.host]!, now + ev.forMs);
+      else if (ev.kind === "signerCrash") {
+        const id = running[ev.host]?.master.memory.signer ?? null;
+        if (id !== null) world.inject(offsets[ev.host]! + id, { kind: "crash" });
+      }
       else {
         // The daemon dies without a word (SIGKILL, power): no parting fences, no resign.
         stopHost(ev.host);

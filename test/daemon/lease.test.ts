@@ -22,6 +22,7 @@ function setup(store: LeaseStore | null = null) {
   const etcd = createFakeEtcd(1_000_000);
   const clock: Clock = { now: () => etcd.nowMs() + 5_000_000, sleep: async () => {} };
   const arms: { id: number; atMs: number }[] = [];
+  let co: { ids: number[]; untilMs: number } | null = null;
   const kills: { id: number; sig: Signal }[] = [];
   let armFails = false;
   const services = {
@@ -37,13 +38,13 @@ function setup(store: LeaseStore | null = null) {
     disarmFreeze: async () => {},
   } satisfies ServiceManager;
   const election = createElection({ etcd, prefix: "/p", candidate: "host-a", ttlS: 5, now: () => etcd.nowMs() });
-  const lease = new SignerLease({ election, services: () => services, clock, mono: () => etcd.nowMs(), signer: () => 1, log: silentLog, prefix: "/p", store });
+  const lease = new SignerLease({ election, services: () => services, clock, mono: () => etcd.nowMs(), signer: () => 1, coHolders: () => co, log: silentLog, prefix: "/p", store });
   /** A new daemon on the same host: same etcd, same disk */
   const restart = () => {
     const e2 = createElection({ etcd, prefix: "/p", candidate: "host-a", ttlS: 5, now: () => etcd.nowMs() });
     return new SignerLease({ election: e2, services: () => services, clock, mono: () => etcd.nowMs(), signer: () => 1, log: silentLog, prefix: "/p", store });
   };
-  return { etcd, clock, lease, arms, kills, setArmFails: (v: boolean) => (armFails = v), restart };
+  return { etcd, clock, lease, arms, kills, setArmFails: (v: boolean) => (armFails = v), restart, setCoHolders: (v: typeof co) => (co = v) };
 }
 
 describe("SignerLease", () => {
@@ -149,5 +150,18 @@ describe("SignerLease", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test("boundary co-holders' switches follow the allowance too, never past their slot-1 deadline", async () => {
+    const { etcd, clock, lease, arms, setCoHolders } = setup();
+    await lease.step();
+    const slot1 = clock.now() + 3_000;
+    setCoHolders({ ids: [2, 3], untilMs: slot1 });
+    etcd.advance(1_000);
+    await lease.step();
+    const signerAt = arms.filter((a) => a.id === 1).at(-1)!.atMs;
+    expect(arms.filter((a) => a.id === 2).at(-1)!.atMs).toBe(Math.min(signerAt, slot1));
+    expect(arms.filter((a) => a.id === 3).at(-1)!.atMs).toBe(Math.min(signerAt, slot1));
+    expect(signerAt).toBeGreaterThan(slot1);
   });
 });

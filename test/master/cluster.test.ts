@@ -81,6 +81,8 @@ describe("cluster gate", () => {
     expect(clusterBlock({ maySign: true, mustStopByMs: 1_000, takeoverSafeAtMs: null }, 1_000)).toContain("allowance has run out");
     expect(clusterBlock({ maySign: true, mustStopByMs: null, takeoverSafeAtMs: null }, 0)).toContain("allowance has run out");
     expect(clusterBlock({ maySign: true, mustStopByMs: 9_000, takeoverSafeAtMs: 2_000 }, 500)).toContain("just taken over");
+    // Stable while it lasts: the loop logs a note only when it changes
+    expect(clusterBlock({ maySign: true, mustStopByMs: 9_000, takeoverSafeAtMs: 2_000 }, 700)).toBe(clusterBlock({ maySign: true, mustStopByMs: 9_000, takeoverSafeAtMs: 2_000 }, 500));
   });
 
   test("just taken over: nobody is promoted before takeoverSafeAt", async () => {
