@@ -3,6 +3,7 @@
 // reads the clock: "now" is the end of the tick the report describes.
 
 import type { ResolvedConfig } from "../config/types.ts";
+import { clusterBlock } from "../master/cluster.ts";
 import type { TickReport } from "../master/loop.ts";
 import { epochClock } from "../master/schedule.ts";
 
@@ -18,7 +19,9 @@ export type AlertKind =
   | "slot_missed"
   | "runner_cannot_start"
   | "daemon_start"
-  | "daemon_stop";
+  | "daemon_stop"
+  /** Cluster mode: this host started or stopped signing (the etcd signer lease) */
+  | "cluster_lease";
 
 export interface AlertEvent {
   kind: AlertKind;
@@ -54,6 +57,8 @@ export interface AlertMemory {
   settled: number[];
   /** The first tick's start: slots that ended before it are history */
   sinceMs: number | null;
+  /** Cluster mode: whether the lease let this host sign at the previous tick (undefined: not yet known) */
+  clusterSigning?: boolean;
 }
 
 export const emptyAlertMemory = (): AlertMemory => ({
@@ -107,12 +112,33 @@ export function alertEvents(r: TickReport, prev: AlertMemory, config: ResolvedCo
   }
   memory.signer = r.memory.signer;
 
+  // Cluster mode: this host starting or ceasing to sign is told; a host that knows another one
+  // signs has no signer of its own by design (no "no signer" alarm there). A host that knows of
+  // no signing host (etcd unreachable) raises it as usual.
+  const c = r.observation.cluster;
+  const block = c ? clusterBlock(c, now) : null;
+  if (c) {
+    const here = block === null;
+    if (prev.clusterSigning !== undefined && here !== prev.clusterSigning) {
+      push(
+        here
+          ? { kind: "cluster_lease", severity: "info", key: `cluster_lease:on:${now}`, title: "this host signs (it holds the etcd signer lease)", text: "the signer lease allows signing" }
+          : { kind: "cluster_lease", severity: "warning", key: `cluster_lease:off:${now}`, title: "this host stopped signing", text: block! },
+      );
+    }
+    memory.clusterSigning = here;
+  }
+  const otherHostSigns = c !== undefined && !c.maySign && c.holder != null;
+
   // No verified signer: the signer is named and its GET /leaders lists a key.
   const views = new Map(r.views.map((v) => [v.id, v]));
   const signer = r.memory.signer;
   const signerView = signer === null ? undefined : views.get(signer);
   const signing = signerView !== undefined && (signerView.leaderIds?.length ?? 0) > 0;
-  if (signing) {
+  if (otherHostSigns) {
+    memory.noSignerSinceMs = null;
+    memory.noSignerAlerted = false;
+  } else if (signing) {
     if (prev.noSignerAlerted) {
       push({ kind: "no_signer_resolved", severity: "info", key: `no_signer_resolved:${now}`, title: `#${signer} signs again`, text: `no signer for ${Math.round((now - (prev.noSignerSinceMs ?? now)) / 1000)} s`, runner: signer! });
     }

@@ -144,7 +144,11 @@ export class SignerLease {
         if (this.holderName !== c.holder.value) log.info(`cluster: ${c.holder.value} holds ${election.key}; this host stays key-less`);
         this.holderName = c.holder.value;
         this.reportOk();
-      } else this.reportError(`cannot campaign for ${election.key}: ${c.error.message}`);
+      } else {
+        // Who signs is not known any more (nobody may, for all this host can tell)
+        this.holderName = null;
+        this.reportError(`cannot campaign for ${election.key}: ${c.error.message}`);
+      }
       return;
     }
     const r = await election.renew();
