@@ -1,4 +1,6 @@
 import { defineCommand } from "citty";
+import { createElection } from "../cluster/election.ts";
+import { createGatewayClient } from "../cluster/gateway.ts";
 import { configArgs } from "../config/args.ts";
 import { loadConfig } from "../config/load.ts";
 import type { ResolvedConfig } from "../config/types.ts";
@@ -41,6 +43,15 @@ export function statusDeps(config: ResolvedConfig, opts: { restOnly: boolean }):
     switches: services ? (ids) => services.showFreezeSwitches(ids) : null,
     pooltool: config.pooltool ? createPoolTool(config.pooltool, { timeoutMs: Math.max(config.restTimeoutMs, POOLTOOL_MIN_TIMEOUT_MS) }) : null,
     now: realClock.now,
+    // Cluster mode: who holds the signer key, read from etcd within the configured deadline.
+    clusterHolder: config.cluster
+      ? async () => {
+          const c = config.cluster!;
+          const etcd = createGatewayClient({ endpoints: c.etcdEndpoints, callTimeoutMs: c.etcdTimeoutMs });
+          const r = await createElection({ etcd, prefix: c.prefix, candidate: c.name, ttlS: c.leaseTtlS }).holder();
+          return r.ok ? { holder: r.value?.value ?? null } : { error: r.error.message };
+        }
+      : null,
   };
 }
 

@@ -60,6 +60,8 @@ export interface StatusInput {
   handout?: { eventActionMs: number; slotGuardMs: number } | null;
   /** From the config: with "rest" a booting runner cannot hold the key (its unit has no secret) */
   keyMode?: "boot" | "rest";
+  /** Cluster mode: this host's name and who holds the etcd signer key (null: nobody, or unreadable: error) */
+  cluster?: { self: string; holder: string | null; error: string | null } | null;
 }
 
 /**
@@ -310,7 +312,17 @@ export function statusModel(input: StatusInput): StatusModel {
 
   let exitCode: StatusExitCode;
   let verdict: string;
-  if (mayHold.length > 1) {
+  // Cluster mode: another host holds the signer lease, so this host's runners are key-less by design.
+  const cl = input.cluster ?? null;
+  const otherHost = cl !== null && cl.error === null && cl.holder !== null && cl.holder !== cl.self ? cl.holder : null;
+  if (otherHost !== null && (mayHold.length > 0 || unknown.length > 0 || holders.length > 0)) {
+    exitCode = EXIT_CRITICAL;
+    const able = [...mayHold, ...unknown];
+    verdict = `${otherHost} holds the etcd signer lease, yet ${able.length > 0 ? ids(able) : ids(rows.filter((r) => r.keyHeld === true))} on this host may sign: two hosts may sign the same slot`;
+  } else if (otherHost !== null) {
+    exitCode = warnings.length > 0 ? EXIT_WARNING : EXIT_OK;
+    verdict = `${otherHost} signs (it holds the etcd signer lease); this host's runners are key-less${warnings.length > 0 ? `, but ${warnings.join("; ")}` : ""}`;
+  } else if (mayHold.length > 1) {
     exitCode = EXIT_CRITICAL;
     verdict = `${mayHold.length} runners may sign outside a hand-out (${ids(mayHold)}): they may sign the same slot`;
     if (input.switchesError) notHandout.push(`dead-man switches unreadable: ${input.switchesError}`);
@@ -325,6 +337,8 @@ export function statusModel(input: StatusInput): StatusModel {
           : "no runner holds the key: nobody signs"
         : `#${h.id} holds the key but is ${h.frozen ? "frozen" : h.signing === "unable" ? h.signingWhy : (h.nodeState ?? h.restError ?? "not answering")}: nobody signs`;
     if (unknown.length > 0) verdict += ` (keys unknown for ${ids(unknown)})`;
+    if (cl?.error) verdict += ` (etcd: ${cl.error})`;
+    else if (cl !== null && cl.holder === null) verdict += " (no host holds the etcd signer lease)";
   } else if (warnings.length > 0) {
     exitCode = EXIT_WARNING;
     verdict = `#${signerRow.id} holds the key and is Running, but ${warnings.join("; ")}`;

@@ -175,3 +175,26 @@ describe("the boundary hand-out, shown as such", () => {
     expect(m.rows.some((r) => r.handout)).toBe(false);
   });
 });
+
+describe("status in cluster mode (issue 13)", () => {
+  const cl = (holder: string | null, error: string | null = null) => ({ cluster: { self: "host-a", holder, error } });
+  test("another host holds the signer lease: key-less runners here are OK, not 'nobody signs'", () => {
+    const m = statusModel(input([runner(0), runner(1), runner(2)], cl("host-b")));
+    expect(m.exitCode).toBe(0);
+    expect(m.verdict).toBe("host-b signs (it holds the etcd signer lease); this host's runners are key-less");
+    // Without the cluster's answer the same runners are CRITICAL, as on one server
+    expect(statusModel(input([runner(0), runner(1), runner(2)])).exitCode).toBe(2);
+  });
+
+  test("another host holds the lease and a runner here holds the key: CRITICAL, two hosts may sign", () => {
+    const m = statusModel(input([signer(), runner(1), runner(2)], cl("host-b")));
+    expect(m.exitCode).toBe(2);
+    expect(m.verdict).toContain("host-b holds the etcd signer lease, yet #0 on this host may sign");
+  });
+
+  test("this host holds the lease: judged as on one server; etcd unreadable or nobody holding it is said", () => {
+    expect(statusModel(input([signer(), runner(1), runner(2)], cl("host-a"))).exitCode).toBe(0);
+    expect(statusModel(input([runner(0), runner(1), runner(2)], cl(null, "etcd: no endpoint answered"))).verdict).toContain("(etcd: etcd: no endpoint answered)");
+    expect(statusModel(input([runner(0), runner(1), runner(2)], cl(null))).verdict).toContain("(no host holds the etcd signer lease)");
+  });
+});
