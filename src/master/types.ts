@@ -119,7 +119,10 @@ export interface Memory {
   handout?: { epoch: number; why: string; counted: boolean };
 }
 
-export type Action =
+/** One thing to do, with why, and the rule that planned it (rules.ts; absent on actions made elsewhere). */
+export type Action = ActionBody & { rule?: string };
+
+type ActionBody =
   | { kind: "demote"; id: number; reason: string; leaderIds: number[] }
   | {
       kind: "promote";

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { applyOutcomes } from "../../src/master/act.ts";
+import { applyOutcomes } from "../../src/master/memory.ts";
 import { DEAD_RESTART_MS, best, decide, emptyMemory, partingFences } from "../../src/master/decide.ts";
 import type { Action, Memory, Observation, Outcome, Plan, RunnerObs, RunnerView } from "../../src/master/types.ts";
 import { config, observation, pending, runner, stats, unit } from "./fixtures.ts";
@@ -40,7 +40,7 @@ describe("decide: who signs", () => {
     expect(summary(result.plan)).toEqual({ fences: [], promote: null, other: [] });
     expect(result.memory.signer).toBe(1);
     // Left armed by a daemon killed mid-hand-out, its dead-man switch would freeze the signer.
-    expect(result.plan.other).toEqual([{ kind: "disarm", id: 1, reason: expect.any(String) }]);
+    expect(result.plan.other).toEqual([{ kind: "disarm", id: 1, reason: expect.any(String), rule: "adopt" }]);
   });
 
   test("a double holder found on start-up is repaired before anything else: one stays, the other is demoted", () => {

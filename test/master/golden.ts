@@ -19,7 +19,7 @@
 //   strip <atMs>                          boundaryStrip on the memory as it is now
 // Outputs end at the first blank line, so a rendering never contains one.
 
-import { applyOutcomes } from "../../src/master/act.ts";
+import { applyOutcomes } from "../../src/master/memory.ts";
 import { boundaryStrip, decide, emptyMemory, partingFences } from "../../src/master/decide.ts";
 import type { ResolvedConfig } from "../../src/config/types.ts";
 import type { UnitState } from "../../src/ports.ts";
@@ -92,8 +92,10 @@ function renderView(v: RunnerView): string {
 
 function renderAction(a: Action): string {
   const who = "id" in a ? ` r${a.id}` : "";
-  const rest = fields(a, ["kind", "id", "reason"]);
-  return `${a.kind}${who}${rest ? ` ${rest}` : ""}: ${a.reason}`;
+  const rest = fields(a, ["kind", "id", "reason", "rule"]);
+  // The rule that planned it, first: a rule's change shows up as a diff of the actions it tags.
+  const rule = a.rule ? `[${a.rule}] ` : "";
+  return `${rule}${a.kind}${who}${rest ? ` ${rest}` : ""}: ${a.reason}`;
 }
 
 function renderMemory(m: Memory): string[] {
