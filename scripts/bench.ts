@@ -5,7 +5,7 @@
 //   bun run bench [--json] [--days 3] [--only calm,crash-1h] [--runners 3] [--key-mode boot|rest]
 
 import { parseArgs } from "node:util";
-import { percentile, runScenario, type FaultEvent, type ScenarioSpec } from "../src/master/scenario.ts";
+import { percentile, runScenario, type FaultEvent, type ScenarioSpec } from "../src/lab/scenario.ts";
 import { Chain, ITN_CHAIN, type ChainParams } from "../src/sim/chain.ts";
 import type { Fault } from "../src/sim/world.ts";
 

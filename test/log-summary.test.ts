@@ -2,7 +2,7 @@
 // summariser, then the real master over a simulated world with one runner that stays dead.
 import { describe, expect, test } from "bun:test";
 import { isFailure, RepeatSummarizer, REPEAT_SUMMARY_MS, summarizingLog } from "../src/log-summary.ts";
-import { simConfig, simDeps } from "../src/master/harness.ts";
+import { simConfig, simDeps } from "../src/lab/harness.ts";
 import { Master, type MasterLog } from "../src/master/loop.ts";
 import type { ServiceManager } from "../src/ports.ts";
 import { testChainParams } from "../src/sim/chain.ts";

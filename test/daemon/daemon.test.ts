@@ -10,7 +10,7 @@ import { Daemon, RESTART_KEYS } from "../../src/daemon/daemon.ts";
 import { buildPorts } from "../../src/daemon/ports.ts";
 import { EXIT_FAILURE } from "../../src/errors.ts";
 import type { MasterDeps } from "../../src/master/act.ts";
-import { silentLog, simConfig, simDeps } from "../../src/master/harness.ts";
+import { silentLog, simConfig, simDeps } from "../../src/lab/harness.ts";
 import type { MasterLog, TickReport } from "../../src/master/loop.ts";
 import type { Clock } from "../../src/ports.ts";
 import { testChainParams } from "../../src/sim/chain.ts";

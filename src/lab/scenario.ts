@@ -9,8 +9,8 @@ import type { BootDurations } from "../sim/node.ts";
 import type { AuditReport } from "../sim/audit.ts";
 import { masterOnWorld, simConfig } from "./harness.ts";
 import { signOverlapMs } from "../sim/audit.ts";
-import { startWithSecret } from "./bootpolicy.ts";
-import type { Master, MasterLog, TickReport } from "./loop.ts";
+import { startWithSecret } from "../master/bootpolicy.ts";
+import type { Master, MasterLog, TickReport } from "../master/loop.ts";
 
 export type FaultEvent =
   /** A fault injected at atMs into runner `target` ("signer": whoever signs then; "standbys": every
