@@ -225,6 +225,11 @@ export function renderShow(units: readonly string[], states: readonly UnitState[
         ActiveEnterTimestampMonotonic: String(sinceUs),
         StateChangeTimestampMonotonic: String(sinceUs),
         NRestarts: String(s.restarts),
+        Result: s.lastExit?.result ?? "success",
+        ExecMainCode: String(s.lastExit ? { exited: 1, killed: 2, dumped: 3, unknown: 0 }[s.lastExit.code] : 0),
+        ExecMainStatus: String(s.lastExit?.status ?? 0),
+        ExecMainStartTimestampMonotonic: "0",
+        ExecMainExitTimestampMonotonic: String(s.lastExit ? 1 : 0),
       };
       return SHOW_PROPERTIES.map((k) => `${k}=${fields[k]}`).join("\n") + "\n";
     })

@@ -114,7 +114,8 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
   const hand = boundaryHandout(s, choice, { newSigner, fencesThisTick: plan.fences.length });
   plan.add(hand);
   const fenced = new Set(plan.fenced);
-  plan.add({ other: housekeeping(s, { fenced, newSigner }) });
+  const hk = housekeeping(s, { fenced, newSigner });
+  plan.add({ other: hk.actions });
   const warm = warmth(s, choice, { fenced, newSigner });
   plan.add(warm);
   const modes = bootModes(s, warm.warming);
@@ -123,7 +124,8 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
   const other = dueNow(s, plan.other);
   const wakeAtMs = wakeUp(s, [...plan.fences, ...(fo.promote ? [fo.promote] : []), ...other]);
   const result: Plan = { fences: plan.fences, promote: fo.promote, other, wakeAtMs, notes: plan.notes, ...(hand.result ? { handout: hand.result } : {}), bootModes: modes.bootModes };
-  const decided = { signer: newSigner, boundary: hand.boundary, handout: hand.handout, warming: warm.warming, warmTried: warm.warmTried, ...modes };
+  if (Object.keys(hk.heldBack).length > 0) result.startBackoff = hk.heldBack;
+  const decided = { signer: newSigner, boundary: hand.boundary, handout: hand.handout, warming: warm.warming, warmTried: warm.warmTried, ...modes, startBackoff: hk.startBackoff };
   return { plan: result, memory: settle(memory, decided), views: [...views.values()] };
 }
 /**

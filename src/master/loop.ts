@@ -4,6 +4,7 @@
 import type { ResolvedConfig } from "../config/types.ts";
 import { act, type MasterDeps } from "./act.ts";
 import { emptyMemory, step } from "./decide.ts";
+import { START_BACKOFF_MAX_MS } from "./rules.ts";
 import { observe, type ObserveState } from "./observe.ts";
 import { epochClock } from "./schedule.ts";
 import type { Memory, Observation, Outcome, Plan, RunnerView } from "./types.ts";
@@ -177,6 +178,7 @@ export class Master {
     for (const n of plan.notes) if (!this.lastNotes.has(n)) log.info(n);
     this.lastNotes = new Set(plan.notes);
     this.logFailures(observation);
+    this.logStartBackoff(plan);
     const outcomes = [...earlyOutcomes, ...(await act(deps, plan, signal))];
     this.logOutcomes(outcomes, this.memory.boundary);
     this.memory = step(this.memory, { kind: "acted", outcomes, now: deps.clock.now() }).memory;
@@ -267,6 +269,15 @@ export class Master {
       .finally(() => {
         this.poolToolInFlight = false;
       });
+  }
+
+  /** A unit whose runs fail at start (exit 78): one line when its starts begin to back off, one when
+   *  a run lasts again; not one per start. */
+  private logStartBackoff(plan: Plan) {
+    for (let id = 0; id < this.config.cntRunners; id++) {
+      const b = plan.startBackoff?.[id];
+      this.streaks.report(`runner #${id} unit`, b ? `${b.why}; starts back off up to ${START_BACKOFF_MAX_MS / 60_000} min` : null, this.opts.log.warn, this.opts.log.info);
+    }
   }
 
   private logFailures(obs: Observation) {

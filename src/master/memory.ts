@@ -10,7 +10,7 @@
 import type { ResolvedConfig } from "../config/types.ts";
 import type { LeaderLog } from "../node/types.ts";
 import type { EpochClock } from "./schedule.ts";
-import type { Action, Capability, Memory, Observation, Outcome, RunnerMemory, RunnerObs, RunnerView } from "./types.ts";
+import type { Action, Capability, Memory, Observation, Outcome, RunnerMemory, RunnerObs, RunnerView, StartStreak } from "./types.ts";
 import { BOOT_PERMIT_MAX_AGE_MS } from "./bootpolicy.ts";
 
 /** Re-read a runner's leader logs at least this often (they feed the schedule and the metrics). */
@@ -338,6 +338,7 @@ export interface Decided {
   warmTried: Memory["warmTried"];
   bootModes: Record<number, "key" | "passive">;
   passivePermitSinceMs: Record<number, number>;
+  startBackoff: Record<number, StartStreak>;
 }
 
 /** Keeps the rules' decisions (pure). */
@@ -351,6 +352,8 @@ export function settle(memory: Memory, d: Decided): Memory {
     warmTried: d.warmTried,
     lastBootModes: d.bootModes,
     passivePermitSinceMs: d.passivePermitSinceMs,
+    // Kept out of memory until a unit first fails at start (most memories never carry it).
+    ...(memory.startBackoff !== undefined || Object.keys(d.startBackoff).length > 0 ? { startBackoff: d.startBackoff } : {}),
   };
 }
 

@@ -8,7 +8,8 @@ import { bootFits, bootLeadMs, bootMode, handoutNeedMs, WARM_COMPUTE_ALLOWANCE_M
 import { actionKey, keylessSinceRead, LOGS_REFRESH_MS, mayHoldKey, retryDue } from "./memory.ts";
 import { inDanger, windowBetween } from "./schedule.ts";
 import type { Situation } from "./situation.ts";
-import type { Action, Memory, Plan, RunnerView } from "./types.ts";
+import type { UnitState } from "../ports.ts";
+import type { Action, Memory, Plan, RunnerView, StartStreak } from "./types.ts";
 
 /** A key-less standby whose REST stays dead this long is restarted. */
 export const DEAD_RESTART_MS = 60_000;
@@ -367,12 +368,40 @@ export function boundaryHandout(s: Situation, c: SignerChoice, after: { newSigne
 
 // --- Housekeeping ----------------------------------------------------------------------------------
 
-/** Start stopped runners, kill endless boots, restart stuck or dead standbys. Skips what this tick
- *  fences and the signer it settles on. */
-export function housekeeping(s: Situation, after: { fenced: ReadonlySet<number>; newSigner: number | null }): Action[] {
+/** A runner unit whose runs keep failing at start is started again after this, doubling… */
+export const START_BACKOFF_BASE_MS = 1_000;
+/** …up to this: a unit that exits 78 (a config error) would otherwise be started at every tick. */
+export const START_BACKOFF_MAX_MS = 300_000;
+/** A main process that ended this soon after it started failed at its start. */
+export const QUICK_EXIT_MS = 5_000;
+/** EX_CONFIG: the runner wrapper's configuration error (the unit's RestartPreventExitStatus). */
+export const EXIT_CONFIG = 78;
+
+/** Why starting this stopped unit again at once would only fail again (null: it would not). */
+export function failsAtStart(u: UnitState): string | null {
+  const e = u.lastExit;
+  if (!e) return null;
+  if (e.code === "exited" && e.status === EXIT_CONFIG) return `its last run exited ${EXIT_CONFIG} (a configuration error: see the unit's journal)`;
+  if (e.result !== "success" && e.ranMs !== null && e.ranMs < QUICK_EXIT_MS) return `its last run failed within ${QUICK_EXIT_MS / 1000} s of its start (${e.result})`;
+  return null;
+}
+
+const backoffMs = (count: number) => Math.min(START_BACKOFF_MAX_MS, START_BACKOFF_BASE_MS * 2 ** count);
+
+export interface HousekeepingOut {
+  actions: Action[];
+  /** The streaks of runs failing at start, for memory */
+  startBackoff: Record<number, StartStreak>;
+  /** The same for the plan: why, and how long the next start waits */
+  heldBack: Record<number, { why: string; waitMs: number }>;
+}
+
+/** Start stopped runners (backing off those whose runs fail at start), kill endless boots, restart
+ *  stuck or dead standbys. Skips what this tick fences and the signer it settles on. */
+export function housekeeping(s: Situation, after: { fenced: ReadonlySet<number>; newSigner: number | null }): HousekeepingOut {
   const { config, now } = s;
-  const out: Action[] = [];
-  const hk = <A extends Action>(a: A) => out.push(tag("housekeeping", a));
+  const out: HousekeepingOut = { actions: [], ...carryStreaks(s) };
+  const hk = <A extends Action>(a: A) => out.actions.push(tag("housekeeping", a));
   for (const o of s.obs.runners) {
     const v = s.views.get(o.id)!;
     const m = s.mem(v.id);
@@ -380,7 +409,7 @@ export function housekeeping(s: Situation, after: { fenced: ReadonlySet<number>;
     if (v.id >= config.cntRunners) continue;
     if (after.fenced.has(v.id) || v.id === after.newSigner) continue;
     if (u && (u.activeState === "inactive" || u.activeState === "failed")) {
-      hk({ kind: "start", id: v.id, reason: `unit is ${u.activeState}` });
+      startOrWait(s, u, out);
       continue;
     }
     if (v.frozen) continue;
@@ -400,6 +429,46 @@ export function housekeeping(s: Situation, after: { fenced: ReadonlySet<number>;
     }
   }
   return out;
+}
+
+/** Streaks of runs failing at start last as long as the unit does not run past QUICK_EXIT_MS (or is
+ *  found stopped after a run that did not fail at start). */
+function carryStreaks(s: Situation): Omit<HousekeepingOut, "actions"> {
+  const startBackoff: Record<number, StartStreak> = {};
+  const heldBack: Record<number, { why: string; waitMs: number }> = {};
+  for (const o of s.inScope) {
+    const st = s.memory.startBackoff?.[o.id];
+    const u = o.unit;
+    if (!st) continue;
+    const ranLong = u !== null && u.activeState === "active" && u.mainPid > 0 && u.sinceMs !== null && s.now - u.sinceMs >= QUICK_EXIT_MS;
+    const stoppedClean = u !== null && (u.activeState === "inactive" || u.activeState === "failed") && failsAtStart(u) === null;
+    if (ranLong || stoppedClean) continue;
+    startBackoff[o.id] = st;
+    heldBack[o.id] = { why: st.why, waitMs: backoffMs(st.count) };
+  }
+  return { startBackoff, heldBack };
+}
+
+/** Start a stopped unit now, or wait out its back-off: 1 s after it failed at start, then doubling
+ *  from each start the master sent, up to 5 min. */
+function startOrWait(s: Situation, u: UnitState, out: HousekeepingOut): void {
+  const reason = `unit is ${u.activeState}`;
+  const why = failsAtStart(u);
+  if (why === null) {
+    out.actions.push(tag("housekeeping", { kind: "start", id: u.id, reason }));
+    return;
+  }
+  const prev = s.memory.startBackoff?.[u.id];
+  const count = prev?.count ?? 0;
+  const waitMs = backoffMs(count);
+  const from = prev?.lastMs ?? u.sinceMs ?? s.now;
+  if (s.now - from < waitMs) {
+    out.heldBack[u.id] = { why, waitMs };
+    return;
+  }
+  out.actions.push(tag("housekeeping", { kind: "start", id: u.id, reason: `${reason}; ${why}: started again after ${waitMs / 1000} s` }));
+  out.startBackoff[u.id] = { count: count + 1, lastMs: s.now, why };
+  out.heldBack[u.id] = { why, waitMs: backoffMs(count + 1) };
 }
 
 // --- Warmth ----------------------------------------------------------------------------------------

@@ -37,6 +37,8 @@ interface RunnerSnapshot {
   nextEventS: number | null;
   restarts: number | null;
   activeSinceS: number | null;
+  /** How long the next start of a unit whose runs fail at start waits (0: no back-off) */
+  startBackoffS: number;
 }
 
 interface Snapshot {
@@ -180,6 +182,7 @@ export class MasterMetrics {
         nextEventS,
         restarts: o.unit?.restarts ?? null,
         activeSinceS: o.unit && o.unit.activeState === "active" && o.unit.sinceMs !== null ? s(o.unit.sinceMs) : null,
+        startBackoffS: s(r.plan.startBackoff?.[o.id]?.waitMs ?? 0),
       });
     }
     const next = nextSlotInMs(r.observation, r.memory, now);
@@ -244,6 +247,12 @@ export class MasterMetrics {
       { name: "jorm_master_runner_leader_events_left", type: "gauge", help: "Pending leader events of the current epoch in the runner's leader logs (absent until its logs were read).", samples: per((x) => x.eventsLeft) },
       { name: "jorm_master_runner_next_leader_event_timestamp_seconds", type: "gauge", help: "Start of the runner's next pending leader event, Unix time.", samples: per((x) => x.nextEventS) },
       { name: "jorm_master_runner_restarts_total", type: "counter", help: "Restarts of the runner's unit as systemd counts them (NRestarts).", samples: per((x) => x.restarts) },
+      {
+        name: "jorm_master_runner_start_backoff_seconds",
+        type: "gauge",
+        help: "How long the daemon waits before starting the runner's unit again, because its runs fail at start (exit 78: a config error); 0 when it does not wait.",
+        samples: per((x) => x.startBackoffS),
+      },
       { name: "jorm_master_runner_active_since_timestamp_seconds", type: "gauge", help: "When the runner's unit became active, Unix time.", samples: per((x) => x.activeSinceS) },
       {
         name: "jorm_master_key_holders",

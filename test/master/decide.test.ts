@@ -3,6 +3,7 @@ import { applyOutcomes } from "../../src/master/memory.ts";
 import { DEAD_RESTART_MS, best, decide, emptyMemory, partingFences } from "../../src/master/decide.ts";
 import type { Action, Memory, Observation, Outcome, Plan, RunnerObs, RunnerView } from "../../src/master/types.ts";
 import { config, observation, pending, runner, stats, unit } from "./fixtures.ts";
+import type { UnitExit } from "../../src/ports.ts";
 
 // Disarming a signer's dead-man switch accompanies every adoption; tests about it look at it directly.
 const summary = (p: Plan) => ({
@@ -333,6 +334,68 @@ describe("decide: retries", () => {
       if (start && m.failures["start#2"]!.count > 1) expect(r.plan.wakeAtMs).toBeGreaterThan(t + 50);
     }
     expect(tried).toEqual([0, 1_000, 3_000, 7_000]);
+  });
+
+  // systemctl start succeeds (the process starts), then the runner wrapper exits 78 and the unit
+  // fails: without a back-off the master started it again at every tick (issue 9 point 13).
+  test("a unit whose runs exit 78 is started again after 1 s, 2 s, 4 s … (up to 5 min), not every tick", () => {
+    const cfg = config();
+    const failed = (since: number): RunnerObs =>
+      runner(2, { kind: "stopped", unit: { activeState: "failed", subState: "failed", sinceMs: since, lastExit: { result: "exit-code", code: "exited", status: 78, ranMs: 100 } } });
+    const obs = (t: number, r2: RunnerObs) => observation(t, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby", logs: LOGS }), r2]);
+    let m = run(cfg, [obs(T, failed(T))]).memory;
+    const started: number[] = [];
+    let failedAt = T;
+    for (let t = T; t < T + 60_000; t += 200) {
+      const r = decide(obs(t, failed(failedAt)), m, cfg, t);
+      const start = r.plan.other.find((a) => a.kind === "start");
+      expect(r.plan.startBackoff?.[2]?.why).toContain("exited 78");
+      if (start) {
+        started.push(t - T);
+        failedAt = t + 100; // the new run fails 100 ms later
+      }
+      m = applyOutcomes(r.memory, allOk(r.plan), t);
+    }
+    expect(started).toEqual([1_000, 3_000, 7_000, 15_000, 31_000]);
+  });
+
+  test("the back-off is capped at 5 min", () => {
+    const cfg = config();
+    const r2 = runner(2, { kind: "stopped", unit: { activeState: "failed", subState: "failed", sinceMs: T, lastExit: { result: "exit-code", code: "exited", status: 78, ranMs: 100 } } });
+    const base = run(cfg, [observation(T, [runner(0, { kind: "holder", logs: LOGS }), r2])]).memory;
+    const m: Memory = { ...base, startBackoff: { 2: { count: 20, lastMs: T, why: "x" } } };
+    const at = (t: number) => decide(observation(t, [runner(0, { kind: "holder" }), r2]), m, cfg, t).plan.other.some((a) => a.kind === "start");
+    expect(at(T + 299_000)).toBe(false);
+    expect(at(T + 300_000)).toBe(true);
+  });
+
+  const exits: [string, UnitExit | null | undefined, boolean][] = [
+    ["exit 78 (config error)", { result: "exit-code", code: "exited", status: 78, ranMs: 30_000 }, false],
+    ["exit 1 within 5 s of its start", { result: "exit-code", code: "exited", status: 1, ranMs: 300 }, false],
+    ["killed by a signal within 5 s", { result: "signal", code: "killed", status: 9, ranMs: 2_000 }, false],
+    ["exit 1 after a long run", { result: "exit-code", code: "exited", status: 1, ranMs: 60_000 }, true],
+    ["a clean stop right after start", { result: "success", code: "exited", status: 0, ranMs: 100 }, true],
+    ["no run ended yet", null, true],
+    ["exit status not read", undefined, true],
+  ];
+  for (const [name, lastExit, startsNow] of exits) test(`a unit failed 100 ms ago after ${name} ${startsNow ? "is started at once" : "waits"}`, () => {
+    const u = { activeState: "failed" as const, subState: "failed", sinceMs: T - 100, ...(lastExit !== undefined ? { lastExit } : {}) };
+    const o = observation(T, [runner(0, { kind: "holder", logs: LOGS }), runner(2, { kind: "stopped", unit: u })]);
+    const r = decide(o, emptyMemory(), config(), T);
+    expect(r.plan.other.some((a) => a.kind === "start" && a.id === 2)).toBe(startsNow);
+    expect(r.plan.startBackoff?.[2] !== undefined).toBe(!startsNow);
+  });
+
+  test("a run that lasts past 5 s ends the streak", () => {
+    const cfg = config();
+    const streak = { 2: { count: 3, lastMs: T, why: "its last run exited 78" } };
+    const at = (since: number) => {
+      const o = observation(T + 6_000, [runner(0, { kind: "holder", logs: LOGS }), runner(2, { kind: "booting", unit: { mainPid: 2002, sinceMs: since } })]);
+      return decide(o, { ...emptyMemory(), startBackoff: streak }, cfg, T + 6_000);
+    };
+    expect(at(T + 2_000).memory.startBackoff).toEqual(streak);
+    expect(at(T).memory.startBackoff).toEqual({});
+    expect(at(T).plan.startBackoff).toBeUndefined();
   });
 
   test("fences are never held back by earlier failures", () => {

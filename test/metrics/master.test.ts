@@ -85,6 +85,7 @@ describe("MasterMetrics over a simulated world", () => {
       expect(sample(text, `jorm_master_runner_lag_blocks${r}`)).toBeGreaterThanOrEqual(0);
       expect(sample(text, `jorm_master_runner_key_held${r}`)).toBeOneOf([0, 1]);
       expect(sample(text, `jorm_master_runner_restarts_total${r}`)).toBeGreaterThanOrEqual(0);
+      expect(sample(text, `jorm_master_runner_start_backoff_seconds${r}`)).toBe(0);
     }
     // The signer's logs were read: it knows how many events of the epoch are left.
     const signer = lastReport!.memory.signer!;
