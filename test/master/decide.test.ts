@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { applyOutcomes } from "../../src/master/memory.ts";
-import { DEAD_RESTART_MS, best, decide, emptyMemory, partingFences } from "../../src/master/decide.ts";
+import { DEAD_RESTART_MS, best, decide, emptyMemory, partingFences, step } from "../../src/master/decide.ts";
 import type { Action, Memory, Observation, Outcome, Plan, RunnerObs, RunnerView } from "../../src/master/types.ts";
-import { config, observation, pending, runner, stats, unit } from "./fixtures.ts";
+import { SETTINGS, config, observation, pending, runner, stats, unit } from "./fixtures.ts";
 import type { UnitExit } from "../../src/ports.ts";
 
 // Disarming a signer's dead-man switch accompanies every adoption; tests about it look at it directly.
@@ -572,5 +572,28 @@ describe("partingFences: what a stopping daemon fences", () => {
   test("nothing to fence when nobody else may sign", () => {
     const r = views(observation(T, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby" }), runner(2, { kind: "stopped" })]));
     expect(partingFences(r.views, 0)).toEqual([]);
+  });
+});
+
+describe("step: the loop's one entry into the core", () => {
+  test("epoch-start strips the co-holders and marks it in memory; acted folds the outcomes; parting fences", () => {
+    const cfg = config();
+    const o = observation(T, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "holder" }), runner(2, { kind: "standby" })]);
+    const observed = step(emptyMemory(), { kind: "observed", obs: o, config: cfg, now: T });
+    expect(observed).toEqual(decide(o, emptyMemory(), cfg, T));
+    // A hand-out under way: at the boundary the strip is due, before any observation.
+    const m: Memory = { ...observed.memory, boundary: { epoch: 1, coHolders: [2] } };
+    expect(step(m, { kind: "epoch-start", settings: SETTINGS, now: 99_000 }).plan.fences).toEqual([]);
+    const strip = step(m, { kind: "epoch-start", settings: SETTINGS, now: 100_000 });
+    expect(strip.plan.fences.map((a) => [a.kind, "id" in a ? a.id : null, a.rule])).toEqual([["demote", 2, "boundary-strip"]]);
+    expect(strip.memory.boundary).toEqual({ epoch: 1, coHolders: [2], stripped: true });
+    expect(step(strip.memory, { kind: "epoch-start", settings: SETTINGS, now: 100_050 }).plan.fences).toEqual([]);
+    const acted = step(strip.memory, { kind: "acted", outcomes: [{ action: strip.plan.fences[0]!, ok: true, detail: "" }], now: 100_100 });
+    expect(acted.memory).toEqual(applyOutcomes(strip.memory, [{ action: strip.plan.fences[0]!, ok: true, detail: "" }], 100_100));
+    expect(acted.memory.runners[2]!.keylessProof).toBe(true);
+    // Told to stop: of the two holders one keeps the key, the other is demoted; memory is not changed.
+    const parting = step(observed.memory, { kind: "parting", obs: o, config: cfg, now: T + 500 });
+    expect(parting.plan.fences.map((a) => [a.kind, "id" in a ? a.id : null, a.rule])).toEqual([["demote", 1, "parting"]]);
+    expect(parting.memory).toBe(observed.memory);
   });
 });
