@@ -106,6 +106,21 @@ describe("slot verdicts", () => {
     expect(r.slots.map((s) => s.loss)).toEqual([undefined, "stale_tip", "stale_tip", "not_signed", "not_signed"]);
   });
 
+  test("stale means the parent lacks a network block of an earlier slot; one in the slot itself is a race, not a stale tip", () => {
+    // Slot 47 carries a network block of its own (height 54; 53 before it); slot 19 follows one in slot 18 (height 40).
+    expect([chain.lastBlockAtSlot(60 + 47).abs, chain.lastBlockAtSlot(60 + 46).height, chain.lastBlockAtSlot(60 + 18).abs]).toEqual([60 + 47, 53, 60 + 18]);
+    const onParent = (slot: number, chainLength: number): JournalEntry => ({ ...block(0, 1, slot), chainLength });
+    // 47 on 53: level with the network's block of the same slot (both 54), signed before it could be
+    // seen: produced. 19 on 39: lacks slot 18's block, which every healthy node has by slot 19: lost.
+    const j = [start(0, 1, S(0), [1]), ...sched(0, 1, S(0), S(0)), onParent(19, 40), onParent(47, 54)];
+    const r = audit(j, chain, { fromMs: from, toMs: to });
+    expect(r.slots.filter((s) => s.signers.length > 0).map((s) => [s.slot, s.verdict, s.loss])).toEqual([
+      [19, "missed", "stale_tip"],
+      [47, "produced", undefined],
+    ]);
+    expect(r.staleBlocks).toBe(1);
+  });
+
   test("unproducible in the strict sense: nobody Running ever had the slot in a finished schedule in its epoch", () => {
     // inc 1 computed the epoch and crashed before 19: slots it had are schedule_lost, yet it was Running
     // with them in its schedule, so they count against coverage; a runner that never computed them did not.
