@@ -11,7 +11,7 @@ import { percentile, runScenario, type FaultEvent, type ScenarioSpec } from "../
 import { Chain, ITN_CHAIN, type ChainParams } from "../src/sim/chain.ts";
 import { explainStaleTips } from "../src/sim/audit.ts";
 import { defaultViewLagMs } from "../src/sim/node.ts";
-import { simConfig } from "../src/master/harness.ts";
+import { simConfig } from "../src/lab/harness.ts";
 import type { Fault } from "../src/sim/world.ts";
 
 const { values } = parseArgs({
