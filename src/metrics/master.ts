@@ -9,13 +9,12 @@ import type { TickReport } from "../master/loop.ts";
 import { epochClock, type EpochClock } from "../master/schedule.ts";
 import { nextSlotInMs } from "../master/summary.ts";
 import type { Capability } from "../master/types.ts";
+import { emptySlotLedger, foldSlotOutcomes, SLOT_OUTCOME_GRACE_MS, type SlotLedger } from "../master/slot-outcomes.ts";
 import { Histogram, renderFamilies, type Family, type Sample } from "./exposition.ts";
 
 /** Tick durations: a healthy tick is a few ms to one REST deadline; a systemctl job can take seconds. */
 export const TICK_DURATION_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
-/** A slot's outcome is settled this long after it ends: leader logs are re-read at least every 30 s,
- *  and a demoted standby's log shows Rejected for a slot the signer produced. */
-export const SLOT_OUTCOME_GRACE_MS = 60_000;
+export { SLOT_OUTCOME_GRACE_MS };
 export const FENCE_KINDS = ["freeze", "kill", "demote", "retire"] as const;
 const CAPABILITIES: readonly Capability[] = ["stopped", "frozen", "keyless", "holder", "booting-holder", "unknown"];
 
@@ -75,10 +74,8 @@ export class MasterMetrics {
   private poolToolFailures = 0;
   /** Boundary hand-outs by "result\u0000reason" (reason: the code before the colon of decide's why) */
   private readonly handouts = new Map<string, number>();
-  /** Slots some leader log shows as done, not yet settled: absolute slot → its end and whether any log shows a block */
-  private readonly pendingOutcome = new Map<number, { endMs: number; block: boolean }>();
-  private readonly settled = new Set<number>();
-  private firstTickMs: number | null = null;
+  /** The leader slots seen done, settled a grace after they end (the alerts' ledger too) */
+  private slots: SlotLedger = emptySlotLedger();
   private snapshot: Snapshot | null = null;
 
   constructor(private readonly opts: MasterMetricsOptions) {
@@ -88,7 +85,6 @@ export class MasterMetrics {
   /** Folds one tick in. `poolToolFailures` is the Master's running count. */
   update(r: TickReport, config: ResolvedConfig, extra: { poolToolFailures: number }): void {
     const now = r.startedMs + r.durationMs;
-    this.firstTickMs ??= r.startedMs;
     this.ticks++;
     this.tickDuration.observe(s(r.durationMs));
     this.poolToolFailures = extra.poolToolFailures;
@@ -111,30 +107,12 @@ export class MasterMetrics {
   }
 
   private trackSlots(r: TickReport, clock: EpochClock, now: number) {
-    // Settled slots older than the previous epoch are forgotten (below); a standby's log may still
-    // list them (Rejected, from a boundary hand-out), so they are not taken in again.
-    const oldest = clock.abs(clock.epochAt(now) - 1, 0);
-    for (const o of r.observation.runners) {
-      if (!o.logs?.ok) continue;
-      for (const l of o.logs.value) {
-        if (l.status.kind === "pending") continue;
-        const abs = clock.abs(l.scheduledAt.epoch, l.scheduledAt.slot);
-        if (this.settled.has(abs) || abs < oldest) continue;
-        const end = clock.slotStartMs(abs) + clock.slotMs;
-        // Slots that ended before the daemon started are history, not something it saw.
-        if (end < this.firstTickMs!) continue;
-        const seen = this.pendingOutcome.get(abs);
-        this.pendingOutcome.set(abs, { endMs: end, block: (seen?.block ?? false) || l.status.kind === "block" });
-      }
-    }
-    for (const [abs, o] of this.pendingOutcome) {
-      if (now < o.endMs + SLOT_OUTCOME_GRACE_MS) continue;
-      if (o.block) this.produced++;
+    const { ledger, settled } = foldSlotOutcomes(this.slots, r.observation.runners, clock, r.startedMs, now);
+    this.slots = ledger;
+    for (const slot of settled) {
+      if (slot.block) this.produced++;
       else this.missed++;
-      this.pendingOutcome.delete(abs);
-      this.settled.add(abs);
     }
-    for (const abs of this.settled) if (abs < oldest) this.settled.delete(abs);
   }
 
   private snap(r: TickReport, config: ResolvedConfig, clock: EpochClock | null, now: number): Snapshot {
