@@ -112,14 +112,16 @@ export default defineCommand({
   meta: {
     name: "status",
     description:
-      "Show every runner at a glance: unit and node state, height and lag, who holds the key, leader events\n" +
-      "left this epoch and the next one, uptime, restarts; epoch, slot and time to the next epoch above.\n" +
+      "Show every runner at a glance: unit and node state, height and lag, who holds the key, who is warm (holds\n" +
+      "this epoch's remaining leader slots, so it could take over and sign them), leader events left this epoch\n" +
+      "and the next one, uptime, restarts; epoch, slot and time to the next epoch above.\n" +
       "Reads REST and systemd directly (read-only), so it works with or without the daemon; a running daemon is\n" +
       "asked too (its control socket) for what only it knows, e.g. a boundary hand-out in progress: one line above.\n" +
       "Exit code, as a monitoring check (Nagios/Icinga plugin convention): 0 OK (one signer, every other\n" +
       "runner proven unable to sign or a boundary co-holder with its dead-man switch armed), 1 WARNING (a key\n" +
-      "state unknown, no warm standby, a unit failed, PoolTool unreachable), 2 CRITICAL (no signer, or two\n" +
-      "that may sign outside a hand-out), 3 UNKNOWN (status could not evaluate, e.g. a broken config).\n" +
+      "state unknown, no warm standby (none holds the epoch's remaining slots), a unit failed, PoolTool\n" +
+      "unreachable), 2 CRITICAL (no signer, or two that may sign outside a hand-out), 3 UNKNOWN (status could\n" +
+      "not evaluate, e.g. a broken config).\n" +
       "Example: jorm-master status --watch",
   },
   args: {

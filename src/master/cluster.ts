@@ -46,9 +46,10 @@ const mayHoldKey = (v: RunnerView) => v.cap === "holder" || v.cap === "booting-h
 
 /** Fences a runner that may hold the key, as decide fences any non-signer. */
 function fenceFor(v: RunnerView, why: string, memory: Memory): Action {
-  if (v.cap === "holder") return { kind: "demote", id: v.id, reason: why, leaderIds: v.leaderIds ?? memory.runners[v.id]?.lastLeaderIds ?? [] };
-  if (v.cap === "booting-holder") return { kind: "freeze", id: v.id, cause: "boot", reason: `${why}; it boots holding the key (--secret)` };
-  return { kind: "freeze", id: v.id, cause: "fence", reason: `${why}; its REST does not answer, so its keys are unknown` };
+  const rule = "cluster-gate";
+  if (v.cap === "holder") return { kind: "demote", id: v.id, reason: why, leaderIds: v.leaderIds ?? memory.runners[v.id]?.lastLeaderIds ?? [], rule };
+  if (v.cap === "booting-holder") return { kind: "freeze", id: v.id, cause: "boot", reason: `${why}; it boots holding the key (--secret)`, rule };
+  return { kind: "freeze", id: v.id, cause: "fence", reason: `${why}; its REST does not answer, so its keys are unknown`, rule };
 }
 
 /**

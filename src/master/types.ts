@@ -127,9 +127,21 @@ export interface Memory {
   warmTried?: { epoch: number; ids: string[] };
   /** The next boundary's hand-out: why it has not happened yet; counted once done or skipped */
   handout?: { epoch: number; why: string; counted: boolean };
+  /** Per runner: a streak of runs that failed at start (exit 78, or within seconds): how many starts
+   *  the master sent in it, the last one's time, and why (the starts back off: rules.ts) */
+  startBackoff?: Record<number, StartStreak>;
 }
 
-export type Action =
+export interface StartStreak {
+  count: number;
+  lastMs: number;
+  why: string;
+}
+
+/** One thing to do, with why, and the rule that planned it (rules.ts; absent on actions made elsewhere). */
+export type Action = ActionBody & { rule?: string };
+
+type ActionBody =
   | { kind: "demote"; id: number; reason: string; leaderIds: number[] }
   | {
       kind: "promote";
@@ -162,6 +174,8 @@ export interface Plan {
   /** How each runner in scope boots if (re)started now (the runner wrapper reads it through the
    *  daemon's boot permits) */
   bootModes?: Record<number, "key" | "passive">;
+  /** Runners whose unit fails at start: why, and how long the next start waits (absent: none) */
+  startBackoff?: Record<number, { why: string; waitMs: number }>;
   /** The boundary hand-out settled this tick: done, or skipped (and why) */
   handout?: { epoch: number; result: "done" | "skipped"; reason: string };
   fences: Action[];

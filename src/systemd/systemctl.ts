@@ -3,7 +3,7 @@
 // its deadline and reported as a typed error, while the job it queued goes on inside systemd.
 
 import { z } from "zod";
-import type { ActiveState, Clock, ServiceManager, Signal, UnitState } from "../ports.ts";
+import type { ActiveState, Clock, ServiceManager, Signal, UnitExit, UnitState } from "../ports.ts";
 import { realClock } from "../ports.ts";
 import { createProcReader, isFrozenState, type ProcReader } from "./proc.ts";
 
@@ -27,6 +27,12 @@ export const SHOW_PROPERTIES = [
   "ActiveEnterTimestampMonotonic",
   "StateChangeTimestampMonotonic",
   "NRestarts",
+  // How the last main process ended: a runner that exits 78 (a config error) is not started in a loop.
+  "Result",
+  "ExecMainCode",
+  "ExecMainStatus",
+  "ExecMainStartTimestampMonotonic",
+  "ExecMainExitTimestampMonotonic",
 ] as const;
 
 export interface RunOptions {
@@ -147,6 +153,11 @@ const showBlockSchema = z.object({
   StateChangeTimestampMonotonic: uintText.default(0),
   // Older systemd (< 235) has no NRestarts and prints nothing for it.
   NRestarts: z.union([uintText, z.literal("").transform(() => 0)]).default(0),
+  Result: z.string().default(""),
+  ExecMainCode: z.union([uintText, z.literal("").transform(() => 0)]).default(0),
+  ExecMainStatus: z.union([uintText, z.literal("").transform(() => 0)]).default(0),
+  ExecMainStartTimestampMonotonic: z.union([uintText, z.literal("").transform(() => 0)]).default(0),
+  ExecMainExitTimestampMonotonic: z.union([uintText, z.literal("").transform(() => 0)]).default(0),
 });
 export type ShowBlock = z.infer<typeof showBlockSchema>;
 
@@ -200,6 +211,23 @@ export function toUnitState(
     sinceMs,
     restarts: block.NRestarts,
     frozen,
+    lastExit: lastExit(block),
+  };
+}
+
+/** siginfo's CLD_* codes, as ExecMainCode prints them. */
+const EXIT_CODES: Record<number, UnitExit["code"]> = { 1: "exited", 2: "killed", 3: "dumped" };
+
+/** How the last main process ended; null when none has ended (no exit time recorded). */
+export function lastExit(block: ShowBlock): UnitExit | null {
+  if (block.ExecMainExitTimestampMonotonic === 0) return null;
+  const start = block.ExecMainStartTimestampMonotonic;
+  const end = block.ExecMainExitTimestampMonotonic;
+  return {
+    result: block.Result,
+    code: EXIT_CODES[block.ExecMainCode] ?? "unknown",
+    status: block.ExecMainStatus,
+    ranMs: start > 0 && end >= start ? Math.round((end - start) / 1000) : null,
   };
 }
 

@@ -9,7 +9,7 @@ import { createElection } from "../../src/cluster/election.ts";
 import { SignerLease, type LeaseStore, type SavedLease } from "../../src/daemon/lease.ts";
 import type { MasterDeps } from "../../src/master/act.ts";
 import { coHolderSwitches } from "../../src/master/cluster.ts";
-import { silentLog, simConfig, simDeps } from "../../src/master/harness.ts";
+import { silentLog, simConfig, simDeps } from "../../src/lab/harness.ts";
 import { Master, type MasterLog, type TickReport } from "../../src/master/loop.ts";
 import type { NodeApi } from "../../src/node/types.ts";
 import type { ServiceManager, UnitState } from "../../src/ports.ts";

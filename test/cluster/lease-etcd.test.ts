@@ -8,7 +8,7 @@ import type { Socket, TCPSocketListener } from "bun";
 import { createElection } from "../../src/cluster/election.ts";
 import { createGatewayClient } from "../../src/cluster/gateway.ts";
 import { SignerLease } from "../../src/daemon/lease.ts";
-import { silentLog } from "../../src/master/harness.ts";
+import { silentLog } from "../../src/lab/harness.ts";
 import { realClock, type ServiceManager } from "../../src/ports.ts";
 import { requireEtcd, sharedEndpoints, uniquePrefix } from "./etcd-harness.ts";
 

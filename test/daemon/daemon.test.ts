@@ -11,7 +11,7 @@ import { buildPorts } from "../../src/daemon/ports.ts";
 import { EXIT_FAILURE } from "../../src/errors.ts";
 import { createFakeEtcd } from "../cluster/fake-etcd.ts";
 import type { MasterDeps } from "../../src/master/act.ts";
-import { silentLog, simConfig, simDeps } from "../../src/master/harness.ts";
+import { silentLog, simConfig, simDeps } from "../../src/lab/harness.ts";
 import type { MasterLog, TickReport } from "../../src/master/loop.ts";
 import type { Clock } from "../../src/ports.ts";
 import { testChainParams } from "../../src/sim/chain.ts";

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileLeaseStore, readBootId, SignerLease, type LeaseStore, type SavedLease } from "../../src/daemon/lease.ts";
-import { silentLog } from "../../src/master/harness.ts";
+import { silentLog } from "../../src/lab/harness.ts";
 import type { Clock, ServiceManager, Signal } from "../../src/ports.ts";
 import { createFakeEtcd } from "../cluster/fake-etcd.ts";
 

@@ -1,6 +1,7 @@
 // The shell's hands: every fence is read back, and a promotion follows only verified fences.
 import { describe, expect, test } from "bun:test";
-import { act, applyOutcomes, type MasterDeps } from "../../src/master/act.ts";
+import { act, type MasterDeps } from "../../src/master/act.ts";
+import { applyOutcomes } from "../../src/master/memory.ts";
 import { emptyMemory } from "../../src/master/decide.ts";
 import type { ServiceManager, Signal, UnitState } from "../../src/ports.ts";
 import type { Action, Plan } from "../../src/master/types.ts";

@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import type { ClusterObs } from "../../src/master/cluster.ts";
 import { clusterBlock } from "../../src/master/cluster.ts";
-import { silentLog, simConfig, simDeps } from "../../src/master/harness.ts";
+import { silentLog, simConfig, simDeps } from "../../src/lab/harness.ts";
 import { Master, type TickReport } from "../../src/master/loop.ts";
 import { testChainParams } from "../../src/sim/chain.ts";
 import { World } from "../../src/sim/world.ts";

@@ -8,6 +8,7 @@ import {
   bunSpawner,
   createSystemdServiceManager,
   normalizeUnitName,
+  lastExit,
   parseShowOutput,
   parseSwitchBlocks,
   parseTimespanUs,
@@ -144,6 +145,12 @@ describe("parseShowOutput", () => {
       ActiveEnterTimestampMonotonic: 397328680,
       StateChangeTimestampMonotonic: 397328680,
       NRestarts: 1,
+      // captured before these were asked: absent, read as "no exit recorded"
+      Result: "",
+      ExecMainCode: 0,
+      ExecMainStatus: 0,
+      ExecMainStartTimestampMonotonic: 0,
+      ExecMainExitTimestampMonotonic: 0,
     });
     expect(blocks[4]).toMatchObject({ ActiveState: "failed", SubState: "failed", MainPID: 0 });
   });
@@ -160,6 +167,19 @@ describe("parseShowOutput", () => {
 
   test("a malformed value is an error naming the field, not a silent zero", () => {
     expect(() => parseShowOutput("Id=x.service\nActiveState=active\nMainPID=abc\n")).toThrow(/MainPID/);
+  });
+
+  test("how the last main process ended: exit 78 after 0.2 s, a signal, none yet", () => {
+    const show = (extra: string) =>
+      parseShowOutput(`Id=x.service\nActiveState=failed\nSubState=failed\nMainPID=0\n${extra}`)[0]!;
+    const exited = show(
+      "Result=exit-code\nExecMainCode=1\nExecMainStatus=78\nExecMainStartTimestampMonotonic=396765073\nExecMainExitTimestampMonotonic=396965073\n",
+    );
+    expect(exited).toMatchObject({ Result: "exit-code", ExecMainCode: 1, ExecMainStatus: 78 });
+    expect(lastExit(exited)).toEqual({ result: "exit-code", code: "exited", status: 78, ranMs: 200 });
+    const killed = show("Result=signal\nExecMainCode=2\nExecMainStatus=9\nExecMainStartTimestampMonotonic=0\nExecMainExitTimestampMonotonic=5\n");
+    expect(lastExit(killed)).toEqual({ result: "signal", code: "killed", status: 9, ranMs: null });
+    expect(lastExit(show("Result=success\nExecMainCode=0\nExecMainStatus=0\nExecMainExitTimestampMonotonic=0\n"))).toBeNull();
   });
 
   test("values may contain '='", () => {
@@ -213,6 +233,7 @@ describe("showAll", () => {
       sinceMs: NOW_MS - 381,
       restarts: 1,
       frozen: false,
+      lastExit: null,
     });
     expect(states.get(1)).toMatchObject({ mainPid: 7574, frozen: true, restarts: 0 });
     // PID 7591 has no /proc entry in the fake root: gone or unreadable is "unknown", never "not frozen"
@@ -225,6 +246,7 @@ describe("showAll", () => {
       sinceMs: null,
       restarts: 0,
       frozen: null,
+      lastExit: null,
     });
     // failed: since when it failed (StateChange), not when it was last active
     expect(states.get(4)).toMatchObject({ activeState: "failed", sinceMs: NOW_MS - Math.round((UPTIME_US - 396965073) / 1000) });
