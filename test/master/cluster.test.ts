@@ -7,11 +7,12 @@ import { silentLog, simConfig, simDeps } from "../../src/lab/harness.ts";
 import { Master, type TickReport } from "../../src/master/loop.ts";
 import { testChainParams } from "../../src/sim/chain.ts";
 import { World } from "../../src/sim/world.ts";
+import { epochClock } from "../../src/master/schedule.ts";
 import { statusLine } from "../../src/master/summary.ts";
 import { MasterMetrics } from "../../src/metrics/master.ts";
 
-async function setup(cluster: () => ClusterObs) {
-  const world = new World({ chain: testChainParams({ seed: 3, leaderSlotsPerEpoch: 8 }), runners: 2, keyMode: "rest", boot: { Bootstrapping: 1_000 }, restTimeoutMs: 500 });
+async function setup(cluster: () => ClusterObs, worldKeyMode: "rest" | "boot" = "rest") {
+  const world = new World({ chain: testChainParams({ seed: 3, leaderSlotsPerEpoch: 8 }), runners: 2, keyMode: worldKeyMode, boot: { Bootstrapping: 1_000 }, restTimeoutMs: 500 });
   for (const id of world.ids) await world.services.start(id);
   await world.runUntil(world.clock.now() + 10_000);
   const master = new Master({ deps: { ...simDeps(world), cluster }, config: simConfig(2, { keyMode: "boot" }), log: silentLog });
@@ -95,5 +96,32 @@ describe("cluster gate", () => {
       expect(r.plan.promote).toBeNull();
       await world.runUntil(world.clock.now() + 300);
     }
+  });
+
+  test("the window rule spans hosts: a window open before the takeover was safe stays the previous host's", async () => {
+    // Runners booted with the key computed this epoch's schedule: the pool's windows are known.
+    let c: ClusterObs = { maySign: false, mustStopByMs: null, takeoverSafeAtMs: null, holder: "host-b" };
+    const { world, master, tick } = await setup(() => c, "boot");
+    const r0 = await tick();
+    const clock = epochClock(r0.observation.settings!);
+    const guardMs = simConfig(2).slotGuardMs;
+    const next = master.memory.events.map((abs) => clock.slotStartMs(abs)).find((t) => t - guardMs > world.clock.now() + 2_000);
+    expect(next).toBeDefined();
+    await tick();
+    await world.runUntil(next! - guardMs + 200);
+    // This host took the lease over; its takeover became safe 50 ms ago, after the window opened.
+    c = { maySign: true, mustStopByMs: world.clock.now() + 4_000, takeoverSafeAtMs: world.clock.now() - 50 };
+    const inside = await tick();
+    expect(inside.plan.promote).toBeNull();
+    expect(inside.plan.notes.join("\n")).toContain("the previous signing host may have signed in it");
+    // Once that window has closed, the promotion goes ahead.
+    let promotedAt: number | null = null;
+    for (let i = 0; i < 40 && promotedAt === null; i++) {
+      await world.runUntil(world.clock.now() + 300);
+      c = { ...c, mustStopByMs: world.clock.now() + 4_000 };
+      if ((await tick()).plan.promote) promotedAt = world.clock.now();
+    }
+    expect(promotedAt).not.toBeNull();
+    expect(promotedAt!).toBeGreaterThanOrEqual(next! + clock.slotMs);
   });
 });
