@@ -63,6 +63,17 @@ export interface Election {
   holder(): Promise<EtcdResult<Holder | null>>;
   holding(): Holding | null;
   maySign(nowMs?: number): boolean;
+  /**
+   * Boundary grants (issue 13 point 4): the holder writes `<prefix>/handout/<epoch>` under its own
+   * lease, so the grant ends with the lease. Only while holding.
+   */
+  grantHandout(epoch: number): Promise<EtcdResult<null>>;
+  /** The epochs granted under the lease that holds the signer key now (one range read; none: []) */
+  handoutGrants(): Promise<EtcdResult<number[]>>;
+}
+
+export function handoutPrefix(prefix: string): string {
+  return `${prefix.replace(/\/+$/, "")}/handout/`;
 }
 
 export function signerKey(prefix: string): string {
@@ -192,6 +203,33 @@ export function createElection(options: ElectionOptions): Election {
       return { ok: true, endpoint: read.endpoint, value: kv === undefined ? null : toHolder(kv) };
     },
     holding: () => state,
+    async grantHandout(epoch) {
+      const held = state;
+      if (held === null) return { ok: false, error: { kind: "rejected", message: "not holding the signer key" } };
+      // Only while the signer key is still ours under this lease: a grant must never outlive the right.
+      const txn = await etcd.txn(
+        [{ key, target: "lease", equals: held.lease }],
+        [{ put: { key: `${handoutPrefix(options.prefix)}${epoch}`, value: candidate, lease: held.lease } }],
+        [],
+      );
+      if (!txn.ok) return txn;
+      if (!txn.value.succeeded) return { ok: false, error: { kind: "rejected", message: `${key} is not bound to lease ${held.lease}` } };
+      return { ok: true, endpoint: txn.endpoint, value: null };
+    },
+    async handoutGrants() {
+      // One read of the whole prefix: the signer key and the grants at one revision.
+      const base = options.prefix.replace(/\/+$/, "");
+      const read = await etcd.range(`${base}/`, { prefix: true });
+      if (!read.ok) return read;
+      const signer = read.value.kvs.find((kv) => kv.key === key);
+      if (signer === undefined) return { ok: true, endpoint: read.endpoint, value: [] };
+      const hp = handoutPrefix(options.prefix);
+      const epochs = read.value.kvs
+        .filter((kv) => kv.key.startsWith(hp) && kv.lease === signer.lease && kv.lease !== "0")
+        .map((kv) => Number(kv.key.slice(hp.length)))
+        .filter((e) => Number.isInteger(e) && e >= 0);
+      return { ok: true, endpoint: read.endpoint, value: epochs };
+    },
     maySign: (nowMs = now()) => state !== null && maySign(state.signUntilMs, nowMs),
   };
 }

@@ -20,7 +20,7 @@ import { VERSION } from "../version.ts";
 import { createElection } from "../cluster/election.ts";
 import type { Etcd } from "../cluster/etcd.ts";
 import { createGatewayClient } from "../cluster/gateway.ts";
-import { fileLeaseStore, SignerLease } from "./lease.ts";
+import { fileLeaseStore, settledHandoutEpoch, SignerLease } from "./lease.ts";
 import { buildPorts } from "./ports.ts";
 
 /** Test-only: after this many ticks the loop blocks forever, so tests can watch systemd's watchdog act. */
@@ -157,6 +157,7 @@ export class Daemon {
         mono,
         signer: () => this.master.memory.signer,
         coHolders: () => coHolderSwitches(this.master.memory, this.master.deps.clock.now()),
+        handoutSettled: () => settledHandoutEpoch(this.master.memory.handout),
         log: opts.log,
         prefix: cluster.prefix,
         store: opts.leaseFile ? fileLeaseStore(opts.leaseFile) : null,

@@ -89,6 +89,16 @@ export interface SignerLeaseOptions {
   store?: LeaseStore | null;
   /** Boundary co-holders whose switches follow the allowance too, and the latest they may fire (decide's clock) */
   coHolders?: () => { ids: number[]; untilMs: number } | null;
+  /** The epoch whose boundary hand-out this host settled (done, or no standby to hand to): once the
+   *  signing host has settled it, it grants the other hosts theirs (master/cluster.ts grantedHandout) */
+  handoutSettled?: () => number | null;
+}
+
+/** The master's memory → the epoch whose hand-out is settled: done, or skipped for want of a
+ *  standby (every other check passed, so the last window before the boundary has closed). */
+export function settledHandoutEpoch(h: { epoch: number; why: string } | undefined | null): number | null {
+  if (!h) return null;
+  return h.why === "done" || h.why.startsWith("no_standby") ? h.epoch : null;
 }
 
 export class SignerLease {
@@ -100,6 +110,9 @@ export class SignerLease {
   private lastError: string | null = null;
   private resumeTried = false;
   private savedSafe = false;
+  /** The last boundary grant written (holder) or read (other hosts) */
+  private grantedEpoch: number | null = null;
+  private grantRead: number | null = null;
 
   constructor(opts: SignerLeaseOptions) {
     this.opts = opts;
@@ -119,6 +132,7 @@ export class SignerLease {
       mustStopByMs: h?.signUntilMs != null ? this.toClock(h.signUntilMs) : null,
       takeoverSafeAtMs: h !== null && this.takeoverSafeAtMono !== null ? this.toClock(this.takeoverSafeAtMono) : null,
       holder: h !== null ? election.candidate : this.holderName,
+      handoutGrant: h === null && this.grantRead !== null ? { epoch: this.grantRead } : null,
     };
   }
 
@@ -144,7 +158,9 @@ export class SignerLease {
         if (this.holderName !== c.holder.value) log.info(`cluster: ${c.holder.value} holds ${election.key}; this host stays key-less`);
         this.holderName = c.holder.value;
         this.reportOk();
+        await this.readGrant();
       } else {
+        this.grantRead = null;
         // Who signs is not known any more (nobody may, for all this host can tell)
         this.holderName = null;
         this.reportError(`cannot campaign for ${election.key}: ${c.error.message}`);
@@ -155,6 +171,7 @@ export class SignerLease {
     if (r.kind === "renewed") {
       this.reportOk();
       await this.rearm();
+      await this.grant();
       const h = election.holding();
       // Once the takeover wait is over, a restarted daemon resuming this lease need not wait again.
       if (h !== null && !this.savedSafe && (this.takeoverSafeAtMono === null || this.opts.mono() >= this.takeoverSafeAtMono)) {
@@ -195,6 +212,25 @@ export class SignerLease {
     this.reportOk();
     await this.rearm();
     return true;
+  }
+
+  /** The signing host: grants the other hosts the boundary hand-out it has settled (once per epoch). */
+  private async grant(): Promise<void> {
+    const epoch = this.opts.handoutSettled?.() ?? null;
+    if (epoch === null || epoch === this.grantedEpoch) return;
+    // Not during a takeover wait: the previous holder's windows are not ours to vouch for.
+    if (this.takeoverSafeAtMono !== null && this.opts.mono() < this.takeoverSafeAtMono) return;
+    const r = await this.opts.election.grantHandout(epoch);
+    if (r.ok) {
+      this.grantedEpoch = epoch;
+      this.opts.log.info(`cluster: granted the other hosts the boundary hand-out for epoch ${epoch}`);
+    } else this.reportError(`cannot grant the boundary hand-out for epoch ${epoch}: ${r.error.message}`);
+  }
+
+  /** Another host: the latest grant under the signer's lease; unreadable is no grant (do nothing). */
+  private async readGrant(): Promise<void> {
+    const r = await this.opts.election.handoutGrants();
+    this.grantRead = r.ok && r.value.length > 0 ? Math.max(...r.value) : null;
   }
 
   private load(): Omit<SavedLease, "bootId"> | null {

@@ -23,6 +23,21 @@ export interface ClusterObs {
   takeoverSafeAtMs: number | null;
   /** Who holds the lease, when known (status and notes) */
   holder?: string | null;
+  /** The signing host's boundary grant this host read last (`<prefix>/handout/<epoch>` under the
+   *  signer's lease): a host that may not sign hands the key to its standbys for that epoch's
+   *  boundary, exactly as the signing host does. null or absent: no grant, no hand-out. */
+  handoutGrant?: { epoch: number } | null;
+}
+
+/**
+ * A host that may not sign hands out the key at the boundary of `epoch` only on the signing host's
+ * grant for that epoch. The grant is written once the signing host settled its own hand-out, which
+ * it does only after the last window before the boundary closed: a grant read stands for "no
+ * window lies before the boundary", which this host cannot know itself (none of its runners holds a
+ * schedule).
+ */
+export function grantedHandout(c: ClusterObs | undefined, epoch: number, now: number): boolean {
+  return c !== undefined && clusterBlock(c, now) !== null && c.handoutGrant?.epoch === epoch;
 }
 
 /** Why no runner of this host may hold the key at `now`, or null when the lease allows it. */
@@ -87,13 +102,17 @@ export function gateByCluster<R extends { plan: Plan; memory: Memory; views: Run
     const promote = plan.promote && stopBy !== null ? { ...plan.promote, leaseAtMs: stopBy, switchStays: true } : plan.promote;
     return { ...result, plan: { ...plan, promote, other, notes, bootModes, wakeAtMs }, memory: withSwitch({ ...memory, warming: null, lastBootModes: bootModes }) };
   }
-  // Not ours to sign: every key holder is fenced like any non-signer, now.
+  // Not ours to sign: every key holder is fenced like any non-signer, now; on the signing host's grant
+  // for this boundary, its co-holders keep the key until the strip (their switches fire by slot 1).
+  const b = memory.boundary;
+  const granted = b !== null && !b.stripped && grantedHandout(c, b.epoch, now);
+  const coHolders = new Set(granted ? b.coHolders : []);
   const fences = [...plan.fences];
   const fenced = new Set(fences.map((a) => ("id" in a ? a.id : -1)));
-  for (const v of result.views) if (mayHoldKey(v) && !fenced.has(v.id)) fences.push(fenceFor(v, `cluster: ${block}`, memory));
-  other = other.filter((a) => a.kind !== "promote" && a.kind !== "thaw" && a.kind !== "reportTip");
-  notes.push(`cluster: nobody on this host may sign: ${block}`);
-  const boundary = memory.boundary ? { ...memory.boundary, coHolders: [] } : null;
+  for (const v of result.views) if (mayHoldKey(v) && !fenced.has(v.id) && !coHolders.has(v.id)) fences.push(fenceFor(v, `cluster: ${block}`, memory));
+  other = other.filter((a) => (a.kind !== "promote" || (granted && a.purpose === "boundary")) && a.kind !== "thaw" && a.kind !== "reportTip");
+  notes.push(`cluster: nobody on this host may sign: ${block}${granted ? `; boundary hand-out for epoch ${b.epoch} on the signing host's grant` : ""}`);
+  const boundary = b ? { ...b, coHolders: granted ? b.coHolders : [] } : null;
   return {
     ...result,
     plan: { ...plan, fences, promote: null, other, notes, bootModes, wakeAtMs },

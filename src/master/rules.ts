@@ -4,7 +4,7 @@
 // decide.ts runs them in order and assembles the plan.
 
 import type { ResolvedConfig } from "../config/types.ts";
-import { otherHostAbleUntilMs } from "./cluster.ts";
+import { grantedHandout, otherHostAbleUntilMs } from "./cluster.ts";
 import { bootFits, bootLeadMs, bootMode, handoutNeedMs, WARM_COMPUTE_ALLOWANCE_MS } from "./coverage.ts";
 import { actionKey, keylessSinceRead, LOGS_REFRESH_MS, mayHoldKey, retryDue } from "./memory.ts";
 import { inDanger, windowBetween } from "./schedule.ts";
@@ -330,13 +330,16 @@ export function boundaryHandout(s: Situation, c: SignerChoice, after: { newSigne
   // daemon strips its key first. A daemon killed mid-hand-out cannot leave several signers.
   const leaseAtMs = nextBoundary + clock.slotMs - config.slotGuardMs - LEASE_SAFETY_MS;
   const leaseRoom = leaseAtMs - nextBoundary >= LEASE_MIN_MS;
-  const co = s.scope.filter((v) => v.id !== after.newSigner && ((v.cap === "keyless" && !v.busy) || c.readopted.has(v.id)) && s.healthy(v));
+  // Cluster: a host that may not sign has no signer and no schedule; the signing host's grant for
+  // this boundary stands for both (master/cluster.ts grantedHandout), and every standby takes part.
+  const granted = grantedHandout(s.obs.cluster, epoch, now);
+  const co = s.scope.filter((v) => (granted || v.id !== after.newSigner) && ((v.cap === "keyless" && !v.busy) || c.readopted.has(v.id)) && s.healthy(v));
   const why = handoutBlocked({
-    signerSettled: after.newSigner !== null && after.newSigner === c.signer && c.ok,
-    epochKnown: s.epochKnown,
+    signerSettled: granted || (after.newSigner !== null && after.newSigner === c.signer && c.ok),
+    epochKnown: granted || s.epochKnown,
     fences: after.fencesThisTick,
     leaseRoom,
-    windowBefore: windowBetween(s.windows, now, nextBoundary),
+    windowBefore: !granted && windowBetween(s.windows, now, nextBoundary),
     lead,
     need: handoutNeedMs(config),
     standbys: co.length,

@@ -110,3 +110,39 @@ describe("cluster in virtual time: one signing host", () => {
     expect(new Set(r.promotions.map((p) => p.host)).size).toBeGreaterThan(1);
   });
 });
+
+describe("cluster in virtual time: boundary grants (warm standbys on every host)", () => {
+  // Epoch 2 runs 120-180 s. host-a (the signing host) dies for good at 130 s; host-b takes over.
+  async function takeover(grants: boolean) {
+    const r = await runClusterScenario({ chain: chain(7), hosts: TWO, ttlS: 5, durationMs: 180_000, events: [{ atMs: 130_000, kind: "hostDown", host: 0, downMs: 1e9 }], etcdLatencyMs: 20, grants });
+    const takeoverAt = r.promotions.find((p) => p.host === "host-b" && p.atMs - r.fromMs > 130_000);
+    const after = takeoverAt ? r.world.audit({ fromMs: takeoverAt.atMs + 2_000, toMs: r.toMs, guardMs: 400, marginMs: 400 }) : null;
+    return { r, takeoverAt, after };
+  }
+
+  test("with grants, host-b's standbys take the key at the boundary and the takeover keeps producing the epoch's slots", async () => {
+    const { r, takeoverAt, after } = await takeover(true);
+    expect(r.doubleProduced).toBe(0);
+    expect(r.sharedWindows).toBe(0);
+    expect(takeoverAt).toBeDefined();
+    expect(r.etcd.calls).toContain("txn");
+    expect(after!.scheduled).toBeGreaterThan(0);
+    expect(after!.produced).toBe(after!.scheduled);
+  });
+
+  test("without grants the same takeover loses the rest of the epoch (what the grant buys)", async () => {
+    const { r, after } = await takeover(false);
+    expect(r.doubleProduced).toBe(0);
+    expect(r.sharedWindows).toBe(0);
+    expect(after!.scheduled).toBeGreaterThan(0);
+    expect(after!.produced).toBe(0);
+  });
+
+  test("a host cut off from etcd across the boundary reads no grant and hands nothing out", async () => {
+    // host-b cannot reach etcd from 100 s to 125 s: no grant for epoch 2's boundary (120 s).
+    const r = await runClusterScenario({ chain: chain(7), hosts: TWO, ttlS: 5, durationMs: 130_000, events: [{ atMs: 100_000, kind: "partition", host: 1, forMs: 25_000 }], etcdLatencyMs: 20 });
+    const bKeyAt = r.world.journal.entries().filter((e) => e.kind === "keys" && e.keys.length > 0 && e.runner >= 2 && e.t - r.fromMs > 100_000);
+    expect(bKeyAt).toEqual([]);
+    expect(r.sharedWindows).toBe(0);
+  });
+});

@@ -6,7 +6,7 @@
 
 import type { Etcd, EtcdResult } from "../../src/cluster/etcd.ts";
 import { createElection } from "../../src/cluster/election.ts";
-import { SignerLease, type LeaseStore, type SavedLease } from "../../src/daemon/lease.ts";
+import { SignerLease, settledHandoutEpoch, type LeaseStore, type SavedLease } from "../../src/daemon/lease.ts";
 import type { MasterDeps } from "../../src/master/act.ts";
 import { coHolderSwitches } from "../../src/master/cluster.ts";
 import { silentLog, simConfig, simDeps } from "../../src/lab/harness.ts";
@@ -42,6 +42,8 @@ export interface ClusterSpec {
   /** One-way network delay to etcd (request and answer each) */
   etcdLatencyMs?: number;
   log?: (host: string) => MasterLog;
+  /** The signing host grants the others the boundary hand-out (default); false: it never does */
+  grants?: boolean;
 }
 
 export interface ClusterResult {
@@ -156,7 +158,7 @@ export async function runClusterScenario(spec: ClusterSpec): Promise<ClusterResu
     const log = spec.log?.(host.name) ?? silentLog;
     const deps = hostDeps(world, offsets[h]!, host.runners, drift);
     let master: Master | null = null;
-    const lease = new SignerLease({ election, services: () => deps.services, clock: world.clock, mono, signer: () => master?.memory.signer ?? null, coHolders: () => (master ? coHolderSwitches(master.memory, world.clock.now()) : null), log, prefix: "/jorm-test", store: disks[h]! });
+    const lease = new SignerLease({ election, services: () => deps.services, clock: world.clock, mono, signer: () => master?.memory.signer ?? null, coHolders: () => (master ? coHolderSwitches(master.memory, world.clock.now()) : null), handoutSettled: () => (spec.grants === false ? null : settledHandoutEpoch(master?.memory.handout)), log, prefix: "/jorm-test", store: disks[h]! });
     const onTick = (r: TickReport) => {
       for (const o of r.outcomes) if (o.ok && o.action.kind === "promote" && o.action.purpose === "sign") promotions.push({ host: host.name, atMs: world.clock.now(), id: o.action.id });
     };

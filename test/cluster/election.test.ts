@@ -161,3 +161,34 @@ describe("resign and holder", () => {
     expect(await a.holder()).toMatchObject({ ok: true, value: { value: "host-b" } });
   });
 });
+
+describe("boundary grants (issue 13 point 4)", () => {
+  test("the holder's grant lives under its lease: other hosts read it; it ends with the lease", async () => {
+    const etcd = createFakeEtcd();
+    const a = contender(etcd, "host-a");
+    const b = contender(etcd, "host-b");
+    expect((await b.grantHandout(3)).ok).toBe(false); // not holding: no grant
+    await a.campaign();
+    expect((await a.grantHandout(3)).ok).toBe(true);
+    expect(await b.handoutGrants()).toMatchObject({ ok: true, value: [3] });
+    const lease = a.holding()!.lease;
+    etcd.revoke(lease);
+    expect(await b.handoutGrants()).toMatchObject({ ok: true, value: [] });
+  });
+
+  test("a grant not under the signer key's lease is no grant (a stale key, an operator's put)", async () => {
+    const etcd = createFakeEtcd();
+    const a = contender(etcd, "host-a");
+    const b = contender(etcd, "host-b");
+    await a.campaign();
+    await etcd.put(`${PREFIX}/handout/4`, "host-x");
+    expect(await b.handoutGrants()).toMatchObject({ ok: true, value: [] });
+  });
+
+  test("etcd unreachable: the read fails (the daemon treats it as no grant)", async () => {
+    const etcd = createFakeEtcd();
+    const b = contender(etcd, "host-b");
+    etcd.down = true;
+    expect((await b.handoutGrants()).ok).toBe(false);
+  });
+});

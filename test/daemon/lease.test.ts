@@ -7,7 +7,7 @@ import { createElection } from "../../src/cluster/election.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileLeaseStore, readBootId, SignerLease, type LeaseStore, type SavedLease } from "../../src/daemon/lease.ts";
+import { fileLeaseStore, readBootId, settledHandoutEpoch, SignerLease, type LeaseStore, type SavedLease } from "../../src/daemon/lease.ts";
 import { silentLog } from "../../src/lab/harness.ts";
 import type { Clock, ServiceManager, Signal } from "../../src/ports.ts";
 import { createFakeEtcd } from "../cluster/fake-etcd.ts";
@@ -163,5 +163,41 @@ describe("SignerLease", () => {
     expect(arms.filter((a) => a.id === 2).at(-1)!.atMs).toBe(Math.min(signerAt, slot1));
     expect(arms.filter((a) => a.id === 3).at(-1)!.atMs).toBe(Math.min(signerAt, slot1));
     expect(signerAt).toBeGreaterThan(slot1);
+  });
+});
+
+describe("boundary grants in the lease shell", () => {
+  function host(etcd: ReturnType<typeof createFakeEtcd>, name: string, settled: () => number | null) {
+    const clock: Clock = { now: () => etcd.nowMs(), sleep: async () => {} };
+    const services = { showAll: async () => new Map(), start: async () => {}, stop: async () => {}, restart: async () => {}, kill: async () => {}, armFreeze: async () => {}, disarmFreeze: async () => {} } satisfies ServiceManager;
+    const election = createElection({ etcd, prefix: "/p", candidate: name, ttlS: 5, now: () => etcd.nowMs() });
+    return new SignerLease({ election, services: () => services, clock, mono: () => etcd.nowMs(), signer: () => null, log: silentLog, prefix: "/p", handoutSettled: settled });
+  }
+
+  test("the signing host grants the epoch it settled, once past its takeover wait; another host reads it; etcd down: no grant", async () => {
+    const etcd = createFakeEtcd(1_000_000);
+    let settled: number | null = null;
+    const a = host(etcd, "host-a", () => settled);
+    const b = host(etcd, "host-b", () => 9);
+    await a.step(); // won
+    settled = 4;
+    await a.step(); // renewed, but still in the takeover wait: no grant yet
+    await b.step();
+    expect(b.observe().handoutGrant).toBeNull();
+    // Past the takeover wait, keeping the lease alive
+    for (let i = 0; i < 15; i++) (etcd.advance(1_000), await a.step());
+    await b.step();
+    expect(a.observe().handoutGrant).toBeNull(); // the holder never reads its own
+    expect(b.observe().handoutGrant).toEqual({ epoch: 4 });
+    etcd.down = true;
+    await b.step();
+    expect(b.observe().handoutGrant).toBeNull();
+  });
+
+  test("settled: done, or no standby to hand to; anything else is not", () => {
+    expect(settledHandoutEpoch({ epoch: 5, why: "done" })).toBe(5);
+    expect(settledHandoutEpoch({ epoch: 5, why: "no_standby: no healthy key-less standby" })).toBe(5);
+    expect(settledHandoutEpoch({ epoch: 5, why: "window: a leader slot's window lies before or across the boundary" })).toBeNull();
+    expect(settledHandoutEpoch(undefined)).toBeNull();
   });
 });
