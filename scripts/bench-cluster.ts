@@ -7,6 +7,7 @@
 //   bun run bench:cluster            # a table
 //   bun run bench:cluster --json     # one JSON object per row
 //   bun run bench:cluster --runs 2 --epochs 2   # shorter
+//   bun run bench:cluster --no-grants           # no boundary grants: standbys warm on the signing host only
 //
 // Exits 1 when any run produced a slot twice or left a window two processes could sign in.
 //
@@ -67,10 +68,13 @@ export interface BenchOptions {
   slotsPerEpoch?: number;
   leaderSlotsPerEpoch?: number;
   hosts?: HostSpec[];
+  /** Boundary grants to the other hosts (warm standbys everywhere); false: the signing host only */
+  grants?: boolean;
 }
 
 export interface ClusterRow {
   scenario: ScenarioName;
+  grants: boolean;
   runs: number;
   double_produced: number;
   shared_windows: number;
@@ -137,6 +141,7 @@ export async function benchRow(name: ScenarioName, o: BenchOptions = {}): Promis
       durationMs,
       events: def.events(faultAtMs, 0),
       etcdLatencyMs: ETCD_LATENCY_MS,
+      grants: o.grants ?? true,
     });
     double += r.doubleProduced;
     shared += r.sharedWindows;
@@ -149,10 +154,11 @@ export async function benchRow(name: ScenarioName, o: BenchOptions = {}): Promis
     const before = r.promotions.filter((p) => p.atMs < at).at(-1);
     const signerHost = before?.host ?? null;
     const next = r.promotions.find((p) => p.atMs >= at && (!def.crossHost || p.host !== signerHost));
-    if (next) failovers.push(next.atMs - at);
+    if (next) failovers.push(Math.round(next.atMs - at));
   }
   return {
     scenario: name,
+    grants: o.grants ?? true,
     runs,
     double_produced: double,
     shared_windows: shared,
@@ -171,7 +177,7 @@ export async function benchRow(name: ScenarioName, o: BenchOptions = {}): Promis
 export function renderRow(r: ClusterRow): string {
   const ms = (x: number | null) => (x === null ? "-" : `${(x / 1000).toFixed(1)} s`);
   return (
-    `${r.scenario.padEnd(17)} double ${r.double_produced}  shared ${r.shared_windows}  ` +
+    `${r.scenario.padEnd(17)}${r.grants ? "" : " (no grants)"} double ${r.double_produced}  shared ${r.shared_windows}  ` +
     `coverage ${r.coverage_pct.toFixed(1).padStart(5)} % (${r.produced}/${r.scheduled})  ` +
     `failover p50 ${ms(r.failover_p50_ms).padStart(6)} p99 ${ms(r.failover_p99_ms).padStart(6)} (${r.failovers}/${r.runs} runs, target ${ms(r.failover_target_ms)})  ` +
     `[${(r.wall_ms / 1000).toFixed(1)} s wall]`
@@ -186,6 +192,7 @@ export function parseCli(argv: string[]) {
       runs: { type: "string" },
       epochs: { type: "string" },
       scenario: { type: "string", multiple: true },
+      "no-grants": { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -197,7 +204,7 @@ export function parseCli(argv: string[]) {
   };
   const scenarios = (values.scenario ?? SCENARIOS) as string[];
   for (const s of scenarios) if (!SCENARIOS.includes(s as ScenarioName)) throw new Error(`--scenario: unknown ${s} (one of ${SCENARIOS.join(", ")})`);
-  return { json: values.json ?? false, runs: int(values.runs, "--runs"), epochs: int(values.epochs, "--epochs"), scenarios: scenarios as ScenarioName[] };
+  return { json: values.json ?? false, runs: int(values.runs, "--runs"), epochs: int(values.epochs, "--epochs"), scenarios: scenarios as ScenarioName[], grants: !(values["no-grants"] ?? false) };
 }
 
 async function main(): Promise<number> {
@@ -210,7 +217,7 @@ async function main(): Promise<number> {
   }
   let bad = false;
   for (const s of cli.scenarios) {
-    const row = await benchRow(s, { runs: cli.runs, epochs: cli.epochs });
+    const row = await benchRow(s, { runs: cli.runs, epochs: cli.epochs, grants: cli.grants });
     if (row.double_produced > 0 || row.shared_windows > 0) bad = true;
     console.log(cli.json ? JSON.stringify(row) : renderRow(row));
   }

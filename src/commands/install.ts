@@ -15,6 +15,11 @@ export const installArgs = {
   user: { type: "string", description: "User the runners run as, created when missing (system scope; default cardano)", valueHint: "NAME" },
   scope: { type: "string", description: "system (systemctl, /etc, /usr/local/bin) or user (systemctl --user, paths under $HOME); default system", valueHint: "system|user" },
   "key-mode": { type: "string", description: "For a new config: boot (runners start with --secret) or rest (key added over REST); default boot", valueHint: "boot|rest" },
+  cluster: {
+    type: "string",
+    description: "Multi-host mode: write the config's cluster section (keys given replace those in an existing config, others are kept): name=THIS_HOST,etcd=URL[,URL...][,prefix=P][,lease_ttl=S][,etcd_timeout=S]",
+    valueHint: "name=H,etcd=URL,...",
+  },
   root: { type: "string", description: "Stage everything under DIR (packaging, tests): no systemctl, no useradd, no chown", valueHint: "DIR" },
   "config-dir": { type: "string", description: "Config dir (system: /etc/cardano; user: ~/.config/jorm-master)", valueHint: "DIR" },
   "bin-dir": { type: "string", description: "Where jorm-master and the runner symlinks go (system: /usr/local/bin; user: ~/.local/bin)", valueHint: "DIR" },
@@ -39,7 +44,9 @@ export default defineCommand({
       "are kept unless --force. Fewer runners than before: the extra runner units are stopped and disabled.\n" +
       "What cannot be undone (fewer runners, --force) is asked for on a terminal; without one it needs --yes.\n" +
       "Example: sudo jorm-master install --runners 3 --jormungandr /usr/local/bin/jormungandr_546497fc \\\n" +
-      "           --genesis-hash 8e4d2a34...b676 --secret ./node_secret.yaml --node-config ./itn.yaml",
+      "           --genesis-hash 8e4d2a34...b676 --secret ./node_secret.yaml --node-config ./itn.yaml\n" +
+      "Cluster (each host its own name, the same etcd): sudo jorm-master install --runners 2 \\\n" +
+      "           --cluster name=host-a,etcd=http://10.0.0.1:2379,http://10.0.0.2:2379,http://10.0.0.3:2379",
   },
   args: installArgs,
   async run({ args }) {
@@ -56,6 +63,7 @@ export default defineCommand({
         user: args.user,
         scope: args.scope,
         keyMode: args["key-mode"],
+        cluster: args.cluster,
         root: args.root,
         dryRun: args["dry-run"],
         start: args.start,

@@ -11,7 +11,7 @@ import { layoutFor, staged, type Layout, type LayoutOverrides } from "./layout.t
 import { observePaths, observeUnits, pathsOf, readManifest, readTextIfExists } from "./observe.ts";
 import { destructiveSteps, formatPlan, planInstall, planUninstall, sha256Hex, type Plan } from "./plan.ts";
 import type { Systemctl } from "./systemctl.ts";
-import { configText, DEFAULT_NODE_CONFIG_TEMPLATE, wantedState, type SelfInstall } from "./wanted.ts";
+import { configText, DEFAULT_NODE_CONFIG_TEMPLATE, parseClusterFlag, wantedState, type ClusterFlag, type SelfInstall } from "./wanted.ts";
 import { parseDocument } from "yaml";
 
 const GENESIS_HASH = /^[0-9a-fA-F]{64}$/;
@@ -27,6 +27,8 @@ export interface InstallFlags {
   user?: string;
   scope?: string;
   keyMode?: string;
+  /** name=HOST,etcd=URL[,URL...][,prefix=P,lease_ttl=S,etcd_timeout=S]: writes the cluster section */
+  cluster?: string;
   root?: string;
   dryRun: boolean;
   start: boolean;
@@ -81,6 +83,14 @@ export async function runInstall(flags: InstallFlags, deps: InstallDeps): Promis
     throw usage("installing for the system service manager needs root: run it with sudo, or pass --scope user, or --root DIR to stage");
   }
   const keyMode = parseKeyMode(flags.keyMode);
+  let cluster: ClusterFlag | null = null;
+  if (flags.cluster !== undefined) {
+    try {
+      cluster = parseClusterFlag(flags.cluster);
+    } catch (e) {
+      throw usage((e as Error).message);
+    }
+  }
 
   // The existing configuration decides the defaults of a re-run
   const provisional = layoutFor(scope, deps.home, flags.user ?? DEFAULT_RUN_AS, flags.dirs);
@@ -109,7 +119,7 @@ export async function runInstall(flags: InstallFlags, deps: InstallDeps): Promis
     templateFromOperator = true;
   }
 
-  const text = configText(existingConfig, runners, { scope, user, keyMode, layout });
+  const text = configText(existingConfig, runners, { scope, user, keyMode, layout }, cluster);
   // Resolve once to learn the paths; wantedState resolves again with the final inputs.
   const { config } = wantedState({
     layout,

@@ -2,7 +2,7 @@
 // the node config template. Pure: file contents come in as text, nothing is read here.
 
 import { dirname, join } from "node:path";
-import { isMap, parseDocument, type Document } from "yaml";
+import { isMap, isSeq, parseDocument, type Document } from "yaml";
 import { DEFAULT_CONFIG_YAML } from "../config/default-text.ts";
 import { parseConfigText } from "../config/load.ts";
 import type { KeyMode, ResolvedConfig, RunnerConfig, Scope } from "../config/types.ts";
@@ -43,14 +43,92 @@ export interface FreshConfigSettings {
   layout: Layout;
 }
 
+/** `install --cluster`: the keys given, written into the config's cluster section (others kept). */
+export interface ClusterFlag {
+  name: string;
+  etcd: string[];
+  prefix?: string;
+  lease_ttl?: number;
+  etcd_timeout?: number;
+}
+
+const CLUSTER_FLAG_KEYS = ["name", "etcd", "prefix", "lease_ttl", "etcd_timeout"] as const;
+
 /**
- * The configuration file install leaves: an existing one keeps everything but cnt_runners (comments
- * included); a fresh one is the commented default with this layout's paths.
+ * Parses `name=host-a,etcd=http://10.0.0.1:2379,http://10.0.0.2:2379[,prefix=/jorm-master,lease_ttl=5]`:
+ * a part without `=` continues the etcd list (URLs hold no commas). Throws Error with the reason;
+ * the caller makes it a usage error.
  */
-export function configText(existing: string | null, runners: number, fresh: FreshConfigSettings): string {
+export function parseClusterFlag(value: string): ClusterFlag {
+  const out: Record<string, string | string[]> = {};
+  let last: string | null = null;
+  for (const raw of value.split(",")) {
+    const part = raw.trim();
+    if (part === "") continue;
+    const eq = part.indexOf("=");
+    const key = eq > 0 ? part.slice(0, eq) : null;
+    if (key === null || !(CLUSTER_FLAG_KEYS as readonly string[]).includes(key)) {
+      // A bare value only continues the etcd list: http://a:2379,http://b:2379
+      if (last === "etcd" && !/^[a-z_]+=/.test(part)) {
+        (out.etcd as string[]).push(part);
+        continue;
+      }
+      throw new Error(`--cluster: unknown part "${part}" (keys: ${CLUSTER_FLAG_KEYS.join(", ")}; e.g. name=host-a,etcd=http://10.0.0.1:2379,http://10.0.0.2:2379)`);
+    }
+    if (key in out) throw new Error(`--cluster: ${key} given twice`);
+    const v = part.slice(eq + 1).trim();
+    if (v === "") throw new Error(`--cluster: ${key} is empty`);
+    out[key] = key === "etcd" ? [v] : v;
+    last = key;
+  }
+  if (typeof out.name !== "string") throw new Error("--cluster: name=HOST is missing (this host's name, unique in the cluster)");
+  if (!Array.isArray(out.etcd)) throw new Error("--cluster: etcd=URL[,URL...] is missing");
+  for (const u of out.etcd) {
+    let url: URL;
+    try {
+      url = new URL(u);
+    } catch {
+      throw new Error(`--cluster: etcd endpoint "${u}" is not a URL (e.g. http://10.0.0.1:2379)`);
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`--cluster: etcd endpoint "${u}" must be http:// or https://`);
+  }
+  const flag: ClusterFlag = { name: out.name, etcd: out.etcd };
+  if (typeof out.prefix === "string") flag.prefix = out.prefix;
+  for (const k of ["lease_ttl", "etcd_timeout"] as const) {
+    const v = out[k];
+    if (typeof v !== "string") continue;
+    const n = Number(v);
+    if (!Number.isFinite(n) || (k === "lease_ttl" && !Number.isInteger(n))) throw new Error(`--cluster: ${k} must be a ${k === "lease_ttl" ? "whole " : ""}number of seconds, found "${v}"`);
+    flag[k] = n;
+  }
+  return flag;
+}
+
+/** The cluster section's keys from the flag, set one by one: comments and keys not given are kept. */
+function setCluster(doc: Document, cluster: ClusterFlag): boolean {
+  let changed = false;
+  for (const k of CLUSTER_FLAG_KEYS) {
+    const v = cluster[k];
+    if (v === undefined) continue;
+    const cur = doc.getIn(["cluster", k]);
+    const same = Array.isArray(v) ? isSeq(cur) && JSON.stringify((cur as { toJSON(): unknown }).toJSON()) === JSON.stringify(v) : cur === v;
+    if (same) continue;
+    if (!isMap(doc.get("cluster"))) doc.set("cluster", doc.createNode({}));
+    doc.setIn(["cluster", k], Array.isArray(v) ? doc.createNode(v) : v);
+    changed = true;
+  }
+  return changed;
+}
+
+/**
+ * The configuration file install leaves: an existing one keeps everything but cnt_runners and the
+ * cluster keys `--cluster` gives (comments included); a fresh one is the commented default with this layout's paths.
+ */
+export function configText(existing: string | null, runners: number, fresh: FreshConfigSettings, cluster: ClusterFlag | null = null): string {
   if (existing !== null) {
     const doc = parseYaml(existing, "the existing configuration");
-    if (doc.get("cnt_runners") === runners) return existing;
+    const clusterChanged = cluster !== null && setCluster(doc, cluster);
+    if (doc.get("cnt_runners") === runners && !clusterChanged) return existing;
     doc.set("cnt_runners", runners);
     return doc.toString();
   }
@@ -65,6 +143,7 @@ export function configText(existing: string | null, runners: number, fresh: Fres
   if (fresh.keyMode !== null) doc.set("key_mode", fresh.keyMode);
   doc.setIn(["systemd", "scope"], fresh.scope);
   doc.setIn(["systemd", "user"], fresh.user);
+  if (cluster !== null) setCluster(doc, cluster);
   return doc.toString();
 }
 

@@ -30,6 +30,8 @@ describe("bench:cluster", () => {
   test("cli: every scenario by default; an unknown one is an error; percentiles by nearest rank", () => {
     expect(parseCli([]).scenarios).toEqual(SCENARIOS);
     expect(parseCli(["--json", "--runs", "2"]).runs).toBe(2);
+    expect(parseCli([]).grants).toBe(true);
+    expect(parseCli(["--no-grants"]).grants).toBe(false);
     expect(() => parseCli(["--scenario", "calmm"])).toThrow(/unknown calmm/);
     expect(() => parseCli(["--bogus"])).toThrow();
     expect(percentile([], 50)).toBeNull();

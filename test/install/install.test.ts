@@ -512,3 +512,33 @@ describe("the CLI in a terminal", () => {
     expect(out).not.toContain("jorm_runner_3.yaml");
   }, 20_000);
 });
+
+describe("install --cluster", () => {
+  test("writes the cluster section; a second run with the same flag changes nothing; a new etcd list replaces the old, other keys kept", async () => {
+    const root = join(dir, "root");
+    const cluster = "name=host-a,etcd=http://10.0.0.1:2379,http://10.0.0.2:2379,http://10.0.0.3:2379,lease_ttl=6";
+    await runInstall({ ...full(), root, cluster }, deps());
+    const path = join(root, "etc/cardano/jorm_master.yaml");
+    expect(parse(readFileSync(path, "utf8")).cluster).toEqual({ name: "host-a", etcd: ["http://10.0.0.1:2379", "http://10.0.0.2:2379", "http://10.0.0.3:2379"], lease_ttl: 6 });
+    const again = deps();
+    expect((await runInstall({ ...flags(), root, cluster }, again)).plan.ops).toEqual([]);
+    await runInstall({ ...flags({ root, cluster: "name=host-a,etcd=http://10.0.0.9:2379" }) }, deps());
+    expect(parse(readFileSync(path, "utf8")).cluster).toEqual({ name: "host-a", etcd: ["http://10.0.0.9:2379"], lease_ttl: 6 });
+  });
+
+  test("a malformed --cluster is a usage error naming the problem", async () => {
+    const root = join(dir, "root");
+    for (const [value, why] of [
+      ["etcd=http://10.0.0.1:2379", /name=HOST is missing/],
+      ["name=a", /etcd=URL/],
+      ["name=a,etcd=10.0.0.1:2379", /not a URL/],
+      ["name=a,etcd=ftp://10.0.0.1:2379", /must be http/],
+      ["name=a,etcd=http://x:2379,ttl=5", /unknown part "ttl=5"/],
+      ["name=a,etcd=http://x:2379,lease_ttl=2.5", /whole number/],
+    ] as const) {
+      const e = (await runInstall({ ...full(), root, cluster: value }, deps()).catch((x) => x)) as UserError;
+      expect(e.exitCode).toBe(EXIT_USAGE);
+      expect(e.message).toMatch(why);
+    }
+  });
+});
