@@ -12,7 +12,7 @@
 // Exits 1 when any run produced a slot twice or left a window two processes could sign in.
 //
 // Failover: from the fault to the first promotion to sign on another host (for etcd faults, on any
-// host); the target is lease_ttl + one slot window + 2 s. Coverage: produced / scheduled leader
+// host; for quorum loss, from quorum's return); the target is lease_ttl + one slot window + 2 s. Coverage: produced / scheduled leader
 // slots from the second epoch on (the first is spent booting). A host that takes over has no schedule for the epoch unless it held the
 // key at the boundary (warm standby), so without boundary grants it loses the rest of the epoch.
 
@@ -20,15 +20,17 @@ import { parseArgs } from "node:util";
 import type { ChainParams } from "../src/sim/chain.ts";
 import { runClusterScenario, type ClusterEvent, type HostSpec } from "../test/cluster/cluster-world.ts";
 
-/** ITN-like: 2 s slots and ITN's active slot coefficient, but 10-minute epochs so a run stays short
- *  (ITN's were a day: a takeover without a warm standby loses up to a day, not ten minutes). */
+/** ITN-like: 2 s slots and ITN's active slot coefficient, but 8-minute epochs so a run stays short
+ *  (ITN's were a day: a takeover without a warm standby loses up to a day, not eight minutes). */
 export const ITN_LIKE_SLOT_MS = 2_000;
-export const ITN_LIKE_SLOTS_PER_EPOCH = 300;
+export const ITN_LIKE_SLOTS_PER_EPOCH = 240;
 /** ITN pools of note had tens of leader slots per day-long epoch; this is denser on purpose. */
 export const ITN_LIKE_LEADER_SLOTS_PER_EPOCH = 20;
 export const DEFAULT_TTL_S = 5;
 export const DEFAULT_RUNS = 3;
-export const DEFAULT_EPOCHS = 3;
+/** Epoch 1: boot (the signer gets the key mid-epoch, cold); epoch 2: signed, and its end is the first
+ *  boundary with a hand-out (and a grant); the fault falls in the next-to-last epoch. */
+export const DEFAULT_EPOCHS = 4;
 /** One-way delay to etcd, each way */
 export const ETCD_LATENCY_MS = 20;
 /** Slack the issue allows on top of lease_ttl and one window */
@@ -42,6 +44,8 @@ interface ScenarioDef {
   events: (atMs: number, signer: number) => ClusterEvent[];
   /** A takeover is expected on another host (false: etcd faults hit every host alike) */
   crossHost: boolean;
+  /** Failover counted from the fault's end (etcd back) rather than its start: quorum loss */
+  fromEndMs?: number;
 }
 
 const DEFS: Record<ScenarioName, ScenarioDef> = {
@@ -57,7 +61,7 @@ const DEFS: Record<ScenarioName, ScenarioDef> = {
   // a new etcd leader is elected: no answers for ~1.5 s
   "etcd-leader-loss": { events: (atMs) => [{ atMs, kind: "etcdDown", forMs: 1_500 }], crossHost: false },
   // no quorum for a minute: nobody may sign once the allowance ends; slots lost, never doubled
-  "etcd-quorum-loss": { events: (atMs) => [{ atMs, kind: "etcdDown", forMs: 60_000 }], crossHost: false },
+  "etcd-quorum-loss": { events: (atMs) => [{ atMs, kind: "etcdDown", forMs: 60_000 }], crossHost: false, fromEndMs: 60_000 },
 };
 
 export interface BenchOptions {
@@ -130,9 +134,11 @@ export async function benchRow(name: ScenarioName, o: BenchOptions = {}): Promis
   let produced = 0;
   const failovers: number[] = [];
   for (let i = 0; i < runs; i++) {
-    // The fault falls in the second epoch (the first is spent booting and electing), at a point
-    // spread over the epoch so the lost rest-of-epoch varies between runs.
-    const faultAtMs = epochMs + Math.round(((i + 0.5) / runs) * epochMs * 0.8);
+    // The fault falls in the next-to-last epoch (not before the third when there are 4: the first
+    // boundary with a hand-out ends the second), at a point spread over the epoch so the lost
+    // rest-of-epoch varies between runs.
+    const faultEpoch = Math.max(1, epochs - 2);
+    const faultAtMs = faultEpoch * epochMs + Math.round(((i + 0.5) / runs) * epochMs * 0.8);
     // The first host signs in a calm start (create-if-absent: host-a's request is first).
     const r = await runClusterScenario({
       chain: itnLikeChain(1000 + i, slotsPerEpoch, o.leaderSlotsPerEpoch),
@@ -150,7 +156,7 @@ export async function benchRow(name: ScenarioName, o: BenchOptions = {}): Promis
     scheduled += a.scheduled;
     produced += a.produced;
     if (name === "calm") continue;
-    const at = r.fromMs + faultAtMs;
+    const at = r.fromMs + faultAtMs + (def.fromEndMs ?? 0);
     const before = r.promotions.filter((p) => p.atMs < at).at(-1);
     const signerHost = before?.host ?? null;
     const next = r.promotions.find((p) => p.atMs >= at && (!def.crossHost || p.host !== signerHost));
