@@ -12,6 +12,7 @@ import { epochClock, inDanger, upcomingWindows, windowBetween, type EpochClock, 
 import type { Action, Capability, Memory, Observation, Plan, RunnerMemory, RunnerObs, RunnerView } from "./types.ts";
 import { bootLeadMs, bootMode, bootFits, handoutNeedMs, WARM_COMPUTE_ALLOWANCE_MS } from "./coverage.ts";
 import { BOOT_PERMIT_MAX_AGE_MS } from "./bootpolicy.ts";
+import { isHeld, switchoverDecision } from "./intent.ts";
 
 /** Re-read a runner's leader logs at least this often (they feed the schedule and the metrics). */
 export const LOGS_REFRESH_MS = 30_000;
@@ -377,6 +378,8 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
   };
 
   const inScope = obs.runners.filter((o) => o.id < config.cntRunners);
+  // Operator gate (intent.ts): a held runner is never promoted, co-holder or housekept; still fenced.
+  const held = (id: number) => isHeld(obs.intent, id);
   const views = new Map<number, RunnerView>();
   for (const o of obs.runners) views.set(o.id, view(o, memory.runners[o.id]!, config, now));
   const mem = (id: number) => memory.runners[id]!;
@@ -437,7 +440,7 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
   let signer = memory.signer;
   const sv = signer !== null ? views.get(signer) : undefined;
   if (signer !== null && (!sv || sv.id >= config.cntRunners)) signer = null;
-  const holders = inScope.map((o) => views.get(o.id)!).filter((v) => v.cap === "holder" && healthy(v));
+  const holders = inScope.map((o) => views.get(o.id)!).filter((v) => v.cap === "holder" && healthy(v) && !held(v.id));
   const adopted = signer === null && holders.length > 0;
   if (adopted) {
     signer = best(holders, pendingAhead, ref, config.maxOffset).id;
@@ -448,11 +451,30 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
   const epochStartMs = clock && curEpoch !== null ? clock.epochStartMs(curEpoch) : null;
   // A healthy signer that cannot produce the coming slots (nothing to sign, or a stale tip) hands
   // the key on in the gap before the next window, through the failover path below (fences, window rule).
-  const planned =
-    signerOk && signerView && epochKnown && epochStartMs !== null
-      ? plannedMove({
+  // Operator gate: a switchover asked for (or implied by a hold on the signer) replaces the automatic
+  // planned move and takes the same failover path.
+  const nextWindowInMs = windows.find((w) => w.endMs > now) ? windows.find((w) => w.endMs > now)!.startMs - now : null;
+  const operatorMove =
+    signerOk && signerView
+      ? switchoverDecision({
+          intent: obs.intent ?? { holds: {}, switchover: null },
           signer: signerView,
           standbys: inScope.map((o) => views.get(o.id)!).filter((v) => v.id !== signer && v.cap === "keyless" && healthy(v) && !v.busy),
+          pendingAheadSlots: (id) => mem(id).pendingSlots.filter((abs) => !clock || clock.slotStartMs(abs) > now),
+          pick: (vs) => best(vs, pendingAhead, ref, config.maxOffset),
+          nextWindowInMs,
+          leadMs,
+          boundaryNear: (nextBoundary !== null && nextBoundary - now <= config.eventActionMs + BOUNDARY_MIN_LEAD_MS) || (memory.boundary !== null && memory.boundary.epoch === curEpoch),
+          epochKnown,
+        })
+      : null;
+  if (operatorMove) notes.push(operatorMove.why);
+  const planned = operatorMove
+    ? operatorMove.kind === "move" ? { target: operatorMove.target, why: operatorMove.why } : null
+    : signerOk && signerView && epochKnown && epochStartMs !== null
+      ? plannedMove({
+          signer: signerView,
+          standbys: inScope.map((o) => views.get(o.id)!).filter((v) => v.id !== signer && v.cap === "keyless" && healthy(v) && !v.busy && !held(v.id)),
           pendingAhead,
           signerLogsFresh: (mem(signerView.id).logsReadMs ?? -Infinity) >= epochStartMs + (clock?.slotMs ?? 0),
           ref,
@@ -531,7 +553,7 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
   } else {
     // A busy holder (computing the new epoch after the boundary hand-out) can take over as it is:
     // it needs no POST, so the locked enclave does not matter.
-    const candidates = inScope.map((o) => views.get(o.id)!).filter((v) => healthy(v) && (!v.busy || v.cap === "holder"));
+    const candidates = inScope.map((o) => views.get(o.id)!).filter((v) => healthy(v) && (!v.busy || v.cap === "holder") && !held(v.id));
     let pick = planned ? planned.target : candidates.length > 0 ? best(candidates, pendingAhead, ref, config.maxOffset) : null;
     // A signer whose REST went silent may still be signing its schedule. When no standby has a
     // schedule for the slots left in this epoch, moving the key would lose them all for certain:
@@ -658,7 +680,7 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
     const leaseRoom = leaseAtMs - nextBoundary >= LEASE_MIN_MS;
     const co = inScope
       .map((o) => views.get(o.id)!)
-      .filter((v) => v.id !== newSigner && ((v.cap === "keyless" && !v.busy) || readopted.has(v.id)) && healthy(v));
+      .filter((v) => v.id !== newSigner && ((v.cap === "keyless" && !v.busy) || readopted.has(v.id)) && healthy(v) && !held(v.id));
     const why = handoutBlocked({
       signerSettled: newSigner !== null && newSigner === signer && signerOk,
       epochKnown,
@@ -705,7 +727,7 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
     const m = mem(v.id);
     const u = o.unit;
     if (v.id >= config.cntRunners) continue;
-    if (fenced.has(v.id) || v.id === newSigner) continue;
+    if (fenced.has(v.id) || v.id === newSigner || held(v.id)) continue;
     if (u && (u.activeState === "inactive" || u.activeState === "failed")) {
       other.push({ kind: "start", id: v.id, reason: `unit is ${u.activeState}` });
       continue;
@@ -773,7 +795,7 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
     if (!windows.some((w) => clock.epochOf(w.absSlot) === curEpoch && w.startMs > now)) return [];
     return inScope
       .map((o) => views.get(o.id)!)
-      .filter((v) => v.id !== newSigner && v.cap === "keyless" && healthy(v) && !v.busy && pendingAhead(v.id) === 0)
+      .filter((v) => v.id !== newSigner && v.cap === "keyless" && healthy(v) && !v.busy && pendingAhead(v.id) === 0 && !held(v.id))
       .filter((v) => (mem(v.id).logsReadMs ?? -Infinity) >= epochStartMs + clock.slotMs && keylessSinceRead(mem(v.id)))
       .map((v) => v.id);
   }
@@ -836,7 +858,7 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
   const fresh = [...fences, ...(promote ? [promote] : []), ...other].some((a) => !memory.failures[actionKey(a)]);
   if (fresh) wakeAtMs = Math.min(wakeAtMs, now + CONFIRM_DELAY_MS);
 
-  const plan: Plan = { fences, promote, other, wakeAtMs, notes, ...(handoutResult ? { handout: handoutResult } : {}), bootModes };
+  const plan: Plan = { fences, promote, other, wakeAtMs, notes, ...(handoutResult ? { handout: handoutResult } : {}), bootModes, ...(operatorMove ? { switchover: { kind: operatorMove.kind, why: operatorMove.why } } : {}) };
   return {
     plan,
     memory: { ...memory, signer: newSigner, boundary, handout, warming, warmTried, lastBootModes: bootModes, passivePermitSinceMs },

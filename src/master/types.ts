@@ -1,3 +1,4 @@
+import type { OperatorIntent } from "./intent.ts";
 import type { LeaderLog, NodeResult, NodeStats, Settings } from "../node/types.ts";
 import type { UnitState } from "../ports.ts";
 
@@ -22,6 +23,8 @@ export interface Observation {
   runners: RunnerObs[];
   /** PoolTool majority max, when configured and known */
   majorityMax: number | null;
+  /** What the operator asked for (holds, a switchover): see intent.ts */
+  intent?: OperatorIntent;
 }
 
 /** Whether a runner can sign right now, as far as can be proven. */
@@ -156,6 +159,8 @@ export interface Plan {
   other: Action[];
   /** When the loop must wake next at the latest (ms since epoch) */
   wakeAtMs: number;
+  /** The operator's switchover (asked, or implied by a hold on the signer) as decided this tick */
+  switchover?: { kind: "move" | "wait" | "refuse"; why: string };
   notes: string[];
 }
 
