@@ -5,6 +5,7 @@ import type { ResolvedConfig } from "../config/types.ts";
 import { act, applyOutcomes, run, type MasterDeps } from "./act.ts";
 import { boundaryStrip, decide, emptyMemory, partingFences } from "./decide.ts";
 import { observe, type ObserveState } from "./observe.ts";
+import { NO_INTENT, type OperatorIntent } from "./intent.ts";
 import { epochClock } from "./schedule.ts";
 import type { Memory, Observation, Outcome, Plan, RunnerView } from "./types.ts";
 
@@ -115,6 +116,8 @@ export class Master {
   poolToolFailures = 0;
   private lastNotes = new Set<string>();
   ticks = 0;
+  /** What the operator asked for (holds, a switchover): passed with every observation */
+  intent: OperatorIntent = NO_INTENT;
 
   private opts: MasterOptions;
 
@@ -169,7 +172,7 @@ export class Master {
     const early = boundaryStrip(this.memory, this.state.settings, startedMs);
     const earlyOutcomes = early.length > 0 ? await Promise.all(early.map((a) => run(deps, a))) : [];
     if (this.memory.boundary && early.length > 0) this.memory = { ...this.memory, boundary: { ...this.memory.boundary, stripped: true } };
-    const observation = await observe(deps, this.config, this.memory, this.state);
+    const observation = { ...(await observe(deps, this.config, this.memory, this.state)), intent: this.intent };
     const now = deps.clock.now();
     const { plan, memory, views } = decide(observation, this.memory, this.config, now);
     this.memory = memory;
@@ -200,7 +203,7 @@ export class Master {
    */
   async part(): Promise<Outcome[]> {
     const { deps } = this.opts;
-    const observation = await observe(deps, this.config, this.memory, this.state);
+    const observation = { ...(await observe(deps, this.config, this.memory, this.state)), intent: this.intent };
     const { memory, views } = decide(observation, this.memory, this.config, deps.clock.now());
     const fences = partingFences(views, memory.signer);
     const outcomes = await act(deps, { fences, promote: null, other: [], wakeAtMs: 0, notes: [] });
