@@ -25,6 +25,7 @@ export const main = defineCommand({
     switchover: () => import("./commands/switchover.ts").then((m) => m.default),
     hold: () => import("./commands/hold.ts").then((m) => m.default),
     release: () => import("./commands/release.ts").then((m) => m.default),
+    upgrade: () => import("./commands/upgrade.ts").then((m) => m.default),
     config: () => import("./commands/config.ts").then((m) => m.default),
     demo: () => import("./commands/demo.ts").then((m) => m.default),
     sim: () => import("./commands/sim.ts").then((m) => m.default),

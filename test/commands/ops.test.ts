@@ -23,7 +23,18 @@ describe("operator commands without a daemon", () => {
   test("a runner id that is not a number is a usage error", () => {
     expect(cli(["hold", "x", "--config", SEED]).code).toBe(64);
   });
-  for (const cmd of ["hold", "release", "switchover"]) {
+  test("upgrade checks the new binary first: one that fails --version is refused (exit 1)", () => {
+    const r = cli(["upgrade", "--jormungandr", "/no/such/jormungandr", "--dry-run", "--config", SEED]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("the new binary is not usable");
+  });
+  test("upgrade --runners names only runners that exist (usage error)", () => {
+    const r = cli(["upgrade", "--jormungandr", "/bin/true", "--runners", "0,9", "--dry-run", "--config", SEED]);
+    // coreutils' true answers --version, so the runner list is what is refused
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain('"9" is not a runner');
+  });
+  for (const cmd of ["hold", "release", "switchover", "upgrade"]) {
     test(`${cmd} --help shows an example`, () => {
       const r = cli([cmd, "--help"]);
       expect(r.code).toBe(0);
