@@ -32,7 +32,15 @@ export class Operator {
   private movedAtMs: number | null = null;
 
   constructor(
-    private readonly o: { stateDir: string | null; log: OperatorLog; now?: () => number; onChange?: (i: OperatorIntent) => void; switchoverTimeoutMs?: number },
+    private readonly o: {
+      stateDir: string | null;
+      log: OperatorLog;
+      /** cnt_runners now (a reload may change it); ids beyond it are leftovers, not runners */
+      cntRunners: () => number;
+      now?: () => number;
+      onChange?: (i: OperatorIntent) => void;
+      switchoverTimeoutMs?: number;
+    },
   ) {
     this.intent = { holds: this.load(), switchover: null };
     for (const [id, h] of Object.entries(this.intent.holds)) o.log.info(`runner #${id} is held (${h.reason || "no reason given"}), since ${new Date(h.sinceMs).toISOString()}`);
@@ -79,8 +87,7 @@ export class Operator {
   apply(req: MutatingRequest): ControlAnswer {
     const r = this.last;
     if (!r) return { ok: false, error: "the daemon has not completed a tick yet; try again in a moment" };
-    const ids = r.views.map((v) => v.id);
-    const cnt = r.observation.runners.filter((o) => ids.includes(o.id)).length;
+    const cnt = this.o.cntRunners();
     const known = (id: number) => r.views.some((v) => v.id === id) && id < cnt;
     const res = (result: OperatorResult): ControlAnswer => ({ ok: true, result });
     switch (req.cmd) {
@@ -152,6 +159,11 @@ export class Operator {
       const gap = this.gapOf(r, so.requestedMs);
       this.o.log.info(`switchover done: #${so.from} → #${signer} (${gapText(gap)})`);
       return this.finish({ ok: true, result: { message: `the key moved from #${so.from} to #${signer} (${gapText(gap)})`, target: signer, gap } });
+    }
+    // The key went elsewhere (a failover while it was under way): told, not waited for.
+    if (signer !== null && signer !== so.from && so.target !== null && signer !== so.target && sv?.cap === "holder") {
+      this.o.log.warn(`switchover dropped: the key went to #${signer} instead (a failover)`);
+      return this.finish({ ok: false, error: `the key went to #${signer} instead of #${so.target} (a failover happened meanwhile)` });
     }
     if (r.plan.switchover?.kind === "refuse") {
       this.o.log.warn(`switchover dropped: ${r.plan.switchover.why}`);

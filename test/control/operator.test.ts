@@ -38,18 +38,18 @@ describe("Operator", () => {
   test("a hold is kept in holds.json and read back by the next daemon", () => {
     const dir = join(base, `s${n++}`);
     let now = 1_000;
-    const op = new Operator({ stateDir: dir, log: quiet, now: () => now });
+    const op = new Operator({ cntRunners: () => 3, stateDir: dir, log: quiet, now: () => now });
     op.onTick(tick(obsAt(10_000, "holder", "standby"), emptyMemory(), op.intent));
     expect(op.apply({ cmd: "hold", id: 2, reason: "disk swap" })).toMatchObject({ ok: true });
     expect(JSON.parse(readFileSync(join(dir, HOLDS_FILE), "utf8"))).toEqual({ holds: { "2": { reason: "disk swap", sinceMs: 1_000 } } });
-    expect(new Operator({ stateDir: dir, log: quiet }).intent.holds[2]?.reason).toBe("disk swap");
+    expect(new Operator({ cntRunners: () => 3, stateDir: dir, log: quiet }).intent.holds[2]?.reason).toBe("disk swap");
     now = 2_000;
     expect(op.apply({ cmd: "release", id: 2 })).toMatchObject({ ok: true });
-    expect(new Operator({ stateDir: dir, log: quiet }).intent.holds).toEqual({});
+    expect(new Operator({ cntRunners: () => 3, stateDir: dir, log: quiet }).intent.holds).toEqual({});
   });
 
   test("an unknown runner, or a request before any tick, is refused", () => {
-    const op = new Operator({ stateDir: null, log: quiet });
+    const op = new Operator({ cntRunners: () => 3, stateDir: null, log: quiet });
     expect(op.apply({ cmd: "hold", id: 1, reason: "" })).toMatchObject({ ok: false });
     op.onTick(tick(obsAt(10_000, "holder", "standby"), emptyMemory(), op.intent));
     expect(op.apply({ cmd: "hold", id: 9, reason: "" })).toMatchObject({ ok: false, error: "no runner #9" });
@@ -60,13 +60,13 @@ describe("Operator", () => {
     require("node:fs").mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, HOLDS_FILE), "{nope");
     const errors: string[] = [];
-    const op = new Operator({ stateDir: dir, log: { ...quiet, error: (m: string) => errors.push(m) } });
+    const op = new Operator({ cntRunners: () => 3, stateDir: dir, log: { ...quiet, error: (m: string) => errors.push(m) } });
     expect(op.intent.holds).toEqual({});
     expect(errors.join()).toContain(HOLDS_FILE);
   });
 
   test("switchover: check names the slots lost; without --force such a target is refused", () => {
-    const op = new Operator({ stateDir: null, log: quiet });
+    const op = new Operator({ cntRunners: () => 3, stateDir: null, log: quiet });
     op.onTick(tick(obsAt(10_000, "holder", "standby"), emptyMemory(), op.intent));
     const check = op.apply({ cmd: "switchover", target: 1, force: false, check: true });
     expect(check).toMatchObject({ ok: true, result: { target: 1, lostSlots: 2 } });
@@ -78,7 +78,7 @@ describe("Operator", () => {
 
   test("switchover is answered once a tick verified the new signer, with the gap it used", async () => {
     let intent: OperatorIntent = { holds: {}, switchover: null };
-    const op = new Operator({ stateDir: null, log: quiet, now: () => 10_100, onChange: (i) => (intent = i) });
+    const op = new Operator({ cntRunners: () => 3, stateDir: null, log: quiet, now: () => 10_100, onChange: (i) => (intent = i) });
     const r0 = tick(obsAt(10_000, "holder", "standby"), emptyMemory(), intent);
     op.onTick(r0);
     expect(op.apply({ cmd: "switchover", target: 2, force: false, check: false })).toMatchObject({ ok: true });
@@ -97,7 +97,7 @@ describe("Operator", () => {
 describe("control socket: hold, status, switchover", () => {
   test("requests go through the inbox and status shows the hold", async () => {
     const path = join(base, `c${n++}.sock`);
-    const op = new Operator({ stateDir: null, log: quiet });
+    const op = new Operator({ cntRunners: () => 3, stateDir: null, log: quiet });
     const control = await startControl({ path, version: "t", log: quiet, operator: op });
     let memory = emptyMemory();
     const pump = async () => {
