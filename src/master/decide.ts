@@ -463,8 +463,10 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
           pendingAheadSlots: (id) => mem(id).pendingSlots.filter((abs) => !clock || clock.slotStartMs(abs) > now),
           pick: (vs) => best(vs, pendingAhead, ref, config.maxOffset),
           nextWindowInMs,
-          leadMs,
-          boundaryNear: (nextBoundary !== null && nextBoundary - now <= config.eventActionMs + BOUNDARY_MIN_LEAD_MS) || (memory.boundary !== null && memory.boundary.epoch === curEpoch),
+          // Room for the demotion, the promotion and their read-backs before the next window opens
+          leadMs: 2 * handoutNeedMs(config) + config.loopPeriodMs,
+          // The hand-out's stretch before the boundary (co-holders armed, or about to be)
+          boundaryNear: (nextBoundary !== null && nextBoundary - now <= config.eventActionMs + BOUNDARY_MIN_LEAD_MS) || (memory.boundary !== null && clock !== null && now < clock.epochStartMs(memory.boundary.epoch)),
           epochKnown,
         })
       : null;
