@@ -440,7 +440,9 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
   let signer = memory.signer;
   const sv = signer !== null ? views.get(signer) : undefined;
   if (signer !== null && (!sv || sv.id >= config.cntRunners)) signer = null;
-  const holders = inScope.map((o) => views.get(o.id)!).filter((v) => v.cap === "holder" && healthy(v) && !held(v.id));
+  // A held holder is adopted too: a hold on the signer moves the key through the switchover (below),
+  // which keeps it where it is while no standby holds the coming slots.
+  const holders = inScope.map((o) => views.get(o.id)!).filter((v) => v.cap === "holder" && healthy(v));
   const adopted = signer === null && holders.length > 0;
   if (adopted) {
     signer = best(holders, pendingAhead, ref, config.maxOffset).id;

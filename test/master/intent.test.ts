@@ -100,6 +100,15 @@ describe("decide: operator gates", () => {
     expect(r.plan.promote?.id).toBe(2);
   });
 
+  test("a daemon restarted with the signer held adopts it and moves the key only to a standby holding the slots", () => {
+    const intent = { holds: { 0: hold }, switchover: null };
+    const cold = (at: number) => observation(at, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby", logs: [] }), runner(2, { kind: "standby", logs: [] })]);
+    const first = decide({ ...cold(T), intent }, emptyMemory(), cfg, T);
+    expect(first.memory.signer).toBe(0);
+    expect(first.plan.promote).toBeNull();
+    expect(first.plan.fences).toEqual([]);
+  });
+
   test("a held runner is never promoted on failover", () => {
     const m = settle(cfg, [three(T)]);
     const r = decide({ ...three(T + 100, "stopped"), intent: { holds: { 1: hold }, switchover: null } }, m, cfg, T + 100);
