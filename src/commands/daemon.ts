@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { defineCommand } from "citty";
 import { createAlerts } from "../alerts/index.ts";
 import { configArgs, logLevelArgs } from "../config/args.ts";
@@ -70,6 +71,8 @@ export default defineCommand({
       metrics: new MasterMetrics({ version: VERSION, alerts: alerts.counts }),
       lockPath: defaultLockPath(config.systemd.scope),
       bootPermitDir: bootPermitDir(config.systemd.scope),
+      // Cluster mode: a restarted daemon takes its predecessor's etcd lease up again.
+      leaseFile: join(stateDir(config.systemd.scope), "cluster-lease.json"),
       // An activating master that never completes an observation fences nobody: bounded, then exit
       // non-zero so systemd restarts it (TimeoutStartSec= is just above the bound).
       readyTimeoutMs: readyTimeoutMs(),

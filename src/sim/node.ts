@@ -123,6 +123,12 @@ const response = (status: number, body: string, contentType = JSON_TYPE): RawRes
 const json = (value: unknown, status = 200): RawResponse => response(status, JSON.stringify(value));
 
 /** chrono to_rfc3339 in UTC: `+00:00`, fraction omitted when zero. */
+/** How far behind the network a node's view runs unless told (under a slot: every healthy node has
+ *  a block before the next slot starts); fixed per process incarnation. */
+export function defaultViewLagMs(chain: Chain, runner: number, incarnation: number): number {
+  return hash32(chain.params.seed, runner, incarnation, 0x1a9) % chain.slotMs;
+}
+
 export function rfc3339(ms: number, nanosWithin?: number): string {
   const whole = Math.floor(ms / MS_PER_S) * MS_PER_S;
   const base = new Date(whole).toISOString().slice(0, 19);
@@ -192,7 +198,7 @@ export class SimNode {
     this.boot = { ...DEFAULT_BOOT_MS, ...opts.boot };
     this.computeMs = opts.scheduleComputeMs ?? 0;
     this.logsCapacity = opts.logsCapacity ?? DEFAULT_LOGS_CAPACITY;
-    this.viewLagMs = opts.viewLagMs ?? hash32(this.chain.params.seed, opts.runner, opts.incarnation, 0x1a9) % this.chain.slotMs;
+    this.viewLagMs = opts.viewLagMs ?? defaultViewLagMs(this.chain, opts.runner, opts.incarnation);
     this.onExit = opts.onExit;
     this.shutdownMs = opts.shutdownMs ?? DEFAULT_NODE_SHUTDOWN_MS;
     this.poolNodeId = opts.poolNodeId;

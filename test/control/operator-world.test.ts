@@ -3,7 +3,7 @@
 // by hand stays stopped until released; the held metric follows the hold.
 import { describe, expect, test } from "bun:test";
 import { Operator } from "../../src/control/operator.ts";
-import { masterOnWorld, simConfig } from "../../src/master/harness.ts";
+import { masterOnWorld, simConfig } from "../../src/lab/harness.ts";
 import type { TickReport } from "../../src/master/loop.ts";
 import { MasterMetrics } from "../../src/metrics/master.ts";
 import { testChainParams } from "../../src/sim/chain.ts";

@@ -8,7 +8,7 @@ import { askDaemon } from "../../src/control/client.ts";
 import { startControl } from "../../src/control/index.ts";
 import { daemonViewSchema, operatorResultSchema } from "../../src/control/protocol.ts";
 import { HOLDS_FILE, Operator } from "../../src/control/operator.ts";
-import { applyOutcomes } from "../../src/master/act.ts";
+import { applyOutcomes } from "../../src/master/memory.ts";
 import { decide, emptyMemory } from "../../src/master/decide.ts";
 import type { OperatorIntent } from "../../src/master/intent.ts";
 import type { TickReport } from "../../src/master/loop.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { applyOutcomes } from "../../src/master/act.ts";
+import { applyOutcomes } from "../../src/master/memory.ts";
 import { decide, emptyMemory } from "../../src/master/decide.ts";
 import { lostSlots, parseHolds, switchoverDecision, type OperatorIntent, type SwitchoverInput } from "../../src/master/intent.ts";
 import type { Action, Memory, Observation, Outcome, RunnerView } from "../../src/master/types.ts";
