@@ -40,6 +40,8 @@ export class Operator {
       now?: () => number;
       onChange?: (i: OperatorIntent) => void;
       switchoverTimeoutMs?: number;
+      /** What was applied, for the event log */
+      onEvent?: (e: { kind: "hold" | "release" | "switchover"; runner?: number; title: string; text: string }) => void;
     },
   ) {
     this.intent = { holds: this.load(), switchover: null };
@@ -99,6 +101,7 @@ export class Operator {
         this.save();
         const signer = r.memory.signer === req.id;
         this.o.log.warn(`hold #${req.id}${req.reason ? ` (${req.reason})` : ""}: not promoted, started or restarted until released${signer ? "; it signs, so the key moves to a standby at the next gap" : ""}`);
+        this.o.onEvent?.({ kind: "hold", runner: req.id, title: `hold #${req.id}`, text: req.reason || "no reason given" });
         return res({ message: `#${req.id} held${signer ? "; it signs: the key moves to the best standby at the next safe gap (see status)" : ""}` });
       }
       case "release": {
@@ -108,6 +111,7 @@ export class Operator {
         this.set({ ...this.intent, holds });
         this.save();
         this.o.log.info(`release #${req.id}: supervised again (started or restarted as needed)`);
+        this.o.onEvent?.({ kind: "release", runner: req.id, title: `release #${req.id}`, text: "supervised again" });
         return res({ message: `#${req.id} released; the daemon supervises it again` });
       }
       case "switchover": {
@@ -158,6 +162,7 @@ export class Operator {
     if (signer !== null && signer !== so.from && sv?.cap === "holder" && (so.target === null || so.target === signer)) {
       const gap = this.gapOf(r, so.requestedMs);
       this.o.log.info(`switchover done: #${so.from} → #${signer} (${gapText(gap)})`);
+      this.o.onEvent?.({ kind: "switchover", runner: signer, title: `switchover: #${so.from} → #${signer}`, text: gapText(gap) });
       return this.finish({ ok: true, result: { message: `the key moved from #${so.from} to #${signer} (${gapText(gap)})`, target: signer, gap } });
     }
     // The key went elsewhere (a failover while it was under way): told, not waited for.

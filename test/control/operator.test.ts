@@ -48,6 +48,20 @@ describe("Operator", () => {
     expect(new Operator({ cntRunners: () => 3, stateDir: dir, log: quiet }).intent.holds).toEqual({});
   });
 
+  test("hold and release go to the event log (history), with the reason", async () => {
+    const { createHistory } = await import("../../src/history/index.ts");
+    const { readHistory } = await import("../../src/history/log.ts");
+    const dir = join(base, `h${n++}`);
+    const history = createHistory(dir, quiet);
+    const op = new Operator({ cntRunners: () => 3, stateDir: null, log: quiet, onEvent: (e) => history.operator(e) });
+    op.onTick(tick(obsAt(10_000, "holder", "standby"), emptyMemory(), op.intent));
+    op.apply({ cmd: "hold", id: 1, reason: "disk swap" });
+    op.apply({ cmd: "release", id: 1 });
+    await history.log.flush(2_000);
+    const recs = readHistory(dir, {}).records.map((r) => [r.kind, r.runner, r.text]);
+    expect(recs).toEqual([["hold", 1, "disk swap"], ["release", 1, "supervised again"]]);
+  });
+
   test("an unknown runner, or a request before any tick, is refused", () => {
     const op = new Operator({ cntRunners: () => 3, stateDir: null, log: quiet });
     expect(op.apply({ cmd: "hold", id: 1, reason: "" })).toMatchObject({ ok: false });
