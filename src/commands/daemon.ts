@@ -4,6 +4,7 @@ import { createAlerts } from "../alerts/index.ts";
 import { configArgs, logLevelArgs } from "../config/args.ts";
 import { loadConfig } from "../config/load.ts";
 import { startControl, type DaemonControl } from "../control/index.ts";
+import { Operator } from "../control/operator.ts";
 import { controlSocketPath, stateDir } from "../control/paths.ts";
 import { Daemon, readyTimeoutMs, stallAfterTicks } from "../daemon/daemon.ts";
 import { createHistory } from "../history/index.ts";
@@ -60,6 +61,7 @@ export default defineCommand({
     const slotsUploader = new SlotsUploader(logger("pooltool"));
     const history = createHistory(stateDir(config.systemd.scope), logger("history"));
     let control: DaemonControl | null = null;
+    let operator: Operator | null = null;
     const daemon: Daemon = new Daemon({
       config,
       load: () => loadConfig(args.config),
@@ -76,10 +78,14 @@ export default defineCommand({
       readyTimeoutMs: readyTimeoutMs(),
       // The control socket belongs to the daemon holding the lock.
       onStart: async () => {
-        control = await startControl({ path: controlSocketPath(config.systemd.scope), version: VERSION, log: logger("control") });
+        // Holds are read before the first tick: a held runner is not started by it.
+        operator = new Operator({ stateDir: stateDir(config.systemd.scope), log: logger("operator"), cntRunners: () => daemon.config.cntRunners, onEvent: (e) => history.operator(e), onChange: (i) => (daemon.master.intent = i) });
+        daemon.master.intent = operator.intent;
+        control = await startControl({ path: controlSocketPath(config.systemd.scope), version: VERSION, log: logger("control"), operator });
       },
       onTick: (r) => {
         alerts.onTick(r, daemon.config);
+        operator?.onTick(r);
         void control?.onTick(r);
         slotsUploader.onTick(r, daemon.config);
         loopLog.sweep();
@@ -94,6 +100,7 @@ export default defineCommand({
         await history.stopping(`${why}; ${lastStatus}`, ALERTS_FLUSH_MS);
       },
       onClose: async () => {
+        operator?.close();
         await control?.close();
       },
       onConfig: (next) => setupLogging(args["log-level"], next.logLevel),
