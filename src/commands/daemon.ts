@@ -3,6 +3,7 @@ import { defineCommand } from "citty";
 import { createAlerts } from "../alerts/index.ts";
 import { configArgs, logLevelArgs } from "../config/args.ts";
 import { loadConfig } from "../config/load.ts";
+import { runnersGid } from "../control/group.ts";
 import { startControl, type DaemonControl } from "../control/index.ts";
 import { controlSocketPath, stateDir } from "../control/paths.ts";
 import { Daemon, readyTimeoutMs, stallAfterTicks } from "../daemon/daemon.ts";
@@ -76,7 +77,13 @@ export default defineCommand({
       readyTimeoutMs: readyTimeoutMs(),
       // The control socket belongs to the daemon holding the lock.
       onStart: async () => {
-        control = await startControl({ path: controlSocketPath(config.systemd.scope), version: VERSION, log: logger("control") });
+        control = await startControl({
+          path: controlSocketPath(config.systemd.scope),
+          version: VERSION,
+          log: logger("control"),
+          // System scope: root and the runners' group may use it (the unit's Group=); user scope: the user's own.
+          runnersGid: config.systemd.scope === "system" ? () => runnersGid(config.systemd.user) : undefined,
+        });
       },
       onTick: (r) => {
         alerts.onTick(r, daemon.config);
