@@ -4,7 +4,7 @@
 // unit gives (Group=), a chown to a supplementary group works without capabilities and fails without
 // the membership, and a socket whose group is neither the runners' nor root's is removed.
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { primaryGidIn, restrictSocketGroup, runnersGid, type SocketGroupOps } from "../../src/control/group.ts";
@@ -135,5 +135,26 @@ describe.skipIf(!isRoot || !setpriv)("the real kernel, root without capabilities
     expect(r).toMatchObject({ started: false, exists: false });
     expect(r.error).toMatch(/removed: .*gid 4343/);
     expect(existsSync(path)).toBe(false);
+  });
+  test("who may use it: a member of the runners' group gets an answer, another user is told permission denied", async () => {
+    chmodSync(dir, 0o755); // the socket's own mode and group decide, not the test's temp dir
+    const path = sockPath();
+    const log = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} };
+    const c = await startControl({ path, version: "t", log, runnersGid: () => RUNNERS_GID });
+    try {
+      const ask = async (extra: string[]) => {
+        const fixture = join(import.meta.dir, "fixtures/ask.ts");
+        const p = Bun.spawn([setpriv!, "--reuid", "65534", "--regid", "65534", ...extra, "--bounding-set=-all", "--inh-caps=-all", "--ambient-caps=-all", process.execPath, fixture, path], { stdout: "pipe", stderr: "pipe", env: { ...process.env, HOME: "/" } });
+        const [code, out, err] = await Promise.all([p.exited, new Response(p.stdout).text(), new Response(p.stderr).text()]);
+        if (code !== 0) throw new Error(`ask exited ${code}: ${err}`);
+        return JSON.parse(out.trim().split("\n").pop()!) as { kind: string; error?: string };
+      };
+      expect((await ask(["--groups", String(RUNNERS_GID)])).kind).toBe("answer");
+      const stranger = await ask(["--clear-groups"]);
+      expect(stranger.kind).toBe("failed");
+      expect(stranger.error).toMatch(/permission denied \(only root and the runners' group/);
+    } finally {
+      await c.close();
+    }
   });
 });
