@@ -3,7 +3,7 @@ import { defineCommand } from "citty";
 import { createAlerts } from "../alerts/index.ts";
 import { configArgs, logLevelArgs } from "../config/args.ts";
 import { loadConfig } from "../config/load.ts";
-import { runnersGid } from "../control/group.ts";
+import { expectedSocketGid } from "../control/group.ts";
 import { startControl, type DaemonControl } from "../control/index.ts";
 import { controlSocketPath, stateDir } from "../control/paths.ts";
 import { Daemon, readyTimeoutMs, stallAfterTicks } from "../daemon/daemon.ts";
@@ -82,7 +82,7 @@ export default defineCommand({
           version: VERSION,
           log: logger("control"),
           // System scope: root and the runners' group may use it (the unit's Group=); user scope: the user's own.
-          runnersGid: config.systemd.scope === "system" ? () => runnersGid(config.systemd.user) : undefined,
+          runnersGid: config.systemd.scope === "system" ? () => expectedSocketGid(config.systemd.user, process.getgid?.() ?? 0) : undefined,
         });
       },
       onTick: (r) => {

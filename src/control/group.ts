@@ -27,6 +27,15 @@ export function runnersGid(user: string, passwdPath = "/etc/passwd"): number | n
   }
 }
 
+/**
+ * The gid the socket must carry: the runner user's primary gid from /etc/passwd; for a user only NSS
+ * knows (LDAP), the daemon's own primary gid when it is not root's, which the unit's Group= (rendered
+ * by install from that user's primary group) gave it. null: unknown (the socket stays root-only).
+ */
+export function expectedSocketGid(user: string, ownGid: number, passwdPath = "/etc/passwd"): number | null {
+  return runnersGid(user, passwdPath) ?? (ownGid !== 0 ? ownGid : null);
+}
+
 export interface SocketGroupOps {
   gidOf(path: string): number;
   /** chown(path, -1, gid): the owner stays root */

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { primaryGidIn, restrictSocketGroup, runnersGid, type SocketGroupOps } from "../../src/control/group.ts";
+import { expectedSocketGid, primaryGidIn, restrictSocketGroup, runnersGid, type SocketGroupOps } from "../../src/control/group.ts";
 import { startControl } from "../../src/control/index.ts";
 import { CONTROL_SOCKET_MODE } from "../../src/control/server.ts";
 
@@ -43,6 +43,12 @@ describe("the runners' gid", () => {
     expect(primaryGidIn(passwd, "bad")).toBeNull();
     expect(runnersGid("root")).toBe(0);
     expect(runnersGid("cardano", join(dir, "no-such-passwd"))).toBeNull();
+  });
+  test("a user /etc/passwd does not list (LDAP): the daemon's own primary gid from the unit's Group=, unless root's", () => {
+    const none = join(dir, "no-such-passwd");
+    expect(expectedSocketGid("cardano", RUNNERS_GID, none)).toBe(RUNNERS_GID);
+    expect(expectedSocketGid("cardano", 0, none)).toBeNull();
+    expect(expectedSocketGid("root", RUNNERS_GID)).toBe(0);
   });
 });
 
