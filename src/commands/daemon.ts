@@ -3,6 +3,7 @@ import { defineCommand } from "citty";
 import { createAlerts } from "../alerts/index.ts";
 import { configArgs, logLevelArgs } from "../config/args.ts";
 import { loadConfig } from "../config/load.ts";
+import { expectedSocketGid } from "../control/group.ts";
 import { startControl, type DaemonControl } from "../control/index.ts";
 import { Operator } from "../control/operator.ts";
 import { controlSocketPath, stateDir } from "../control/paths.ts";
@@ -81,7 +82,14 @@ export default defineCommand({
         // Holds are read before the first tick: a held runner is not started by it.
         operator = new Operator({ stateDir: stateDir(config.systemd.scope), log: logger("operator"), cntRunners: () => daemon.config.cntRunners, onEvent: (e) => history.operator(e), onChange: (i) => (daemon.master.intent = i) });
         daemon.master.intent = operator.intent;
-        control = await startControl({ path: controlSocketPath(config.systemd.scope), version: VERSION, log: logger("control"), operator });
+        control = await startControl({
+          path: controlSocketPath(config.systemd.scope),
+          version: VERSION,
+          log: logger("control"),
+          operator,
+          // System scope: root and the runners' group may use it (the unit's Group=); user scope: the user's own.
+          runnersGid: config.systemd.scope === "system" ? () => expectedSocketGid(config.systemd.user, process.getgid?.() ?? 0) : undefined,
+        });
       },
       onTick: (r) => {
         alerts.onTick(r, daemon.config);

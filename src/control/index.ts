@@ -2,6 +2,7 @@
 // that cannot be created costs the control channel (logged), never supervision.
 
 import type { TickReport } from "../master/loop.ts";
+import type { SocketGroupOps } from "./group.ts";
 import { daemonView, type ControlAnswer, type ControlRequest, type MutatingRequest } from "./protocol.ts";
 import { ControlInbox, startControlServer, type ControlServer } from "./server.ts";
 
@@ -27,6 +28,9 @@ export interface ControlOptions {
     apply(req: MutatingRequest): ControlAnswer;
     waitSwitchover(): Promise<ControlAnswer>;
   };
+  /** System scope: the runners' gid (resolver, null when unknown) the socket must carry; absent: user scope */
+  runnersGid?: () => number | null;
+  groupOps?: SocketGroupOps;
 }
 
 /** A switchover waits for a gap between windows and a verifying tick: the CLI waits this long. */
@@ -58,7 +62,8 @@ export async function startControl(o: ControlOptions): Promise<DaemonControl> {
   };
   let server: ControlServer | null = null;
   try {
-    server = await startControlServer(o.path, handle, o.log);
+    const group = o.runnersGid ? { gid: o.runnersGid(), ops: o.groupOps } : undefined;
+    server = await startControlServer(o.path, handle, o.log, { group });
     o.log.info(`control socket ${o.path}`);
   } catch (e) {
     o.log.error(`control socket ${o.path}: ${e instanceof Error ? e.message : String(e)}; commands cannot reach this daemon (they read the runners directly)`);
