@@ -225,6 +225,12 @@ export function renderShow(units: readonly string[], states: readonly UnitState[
         ActiveEnterTimestampMonotonic: String(sinceUs),
         StateChangeTimestampMonotonic: String(sinceUs),
         NRestarts: String(s.restarts),
+        Result: s.lastExit?.result ?? "success",
+        ExecMainCode: String(s.lastExit ? { exited: 1, killed: 2, dumped: 3, unknown: 0 }[s.lastExit.code] : 0),
+        ExecMainStatus: String(s.lastExit?.status ?? 0),
+        // Only the run's length is read back from these two (ranMs).
+        ExecMainStartTimestampMonotonic: String(s.lastExit?.ranMs != null ? 1 : 0),
+        ExecMainExitTimestampMonotonic: String(s.lastExit ? 1 + (s.lastExit.ranMs ?? 0) * 1000 : 0),
       };
       return SHOW_PROPERTIES.map((k) => `${k}=${fields[k]}`).join("\n") + "\n";
     })

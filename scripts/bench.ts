@@ -2,11 +2,16 @@
 // `bun run bench`: the fault matrix in virtual time on ITN parameters (2 s slots, 43200 slots per
 // epoch, the pool leading 50 slots per epoch), 3 runners in key mode boot, ~3 days per scenario.
 // Every row runs the real master (decide, act, observe, loop) against the simulator.
-//   bun run bench [--json] [--days 3] [--only calm,crash-1h] [--runners 3] [--key-mode boot|rest]
+//   bun run bench [--json] [--days 3] [--only calm,crash-1h] [--runners 3] [--key-mode boot|rest] [--why]
+// --why: after each row, every stale_tip loss: the block the signer lacked, when another runner first
+// showed it, and whether a gap between windows followed in which the key could have moved.
 
 import { parseArgs } from "node:util";
-import { percentile, runScenario, type FaultEvent, type ScenarioSpec } from "../src/master/scenario.ts";
+import { percentile, runScenario, type FaultEvent, type ScenarioSpec } from "../src/lab/scenario.ts";
 import { Chain, ITN_CHAIN, type ChainParams } from "../src/sim/chain.ts";
+import { explainStaleTips } from "../src/sim/audit.ts";
+import { defaultViewLagMs } from "../src/sim/node.ts";
+import { simConfig } from "../src/lab/harness.ts";
 import type { Fault } from "../src/sim/world.ts";
 
 const { values } = parseArgs({
@@ -16,6 +21,7 @@ const { values } = parseArgs({
     only: { type: "string" },
     runners: { type: "string", default: "3" },
     "key-mode": { type: "string", default: "boot" },
+    why: { type: "boolean", default: false },
   },
 });
 const DAY_MS = 24 * 3600 * 1000;
@@ -127,6 +133,8 @@ if (!values.json) {
   console.log(`jorm-master bench: ITN chain (2 s slots, 43200 slots/epoch, density ${ITN_CHAIN.leaderSlotsPerEpoch} leader slots/epoch; busy-*: 1800 slots/epoch, ${BUSY_CHAIN.leaderSlotsPerEpoch} of them the pool's, every other epoch's first and last, for ${BUSY_SHARE} of the days), ${runners} runners, key mode ${keyMode}, ${values.days} days per scenario, virtual time`);
   console.log(header.join(" | "));
 }
+/** The seed's values for the seed's keys; the resolved defaults for the rest. */
+const BENCH_CONFIG = { eventActionMs: 15_000, startBeforeEventMs: 600_000, bootCatchUpMs: 1_500_000, maxBootMs: 1_800_000, maxOffset: 5 };
 let failed = false;
 for (const row of selected) {
   const r = await runScenario({
@@ -138,7 +146,7 @@ for (const row of selected) {
     scheduleComputeMs: 5_000,
     faults: [],
     // The seed's values for the seed's keys; the resolved defaults for the rest.
-    config: { eventActionMs: 15_000, startBeforeEventMs: 600_000, bootCatchUpMs: 1_500_000, maxBootMs: 1_800_000, maxOffset: 5 },
+    config: BENCH_CONFIG,
     ...row.spec,
   });
   const out = {
@@ -165,7 +173,18 @@ for (const row of selected) {
     ticks: r.ticks,
     wall_s: Math.round(r.wallMs / 100) / 10,
   };
+  const why = (() => {
+    if (!values.why) return null;
+    const w = r.world;
+    const c = simConfig(runners, { ...BENCH_CONFIG, ...row.spec.config });
+    const opts = { fromMs: r.fromMs, toMs: r.toMs, guardMs: c.slotGuardMs, marginMs: c.slotMarginMs, loopPeriodMs: c.loopPeriodMs };
+    const { slots } = w.audit(opts);
+    return explainStaleTips(w.journal.entries(), w.chain, slots, { ...opts, viewLagMs: (id, inc) => defaultViewLagMs(w.chain, id, inc) });
+  })();
   if (out.double_produced !== 0 || out.sign_overlap_ms !== 0 || out.shared_windows !== 0) failed = true;
+  if (why) {
+    Object.assign(out, { stale_tip_gaps: why.filter((x) => x.gapAfterLook).length, stale_tip_why: why });
+  }
   if (values.json) console.log(JSON.stringify(out));
   else {
     console.log(
@@ -186,6 +205,14 @@ for (const row of selected) {
         out.wall_s,
       ].join(" | "),
     );
+    const spe = r.world.chain.slotsPerEpoch;
+    for (const x of why ?? []) {
+      const rel = (t: number | null) => (t === null ? "never" : `${t - x.windowOpensMs >= 0 ? "+" : ""}${t - x.windowOpensMs} ms`);
+      console.log(
+        `  stale ${x.epoch}.${x.slot}: lacked the network's block of ${x.epoch * spe + x.slot - x.lackedAbs} slot(s) before; another runner showed it ${rel(x.shownMs)}, the first look after ${rel(x.firstLookMs)} from the window's opening: ${x.gapAfterLook ? "a gap between windows followed (avoidable)" : "no gap between windows before it (unavoidable)"}`,
+      );
+    }
+    if (why) console.log(`  stale_tip: ${why.length} lost, ${why.filter((x) => x.gapAfterLook).length} with a gap between windows after the first look`);
   }
 }
 if (failed) {

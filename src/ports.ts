@@ -37,6 +37,19 @@ export interface UnitState {
   restarts: number;
   /** Process stopped by SIGSTOP (from /proc/PID/stat 'T'); null when it cannot be read */
   frozen: boolean | null;
+  /** How the unit's last main process ended; null when none ended yet, absent when not read */
+  lastExit?: UnitExit | null;
+}
+
+/** How a unit's main process ended (systemd Result, ExecMainCode, ExecMainStatus). */
+export interface UnitExit {
+  /** systemd's Result: "success", "exit-code", "signal", "core-dump", "timeout", "start-limit-hit"… */
+  result: string;
+  /** "exited": status is its exit code; "killed" or "dumped": status is the signal */
+  code: "exited" | "killed" | "dumped" | "unknown";
+  status: number;
+  /** From the main process's start to its exit; null when systemd did not date both */
+  ranMs: number | null;
 }
 
 export type Signal = "SIGSTOP" | "SIGCONT" | "SIGKILL" | "SIGTERM";
@@ -54,6 +67,9 @@ export interface ServiceManager {
   armFreeze?(id: number, atMs: number): Promise<void>;
   /** Cancel an armed freeze; a no-op when none is armed. */
   disarmFreeze?(id: number): Promise<void>;
+  /** Moves an armed freeze to atMs without a moment unarmed (the new one armed before the old one
+   *  goes); disarmFreeze cancels it too. Absent: armFreeze, which must then be atomic. */
+  rearmFreeze?(id: number, atMs: number): Promise<void>;
 }
 
 export interface PoolToolApi {

@@ -2,8 +2,10 @@
 // summariser, then the real master over a simulated world with one runner that stays dead.
 import { describe, expect, test } from "bun:test";
 import { isFailure, RepeatSummarizer, REPEAT_SUMMARY_MS, summarizingLog } from "../src/log-summary.ts";
-import { simConfig, simDeps } from "../src/master/harness.ts";
-import { Master, type MasterLog } from "../src/master/loop.ts";
+import { simConfig, simDeps } from "../src/lab/harness.ts";
+import { Master, type MasterLog, type TickReport } from "../src/master/loop.ts";
+import { MasterMetrics } from "../src/metrics/master.ts";
+import type { ResolvedConfig } from "../src/config/types.ts";
 import type { ServiceManager } from "../src/ports.ts";
 import { testChainParams } from "../src/sim/chain.ts";
 import { World } from "../src/sim/world.ts";
@@ -64,7 +66,32 @@ function brokenStart(services: ServiceManager, id: number): ServiceManager {
   };
 }
 
-async function runDeadRunner(wrap: (log: MasterLog, clock: { now(): number }) => MasterLog & { sweep?: () => void }, ms: number) {
+/** Runner 2's unit starts, and its run exits 78 (a config error in the runner wrapper) 100 ms later:
+ *  systemctl start succeeds every time; the unit is then failed, and systemd does not restart it. */
+function exitsAtStart(services: ServiceManager, id: number, clock: { now(): number }, starts: number[]): ServiceManager {
+  let failedAt = 0;
+  return {
+    ...services,
+    showAll: async (ids) => {
+      const m = await services.showAll(ids);
+      const lastExit = { result: "exit-code", code: "exited" as const, status: 78, ranMs: 100 };
+      m.set(id, { id, activeState: "failed", subState: "failed", mainPid: 0, sinceMs: failedAt, restarts: 0, frozen: null, lastExit });
+      return m;
+    },
+    start: async (i) => {
+      if (i !== id) return services.start(i);
+      starts.push(clock.now());
+      failedAt = clock.now() + 100;
+    },
+  };
+}
+
+async function runDeadRunner(
+  wrap: (log: MasterLog, clock: { now(): number }) => MasterLog & { sweep?: () => void },
+  ms: number,
+  broken: (s: ServiceManager, id: number, clock: { now(): number }) => ServiceManager = brokenStart,
+  onTick?: (r: TickReport, config: ResolvedConfig) => void,
+) {
   const world = new World({ chain: testChainParams(), runners: 3, boot: FAST_BOOT, restTimeoutMs: 300 });
   const config = simConfig(3, { restTimeoutMs: 300 });
   for (const id of [0, 1]) await world.services.start(id);
@@ -77,7 +104,10 @@ async function runDeadRunner(wrap: (log: MasterLog, clock: { now(): number }) =>
   };
   const log = wrap(raw, world.clock);
   const deps = simDeps(world);
-  const master = new Master({ deps: { ...deps, services: brokenStart(deps.services, 2) }, config, log, onTick: () => log.sweep?.() });
+  const master = new Master({ deps: { ...deps, services: broken(deps.services, 2, world.clock) }, config, log, onTick: (r) => {
+    log.sweep?.();
+    onTick?.(r, config);
+  } });
   const ac = new AbortController();
   const done = master.run(ac.signal);
   await world.runUntil(world.clock.now() + ms);
@@ -111,5 +141,35 @@ describe("the master's log with one runner that stays dead", () => {
     // Before the back-off this run logged (and spawned systemctl for) the start over 50 times.
     const { lines } = await runDeadRunner((l) => l, 10_000);
     expect(lines.filter((l) => l.includes("start #2")).length).toBe(4);
+  });
+});
+
+describe("the master with a runner whose runs exit 78", () => {
+  test("starts back off (1 s doubling, not ~5 a second), told in one warning for the streak", async () => {
+    const starts: number[] = [];
+    const metrics = new MasterMetrics({ version: "t" });
+    const backoffS: number[] = [];
+    const { lines, ticks } = await runDeadRunner(
+      (l) => l,
+      120_000,
+      (sv, id, clock) => exitsAtStart(sv, id, clock, starts),
+      (r, config) => {
+        metrics.update(r, config, { poolToolFailures: 0 });
+        const m = /jorm_master_runner_start_backoff_seconds\{runner="2"\} (\S+)/.exec(metrics.render());
+        backoffS.push(Number(m?.[1]));
+      },
+    );
+    // The metric shows the wait, doubling with each start, up to 64 s after the 6th.
+    expect(Math.max(...backoffS)).toBe(64);
+    expect(backoffS.every((x) => x >= 1)).toBe(true);
+    expect(ticks).toBeGreaterThan(200);
+    // 1, 2, 4, 8, 16, 32 s after each failure: 6 starts in two minutes, not one per tick.
+    expect(starts.length).toBeGreaterThanOrEqual(5);
+    expect(starts.length).toBeLessThanOrEqual(7);
+    const gaps = starts.slice(1).map((t, i) => t - starts[i]!);
+    for (let i = 1; i < gaps.length; i++) expect(gaps[i]!).toBeGreaterThan(1.5 * gaps[i - 1]!);
+    expect(lines.filter((l) => l.includes("runner #2 unit"))).toEqual([
+      "warn runner #2 unit: its last run exited 78 (a configuration error: see the unit's journal); starts back off up to 5 min",
+    ]);
   });
 });

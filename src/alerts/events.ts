@@ -3,8 +3,12 @@
 // reads the clock: "now" is the end of the tick the report describes.
 
 import type { ResolvedConfig } from "../config/types.ts";
+import { clusterBlock } from "../master/cluster.ts";
 import type { TickReport } from "../master/loop.ts";
 import { epochClock } from "../master/schedule.ts";
+import { emptySlotLedger, foldSlotOutcomes, SLOT_OUTCOME_GRACE_MS, type SettledSlot, type SlotLedger } from "../master/slot-outcomes.ts";
+
+export type { SettledSlot };
 
 export type Severity = "critical" | "warning" | "info";
 
@@ -18,7 +22,9 @@ export type AlertKind =
   | "slot_missed"
   | "runner_cannot_start"
   | "daemon_start"
-  | "daemon_stop";
+  | "daemon_stop"
+  /** Cluster mode: this host started or stopped signing (the etcd signer lease) */
+  | "cluster_lease";
 
 export interface AlertEvent {
   kind: AlertKind;
@@ -33,9 +39,8 @@ export interface AlertEvent {
   runner?: number;
 }
 
-/** A slot's outcome is settled this long after it ends (as for the metrics: a demoted standby's log
- *  shows Rejected for a slot the signer produced; logs are re-read at least every 30 s). */
-export const ALERT_SLOT_GRACE_MS = 60_000;
+/** A slot's outcome is settled this long after it ends (the same ledger as the metrics'). */
+export const ALERT_SLOT_GRACE_MS = SLOT_OUTCOME_GRACE_MS;
 /** Without settings (no runner answered yet) "a window" is taken as this long. */
 export const NO_SIGNER_FALLBACK_MS = 10_000;
 /** A fresh daemon may wait one window before its first promotion (the schedule is unknown), and the
@@ -49,11 +54,10 @@ export interface AlertMemory {
   noSignerSinceMs: number | null;
   noSignerAlerted: boolean;
   twoHoldersAlerted: boolean;
-  /** Slots some log shows as done, not yet settled: absolute slot → end, block seen, a reject reason */
-  pending: Record<number, { endMs: number; block: boolean; rejected: string | null; epoch: number; slot: number; hash?: string; producer?: number }>;
-  settled: number[];
-  /** The first tick's start: slots that ended before it are history */
-  sinceMs: number | null;
+  /** The leader slots seen done, settled a grace after they end */
+  slots: SlotLedger;
+  /** Cluster mode: whether the lease let this host sign at the previous tick (undefined: not yet known) */
+  clusterSigning?: boolean;
 }
 
 export const emptyAlertMemory = (): AlertMemory => ({
@@ -61,9 +65,7 @@ export const emptyAlertMemory = (): AlertMemory => ({
   noSignerSinceMs: null,
   noSignerAlerted: false,
   twoHoldersAlerted: false,
-  pending: {},
-  settled: [],
-  sinceMs: null,
+  slots: emptySlotLedger(),
 });
 
 /** How long "no signer" may last before it is an alarm: one guarded slot window plus slack. */
@@ -73,22 +75,11 @@ export function noSignerLimitMs(r: TickReport, config: ResolvedConfig): number {
   return slotMs + config.slotGuardMs + config.slotMarginMs + NO_SIGNER_SLACK_MS;
 }
 
-/** A leader slot whose outcome is settled (for the event log): the block's hash and the runner whose
- *  log shows it, or the first reject reason. */
-export interface SettledSlot {
-  abs: number;
-  epoch: number;
-  slot: number;
-  endMs: number;
-  block: { hash: string; producer: number } | null;
-  rejected: string | null;
-}
-
 export function alertEvents(r: TickReport, prev: AlertMemory, config: ResolvedConfig): { events: AlertEvent[]; memory: AlertMemory; settled: SettledSlot[] } {
   const now = r.startedMs + r.durationMs;
   const events: AlertEvent[] = [];
   const settledNow: SettledSlot[] = [];
-  const memory: AlertMemory = { ...prev, pending: { ...prev.pending }, sinceMs: prev.sinceMs ?? r.startedMs };
+  const memory: AlertMemory = { ...prev };
   const push = (e: Omit<AlertEvent, "atMs">) => events.push({ ...e, atMs: now });
 
   // Actions: promotions to signer, SIGKILL fences, runners that will not start.
@@ -107,12 +98,33 @@ export function alertEvents(r: TickReport, prev: AlertMemory, config: ResolvedCo
   }
   memory.signer = r.memory.signer;
 
+  // Cluster mode: this host starting or ceasing to sign is told; a host that knows another one
+  // signs has no signer of its own by design (no "no signer" alarm there). A host that knows of
+  // no signing host (etcd unreachable) raises it as usual.
+  const c = r.observation.cluster;
+  const block = c ? clusterBlock(c, now) : null;
+  if (c) {
+    const here = block === null;
+    if (prev.clusterSigning !== undefined && here !== prev.clusterSigning) {
+      push(
+        here
+          ? { kind: "cluster_lease", severity: "info", key: `cluster_lease:on:${now}`, title: "this host signs (it holds the etcd signer lease)", text: "the signer lease allows signing" }
+          : { kind: "cluster_lease", severity: "warning", key: `cluster_lease:off:${now}`, title: "this host stopped signing", text: block! },
+      );
+    }
+    memory.clusterSigning = here;
+  }
+  const otherHostSigns = c !== undefined && !c.maySign && c.holder != null;
+
   // No verified signer: the signer is named and its GET /leaders lists a key.
   const views = new Map(r.views.map((v) => [v.id, v]));
   const signer = r.memory.signer;
   const signerView = signer === null ? undefined : views.get(signer);
   const signing = signerView !== undefined && (signerView.leaderIds?.length ?? 0) > 0;
-  if (signing) {
+  if (otherHostSigns) {
+    memory.noSignerSinceMs = null;
+    memory.noSignerAlerted = false;
+  } else if (signing) {
     if (prev.noSignerAlerted) {
       push({ kind: "no_signer_resolved", severity: "info", key: `no_signer_resolved:${now}`, title: `#${signer} signs again`, text: `no signer for ${Math.round((now - (prev.noSignerSinceMs ?? now)) / 1000)} s`, runner: signer! });
     }
@@ -147,49 +159,19 @@ export function alertEvents(r: TickReport, prev: AlertMemory, config: ResolvedCo
   // Slots: settled a grace after they end; missed when no log shows a block.
   const settings = r.observation.settings;
   if (settings) {
-    const clock = epochClock(settings);
-    const settled = new Set(prev.settled);
-    // Older slots are forgotten once settled; a standby's log may still list them (Rejected) after
-    // the runner that produced them restarted with an empty log, so they are not taken in again.
-    const oldest = clock.abs(clock.epochAt(now) - 1, 0);
-    for (const o of r.observation.runners) {
-      if (!o.logs?.ok) continue;
-      for (const l of o.logs.value) {
-        if (l.status.kind === "pending") continue;
-        const abs = clock.abs(l.scheduledAt.epoch, l.scheduledAt.slot);
-        if (settled.has(abs) || abs < oldest) continue;
-        const endMs = clock.slotStartMs(abs) + clock.slotMs;
-        if (endMs < memory.sinceMs!) continue;
-        const seen = memory.pending[abs];
-        const rejected = l.status.kind === "rejected" ? `#${o.id}: ${l.status.reason}` : null;
-        const produced = l.status.kind === "block" && !seen?.block ? { hash: l.status.block, producer: o.id } : seen?.block ? { hash: seen.hash, producer: seen.producer } : {};
-        memory.pending[abs] = {
-          endMs,
-          block: (seen?.block ?? false) || l.status.kind === "block",
-          rejected: seen?.rejected ?? rejected,
-          epoch: l.scheduledAt.epoch,
-          slot: l.scheduledAt.slot,
-          ...produced,
-        };
-      }
-    }
-    for (const [k, p] of Object.entries(memory.pending)) {
-      const abs = Number(k);
-      if (abs < oldest) delete memory.pending[abs];
-      if (abs < oldest || now < p.endMs + ALERT_SLOT_GRACE_MS) continue;
-      delete memory.pending[abs];
-      settled.add(abs);
-      settledNow.push({ abs, epoch: p.epoch, slot: p.slot, endMs: p.endMs, block: p.block ? { hash: p.hash ?? "", producer: p.producer ?? -1 } : null, rejected: p.rejected });
+    const folded = foldSlotOutcomes(prev.slots, r.observation.runners, epochClock(settings), r.startedMs, now);
+    memory.slots = folded.ledger;
+    for (const p of folded.settled) {
+      settledNow.push(p);
       if (p.block) continue;
       push({
         kind: "slot_missed",
         severity: "warning",
-        key: `slot:${abs}`,
+        key: `slot:${p.abs}`,
         title: `slot ${p.epoch}.${p.slot} ${p.rejected ? "rejected" : "missed"}`,
         text: p.rejected ? `no runner produced it; rejected by ${p.rejected}` : "no runner's leader log shows a block for it",
       });
     }
-    memory.settled = [...settled].filter((a) => a >= oldest);
   }
   return { events, memory, settled: settledNow };
 }

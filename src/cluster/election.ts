@@ -50,6 +50,12 @@ export interface Election {
   readonly key: string;
   readonly candidate: string;
   campaign(): Promise<CampaignOutcome>;
+  /**
+   * Takes up a lease this host's previous daemon held (a restart): holding again only if a
+   * keep-alive proves the lease alive and the key still bound to it, created at `createRevision`.
+   * The deadline counts from this keep-alive's send time, like any renewal.
+   */
+  resume(lease: LeaseId, createRevision: number): Promise<RenewOutcome>;
   renew(): Promise<RenewOutcome>;
   /** Gives the right up: local state first (no signing from here on), then the lease is revoked. */
   resign(): Promise<EtcdResult<null>>;
@@ -137,6 +143,25 @@ export function createElection(options: ElectionOptions): Election {
     return { kind: "renewed", ttlS: alive.value.ttlS, signUntilMs: next };
   }
 
+  async function resume(lease: LeaseId, createRevision: number): Promise<RenewOutcome> {
+    if (state !== null) return { kind: "renewed", ttlS: state.ttlS, signUntilMs: state.signUntilMs };
+    const sentAt = now();
+    const alive = await etcd.leaseKeepAlive(lease);
+    if (!alive.ok) return { kind: "error", error: alive.error, signUntilMs: null };
+    if (alive.value.ttlS <= 0) return { kind: "lost", reason: `lease ${lease} is gone (expired or revoked)` };
+    const read = await etcd.range(key);
+    if (!read.ok) return { kind: "error", error: read.error, signUntilMs: null };
+    const kv = read.value.kvs[0];
+    if (kv === undefined || kv.lease !== lease || kv.createRevision !== createRevision) {
+      return { kind: "lost", reason: `${key} is no longer bound to lease ${lease}` };
+    }
+    // A campaign that won meanwhile keeps its own state
+    const meanwhile = state as Holding | null;
+    if (meanwhile !== null) return { kind: "renewed", ttlS: meanwhile.ttlS, signUntilMs: meanwhile.signUntilMs };
+    state = { lease, ttlS: alive.value.ttlS, signUntilMs: signUntilMs(sentAt, alive.value.ttlS, bounds), createRevision };
+    return { kind: "renewed", ttlS: state.ttlS, signUntilMs: state.signUntilMs };
+  }
+
   function drop(reason: string): RenewOutcome {
     state = null;
     return { kind: "lost", reason };
@@ -146,6 +171,7 @@ export function createElection(options: ElectionOptions): Election {
     key,
     candidate,
     campaign,
+    resume,
     // One keep-alive round at a time: a caller that renews again while one is in flight shares it
     renew() {
       renewing ??= renewOnce().finally(() => {

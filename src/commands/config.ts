@@ -1,4 +1,6 @@
 import { defineCommand } from "citty";
+import { createElection } from "../cluster/election.ts";
+import { createGatewayClient } from "../cluster/gateway.ts";
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { mkdir, rename, writeFile } from "node:fs/promises";
@@ -42,11 +44,22 @@ export function checkSummary({ config: c, notes }: LoadedConfig): string {
     `PoolTool:  ${c.pooltool === null ? "off" : `on (pool ${c.pooltool.poolId}, tip every ${seconds(c.pooltool.sendWaitMs)}, majority max every ${seconds(c.pooltool.recvWaitMs)})`}`,
   );
   out.push(`log level: ${c.logLevel}`);
+  if (c.cluster !== null) {
+    const k = c.cluster;
+    out.push(`cluster:   this host is ${k.name}; signer key ${k.prefix}/signer, lease ${k.leaseTtlS} s; etcd ${k.etcdEndpoints.join(", ")} (deadline ${seconds(k.etcdTimeoutMs)})`);
+  }
   if (notes.length > 0) {
     out.push("notes:");
     for (const note of notes) out.push(`  - ${note}`);
   }
   return `${out.join("\n")}\n`;
+}
+
+/** What `config check` found in etcd, one line. */
+export function etcdFinding(self: string, r: { holder: string | null; endpoint: string } | { error: string }): string {
+  if ("error" in r) return `etcd:      unreachable (${r.error}); the daemon runs, but this host signs only once it holds the lease`;
+  const who = r.holder === null ? "no host holds the signer key" : r.holder === self ? "this host holds the signer key" : `${r.holder} holds the signer key`;
+  return `etcd:      reached at ${r.endpoint}; ${who}`;
 }
 
 const init = defineCommand({
@@ -101,6 +114,15 @@ const check = defineCommand({
     const loaded = await loadConfigWithNotes(args.config);
     process.stdout.write(checkSummary(loaded));
     for (const w of unitWarnings(loaded.config, args["unit-dir"])) process.stderr.write(`warning: ${w}\n`);
+    const k = loaded.config.cluster;
+    if (k !== null) {
+      // The file is valid either way (exit 0); what etcd says is reported, an unreachable one warned of.
+      const etcd = createGatewayClient({ endpoints: k.etcdEndpoints, callTimeoutMs: k.etcdTimeoutMs });
+      const r = await createElection({ etcd, prefix: k.prefix, candidate: k.name, ttlS: k.leaseTtlS }).holder();
+      const line = etcdFinding(k.name, r.ok ? { holder: r.value?.value ?? null, endpoint: r.endpoint } : { error: r.error.message });
+      if (r.ok) process.stdout.write(`${line}\n`);
+      else process.stderr.write(`warning: ${line}\n`);
+    }
   },
 });
 

@@ -1,8 +1,11 @@
+import { join } from "node:path";
 import { defineCommand } from "citty";
 import { createAlerts } from "../alerts/index.ts";
 import { configArgs, logLevelArgs } from "../config/args.ts";
 import { loadConfig } from "../config/load.ts";
+import { expectedSocketGid } from "../control/group.ts";
 import { startControl, type DaemonControl } from "../control/index.ts";
+import { Operator } from "../control/operator.ts";
 import { controlSocketPath, stateDir } from "../control/paths.ts";
 import { Daemon, readyTimeoutMs, stallAfterTicks } from "../daemon/daemon.ts";
 import { createHistory } from "../history/index.ts";
@@ -59,6 +62,7 @@ export default defineCommand({
     const slotsUploader = new SlotsUploader(logger("pooltool"));
     const history = createHistory(stateDir(config.systemd.scope), logger("history"));
     let control: DaemonControl | null = null;
+    let operator: Operator | null = null;
     const daemon: Daemon = new Daemon({
       config,
       load: () => loadConfig(args.config),
@@ -68,15 +72,28 @@ export default defineCommand({
       metrics: new MasterMetrics({ version: VERSION, alerts: alerts.counts }),
       lockPath: defaultLockPath(config.systemd.scope),
       bootPermitDir: bootPermitDir(config.systemd.scope),
+      // Cluster mode: a restarted daemon takes its predecessor's etcd lease up again.
+      leaseFile: join(stateDir(config.systemd.scope), "cluster-lease.json"),
       // An activating master that never completes an observation fences nobody: bounded, then exit
       // non-zero so systemd restarts it (TimeoutStartSec= is just above the bound).
       readyTimeoutMs: readyTimeoutMs(),
       // The control socket belongs to the daemon holding the lock.
       onStart: async () => {
-        control = await startControl({ path: controlSocketPath(config.systemd.scope), version: VERSION, log: logger("control") });
+        // Holds are read before the first tick: a held runner is not started by it.
+        operator = new Operator({ stateDir: stateDir(config.systemd.scope), log: logger("operator"), cntRunners: () => daemon.config.cntRunners, onEvent: (e) => history.operator(e), onChange: (i) => (daemon.master.intent = i) });
+        daemon.master.intent = operator.intent;
+        control = await startControl({
+          path: controlSocketPath(config.systemd.scope),
+          version: VERSION,
+          log: logger("control"),
+          operator,
+          // System scope: root and the runners' group may use it (the unit's Group=); user scope: the user's own.
+          runnersGid: config.systemd.scope === "system" ? () => expectedSocketGid(config.systemd.user, process.getgid?.() ?? 0) : undefined,
+        });
       },
       onTick: (r) => {
         alerts.onTick(r, daemon.config);
+        operator?.onTick(r);
         void control?.onTick(r);
         slotsUploader.onTick(r, daemon.config);
         loopLog.sweep();
@@ -91,6 +108,7 @@ export default defineCommand({
         await history.stopping(`${why}; ${lastStatus}`, ALERTS_FLUSH_MS);
       },
       onClose: async () => {
+        operator?.close();
         await control?.close();
       },
       onConfig: (next) => setupLogging(args["log-level"], next.logLevel),

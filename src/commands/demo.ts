@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { z } from "zod";
 import { EXIT_USAGE, UserError } from "../errors.ts";
-import { masterOnWorld, simConfig } from "../master/harness.ts";
+import { masterOnWorld, simConfig } from "../lab/harness.ts";
 import { signOverlapMs } from "../sim/audit.ts";
 import type { MasterLog, TickReport } from "../master/loop.ts";
 import { FailoverTimer, percentile } from "../lab/measure.ts";

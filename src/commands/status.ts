@@ -1,4 +1,6 @@
 import { defineCommand } from "citty";
+import { createElection } from "../cluster/election.ts";
+import { createGatewayClient } from "../cluster/gateway.ts";
 import { configArgs } from "../config/args.ts";
 import { loadConfig } from "../config/load.ts";
 import type { ResolvedConfig } from "../config/types.ts";
@@ -41,6 +43,15 @@ export function statusDeps(config: ResolvedConfig, opts: { restOnly: boolean }):
     switches: services ? (ids) => services.showFreezeSwitches(ids) : null,
     pooltool: config.pooltool ? createPoolTool(config.pooltool, { timeoutMs: Math.max(config.restTimeoutMs, POOLTOOL_MIN_TIMEOUT_MS) }) : null,
     now: realClock.now,
+    // Cluster mode: who holds the signer key, read from etcd within the configured deadline.
+    clusterHolder: config.cluster
+      ? async () => {
+          const c = config.cluster!;
+          const etcd = createGatewayClient({ endpoints: c.etcdEndpoints, callTimeoutMs: c.etcdTimeoutMs });
+          const r = await createElection({ etcd, prefix: c.prefix, candidate: c.name, ttlS: c.leaseTtlS }).holder();
+          return r.ok ? { holder: r.value?.value ?? null } : { error: r.error.message };
+        }
+      : null,
   };
 }
 
@@ -101,14 +112,16 @@ export default defineCommand({
   meta: {
     name: "status",
     description:
-      "Show every runner at a glance: unit and node state, height and lag, who holds the key, leader events\n" +
-      "left this epoch and the next one, uptime, restarts; epoch, slot and time to the next epoch above.\n" +
+      "Show every runner at a glance: unit and node state, height and lag, who holds the key, who is warm (holds\n" +
+      "this epoch's remaining leader slots, so it could take over and sign them), leader events left this epoch\n" +
+      "and the next one, uptime, restarts; epoch, slot and time to the next epoch above.\n" +
       "Reads REST and systemd directly (read-only), so it works with or without the daemon; a running daemon is\n" +
       "asked too (its control socket) for what only it knows, e.g. a boundary hand-out in progress: one line above.\n" +
       "Exit code, as a monitoring check (Nagios/Icinga plugin convention): 0 OK (one signer, every other\n" +
       "runner proven unable to sign or a boundary co-holder with its dead-man switch armed), 1 WARNING (a key\n" +
-      "state unknown, no warm standby, a unit failed, PoolTool unreachable), 2 CRITICAL (no signer, or two\n" +
-      "that may sign outside a hand-out), 3 UNKNOWN (status could not evaluate, e.g. a broken config).\n" +
+      "state unknown, no warm standby (none holds the epoch's remaining slots), a unit failed, PoolTool\n" +
+      "unreachable), 2 CRITICAL (no signer, or two that may sign outside a hand-out), 3 UNKNOWN (status could\n" +
+      "not evaluate, e.g. a broken config).\n" +
       "Example: jorm-master status --watch",
   },
   args: {

@@ -8,6 +8,7 @@ import { EXIT_FAILURE, EXIT_OK } from "../errors.ts";
 import type { MasterDeps } from "../master/act.ts";
 import { bootPermits, clearBootPermits, writeBootPermits } from "../master/bootpermits.ts";
 import { READY_TIMEOUT_MS } from "../master/bootpolicy.ts";
+import { coHolderSwitches } from "../master/cluster.ts";
 import { acquireLock, type Lock } from "../master/lock.ts";
 import { Master, TicksFailingError, type MasterLog, type TickFailureLimit, type TickReport } from "../master/loop.ts";
 import { runnerIds } from "../master/observe.ts";
@@ -16,6 +17,10 @@ import { MasterMetrics } from "../metrics/master.ts";
 import { serveMetrics, type MetricsServer } from "../metrics/server.ts";
 import { createNotifier, type Notifier } from "../systemd/notify.ts";
 import { VERSION } from "../version.ts";
+import { createElection } from "../cluster/election.ts";
+import type { Etcd } from "../cluster/etcd.ts";
+import { createGatewayClient } from "../cluster/gateway.ts";
+import { fileLeaseStore, SignerLease } from "./lease.ts";
 import { buildPorts } from "./ports.ts";
 
 /** Test-only: after this many ticks the loop blocks forever, so tests can watch systemd's watchdog act. */
@@ -107,6 +112,12 @@ export interface DaemonOptions {
   tickFailureLimit?: TickFailureLimit;
   /** Test hook: stall the loop after this many ticks */
   stallAfterTicks?: number | null;
+  /** Cluster mode: the etcd client (default: the JSON gateway on cluster.etcd) */
+  etcd?: (cluster: NonNullable<ResolvedConfig["cluster"]>) => Etcd;
+  /** Cluster mode: monotonic ms for the lease deadlines (default performance.now) */
+  mono?: () => number;
+  /** Cluster mode: where the lease is remembered so a restarted daemon takes it up again (null: nowhere) */
+  leaseFile?: string | null;
 }
 
 export class Daemon {
@@ -127,11 +138,33 @@ export class Daemon {
   private lastStatus = "";
   private stopReason = "";
   private permitsFailing = false;
+  /** Cluster mode: the etcd signer lease this host campaigns for and keeps (null: one server) */
+  readonly lease: SignerLease | null = null;
 
   constructor(opts: DaemonOptions) {
     this.opts = opts;
     this.config = opts.config;
-    this.ports = opts.ports ?? ((c) => buildPorts(c));
+    const basePorts = opts.ports ?? ((c: ResolvedConfig) => buildPorts(c));
+    const cluster = opts.config.cluster;
+    if (cluster !== null) {
+      const etcd = opts.etcd ? opts.etcd(cluster) : createGatewayClient({ endpoints: cluster.etcdEndpoints, callTimeoutMs: cluster.etcdTimeoutMs });
+      const mono = opts.mono ?? (() => performance.now());
+      const election = createElection({ etcd, prefix: cluster.prefix, candidate: cluster.name, ttlS: cluster.leaseTtlS, now: mono });
+      this.lease = new SignerLease({
+        election,
+        services: () => this.master.deps.services,
+        clock: { now: () => this.master.deps.clock.now(), sleep: (ms, signal) => this.master.deps.clock.sleep(ms, signal) },
+        mono,
+        signer: () => this.master.memory.signer,
+        coHolders: () => coHolderSwitches(this.master.memory, this.master.deps.clock.now()),
+        log: opts.log,
+        prefix: cluster.prefix,
+        store: opts.leaseFile ? fileLeaseStore(opts.leaseFile) : null,
+      });
+    }
+    // Every set of ports decide observes through carries what the lease allows (cluster mode).
+    const lease = this.lease;
+    this.ports = lease === null ? basePorts : (c) => ({ ...basePorts(c), cluster: () => lease.observe() });
     this.notifier = opts.notifier ?? createNotifier({});
     this.metrics = opts.metrics ?? new MasterMetrics({ version: VERSION });
     this.master = new Master({
@@ -177,6 +210,9 @@ export class Daemon {
           (this.lock ? `, lock ${this.lock.path}` : ""),
       );
       let code = EXIT_OK;
+      const c0 = this.config.cluster;
+      const leaseLoop = this.lease !== null && c0 !== null ? this.lease.run(this.ac.signal, c0.leaseTtlS) : Promise.resolve();
+      if (c0 !== null) log.info(`cluster ${c0.prefix} as ${c0.name}: signing only while holding ${c0.prefix}/signer (lease ${c0.leaseTtlS} s, etcd ${c0.etcdEndpoints.join(", ")})`);
       try {
         await this.master.run(this.ac.signal);
       } catch (e) {
@@ -188,6 +224,10 @@ export class Daemon {
         code = EXIT_FAILURE;
       }
       await this.part();
+      this.ac.abort();
+      // The lease is kept, not revoked: a restarted daemon takes it up and the signer signs on. If no
+      // daemon comes back, the signer's switch fires when the allowance ends, then the lease ends.
+      await leaseLoop;
       await this.opts.beforeExit?.(this.stopReason, this.lastStatus);
       return code;
     } finally {
@@ -256,6 +296,11 @@ export class Daemon {
       const reason = e instanceof Error ? e.message : String(e);
       log.error(`SIGHUP: the new config is invalid, keeping the old one:\n${reason}`);
       return { applied: false, reason, restartKeys: [] };
+    }
+    if (JSON.stringify(next.cluster) !== JSON.stringify(this.config.cluster)) {
+      const reason = `cluster cannot change while the daemon runs; restart it (systemctl restart ${this.config.systemd.masterUnit})`;
+      log.error(`SIGHUP: refused, keeping the old config: ${reason}`);
+      return { applied: false, reason, restartKeys: ["cluster"] };
     }
     const changes = configChanges(this.config, next);
     const changedKeys = changes.map((c) => c.slice(0, c.indexOf(":")));

@@ -31,6 +31,10 @@ export const HISTORY_KINDS = [
   "slot_produced",
   "slot_missed",
   "slot_rejected",
+  // The operator's requests, as the daemon applied them (jorm-master hold/release/switchover)
+  "hold",
+  "release",
+  "switchover",
 ] as const;
 export type HistoryKind = (typeof HISTORY_KINDS)[number];
 

@@ -4,7 +4,6 @@
 
 import type { NodeApi, NodeSecret } from "../node/types.ts";
 import type { Clock, ListenerCheck, PoolToolApi, ServiceManager, UnitState } from "../ports.ts";
-import { actionKey } from "./decide.ts";
 import type { Action, Memory, Outcome, Plan } from "./types.ts";
 
 /** How long a SIGKILL may take to show in systemd before the fence counts as failed. */
@@ -23,7 +22,11 @@ export interface MasterDeps {
   /** Checks that the runner unit's main process holds its REST port before the key is posted there.
    *  Without one, no key is ever posted (status and other readers need none). */
   listener?: ListenerCheck;
+  /** Cluster mode only: what the etcd signer lease allows this host, read at each observation */
+  cluster?: () => ClusterObs;
 }
+
+import type { ClusterObs } from "./cluster.ts";
 
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
@@ -117,7 +120,7 @@ async function promote(deps: MasterDeps, a: Extract<Action, { kind: "promote" }>
   }
   const added = await api.addLeader(secret);
   if (!added.ok) {
-    if (a.leaseAtMs !== undefined) await disarm(deps, a.id);
+    if (a.leaseAtMs !== undefined && !a.switchStays) await disarm(deps, a.id);
     return { action: a, ok: false, detail: `POST /leaders failed: ${describe(added)}` };
   }
   const back = await api.leaders();
@@ -268,58 +271,4 @@ export async function act(deps: MasterDeps, plan: Plan, signal?: AbortSignal): P
   const rest = plan.other.filter((a) => !("id" in a) || !failedIds.has(a.id));
   outcomes.push(...(await Promise.all(rest.map((a) => run(deps, a)))));
   return outcomes;
-}
-
-/** Fold the outcomes into memory (pure). */
-export function applyOutcomes(memory: Memory, outcomes: readonly Outcome[], now: number): Memory {
-  const runners = { ...memory.runners };
-  const failures = { ...memory.failures };
-  for (const o of outcomes) {
-    const k = actionKey(o.action);
-    if (o.ok) delete failures[k];
-    else failures[k] = { count: (failures[k]?.count ?? 0) + 1, lastMs: now };
-  }
-  let signer = memory.signer;
-  let tip = memory.tip;
-  let boundary = memory.boundary;
-  for (const o of outcomes) {
-    const a = o.action;
-    if (a.kind === "reportTip") {
-      if (o.ok) tip = { lastSentMs: now, lastSentHeight: a.height };
-      continue;
-    }
-    const r = runners[a.id];
-    if (!r) continue;
-    const m = { ...r };
-    runners[a.id] = m;
-    switch (a.kind) {
-      case "demote":
-        if (o.ok) {
-          m.keylessProof = true;
-          m.lastLeaderIds = [];
-          m.holderSinceMs = null;
-        }
-        break;
-      case "promote":
-        // Posted, whether or not it was read back: from now on assume it holds the key.
-        m.keylessProof = false;
-        if (o.leaderId !== undefined) m.lastLeaderIds = [o.leaderId];
-        if (o.ok) {
-          m.holderSinceMs ??= now;
-          m.logsWanted = true;
-        }
-        if (o.ok && a.purpose === "sign") signer = a.id;
-        if (!o.ok && boundary) boundary = { ...boundary, coHolders: boundary.coHolders.filter((id) => id !== a.id) };
-        break;
-      case "freeze":
-        if (o.ok) m.frozenByUs = a.cause;
-        break;
-      case "thaw":
-        if (o.ok) m.frozenByUs = null;
-        break;
-      default:
-        break;
-    }
-  }
-  return { ...memory, runners, signer, tip, boundary, failures };
 }

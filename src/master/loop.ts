@@ -2,9 +2,11 @@
 // every window edge and boundary the plan names, and right after acting to confirm.
 
 import type { ResolvedConfig } from "../config/types.ts";
-import { act, applyOutcomes, run, type MasterDeps } from "./act.ts";
-import { boundaryStrip, decide, emptyMemory, partingFences } from "./decide.ts";
+import { act, type MasterDeps } from "./act.ts";
+import { emptyMemory, step } from "./decide.ts";
+import { START_BACKOFF_MAX_MS } from "./rules.ts";
 import { observe, type ObserveState } from "./observe.ts";
+import { NO_INTENT, type OperatorIntent } from "./intent.ts";
 import { epochClock } from "./schedule.ts";
 import type { Memory, Observation, Outcome, Plan, RunnerView } from "./types.ts";
 
@@ -115,6 +117,8 @@ export class Master {
   poolToolFailures = 0;
   private lastNotes = new Set<string>();
   ticks = 0;
+  /** What the operator asked for (holds, a switchover): passed with every observation */
+  intent: OperatorIntent = NO_INTENT;
 
   private opts: MasterOptions;
 
@@ -166,20 +170,21 @@ export class Master {
     const { deps, log } = this.opts;
     const startedMs = deps.clock.now();
     this.refreshPoolTool(startedMs);
-    const early = boundaryStrip(this.memory, this.state.settings, startedMs);
-    const earlyOutcomes = early.length > 0 ? await Promise.all(early.map((a) => run(deps, a))) : [];
-    if (this.memory.boundary && early.length > 0) this.memory = { ...this.memory, boundary: { ...this.memory.boundary, stripped: true } };
-    const observation = await observe(deps, this.config, this.memory, this.state);
-    const now = deps.clock.now();
-    const { plan, memory, views } = decide(observation, this.memory, this.config, now);
+    // Due the moment the epoch starts, before observing: the co-holders' key removals (fences, in parallel).
+    const early = step(this.memory, { kind: "epoch-start", settings: this.state.settings, now: startedMs });
+    this.memory = early.memory;
+    const earlyOutcomes = early.plan.fences.length > 0 ? await act(deps, early.plan) : [];
+    const observation = { ...(await observe(deps, this.config, this.memory, this.state)), intent: this.intent };
+    const { plan, memory, views } = step(this.memory, { kind: "observed", obs: observation, config: this.config, now: deps.clock.now() });
     this.memory = memory;
     // A situation that lasts (a signer kept while unwell, say) is told once, not every tick.
     for (const n of plan.notes) if (!this.lastNotes.has(n)) log.info(n);
     this.lastNotes = new Set(plan.notes);
     this.logFailures(observation);
+    this.logStartBackoff(plan);
     const outcomes = [...earlyOutcomes, ...(await act(deps, plan, signal))];
     this.logOutcomes(outcomes, this.memory.boundary);
-    this.memory = applyOutcomes(this.memory, outcomes, deps.clock.now());
+    this.memory = step(this.memory, { kind: "acted", outcomes, now: deps.clock.now() }).memory;
     this.ticks++;
     const report: TickReport = {
       startedMs,
@@ -200,10 +205,9 @@ export class Master {
    */
   async part(): Promise<Outcome[]> {
     const { deps } = this.opts;
-    const observation = await observe(deps, this.config, this.memory, this.state);
-    const { memory, views } = decide(observation, this.memory, this.config, deps.clock.now());
-    const fences = partingFences(views, memory.signer);
-    const outcomes = await act(deps, { fences, promote: null, other: [], wakeAtMs: 0, notes: [] });
+    const observation = { ...(await observe(deps, this.config, this.memory, this.state)), intent: this.intent };
+    const { plan } = step(this.memory, { kind: "parting", obs: observation, config: this.config, now: deps.clock.now() });
+    const outcomes = await act(deps, plan);
     // Parting fences are never routine: no hand-out context.
     this.logOutcomes(outcomes, null);
     return outcomes;
@@ -268,6 +272,15 @@ export class Master {
       .finally(() => {
         this.poolToolInFlight = false;
       });
+  }
+
+  /** A unit whose runs fail at start (exit 78): one line when its starts begin to back off, one when
+   *  a run lasts again; not one per start. */
+  private logStartBackoff(plan: Plan) {
+    for (let id = 0; id < this.config.cntRunners; id++) {
+      const b = plan.startBackoff?.[id];
+      this.streaks.report(`runner #${id} unit`, b ? `${b.why}; starts back off up to ${START_BACKOFF_MAX_MS / 60_000} min` : null, this.opts.log.warn, this.opts.log.info);
+    }
   }
 
   private logFailures(obs: Observation) {

@@ -76,5 +76,7 @@ export async function observe(
       }
     }
   }
-  return { atMs: deps.clock.now(), fromMs, settings: state.settings, runners, majorityMax: state.majorityMax };
+  // Read last: the lease's state as of the observation's end, when decide acts on it.
+  const cluster = deps.cluster?.();
+  return { atMs: deps.clock.now(), fromMs, settings: state.settings, runners, majorityMax: state.majorityMax, ...(cluster ? { cluster } : {}) };
 }

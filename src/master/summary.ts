@@ -1,5 +1,6 @@
 // Short human summaries of a tick, pure: the systemd STATUS= line and the demo's footer.
 import type { ResolvedConfig } from "../config/types.ts";
+import { clusterBlock } from "./cluster.ts";
 import { epochClock } from "./schedule.ts";
 import type { Memory, Observation, RunnerView } from "./types.ts";
 
@@ -26,7 +27,11 @@ export function statusLine(obs: Observation, views: readonly RunnerView[], memor
   const signer = memory.signer === null ? "no signer" : `signer #${memory.signer}`;
   const warm = `${warmCount(views, config.cntRunners)}/${config.cntRunners} warm`;
   const next = nextSlotInMs(obs, memory, now);
-  return [signer, warm, next === null ? "no known slot ahead" : `next slot in ${secs(next)}`].join(" · ");
+  const parts = [signer, warm, next === null ? "no known slot ahead" : `next slot in ${secs(next)}`];
+  // Cluster mode: whether this host's etcd lease lets it sign, or who holds it.
+  const c = obs.cluster;
+  if (c) parts.push(clusterBlock(c, now) === null ? "cluster: this host signs" : c.maySign ? "cluster: lease held, not signing yet" : `cluster: ${c.holder ? `${c.holder} signs` : "no signing host known"}`);
+  return parts.join(" · ");
 }
 
 /** Keys whose values differ between two resolved configs, as "key: old → new" lines. */

@@ -1,5 +1,7 @@
+import type { OperatorIntent } from "./intent.ts";
 import type { LeaderLog, NodeResult, NodeStats, Settings } from "../node/types.ts";
 import type { UnitState } from "../ports.ts";
+import type { ClusterObs } from "./cluster.ts";
 
 /** What one tick saw of one runner. Every field can be missing or failed: the core decides on that. */
 export interface RunnerObs {
@@ -22,6 +24,10 @@ export interface Observation {
   runners: RunnerObs[];
   /** PoolTool majority max, when configured and known */
   majorityMax: number | null;
+  /** What the operator asked for (holds, a switchover): see intent.ts */
+  intent?: OperatorIntent;
+  /** Cluster mode only: what the etcd signer lease allows this host (master/cluster.ts) */
+  cluster?: ClusterObs;
 }
 
 /** Whether a runner can sign right now, as far as can be proven. */
@@ -97,7 +103,14 @@ export interface Memory {
   knownEpochs: number[];
   runners: Record<number, RunnerMemory>;
   /** Standbys given the key so they compute the next epoch's schedule; exempt from demotion until the boundary */
-  boundary: { epoch: number; coHolders: number[]; /** key removals sent right at the boundary */ stripped?: boolean } | null;
+  boundary: {
+    epoch: number;
+    coHolders: number[];
+    /** key removals sent right at the boundary */ stripped?: boolean;
+    /** Cluster mode: the co-holders' switches fire by this time at the latest (the slot-1 rule); the
+     *  lease shell keeps them at the earlier of it and the lease allowance (master/cluster.ts) */
+    switchAtMs?: number;
+  } | null;
   tip: { lastSentMs: number; lastSentHeight: number };
   lastTickMs: number | null;
   /** Consecutive failures per action ("kind#id"): housekeeping backs off, fences stop rushing */
@@ -117,9 +130,21 @@ export interface Memory {
   warmTried?: { epoch: number; ids: string[] };
   /** The next boundary's hand-out: why it has not happened yet; counted once done or skipped */
   handout?: { epoch: number; why: string; counted: boolean };
+  /** Per runner: a streak of runs that failed at start (exit 78, or within seconds): how many starts
+   *  the master sent in it, the last one's time, and why (the starts back off: rules.ts) */
+  startBackoff?: Record<number, StartStreak>;
 }
 
-export type Action =
+export interface StartStreak {
+  count: number;
+  lastMs: number;
+  why: string;
+}
+
+/** One thing to do, with why, and the rule that planned it (rules.ts; absent on actions made elsewhere). */
+export type Action = ActionBody & { rule?: string };
+
+type ActionBody =
   | { kind: "demote"; id: number; reason: string; leaderIds: number[] }
   | {
       kind: "promote";
@@ -128,6 +153,9 @@ export type Action =
       purpose: "sign" | "boundary";
       /** boundary hand-out: freeze at this time unless stripped first */
       leaseAtMs?: number;
+      /** The switch stays armed even when the POST fails (cluster mode: a POST whose answer was lost
+       *  may have given the key, and only the switch would stop it if the daemon died now) */
+      switchStays?: boolean;
       /** Not attempted if the tick's fences were verified only after this time: a window opened
        *  while a runner being fenced could still sign in it */
       fencedByMs?: number;
@@ -149,6 +177,8 @@ export interface Plan {
   /** How each runner in scope boots if (re)started now (the runner wrapper reads it through the
    *  daemon's boot permits) */
   bootModes?: Record<number, "key" | "passive">;
+  /** Runners whose unit fails at start: why, and how long the next start waits (absent: none) */
+  startBackoff?: Record<number, { why: string; waitMs: number }>;
   /** The boundary hand-out settled this tick: done, or skipped (and why) */
   handout?: { epoch: number; result: "done" | "skipped"; reason: string };
   fences: Action[];
@@ -156,6 +186,8 @@ export interface Plan {
   other: Action[];
   /** When the loop must wake next at the latest (ms since epoch) */
   wakeAtMs: number;
+  /** The operator's switchover (asked, or implied by a hold on the signer) as decided this tick */
+  switchover?: { kind: "move" | "wait" | "refuse"; why: string };
   notes: string[];
 }
 

@@ -3,19 +3,19 @@
 // Values are as of the last tick (the loop ticks at least every loop_period); times are exported
 // as Unix timestamps in seconds, so "time until" is `x - time()` in PromQL.
 
+import { clusterBlock } from "../master/cluster.ts";
 import type { ResolvedConfig } from "../config/types.ts";
 import { NODE_STATES } from "../node/types.ts";
 import type { TickReport } from "../master/loop.ts";
 import { epochClock, type EpochClock } from "../master/schedule.ts";
 import { nextSlotInMs } from "../master/summary.ts";
 import type { Capability } from "../master/types.ts";
+import { emptySlotLedger, foldSlotOutcomes, SLOT_OUTCOME_GRACE_MS, type SlotLedger } from "../master/slot-outcomes.ts";
 import { Histogram, renderFamilies, type Family, type Sample } from "./exposition.ts";
 
 /** Tick durations: a healthy tick is a few ms to one REST deadline; a systemctl job can take seconds. */
 export const TICK_DURATION_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
-/** A slot's outcome is settled this long after it ends: leader logs are re-read at least every 30 s,
- *  and a demoted standby's log shows Rejected for a slot the signer produced. */
-export const SLOT_OUTCOME_GRACE_MS = 60_000;
+export { SLOT_OUTCOME_GRACE_MS };
 export const FENCE_KINDS = ["freeze", "kill", "demote", "retire"] as const;
 const CAPABILITIES: readonly Capability[] = ["stopped", "frozen", "keyless", "holder", "booting-holder", "unknown"];
 
@@ -30,6 +30,8 @@ interface RunnerSnapshot {
   lag: number | null;
   keyHeld: boolean | null;
   signer: boolean;
+  /** Held by the operator (jorm-master hold) */
+  held: boolean;
   /** Could take over now and sign the rest of the epoch: Running, key-less or holding, and holding
    *  this epoch's remaining slots (or none are left) */
   warm: boolean;
@@ -37,6 +39,8 @@ interface RunnerSnapshot {
   nextEventS: number | null;
   restarts: number | null;
   activeSinceS: number | null;
+  /** How long the next start of a unit whose runs fail at start waits (0: no back-off) */
+  startBackoffS: number;
 }
 
 interface Snapshot {
@@ -50,6 +54,8 @@ interface Snapshot {
   warm: number;
   leftovers: number;
   lastObservationS: number;
+  /** Cluster mode: 1 when the etcd signer lease lets this host sign now; null without a cluster */
+  clusterMaySign: number | null;
 }
 
 const s = (ms: number) => ms / 1000;
@@ -73,10 +79,8 @@ export class MasterMetrics {
   private poolToolFailures = 0;
   /** Boundary hand-outs by "result\u0000reason" (reason: the code before the colon of decide's why) */
   private readonly handouts = new Map<string, number>();
-  /** Slots some leader log shows as done, not yet settled: absolute slot → its end and whether any log shows a block */
-  private readonly pendingOutcome = new Map<number, { endMs: number; block: boolean }>();
-  private readonly settled = new Set<number>();
-  private firstTickMs: number | null = null;
+  /** The leader slots seen done, settled a grace after they end (the alerts' ledger too) */
+  private slots: SlotLedger = emptySlotLedger();
   private snapshot: Snapshot | null = null;
 
   constructor(private readonly opts: MasterMetricsOptions) {
@@ -86,7 +90,6 @@ export class MasterMetrics {
   /** Folds one tick in. `poolToolFailures` is the Master's running count. */
   update(r: TickReport, config: ResolvedConfig, extra: { poolToolFailures: number }): void {
     const now = r.startedMs + r.durationMs;
-    this.firstTickMs ??= r.startedMs;
     this.ticks++;
     this.tickDuration.observe(s(r.durationMs));
     this.poolToolFailures = extra.poolToolFailures;
@@ -109,30 +112,12 @@ export class MasterMetrics {
   }
 
   private trackSlots(r: TickReport, clock: EpochClock, now: number) {
-    // Settled slots older than the previous epoch are forgotten (below); a standby's log may still
-    // list them (Rejected, from a boundary hand-out), so they are not taken in again.
-    const oldest = clock.abs(clock.epochAt(now) - 1, 0);
-    for (const o of r.observation.runners) {
-      if (!o.logs?.ok) continue;
-      for (const l of o.logs.value) {
-        if (l.status.kind === "pending") continue;
-        const abs = clock.abs(l.scheduledAt.epoch, l.scheduledAt.slot);
-        if (this.settled.has(abs) || abs < oldest) continue;
-        const end = clock.slotStartMs(abs) + clock.slotMs;
-        // Slots that ended before the daemon started are history, not something it saw.
-        if (end < this.firstTickMs!) continue;
-        const seen = this.pendingOutcome.get(abs);
-        this.pendingOutcome.set(abs, { endMs: end, block: (seen?.block ?? false) || l.status.kind === "block" });
-      }
-    }
-    for (const [abs, o] of this.pendingOutcome) {
-      if (now < o.endMs + SLOT_OUTCOME_GRACE_MS) continue;
-      if (o.block) this.produced++;
+    const { ledger, settled } = foldSlotOutcomes(this.slots, r.observation.runners, clock, r.startedMs, now);
+    this.slots = ledger;
+    for (const slot of settled) {
+      if (slot.block) this.produced++;
       else this.missed++;
-      this.pendingOutcome.delete(abs);
-      this.settled.add(abs);
     }
-    for (const abs of this.settled) if (abs < oldest) this.settled.delete(abs);
   }
 
   private snap(r: TickReport, config: ResolvedConfig, clock: EpochClock | null, now: number): Snapshot {
@@ -176,10 +161,12 @@ export class MasterMetrics {
         lag: height === null || !Number.isFinite(best) ? null : Math.max(0, best - height),
         keyHeld: v?.leaderIds == null ? null : v.leaderIds.length > 0,
         signer: r.memory.signer === o.id,
+        held: r.observation.intent?.holds[o.id] !== undefined,
         eventsLeft,
         nextEventS,
         restarts: o.unit?.restarts ?? null,
         activeSinceS: o.unit && o.unit.activeState === "active" && o.unit.sinceMs !== null ? s(o.unit.sinceMs) : null,
+        startBackoffS: s(r.plan.startBackoff?.[o.id]?.waitMs ?? 0),
       });
     }
     const next = nextSlotInMs(r.observation, r.memory, now);
@@ -202,6 +189,7 @@ export class MasterMetrics {
       warm: runners.filter((x) => x.warm).length,
       leftovers,
       lastObservationS: s(r.observation.atMs),
+      clusterMaySign: r.observation.cluster ? (clusterBlock(r.observation.cluster, now) === null ? 1 : 0) : null,
     };
   }
 
@@ -239,11 +227,18 @@ export class MasterMetrics {
       },
       { name: "jorm_master_runner_height", type: "gauge", help: "Block height of the runner's tip (absent until Running).", samples: per((x) => x.height) },
       { name: "jorm_master_runner_lag_blocks", type: "gauge", help: "Blocks behind the best known height (the runners' max and PoolTool's majority max).", samples: per((x) => x.lag) },
+      { name: "jorm_master_runner_held", type: "gauge", help: "1 while the operator holds the runner (jorm-master hold): never promoted, started or restarted by the daemon.", samples: per((x) => b(x.held)) },
       { name: "jorm_master_runner_key_held", type: "gauge", help: "1 when GET /leaders lists a key, 0 when it lists none (absent when unknown).", samples: per((x) => (x.keyHeld === null ? null : b(x.keyHeld))) },
       { name: "jorm_master_runner_signer", type: "gauge", help: "1 for the runner the daemon keeps as the signer.", samples: per((x) => b(x.signer)) },
       { name: "jorm_master_runner_leader_events_left", type: "gauge", help: "Pending leader events of the current epoch in the runner's leader logs (absent until its logs were read).", samples: per((x) => x.eventsLeft) },
       { name: "jorm_master_runner_next_leader_event_timestamp_seconds", type: "gauge", help: "Start of the runner's next pending leader event, Unix time.", samples: per((x) => x.nextEventS) },
       { name: "jorm_master_runner_restarts_total", type: "counter", help: "Restarts of the runner's unit as systemd counts them (NRestarts).", samples: per((x) => x.restarts) },
+      {
+        name: "jorm_master_runner_start_backoff_seconds",
+        type: "gauge",
+        help: "How long the daemon waits before starting the runner's unit again, because its runs fail at start (exit 78: a config error); 0 when it does not wait.",
+        samples: per((x) => x.startBackoffS),
+      },
       { name: "jorm_master_runner_active_since_timestamp_seconds", type: "gauge", help: "When the runner's unit became active, Unix time.", samples: per((x) => x.activeSinceS) },
       {
         name: "jorm_master_key_holders",
@@ -260,6 +255,12 @@ export class MasterMetrics {
       { name: "jorm_master_runner_warm", type: "gauge", help: "1 when the runner could take over now and sign the rest of the epoch: Running, answering, and holding the epoch's remaining slots (or none are left).", samples: per((x) => b(x.warm)) },
       { name: "jorm_master_warm_runners", type: "gauge", help: "Runners that could take over now and sign the rest of the epoch (see jorm_master_runner_warm).", samples: one(snap?.warm) },
       { name: "jorm_master_leftover_units", type: "gauge", help: "Active runner units beyond cnt_runners (the daemon retires them).", samples: one(snap?.leftovers) },
+      {
+        name: "jorm_master_cluster_may_sign",
+        type: "gauge",
+        help: "Cluster mode: 1 while this host holds the etcd signer lease within its allowance (takeover wait over), else 0; absent without a cluster section. Alert on the sum over hosts > 1 (never expected) and on it being 0 everywhere.",
+        samples: one(snap?.clusterMaySign),
+      },
       { name: "jorm_master_epoch", type: "gauge", help: "Current epoch (absent until the settings were read).", samples: one(snap?.epoch) },
       { name: "jorm_master_next_leader_slot_timestamp_seconds", type: "gauge", help: "Start of the pool's next known leader slot, Unix time.", samples: one(snap?.nextSlotS) },
       { name: "jorm_master_pooltool_majority_max", type: "gauge", help: "PoolTool's majority max height (absent when off or unknown).", samples: one(snap?.majorityMax) },

@@ -470,3 +470,72 @@ function subtract([a, b]: Interval, minus: readonly Interval[]): Interval[] {
   if (from < b) out.push([from, b]);
   return out;
 }
+
+/** Why a block signed on a stale tip could, or could not, have been avoided by moving the key. */
+export interface StaleTipWhy {
+  epoch: number;
+  slot: number;
+  /** Absolute slot of the first network block the signer's parent lacked */
+  lackedAbs: number;
+  /** When the first other Running process showed that block (null: none did before the slot) */
+  shownMs: number | null;
+  /** The daemon's first look after that: the next tick on its loop_period grid */
+  firstLookMs: number | null;
+  /** When the lost slot's guarded window opened */
+  windowOpensMs: number;
+  /** Whether some instant between the first look and that opening lay outside every window of the
+   *  pool's slots: the only place a key can move without two processes sharing a window */
+  gapAfterLook: boolean;
+}
+
+/**
+ * For every stale_tip loss: the first network block the signer lacked, when another runner first had
+ * it (its view lag, `viewLagMs` per incarnation), the daemon's first tick after that, and whether a gap
+ * between the pool's windows followed before the lost slot's window opened. No gap: the slot was lost
+ * under any rule that keeps one signer per window.
+ */
+export function explainStaleTips(
+  entries: readonly JournalEntry[],
+  chain: Chain,
+  slots: readonly SlotVerdict[],
+  opts: { fromMs: number; toMs: number; guardMs: number; marginMs: number; loopPeriodMs: number; viewLagMs: (runner: number, inc: number) => number },
+): StaleTipWhy[] {
+  const spe = chain.slotsPerEpoch;
+  const tls = timelines(entries);
+  const windows = mergeIntervals(
+    chain.leaderSlotsBetween(opts.fromMs - chain.epochMs, opts.toMs).map((p) => [chain.slotStartMs(p.epoch, p.slot) - opts.guardMs, chain.slotStartMs(p.epoch, p.slot) + chain.slotMs + opts.marginMs] as Interval),
+  );
+  const running = new Map<string, number>();
+  for (const e of entries) if (e.kind === "running") running.set(incKey(e.runner, e.inc), Math.min(running.get(incKey(e.runner, e.inc)) ?? Infinity, e.t));
+  const out: StaleTipWhy[] = [];
+  for (const v of slots) {
+    if (v.loss !== "stale_tip") continue;
+    const abs = v.epoch * spe + v.slot;
+    const blocks = entries.filter((e): e is Extract<JournalEntry, { kind: "block" }> => e.kind === "block" && e.epoch === v.epoch && e.slot === v.slot);
+    const best = blocks.reduce((a, b) => (b.chainLength > a.chainLength ? b : a));
+    let lackedAbs = abs - 1;
+    while (lackedAbs > 0 && chain.lastBlockAtSlot(lackedAbs - 1).height >= best.chainLength) lackedAbs--;
+    const blockMs = chain.absSlotStartMs(lackedAbs);
+    const windowOpensMs = v.startMs - opts.guardMs;
+    let shownMs: number | null = null;
+    for (const tl of tls) {
+      if (tl.runner === best.runner) continue;
+      const at = Math.max(blockMs + opts.viewLagMs(tl.runner, tl.inc), running.get(incKey(tl.runner, tl.inc)) ?? Infinity);
+      if (at < v.startMs && tl.active.some(([a, b]) => a <= at && at < b) && (shownMs === null || at < shownMs)) shownMs = at;
+    }
+    const firstLookMs = shownMs === null ? null : opts.fromMs + Math.ceil((shownMs - opts.fromMs) / opts.loopPeriodMs) * opts.loopPeriodMs;
+    let gapAfterLook = false;
+    if (firstLookMs !== null) {
+      let t = firstLookMs;
+      for (const [a, b] of windows) {
+        if (b <= t) continue;
+        if (a >= windowOpensMs) break;
+        if (a > t) break;
+        t = b;
+      }
+      gapAfterLook = t < windowOpensMs;
+    }
+    out.push({ epoch: v.epoch, slot: v.slot, lackedAbs, shownMs, firstLookMs, windowOpensMs, gapAfterLook });
+  }
+  return out;
+}

@@ -12,6 +12,9 @@ import type { ExitReason, Journal } from "./journal.ts";
 import type { NodeState, RawRequest, RawResponse } from "../node/types.ts";
 
 export const NODE_VERSION = "jormungandr 0.8.14-9ca427ef";
+/** Two "builds" of the simulated node for upgrade tests: a wrapper sets this to report another version. */
+export const NODE_VERSION_ENV = "JORM_SIM_NODE_VERSION";
+export const nodeVersion = (env: Record<string, string | undefined> = process.env): string => env[NODE_VERSION_ENV] || NODE_VERSION;
 export const NOT_READY_BODY = "Full REST context not available yet";
 export const LEADER_NOT_FOUND_BODY = "Leader with given ID not found";
 export const REJECT_TOO_LATE = "Missed the deadline to compute the schedule";
@@ -120,6 +123,12 @@ const response = (status: number, body: string, contentType = JSON_TYPE): RawRes
 const json = (value: unknown, status = 200): RawResponse => response(status, JSON.stringify(value));
 
 /** chrono to_rfc3339 in UTC: `+00:00`, fraction omitted when zero. */
+/** How far behind the network a node's view runs unless told (under a slot: every healthy node has
+ *  a block before the next slot starts); fixed per process incarnation. */
+export function defaultViewLagMs(chain: Chain, runner: number, incarnation: number): number {
+  return hash32(chain.params.seed, runner, incarnation, 0x1a9) % chain.slotMs;
+}
+
 export function rfc3339(ms: number, nanosWithin?: number): string {
   const whole = Math.floor(ms / MS_PER_S) * MS_PER_S;
   const base = new Date(whole).toISOString().slice(0, 19);
@@ -189,7 +198,7 @@ export class SimNode {
     this.boot = { ...DEFAULT_BOOT_MS, ...opts.boot };
     this.computeMs = opts.scheduleComputeMs ?? 0;
     this.logsCapacity = opts.logsCapacity ?? DEFAULT_LOGS_CAPACITY;
-    this.viewLagMs = opts.viewLagMs ?? hash32(this.chain.params.seed, opts.runner, opts.incarnation, 0x1a9) % this.chain.slotMs;
+    this.viewLagMs = opts.viewLagMs ?? defaultViewLagMs(this.chain, opts.runner, opts.incarnation);
     this.onExit = opts.onExit;
     this.shutdownMs = opts.shutdownMs ?? DEFAULT_NODE_SHUTDOWN_MS;
     this.poolNodeId = opts.poolNodeId;
@@ -601,7 +610,7 @@ export class SimNode {
   }
 
   private stats(): RawResponse {
-    if (this.state !== "Running") return json({ state: this.state, version: NODE_VERSION });
+    if (this.state !== "Running") return json({ state: this.state, version: nodeVersion() });
     const now = this.sched.now();
     const last = this.lastBlock();
     const runningAt = this.runningAtMs ?? now;
@@ -627,7 +636,7 @@ export class SimNode {
       state: "Running",
       txRecvCnt: hash32(seed, h, 5) % 10_000,
       uptime: Math.floor((now - runningAt) / MS_PER_S),
-      version: NODE_VERSION,
+      version: nodeVersion(),
     });
   }
 

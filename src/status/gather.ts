@@ -18,6 +18,8 @@ export interface StatusDeps {
    *  so a boundary hand-out cannot be recognised */
   switches?: ((ids: readonly number[]) => Promise<Map<number, DeadManSwitch>>) | null;
   now(): number;
+  /** Cluster mode: who holds the etcd signer key (null: nobody), or why it cannot be read; absent: no cluster */
+  clusterHolder?: (() => Promise<{ holder: string | null } | { error: string }>) | null;
 }
 
 export interface GatherOptions {
@@ -63,7 +65,14 @@ export async function gatherStatus(config: ResolvedConfig, deps: StatusDeps, opt
     const [stats, leaders, logs] = await Promise.all([api.stats(), api.leaders(), api.leaderLogs()]);
     return { id, stats, leaders, logs };
   });
-  const [{ units, error }, pooltool, rest, sw] = await Promise.all([unitsP, ptP, Promise.all(restP), switchesP]);
+  const clusterP: Promise<StatusInput["cluster"]> =
+    config.cluster && deps.clusterHolder
+      ? deps.clusterHolder().then(
+          (r) => ("error" in r ? { self: config.cluster!.name, holder: null, error: r.error } : { self: config.cluster!.name, holder: r.holder, error: null }),
+          (e) => ({ self: config.cluster!.name, holder: null, error: errText(e) }),
+        )
+      : Promise.resolve(null);
+  const [{ units, error }, pooltool, rest, sw, cluster] = await Promise.all([unitsP, ptP, Promise.all(restP), switchesP, clusterP]);
   const runners = rest.map((r) => ({ ...r, unit: units?.get(r.id) ?? null, deadManSwitch: sw.switches?.get(r.id) ?? null }));
 
   let settings = opts.settings ?? null;
@@ -89,5 +98,6 @@ export async function gatherStatus(config: ResolvedConfig, deps: StatusDeps, opt
     switchesError: sw.error,
     handout: { eventActionMs: config.eventActionMs, slotGuardMs: config.slotGuardMs },
     keyMode: config.keyMode,
+    cluster,
   };
 }

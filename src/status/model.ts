@@ -60,6 +60,8 @@ export interface StatusInput {
   handout?: { eventActionMs: number; slotGuardMs: number } | null;
   /** From the config: with "rest" a booting runner cannot hold the key (its unit has no secret) */
   keyMode?: "boot" | "rest";
+  /** Cluster mode: this host's name and who holds the etcd signer key (null: nobody, or unreadable: error) */
+  cluster?: { self: string; holder: string | null; error: string | null } | null;
 }
 
 /**
@@ -104,6 +106,19 @@ export interface StatusRow {
   signingWhy: string;
   /** A recognised boundary co-holder (signing "hand-out") */
   handout: boolean;
+  /**
+   * Whether it could take over now and sign the rest of the epoch (the metric
+   * jorm_master_runner_warm, read from the runners themselves): true when it is Running, not frozen,
+   * its keys are known, its leader logs were read, and they hold this epoch's remaining slots (an
+   * event still pending), or no runner's logs show a slot left in this epoch; a recognised boundary
+   * co-holder counts as warm (it is computing the new epoch with the key). false when it is down,
+   * frozen, not Running, or its logs show none of the slots another runner's logs still have (cold:
+   * it lacks this epoch's schedule). null when that cannot be told (keys or logs unknown): never
+   * counted as warm.
+   */
+  warm: boolean | null;
+  /** The evidence behind `warm`, in words */
+  warmWhy: string;
 }
 
 export interface Handout {
@@ -132,6 +147,10 @@ export interface StatusModel {
   signer: number | null;
   /** The boundary hand-out under way, when status recognised one */
   handout: Handout | null;
+  /** Runners proven cold: Running and answering, but without this epoch's remaining slots */
+  cold: number[];
+  /** Header lines that are not warnings (e.g. key mode rest has no mid-epoch remedy for a cold standby) */
+  notes: string[];
   /** Everything that makes it a WARNING (also listed when the state is worse) */
   warnings: string[];
   exitCode: StatusExitCode;
@@ -152,7 +171,7 @@ export function describeNodeError(e: NodeError): string {
   }
 }
 
-type BaseRow = Omit<StatusRow, "signing" | "signingWhy" | "handout">;
+type BaseRow = Omit<StatusRow, "signing" | "signingWhy" | "handout" | "warm" | "warmWhy">;
 
 function row(r: StatusRunnerInput, input: StatusInput, clock: EpochClock | null): BaseRow {
   const now = input.nowMs;
@@ -228,6 +247,20 @@ function handoutBoundary(clock: EpochClock, now: number, t: { eventActionMs: num
   return null;
 }
 
+/** See StatusRow.warm. `slotsLeft`: the pool's slots still ahead in this epoch, in any runner's logs. */
+function warmth(r: StatusRow, input: StatusRunnerInput, slotsLeft: number, epoch: number | null, now: number): { warm: boolean | null; warmWhy: string } {
+  if (r.handout) return { warm: true, warmWhy: "boundary co-holder: computing the new epoch's schedule with the key" };
+  if (r.unitState !== null && r.unitState !== "active" && (r.mainPid ?? 0) === 0) return { warm: false, warmWhy: "no process" };
+  if (r.frozen === true) return { warm: false, warmWhy: "frozen" };
+  if (r.nodeState !== "Running") return r.nodeState !== null ? { warm: false, warmWhy: `not Running (${r.nodeState})` } : { warm: null, warmWhy: `REST: ${r.restError ?? "no answer"}` };
+  if (r.keyHeld === null) return { warm: null, warmWhy: "its keys are unknown" };
+  if (!input.logs?.ok) return { warm: null, warmWhy: `its leader logs could not be read${input.logs ? ` (${describeNodeError(input.logs.error)})` : ""}` };
+  if (slotsLeft === 0) return { warm: true, warmWhy: `no runner's logs show a slot left in epoch ${epoch ?? "?"}` };
+  const mine = new Set(input.logs.value.filter((l) => l.status.kind === "pending" && l.scheduledAt.epoch === epoch && l.scheduledAtMs > now).map((l) => l.scheduledAt.slot));
+  if (mine.size > 0) return { warm: true, warmWhy: `holds ${mine.size} of epoch ${epoch}'s ${slotsLeft} remaining slots` };
+  return { warm: false, warmWhy: `its logs show none of epoch ${epoch}'s ${slotsLeft} remaining slots (cold)` };
+}
+
 const ids = (xs: readonly { id: number }[]) => xs.map((x) => `#${x.id}`).join(", ");
 
 export function statusModel(input: StatusInput): StatusModel {
@@ -244,7 +277,7 @@ export function statusModel(input: StatusInput): StatusModel {
 
   const rows: StatusRow[] = base.map((b, i) => {
     const c = classify(inputs[i]!, b, keyMode);
-    return { ...b, signing: c.signing, signingWhy: c.why, handout: false };
+    return { ...b, signing: c.signing, signingWhy: c.why, handout: false, warm: null, warmWhy: "" };
   });
 
   // --- The boundary hand-out: a co-holder is harmless while it cannot sign before its switch fires.
@@ -298,11 +331,38 @@ export function statusModel(input: StatusInput): StatusModel {
     signerRow.signingWhy = "holds the key and is Running";
   }
 
+  // --- Warmth: who could take over now and sign the rest of the epoch.
+  const curEpoch = clock ? clock.epochAt(now) : null;
+  const slotsLeft = new Set<number>();
+  for (const r of inputs) {
+    if (!r.logs?.ok || r.id >= input.cntRunners || curEpoch === null) continue;
+    for (const l of r.logs.value) if (l.status.kind === "pending" && l.scheduledAt.epoch === curEpoch && l.scheduledAtMs > now) slotsLeft.add(l.scheduledAt.slot);
+  }
+  for (const [i, r] of rows.entries()) Object.assign(r, warmth(r, inputs[i]!, slotsLeft.size, curEpoch, now));
+  const cold = rows.filter((r) => !r.leftover && r.warm === false && r.nodeState === "Running" && r.frozen !== true).map((r) => r.id);
+  const notes: string[] = [];
+  const coldStandbys = cold.filter((id) => id !== signerRow?.id);
+  if (coldStandbys.length > 0) {
+    const who = coldStandbys.map((id) => `#${id}`).join(", ");
+    notes.push(
+      keyMode === "rest"
+        ? `key mode rest: ${who} lack${coldStandbys.length === 1 ? "s" : ""} epoch ${curEpoch}'s schedule; no mid-epoch remedy exists until the next boundary`
+        : `${who} lack${coldStandbys.length === 1 ? "s" : ""} epoch ${curEpoch}'s schedule; with key mode boot the daemon restarts cold standbys one at a time to compute it`,
+    );
+  }
+
   const warnings: string[] = [];
   for (const r of unknown) warnings.push(`#${r.id}'s key state is unknown (${r.signingWhy}): it may sign`);
   if (input.cntRunners > 1 && signerRow) {
-    const warm = rows.filter((r) => !r.leftover && r.id !== signerRow.id && r.nodeState === "Running" && r.frozen !== true && (r.signing === "unable" || r.signing === "hand-out"));
-    if (warm.length === 0) warnings.push("no warm standby (no other runner is Running and key-less)");
+    // Warm as above: Running, key-less (or a co-holder) and holding the epoch's remaining slots.
+    const warm = rows.filter((r) => !r.leftover && r.id !== signerRow.id && r.warm === true && (r.signing === "unable" || r.signing === "hand-out"));
+    if (warm.length === 0) {
+      warnings.push(
+        coldStandbys.length > 0
+          ? `no warm standby (${coldStandbys.map((id) => `#${id}`).join(", ")} lack${coldStandbys.length === 1 ? "s" : ""} epoch ${curEpoch}'s schedule: a failover would lose the epoch's remaining slots)`
+          : "no warm standby (no other runner is Running and key-less)",
+      );
+    }
   }
   for (const r of rows) if (r.unitState === "failed") warnings.push(`#${r.id}'s unit failed`);
   if (input.pooltool?.error) warnings.push(`PoolTool: ${input.pooltool.error}`);
@@ -310,7 +370,17 @@ export function statusModel(input: StatusInput): StatusModel {
 
   let exitCode: StatusExitCode;
   let verdict: string;
-  if (mayHold.length > 1) {
+  // Cluster mode: another host holds the signer lease, so this host's runners are key-less by design.
+  const cl = input.cluster ?? null;
+  const otherHost = cl !== null && cl.error === null && cl.holder !== null && cl.holder !== cl.self ? cl.holder : null;
+  if (otherHost !== null && (mayHold.length > 0 || unknown.length > 0 || holders.length > 0)) {
+    exitCode = EXIT_CRITICAL;
+    const able = [...mayHold, ...unknown];
+    verdict = `${otherHost} holds the etcd signer lease, yet ${able.length > 0 ? ids(able) : ids(rows.filter((r) => r.keyHeld === true))} on this host may sign: two hosts may sign the same slot`;
+  } else if (otherHost !== null) {
+    exitCode = warnings.length > 0 ? EXIT_WARNING : EXIT_OK;
+    verdict = `${otherHost} signs (it holds the etcd signer lease); this host's runners are key-less${warnings.length > 0 ? `, but ${warnings.join("; ")}` : ""}`;
+  } else if (mayHold.length > 1) {
     exitCode = EXIT_CRITICAL;
     verdict = `${mayHold.length} runners may sign outside a hand-out (${ids(mayHold)}): they may sign the same slot`;
     if (input.switchesError) notHandout.push(`dead-man switches unreadable: ${input.switchesError}`);
@@ -325,6 +395,8 @@ export function statusModel(input: StatusInput): StatusModel {
           : "no runner holds the key: nobody signs"
         : `#${h.id} holds the key but is ${h.frozen ? "frozen" : h.signing === "unable" ? h.signingWhy : (h.nodeState ?? h.restError ?? "not answering")}: nobody signs`;
     if (unknown.length > 0) verdict += ` (keys unknown for ${ids(unknown)})`;
+    if (cl?.error) verdict += ` (etcd: ${cl.error})`;
+    else if (cl !== null && cl.holder === null) verdict += " (no host holds the etcd signer lease)";
   } else if (warnings.length > 0) {
     exitCode = EXIT_WARNING;
     verdict = `#${signerRow.id} holds the key and is Running, but ${warnings.join("; ")}`;
@@ -355,6 +427,8 @@ export function statusModel(input: StatusInput): StatusModel {
     holders,
     signer: signerRow?.id ?? null,
     handout,
+    cold,
+    notes,
     warnings,
     exitCode,
     state: STATE_NAMES[exitCode],

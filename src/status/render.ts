@@ -44,8 +44,9 @@ export function renderStatus(m: StatusModel): string {
         `dead-man switch${m.handout.coHolders.length === 1 ? "" : "es"} freeze ${m.handout.coHolders.length === 1 ? "it" : "them"} in ${formatDuration(Math.max(0, m.handout.switchesFireByMs - m.atMs))} at the latest`,
     );
   }
+  head.push(...m.notes);
   const rows = [
-    ["RUNNER", "UNIT", "NODE", "HEIGHT", "LAG", "KEY", "EVENTS LEFT", "NEXT EVENT", "UPTIME", "RESTARTS"],
+    ["RUNNER", "UNIT", "NODE", "HEIGHT", "LAG", "KEY", "WARM", "EVENTS LEFT", "NEXT EVENT", "UPTIME", "RESTARTS"],
     ...m.rows.map((r) => [
       r.leftover ? `#${r.id} (extra)` : `#${r.id}`,
       unitCell(r),
@@ -53,6 +54,7 @@ export function renderStatus(m: StatusModel): string {
       num(r.height),
       num(r.lag),
       keyCell(r, m.signer),
+      r.warm === null ? "?" : r.warm ? "yes" : "no",
       num(r.eventsLeft),
       r.nextEventInMs === null ? dash : `in ${formatDuration(r.nextEventInMs)}`,
       formatDuration(r.uptimeMs),

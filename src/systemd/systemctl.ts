@@ -3,7 +3,7 @@
 // its deadline and reported as a typed error, while the job it queued goes on inside systemd.
 
 import { z } from "zod";
-import type { ActiveState, Clock, ServiceManager, Signal, UnitState } from "../ports.ts";
+import type { ActiveState, Clock, ServiceManager, Signal, UnitExit, UnitState } from "../ports.ts";
 import { realClock } from "../ports.ts";
 import { createProcReader, isFrozenState, type ProcReader } from "./proc.ts";
 
@@ -27,6 +27,12 @@ export const SHOW_PROPERTIES = [
   "ActiveEnterTimestampMonotonic",
   "StateChangeTimestampMonotonic",
   "NRestarts",
+  // How the last main process ended: a runner that exits 78 (a config error) is not started in a loop.
+  "Result",
+  "ExecMainCode",
+  "ExecMainStatus",
+  "ExecMainStartTimestampMonotonic",
+  "ExecMainExitTimestampMonotonic",
 ] as const;
 
 export interface RunOptions {
@@ -147,6 +153,11 @@ const showBlockSchema = z.object({
   StateChangeTimestampMonotonic: uintText.default(0),
   // Older systemd (< 235) has no NRestarts and prints nothing for it.
   NRestarts: z.union([uintText, z.literal("").transform(() => 0)]).default(0),
+  Result: z.string().default(""),
+  ExecMainCode: z.union([uintText, z.literal("").transform(() => 0)]).default(0),
+  ExecMainStatus: z.union([uintText, z.literal("").transform(() => 0)]).default(0),
+  ExecMainStartTimestampMonotonic: z.union([uintText, z.literal("").transform(() => 0)]).default(0),
+  ExecMainExitTimestampMonotonic: z.union([uintText, z.literal("").transform(() => 0)]).default(0),
 });
 export type ShowBlock = z.infer<typeof showBlockSchema>;
 
@@ -200,6 +211,23 @@ export function toUnitState(
     sinceMs,
     restarts: block.NRestarts,
     frozen,
+    lastExit: lastExit(block),
+  };
+}
+
+/** siginfo's CLD_* codes, as ExecMainCode prints them. */
+const EXIT_CODES: Record<number, UnitExit["code"]> = { 1: "exited", 2: "killed", 3: "dumped" };
+
+/** How the last main process ended; null when none has ended (no exit time recorded). */
+export function lastExit(block: ShowBlock): UnitExit | null {
+  if (block.ExecMainExitTimestampMonotonic === 0) return null;
+  const start = block.ExecMainStartTimestampMonotonic;
+  const end = block.ExecMainExitTimestampMonotonic;
+  return {
+    result: block.Result,
+    code: EXIT_CODES[block.ExecMainCode] ?? "unknown",
+    status: block.ExecMainStatus,
+    ranMs: start > 0 && end >= start ? Math.round((end - start) / 1000) : null,
   };
 }
 
@@ -301,14 +329,46 @@ export function createSystemdServiceManager(options: SystemdServiceManagerOption
   // daemon that armed it is dead: `systemd-run --on-active` running `systemctl kill -s SIGSTOP`.
   const systemdRun = options.systemdRun ?? "systemd-run";
   const leaseUnit = (id: number) => `jorm-master-lease-${unitFor(id).replace(/\.service$/, "").replace(/[^A-Za-z0-9_-]/g, "-")}`;
-  async function disarm(id: number): Promise<void> {
-    const name = leaseUnit(id);
+  async function stopSwitch(name: string): Promise<void> {
     try {
       await systemctlRun(["stop", "--", `${name}.timer`, `${name}.service`], timeouts.killMs);
     } catch (error) {
       // Nothing armed: the units are not loaded, which is what we wanted.
       if (!(error instanceof SystemctlError && /not loaded|not found/i.test(error.result.stderr))) throw error;
     }
+  }
+  // rearmFreeze moves a switch make-before-break between two timer units per runner (the second
+  // named "<lease unit>-b"): which of them is armed now, per runner, as far as this daemon knows.
+  const rearmed = new Map<number, "a" | "b">();
+  const switchName = (id: number, which: "a" | "b") => (which === "a" ? leaseUnit(id) : `${leaseUnit(id)}-b`);
+  async function disarm(id: number): Promise<void> {
+    const current = rearmed.get(id);
+    rearmed.delete(id);
+    await stopSwitch(leaseUnit(id));
+    if (current === "b") await stopSwitch(switchName(id, "b"));
+  }
+  async function arm(name: string, id: number, atMs: number): Promise<void> {
+    const delayMs = Math.max(1, Math.round(atMs - clock.now()));
+    await spawnChecked(
+      [
+        systemdRun,
+        ...(options.scope === "user" ? ["--user"] : []),
+        "--quiet",
+        "--collect",
+        `--unit=${name}`,
+        `--on-active=${delayMs}ms`,
+        // Timers are coalesced to a minute by default; this one must fire on the millisecond.
+        "--timer-property=AccuracySec=1ms",
+        "--",
+        ...baseArgs,
+        "kill",
+        `${killWhomFlag}=main`,
+        "--signal=SIGSTOP",
+        "--",
+        unitFor(id),
+      ],
+      timeouts.killMs,
+    );
   }
 
   async function job(verb: "start" | "stop" | "restart", id: number): Promise<void> {
@@ -350,27 +410,25 @@ export function createSystemdServiceManager(options: SystemdServiceManagerOption
 
     async armFreeze(id, atMs) {
       await disarm(id);
-      const delayMs = Math.max(1, Math.round(atMs - clock.now()));
-      await spawnChecked(
-        [
-          systemdRun,
-          ...(options.scope === "user" ? ["--user"] : []),
-          "--quiet",
-          "--collect",
-          `--unit=${leaseUnit(id)}`,
-          `--on-active=${delayMs}ms`,
-          // Timers are coalesced to a minute by default; this one must fire on the millisecond.
-          "--timer-property=AccuracySec=1ms",
-          "--",
-          ...baseArgs,
-          "kill",
-          `${killWhomFlag}=main`,
-          "--signal=SIGSTOP",
-          "--",
-          unitFor(id),
-        ],
-        timeouts.killMs,
-      );
+      await arm(leaseUnit(id), id, atMs);
+    },
+    // The signer's switch in cluster mode, moved after every keep-alive: the new timer is armed
+    // before the old one is stopped, so the runner is never without one (a daemon killed between a
+    // stop and an arm would leave it unfenced). An old one that cannot be stopped fires early: safe.
+    async rearmFreeze(id, atMs) {
+      const next = rearmed.get(id) === "b" ? "a" : "b";
+      const old = next === "a" ? "b" : "a";
+      try {
+        await arm(switchName(id, next), id, atMs);
+      } catch (error) {
+        if (!(error instanceof SystemctlError)) throw error;
+        // A leftover under that name (an earlier daemon's, which this one does not know of): the
+        // only case with a moment unarmed, between this stop and the arm.
+        await stopSwitch(switchName(id, next));
+        await arm(switchName(id, next), id, atMs);
+      }
+      rearmed.set(id, next);
+      await stopSwitch(switchName(id, old));
     },
     disarmFreeze: (id) => disarm(id),
 

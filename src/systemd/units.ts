@@ -19,7 +19,15 @@ export interface UnitInput {
   configPath: string;
   /** The installed jorm-master executable */
   execPath: string;
+  /**
+   * The runners' group (system scope): the runner user's primary group. Default: a group named like
+   * the user, which is what install's `useradd --user-group` creates.
+   */
+  runnerGroup?: string;
 }
+
+/** A group name systemd accepts in Group= (and nothing a unit file would read as more). */
+const GROUP_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*\$?$/;
 
 export interface RenderedUnit {
   /** File name, e.g. jorm_runner@.service */
@@ -64,6 +72,8 @@ export function renderUnits(input: UnitInput): RenderedUnits {
     ...common,
     // The master runs as root so it may start system units; as a user unit it runs as that user.
     USER: "",
+    // Its primary group is the runners' group: the control socket is born with it (README).
+    GROUP: scope === "system" ? `Group=${runnerGroup(input)}` : "",
     CREDENTIAL: credential,
     IP_ADDRESS: ipAddressLines(config),
   });
@@ -76,6 +86,12 @@ export function renderUnits(input: UnitInput): RenderedUnits {
     master: { name: config.systemd.masterUnit, text: master },
     runner: { name: runnerTemplateName(config.systemd.runnerUnitTemplate), text: runner },
   };
+}
+
+function runnerGroup(input: UnitInput): string {
+  const group = input.runnerGroup ?? input.config.systemd.user;
+  if (!GROUP_NAME.test(group)) throw new ConfigError(`the runners' group "${group}" is not a group name a unit file can carry`);
+  return group;
 }
 
 /**

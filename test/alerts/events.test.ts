@@ -149,3 +149,27 @@ describe("SIGHUP's list of changed keys", () => {
     expect(configChanges(next, next)).toEqual([]);
   });
 });
+
+describe("alertEvents in cluster mode", () => {
+  const withCluster = (r: TickReport, cluster: NonNullable<TickReport["observation"]["cluster"]>): TickReport => ({ ...r, observation: { ...r.observation, cluster } });
+  const far = 1e15;
+
+  test("a host that knows another host signs raises no 'no signer' alarm; one that knows of none does", () => {
+    const other = { maySign: false, mustStopByMs: null, takeoverSafeAtMs: null, holder: "host-b" };
+    const quiet = run([0, 5_000, 10_000, 20_000].map((t) => withCluster(report(t, { signer: null }), other)));
+    expect(quiet.events.filter((e) => e.kind === "no_signer")).toEqual([]);
+    const unknown = { ...other, holder: null };
+    const loud = run([0, 5_000, 10_000, 20_000].map((t) => withCluster(report(t, { signer: null }), unknown)));
+    expect(loud.events.map((e) => e.kind)).toContain("no_signer");
+  });
+
+  test("this host starting and ceasing to sign is told", () => {
+    const holding = { maySign: true, mustStopByMs: far, takeoverSafeAtMs: null, holder: "host-a" };
+    const lost = { maySign: false, mustStopByMs: null, takeoverSafeAtMs: null, holder: "host-b" };
+    const { events } = run([withCluster(report(1_000, { signer: null }), lost), withCluster(report(2_000, { signer: 0 }), holding), withCluster(report(3_000, { signer: 0 }), holding), withCluster(report(4_000, { signer: null }), lost)]);
+    expect(events.filter((e) => e.kind === "cluster_lease").map((e) => [e.severity, e.title])).toEqual([
+      ["info", "this host signs (it holds the etcd signer lease)"],
+      ["warning", "this host stopped signing"],
+    ]);
+  });
+});

@@ -3,7 +3,7 @@
 // alarming; a crashed signer raises a failover.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createAlerts } from "../../src/alerts/index.ts";
-import { masterOnWorld, simConfig } from "../../src/master/harness.ts";
+import { masterOnWorld, simConfig } from "../../src/lab/harness.ts";
 import { MasterMetrics } from "../../src/metrics/master.ts";
 import { testChainParams } from "../../src/sim/chain.ts";
 import { World } from "../../src/sim/world.ts";

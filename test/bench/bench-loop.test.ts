@@ -106,10 +106,10 @@ describe("figures", () => {
 
 describe("the systemd manager answered from the world", () => {
   const states: UnitState[] = [
-    { id: 0, activeState: "active", subState: "running", mainPid: 4001, sinceMs: 1_700_000_000_000, restarts: 2, frozen: false },
-    { id: 1, activeState: "active", subState: "running", mainPid: 4002, sinceMs: 1_700_000_100_000, restarts: 0, frozen: true },
-    { id: 2, activeState: "activating", subState: "auto-restart", mainPid: 0, sinceMs: 1_700_000_200_000, restarts: 1, frozen: null },
-    { id: 3, activeState: "inactive", subState: "dead", mainPid: 0, sinceMs: null, restarts: 0, frozen: null },
+    { id: 0, activeState: "active", subState: "running", mainPid: 4001, sinceMs: 1_700_000_000_000, restarts: 2, frozen: false, lastExit: null },
+    { id: 1, activeState: "active", subState: "running", mainPid: 4002, sinceMs: 1_700_000_100_000, restarts: 0, frozen: true, lastExit: null },
+    { id: 2, activeState: "activating", subState: "auto-restart", mainPid: 0, sinceMs: 1_700_000_200_000, restarts: 1, frozen: null, lastExit: { result: "signal", code: "killed", status: 9, ranMs: null } },
+    { id: 3, activeState: "failed", subState: "failed", mainPid: 0, sinceMs: null, restarts: 0, frozen: null, lastExit: { result: "exit-code", code: "exited", status: 78, ranMs: 200 } },
   ];
 
   test("renderShow prints what parseShowOutput reads back, since included", () => {

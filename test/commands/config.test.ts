@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { parse } from "yaml";
 import { DEFAULT_CONFIG_YAML } from "../../src/config/default-text.ts";
 import { defaultConfig, parseConfigText } from "../../src/config/load.ts";
-import { checkSummary } from "../../src/commands/config.ts";
+import { checkSummary, etcdFinding } from "../../src/commands/config.ts";
 import { renderUnits } from "../../src/systemd/units.ts";
 import { mkdirSync } from "node:fs";
 
@@ -178,5 +178,22 @@ describe("config check against the installed units", () => {
     const local = join(dir, "alerts-local.yaml");
     writeFileSync(local, `cnt_runners: 2\nalerts:\n  channels:\n    - name: local\n      type: webhook\n      url: "http://127.0.0.1:9999/hook"\n`);
     expect(cli(["config", "check", "--config", local, "--unit-dir", units]).stderr).toBe("");
+  });
+});
+
+describe("config check with a cluster section (issue 13)", () => {
+  test("the summary names the cluster; an unreachable etcd is a warning, the file still valid (exit 0)", () => {
+    const file = join(dir, "cluster.yaml");
+    writeFileSync(file, 'cluster:\n  name: host-a\n  etcd: ["http://127.0.0.1:9"]\n  etcd_timeout: 0.3\n');
+    const r = cli(["config", "check", "--config", file]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("cluster:   this host is host-a; signer key /jorm-master/signer, lease 5 s; etcd http://127.0.0.1:9");
+    expect(r.stderr).toContain("warning: etcd:      unreachable (");
+  });
+
+  test("etcdFinding says who holds the signer key", () => {
+    expect(etcdFinding("host-a", { holder: null, endpoint: "http://e:2379" })).toBe("etcd:      reached at http://e:2379; no host holds the signer key");
+    expect(etcdFinding("host-a", { holder: "host-a", endpoint: "http://e:2379" })).toContain("this host holds the signer key");
+    expect(etcdFinding("host-a", { holder: "host-b", endpoint: "http://e:2379" })).toContain("host-b holds the signer key");
   });
 });

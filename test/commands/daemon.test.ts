@@ -2,7 +2,7 @@
 // every runner is unreachable): SIGHUP re-reads the config and logs what changed, keeps the old one
 // when the new one is invalid; /metrics is served on metrics_listen; the stall hook stalls the loop.
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loopLooksAlive, stallAfterTicks, STALL_AFTER_TICKS_ENV, TICK_STALL_LIMIT_MS } from "../../src/commands/daemon.ts";
@@ -152,5 +152,27 @@ describe("loopLooksAlive", () => {
     expect(loopLooksAlive(100_000, 10_000, 90_000)).toBe(true);
     // …but no tick for loop_period plus the longest healthy tick is.
     expect(loopLooksAlive(10_000 + 500 + TICK_STALL_LIMIT_MS + 1, 10_000, 500)).toBe(false);
+  });
+});
+
+describe("daemon with a cluster section (issue 13)", () => {
+  test("etcd unreachable: the daemon runs, says it cannot campaign, and lets no runner sign (boot permits passive)", async () => {
+    const path = join(dir, "cluster.yaml");
+    const boot = join(dir, `boot-cluster-${Math.random()}`);
+    writeFileSync(path, config('cluster:\n  name: host-a\n  etcd: ["http://127.0.0.1:9"]\n  etcd_timeout: 0.2\n', freePort()));
+    const d = startDaemon(path, { JORM_MASTER_BOOT_DIR: boot });
+    try {
+      await d.waitFor(/cluster \/jorm-master as host-a: signing only while holding \/jorm-master\/signer/);
+      await d.waitFor(/cluster: cannot campaign for \/jorm-master\/signer/);
+      await d.waitFor(/first observation done/);
+      await Bun.sleep(300);
+      for (const id of ["0", "1"]) {
+        const permit = readFileSync(join(boot, id), "utf8");
+        expect(JSON.parse(permit).boot).toBe("passive");
+      }
+    } finally {
+      d.proc.kill("SIGTERM");
+      await d.proc.exited;
+    }
   });
 });

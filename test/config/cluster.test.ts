@@ -35,9 +35,9 @@ describe("cluster section", () => {
     });
   });
 
-  test("config check says the daemon does not act on the section yet", () => {
+  test("config check says what the daemon enforces with the section and what is not built yet", () => {
     const { notes } = parseConfigText(`cluster:\n  name: host-a\n  etcd: ${ETCD}\n`, FILE);
-    expect(notes.some((n) => n.includes("does not coordinate through etcd yet"))).toBe(true);
+    expect(notes.some((n) => n.includes("signs only while it holds the etcd signer lease") && n.includes("not built yet"))).toBe(true);
   });
 
   test("every key set", () => {

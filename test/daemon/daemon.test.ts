@@ -9,8 +9,9 @@ import type { ResolvedConfig } from "../../src/config/types.ts";
 import { Daemon, RESTART_KEYS } from "../../src/daemon/daemon.ts";
 import { buildPorts } from "../../src/daemon/ports.ts";
 import { EXIT_FAILURE } from "../../src/errors.ts";
+import { createFakeEtcd } from "../cluster/fake-etcd.ts";
 import type { MasterDeps } from "../../src/master/act.ts";
-import { silentLog, simConfig, simDeps } from "../../src/master/harness.ts";
+import { silentLog, simConfig, simDeps } from "../../src/lab/harness.ts";
 import type { MasterLog, TickReport } from "../../src/master/loop.ts";
 import type { Clock } from "../../src/ports.ts";
 import { testChainParams } from "../../src/sim/chain.ts";
@@ -265,5 +266,68 @@ describe("Daemon.start: boot permits and the READY bound", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("cluster mode (issue 13): the daemon holds the etcd signer lease", () => {
+  const CLUSTER = { name: "host-a", etcdEndpoints: ["http://127.0.0.1:23791"], prefix: "/jorm-master", leaseTtlS: 5, etcdTimeoutMs: 2_000 };
+
+  test("signs only while holding the lease: the signer carries a dead-man switch; etcd lost, it is fenced before the lease could end", async () => {
+    const world = await warmWorld();
+    const etcd = createFakeEtcd(world.clock.now());
+    // The fake follows the world's clock: each call first lets the virtual time that passed expire leases.
+    const synced = new Proxy(etcd, {
+      get(t, prop) {
+        const f = (t as unknown as Record<string, unknown>)[prop as string];
+        return typeof f !== "function" ? f : (...a: unknown[]) => (t.advance(Math.max(0, world.clock.now() - t.nowMs())), (f as (...x: unknown[]) => unknown).apply(t, a));
+      },
+    });
+    const config: ResolvedConfig = { ...simConfig(2, { keyMode: "rest" }), cluster: CLUSTER };
+    const log = recordingLog();
+    const arms: { id: number; atMs: number; armedAt: number }[] = [];
+    const ports = () => {
+      const deps = simDeps(world);
+      const arm = deps.services.armFreeze!;
+      deps.services = { ...deps.services, armFreeze: (id, atMs) => (arms.push({ id, atMs, armedAt: world.clock.now() }), arm(id, atMs)) };
+      return deps;
+    };
+    const d = new Daemon({ config, load: async () => config, log, lockPath: null, ports, etcd: () => synced, mono: () => world.clock.now() });
+    const done = d.start();
+    for (let i = 0; i < 100 && d.master.memory.signer === null; i++) await world.runUntil(world.clock.now() + 500);
+    const signer = d.master.memory.signer;
+    expect(signer).not.toBeNull();
+    expect(etcd.kv.get("/jorm-master/signer")?.value).toBe("host-a");
+    expect(world.node(signer!)!.leaderIds().length).toBeGreaterThan(0);
+    // Its switch is re-armed after keep-alives, each time to under one TTL ahead.
+    await world.runUntil(world.clock.now() + 5_000);
+    const own = arms.filter((a) => a.id === signer);
+    expect(own.length).toBeGreaterThanOrEqual(3);
+    for (const a of own) expect(a.atMs - a.armedAt).toBeLessThan(5_000);
+    // etcd gone: no keep-alive succeeds; the lease would end in etcd 5 s after the last one.
+    etcd.down = true;
+    const cutAt = world.clock.now();
+    let stoppedAt: number | null = null;
+    for (let i = 0; i < 100 && stoppedAt === null; i++) {
+      await world.runUntil(world.clock.now() + 100);
+      const n = world.node(signer!)!;
+      if (n.isFrozen || n.leaderIds().length === 0) stoppedAt = world.clock.now();
+    }
+    expect(stoppedAt).not.toBeNull();
+    expect(stoppedAt! - cutAt).toBeLessThan(5_000);
+    expect(log.lines.join("\n")).toContain("cluster: keep-alive failed");
+    d.stop("test");
+    for (let i = 0; i < 100; i++) await world.runUntil(world.clock.now() + 100);
+    expect(await done).toBe(0);
+  });
+
+  test("a reload changing the cluster section is refused: only a restart changes it", async () => {
+    const world = await warmWorld();
+    const before = simConfig(2, { keyMode: "rest" });
+    const log = recordingLog();
+    const d = new Daemon({ config: before, load: async () => ({ ...before, cluster: CLUSTER }), log, lockPath: null, ports: () => simDeps(world) });
+    const r = await d.reload();
+    expect(r).toMatchObject({ applied: false, restartKeys: ["cluster"], reason: expect.stringContaining("cluster cannot change while the daemon runs") });
+    expect(d.config).toBe(before);
+    expect(d.master.config).toBe(before);
   });
 });

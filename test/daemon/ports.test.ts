@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { buildPorts, unitName } from "../../src/daemon/ports.ts";
 import { ConfigError } from "../../src/errors.ts";
-import { simConfig } from "../../src/master/harness.ts";
+import { simConfig } from "../../src/lab/harness.ts";
 
 const POOLTOOL = { poolId: "p", userId: "u", genesis: "g", sendWaitMs: 1_000, recvWaitMs: 30_000, endpTip: "http://127.0.0.1:9/tip", endpStats: "http://127.0.0.1:9/stats" };
 

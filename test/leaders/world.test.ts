@@ -11,7 +11,7 @@ import { daemonView } from "../../src/control/protocol.ts";
 import type { HistoryRecord } from "../../src/history/events.ts";
 import { createHistory } from "../../src/history/index.ts";
 import { readHistory } from "../../src/history/log.ts";
-import { masterOnWorld, simConfig } from "../../src/master/harness.ts";
+import { masterOnWorld, simConfig } from "../../src/lab/harness.ts";
 import type { Master, TickReport } from "../../src/master/loop.ts";
 import { Chain, testChainParams } from "../../src/sim/chain.ts";
 import { World } from "../../src/sim/world.ts";

@@ -1,6 +1,7 @@
 // The shell's hands: every fence is read back, and a promotion follows only verified fences.
 import { describe, expect, test } from "bun:test";
-import { act, applyOutcomes, type MasterDeps } from "../../src/master/act.ts";
+import { act, type MasterDeps } from "../../src/master/act.ts";
+import { applyOutcomes } from "../../src/master/memory.ts";
 import { emptyMemory } from "../../src/master/decide.ts";
 import type { ServiceManager, Signal, UnitState } from "../../src/ports.ts";
 import type { Action, Plan } from "../../src/master/types.ts";
@@ -184,6 +185,16 @@ describe("act", () => {
     const out = await act(g.deps, plan({ other: [handout] }));
     expect(out[0]).toMatchObject({ ok: false });
     expect(g.calls).toEqual([]);
+  });
+
+  test("a failed POST disarms a hand-out's switch, but not a cluster promotion's (the lost answer may have given the key)", async () => {
+    const handout: Action = { kind: "promote", purpose: "boundary", id: 1, reason: "t", leaseAtMs: 5_000 };
+    const f = fakes({ 1: { keys: [], posts: 0, dead: true } });
+    await act(f.deps, plan({ other: [handout] }));
+    expect(f.calls).toEqual(["arm #1@5000", "POST #1", "disarm #1"]);
+    const g = fakes({ 1: { keys: [], posts: 0, dead: true } });
+    await act(g.deps, plan({ promote: { kind: "promote", purpose: "sign", id: 1, reason: "t", leaseAtMs: 5_000, switchStays: true } }));
+    expect(g.calls).toEqual(["arm #1@5000", "POST #1"]);
   });
 
   test("a verified demotion disarms any dead-man switch", async () => {

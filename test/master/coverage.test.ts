@@ -1,6 +1,6 @@
 // The coverage rules of decide (issue 10): every producible slot, on busy pools too.
 import { describe, expect, test } from "bun:test";
-import { applyOutcomes } from "../../src/master/act.ts";
+import { applyOutcomes } from "../../src/master/memory.ts";
 import { decide, emptyMemory } from "../../src/master/decide.ts";
 import { bootFits, handoutNeedMs } from "../../src/master/coverage.ts";
 import { bootPermits } from "../../src/master/bootpermits.ts";

@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { applyOutcomes } from "../../src/master/act.ts";
-import { DEAD_RESTART_MS, best, decide, emptyMemory, partingFences } from "../../src/master/decide.ts";
+import { applyOutcomes } from "../../src/master/memory.ts";
+import { DEAD_RESTART_MS, best, decide, emptyMemory, partingFences, step } from "../../src/master/decide.ts";
 import type { Action, Memory, Observation, Outcome, Plan, RunnerObs, RunnerView } from "../../src/master/types.ts";
-import { config, observation, pending, runner, stats, unit } from "./fixtures.ts";
+import { SETTINGS, config, observation, pending, runner, stats, unit } from "./fixtures.ts";
+import type { UnitExit } from "../../src/ports.ts";
 
 // Disarming a signer's dead-man switch accompanies every adoption; tests about it look at it directly.
 const summary = (p: Plan) => ({
@@ -40,7 +41,7 @@ describe("decide: who signs", () => {
     expect(summary(result.plan)).toEqual({ fences: [], promote: null, other: [] });
     expect(result.memory.signer).toBe(1);
     // Left armed by a daemon killed mid-hand-out, its dead-man switch would freeze the signer.
-    expect(result.plan.other).toEqual([{ kind: "disarm", id: 1, reason: expect.any(String) }]);
+    expect(result.plan.other).toEqual([{ kind: "disarm", id: 1, reason: expect.any(String), rule: "adopt" }]);
   });
 
   test("a double holder found on start-up is repaired before anything else: one stays, the other is demoted", () => {
@@ -335,6 +336,68 @@ describe("decide: retries", () => {
     expect(tried).toEqual([0, 1_000, 3_000, 7_000]);
   });
 
+  // systemctl start succeeds (the process starts), then the runner wrapper exits 78 and the unit
+  // fails: without a back-off the master started it again at every tick (issue 9 point 13).
+  test("a unit whose runs exit 78 is started again after 1 s, 2 s, 4 s … (up to 5 min), not every tick", () => {
+    const cfg = config();
+    const failed = (since: number): RunnerObs =>
+      runner(2, { kind: "stopped", unit: { activeState: "failed", subState: "failed", sinceMs: since, lastExit: { result: "exit-code", code: "exited", status: 78, ranMs: 100 } } });
+    const obs = (t: number, r2: RunnerObs) => observation(t, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby", logs: LOGS }), r2]);
+    let m = run(cfg, [obs(T, failed(T))]).memory;
+    const started: number[] = [];
+    let failedAt = T;
+    for (let t = T; t < T + 60_000; t += 200) {
+      const r = decide(obs(t, failed(failedAt)), m, cfg, t);
+      const start = r.plan.other.find((a) => a.kind === "start");
+      expect(r.plan.startBackoff?.[2]?.why).toContain("exited 78");
+      if (start) {
+        started.push(t - T);
+        failedAt = t + 100; // the new run fails 100 ms later
+      }
+      m = applyOutcomes(r.memory, allOk(r.plan), t);
+    }
+    expect(started).toEqual([1_000, 3_000, 7_000, 15_000, 31_000]);
+  });
+
+  test("the back-off is capped at 5 min", () => {
+    const cfg = config();
+    const r2 = runner(2, { kind: "stopped", unit: { activeState: "failed", subState: "failed", sinceMs: T, lastExit: { result: "exit-code", code: "exited", status: 78, ranMs: 100 } } });
+    const base = run(cfg, [observation(T, [runner(0, { kind: "holder", logs: LOGS }), r2])]).memory;
+    const m: Memory = { ...base, startBackoff: { 2: { count: 20, lastMs: T, why: "x" } } };
+    const at = (t: number) => decide(observation(t, [runner(0, { kind: "holder" }), r2]), m, cfg, t).plan.other.some((a) => a.kind === "start");
+    expect(at(T + 299_000)).toBe(false);
+    expect(at(T + 300_000)).toBe(true);
+  });
+
+  const exits: [string, UnitExit | null | undefined, boolean][] = [
+    ["exit 78 (config error)", { result: "exit-code", code: "exited", status: 78, ranMs: 30_000 }, false],
+    ["exit 1 within 5 s of its start", { result: "exit-code", code: "exited", status: 1, ranMs: 300 }, false],
+    ["killed by a signal within 5 s", { result: "signal", code: "killed", status: 9, ranMs: 2_000 }, false],
+    ["exit 1 after a long run", { result: "exit-code", code: "exited", status: 1, ranMs: 60_000 }, true],
+    ["a clean stop right after start", { result: "success", code: "exited", status: 0, ranMs: 100 }, true],
+    ["no run ended yet", null, true],
+    ["exit status not read", undefined, true],
+  ];
+  for (const [name, lastExit, startsNow] of exits) test(`a unit failed 100 ms ago after ${name} ${startsNow ? "is started at once" : "waits"}`, () => {
+    const u = { activeState: "failed" as const, subState: "failed", sinceMs: T - 100, ...(lastExit !== undefined ? { lastExit } : {}) };
+    const o = observation(T, [runner(0, { kind: "holder", logs: LOGS }), runner(2, { kind: "stopped", unit: u })]);
+    const r = decide(o, emptyMemory(), config(), T);
+    expect(r.plan.other.some((a) => a.kind === "start" && a.id === 2)).toBe(startsNow);
+    expect(r.plan.startBackoff?.[2] !== undefined).toBe(!startsNow);
+  });
+
+  test("a run that lasts past 5 s ends the streak", () => {
+    const cfg = config();
+    const streak = { 2: { count: 3, lastMs: T, why: "its last run exited 78" } };
+    const at = (since: number) => {
+      const o = observation(T + 6_000, [runner(0, { kind: "holder", logs: LOGS }), runner(2, { kind: "booting", unit: { mainPid: 2002, sinceMs: since } })]);
+      return decide(o, { ...emptyMemory(), startBackoff: streak }, cfg, T + 6_000);
+    };
+    expect(at(T + 2_000).memory.startBackoff).toEqual(streak);
+    expect(at(T).memory.startBackoff).toEqual({});
+    expect(at(T).plan.startBackoff).toBeUndefined();
+  });
+
   test("fences are never held back by earlier failures", () => {
     const cfg = config();
     let m = run(cfg, [observation(T, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "hang" })])]).memory;
@@ -509,5 +572,28 @@ describe("partingFences: what a stopping daemon fences", () => {
   test("nothing to fence when nobody else may sign", () => {
     const r = views(observation(T, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby" }), runner(2, { kind: "stopped" })]));
     expect(partingFences(r.views, 0)).toEqual([]);
+  });
+});
+
+describe("step: the loop's one entry into the core", () => {
+  test("epoch-start strips the co-holders and marks it in memory; acted folds the outcomes; parting fences", () => {
+    const cfg = config();
+    const o = observation(T, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "holder" }), runner(2, { kind: "standby" })]);
+    const observed = step(emptyMemory(), { kind: "observed", obs: o, config: cfg, now: T });
+    expect(observed).toEqual(decide(o, emptyMemory(), cfg, T));
+    // A hand-out under way: at the boundary the strip is due, before any observation.
+    const m: Memory = { ...observed.memory, boundary: { epoch: 1, coHolders: [2] } };
+    expect(step(m, { kind: "epoch-start", settings: SETTINGS, now: 99_000 }).plan.fences).toEqual([]);
+    const strip = step(m, { kind: "epoch-start", settings: SETTINGS, now: 100_000 });
+    expect(strip.plan.fences.map((a) => [a.kind, "id" in a ? a.id : null, a.rule])).toEqual([["demote", 2, "boundary-strip"]]);
+    expect(strip.memory.boundary).toEqual({ epoch: 1, coHolders: [2], stripped: true });
+    expect(step(strip.memory, { kind: "epoch-start", settings: SETTINGS, now: 100_050 }).plan.fences).toEqual([]);
+    const acted = step(strip.memory, { kind: "acted", outcomes: [{ action: strip.plan.fences[0]!, ok: true, detail: "" }], now: 100_100 });
+    expect(acted.memory).toEqual(applyOutcomes(strip.memory, [{ action: strip.plan.fences[0]!, ok: true, detail: "" }], 100_100));
+    expect(acted.memory.runners[2]!.keylessProof).toBe(true);
+    // Told to stop: of the two holders one keeps the key, the other is demoted; memory is not changed.
+    const parting = step(observed.memory, { kind: "parting", obs: o, config: cfg, now: T + 500 });
+    expect(parting.plan.fences.map((a) => [a.kind, "id" in a ? a.id : null, a.rule])).toEqual([["demote", 1, "parting"]]);
+    expect(parting.memory).toBe(observed.memory);
   });
 });

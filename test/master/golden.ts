@@ -12,14 +12,14 @@
 //                                         one observation at atMs, decided with now = atMs; its
 //                                         plan's outcomes are then applied (default: all succeed)
 //   r<id> <kind> [h=N] [logs=E.S,E.S|logs=] [pid=N] [since=N] [active=S] [sub=S] [frozen=B]
-//          [restarts=N] [unit=none] [extra]
+//          [restarts=N] [exit=N [result=S] [ran=ms]] [unit=none] [extra]
 //                                         one runner of the tick before (kinds as fixtures.ts);
 //                                         `extra` is a unit beyond cnt_runners (no REST asked)
 //   part                                  partingFences for the last tick's views and signer
 //   strip <atMs>                          boundaryStrip on the memory as it is now
 // Outputs end at the first blank line, so a rendering never contains one.
 
-import { applyOutcomes } from "../../src/master/act.ts";
+import { applyOutcomes } from "../../src/master/memory.ts";
 import { boundaryStrip, decide, emptyMemory, partingFences } from "../../src/master/decide.ts";
 import type { ResolvedConfig } from "../../src/config/types.ts";
 import type { UnitState } from "../../src/ports.ts";
@@ -92,8 +92,10 @@ function renderView(v: RunnerView): string {
 
 function renderAction(a: Action): string {
   const who = "id" in a ? ` r${a.id}` : "";
-  const rest = fields(a, ["kind", "id", "reason"]);
-  return `${a.kind}${who}${rest ? ` ${rest}` : ""}: ${a.reason}`;
+  const rest = fields(a, ["kind", "id", "reason", "rule"]);
+  // The rule that planned it, first: a rule's change shows up as a diff of the actions it tags.
+  const rule = a.rule ? `[${a.rule}] ` : "";
+  return `${rule}${a.kind}${who}${rest ? ` ${rest}` : ""}: ${a.reason}`;
 }
 
 function renderMemory(m: Memory): string[] {
@@ -158,12 +160,17 @@ function parseRunner(line: string): RunnerObs {
   if (a.has("sub")) u.subState = a.get("sub")!;
   if (a.has("frozen")) u.frozen = parseValue(a.get("frozen")!) as boolean | null;
   if (a.has("restarts")) u.restarts = Number(a.get("restarts"));
+  // How the last main process ended: exit=N (its exit code), result=S (systemd's Result), ran=ms
+  if (a.has("exit")) {
+    const status = Number(a.get("exit"));
+    u.lastExit = { result: a.get("result") ?? (status === 0 ? "success" : "exit-code"), code: "exited", status, ranMs: a.has("ran") ? Number(a.get("ran")) : null };
+  }
   spec.unit = u;
   let o = runner(id, spec);
   if (a.get("unit") === "none") o = { ...o, unit: null };
   if (a.has("extra")) o = { ...o, stats: null, leaders: null, logs: null };
   for (const k of a.keys()) {
-    if (!["h", "logs", "pid", "since", "active", "sub", "frozen", "restarts", "unit", "extra"].includes(k)) throw new Error(`unknown runner field ${k}`);
+    if (!["h", "logs", "pid", "since", "active", "sub", "frozen", "restarts", "exit", "result", "ran", "unit", "extra"].includes(k)) throw new Error(`unknown runner field ${k}`);
   }
   return o;
 }
@@ -209,6 +216,7 @@ export function runGolden(input: readonly string[]): string[] {
     if (r.plan.promote) out.push(`  ${renderAction(r.plan.promote)}`);
     for (const a of r.plan.other) out.push(`  other ${renderAction(a)}`);
     for (const n of r.plan.notes) out.push(`  note: ${n}`);
+    for (const [id, b] of Object.entries(r.plan.startBackoff ?? {})) out.push(`  start backoff r${id}: next start waits ${b.waitMs / 1000} s: ${b.why}`);
     out.push(`  wake ${r.plan.wakeAtMs} (+${r.plan.wakeAtMs - t.atMs})`);
     const acts = t.args.get("acts") ?? "ok";
     if (acts === "none") memory = r.memory;

@@ -3,7 +3,7 @@
 // co-holders from the boundary on) is info; fences that answer a real problem stay warnings.
 import { describe, expect, test } from "bun:test";
 import { outcomeLevel, type LogLevel } from "../../src/master/loop.ts";
-import { runScenario } from "../../src/master/scenario.ts";
+import { runScenario } from "../../src/lab/scenario.ts";
 import { testChainParams } from "../../src/sim/chain.ts";
 import type { Action, Memory, Outcome } from "../../src/master/types.ts";
 

@@ -3,7 +3,7 @@
 // can sign a slot inside its guarded window. Each schedule covers at least 10 epochs.
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { runScenario, type FaultEvent, type ScenarioSpec } from "../../src/master/scenario.ts";
+import { runScenario, type FaultEvent, type ScenarioSpec } from "../../src/lab/scenario.ts";
 import { testChainParams } from "../../src/sim/chain.ts";
 import type { Fault } from "../../src/sim/world.ts";
 

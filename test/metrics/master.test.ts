@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { masterOnWorld, simConfig } from "../../src/master/harness.ts";
+import { masterOnWorld, simConfig } from "../../src/lab/harness.ts";
 import type { TickReport } from "../../src/master/loop.ts";
 import { MasterMetrics, SLOT_OUTCOME_GRACE_MS } from "../../src/metrics/master.ts";
 import { serveMetrics, parseListen } from "../../src/metrics/server.ts";
@@ -85,6 +85,7 @@ describe("MasterMetrics over a simulated world", () => {
       expect(sample(text, `jorm_master_runner_lag_blocks${r}`)).toBeGreaterThanOrEqual(0);
       expect(sample(text, `jorm_master_runner_key_held${r}`)).toBeOneOf([0, 1]);
       expect(sample(text, `jorm_master_runner_restarts_total${r}`)).toBeGreaterThanOrEqual(0);
+      expect(sample(text, `jorm_master_runner_start_backoff_seconds${r}`)).toBe(0);
     }
     // The signer's logs were read: it knows how many events of the epoch are left.
     const signer = lastReport!.memory.signer!;

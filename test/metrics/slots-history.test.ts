@@ -4,7 +4,7 @@
 // signer crash (its log with the blocks gone) it would count as missed, and every JormMasterSlotMissed
 // alert would follow (contrib/prometheus/alerts.yml).
 import { expect, test } from "bun:test";
-import { simConfig } from "../../src/master/harness.ts";
+import { simConfig } from "../../src/lab/harness.ts";
 import type { TickReport } from "../../src/master/loop.ts";
 import { MasterMetrics, SLOT_OUTCOME_GRACE_MS } from "../../src/metrics/master.ts";
 

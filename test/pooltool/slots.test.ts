@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import type { PoolToolConfig } from "../../src/config/types.ts";
 import { emptyMemory } from "../../src/master/decide.ts";
-import { masterOnWorld, simConfig } from "../../src/master/harness.ts";
+import { masterOnWorld, simConfig } from "../../src/lab/harness.ts";
 import { epochClock } from "../../src/master/schedule.ts";
 import type { Memory } from "../../src/master/types.ts";
 import { emptySlotsState, epochSlotsText, planSlotsUpload, sha256Hex, SLOTS_RETRY_MS, SlotsUploader } from "../../src/pooltool/slots.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { audit, couldSignIntervals, coveredBy, intersectionMs, mergeIntervals } from "../../src/sim/audit.ts";
+import { audit, explainStaleTips, couldSignIntervals, coveredBy, intersectionMs, mergeIntervals } from "../../src/sim/audit.ts";
 import { Chain, testChainParams } from "../../src/sim/chain.ts";
 import type { JournalEntry } from "../../src/sim/journal.ts";
 
@@ -104,6 +104,33 @@ describe("slot verdicts", () => {
     expect(r).toMatchObject({ scheduled: 5, produced: 1, missed: 4, staleBlocks: 2, neverScheduled: 0, coverageAllPct: 20 });
     expect(r.lossReasons).toEqual({ stale_tip: 2, not_signed: 2 });
     expect(r.slots.map((s) => s.loss)).toEqual([undefined, "stale_tip", "stale_tip", "not_signed", "not_signed"]);
+  });
+
+  test("stale means the parent lacks a network block of an earlier slot; one in the slot itself is a race, not a stale tip", () => {
+    // Slot 47 carries a network block of its own (height 54; 53 before it); slot 19 follows one in slot 18 (height 40).
+    expect([chain.lastBlockAtSlot(60 + 47).abs, chain.lastBlockAtSlot(60 + 46).height, chain.lastBlockAtSlot(60 + 18).abs]).toEqual([60 + 47, 53, 60 + 18]);
+    const onParent = (slot: number, chainLength: number): JournalEntry => ({ ...(block(0, 1, slot) as Extract<JournalEntry, { kind: "block" }>), chainLength });
+    // 47 on 53: level with the network's block of the same slot (both 54), signed before it could be
+    // seen: produced. 19 on 39: lacks slot 18's block, which every healthy node has by slot 19: lost.
+    const j = [start(0, 1, S(0), [1]), ...sched(0, 1, S(0), S(0)), onParent(19, 40), onParent(47, 54)];
+    const r = audit(j, chain, { fromMs: from, toMs: to });
+    expect(r.slots.filter((s) => s.signers.length > 0).map((s) => [s.slot, s.verdict, s.loss])).toEqual([
+      [19, "missed", "stale_tip"],
+      [47, "produced", undefined],
+    ]);
+    expect(r.staleBlocks).toBe(1);
+  });
+
+  test("explainStaleTips: a stale block was avoidable only if a gap between windows followed the first look at the lacked block", () => {
+    // Slot 19 follows the network's block of slot 18; the signer (#0) signs 19 without it. #1 shows
+    // it after its view lag; the daemon looks every 250 ms; 19's window opens 300 ms before it.
+    const j = [start(0, 1, S(0), [1]), ...sched(0, 1, S(0), S(0)), start(1, 1, S(0)), { t: S(1), kind: "running", runner: 1, inc: 1 } as JournalEntry, block(0, 1, 19, 1)];
+    const opts = { fromMs: from, toMs: to, guardMs: 300, marginMs: 300, loopPeriodMs: 250 };
+    const { slots } = audit(j, chain, opts);
+    const why = (lagMs: number) => explainStaleTips(j, chain, slots, { ...opts, viewLagMs: () => lagMs })[0]!;
+    expect(why(100)).toEqual({ epoch: 1, slot: 19, lackedAbs: 60 + 18, shownMs: S(18, 100), firstLookMs: S(18, 250), windowOpensMs: S(19, -300), gapAfterLook: true });
+    // Shown 600 ms into slot 18, looked at 750 ms: 19's window was already open.
+    expect(why(600)).toMatchObject({ shownMs: S(18, 600), firstLookMs: S(18, 750), gapAfterLook: false });
   });
 
   test("unproducible in the strict sense: nobody Running ever had the slot in a finished schedule in its epoch", () => {

@@ -45,6 +45,8 @@ const pending = (epoch: number, slot: number): LeaderLog => ({
   enclaveLeaderId: 1,
 });
 
+/** The runner's leader logs hold slots 30 and 50 of `epoch` (10: still ahead at MID_EPOCH) */
+const withSlots = (r: StatusRunnerInput, epoch = 10): StatusRunnerInput => ({ ...r, logs: { ok: true, value: [pending(epoch, 30), pending(epoch, 50)] } });
 type R = Partial<StatusRunnerInput> & { keys?: number[] };
 const runner = (id: number, o: R = {}): StatusRunnerInput => ({
   id,
@@ -79,6 +81,8 @@ const cases: Case[] = [
   // 0 OK
   ["one signer, the standbys verified key-less", [signer(), runner(1), runner(2)], 0, "OK: #0 holds the key and is Running"],
   ["one signer; a stopped and a frozen runner cannot sign, a warm standby is left", [signer(), stopped(1), runner(2, { unit: unit(2, { frozen: true }), stats: timeout, leaders: timeout, logs: timeout }), runner(3)], 0, "OK:", { cntRunners: 4 }],
+  ["one cold standby next to a warm one is no warning", [withSlots(signer()), withSlots(runner(1)), runner(2)], 0, "OK: #0 holds the key and is Running"],
+  ["co-holders computing the new epoch count as warm", [withSlots(signer(), 11), coHolder(1), coHolder(2)], 0, "boundary hand-out to #1, #2", { nowMs: BOUNDARY + 200 }],
   ["a single-runner setup has no standby to miss", [signer()], 0, "OK: #0 holds the key and is Running"],
   ["a standby booting with key_mode rest cannot hold the key", [signer(), runner(1, { stats: booting, leaders: booting }), runner(2)], 0, "OK:", { keyMode: "rest" }],
   [
@@ -104,6 +108,9 @@ const cases: Case[] = [
   ["a standby booting with key_mode boot may hold the key", [signer(), runner(1, { stats: booting, leaders: booting }), runner(2)], 1, "#1's key state is unknown", { keyMode: "boot" }],
   ["without systemd a refused REST does not prove a runner stopped", [signer(), runner(1, { unit: null, stats: refused, leaders: refused }), runner(2, { unit: null })], 1, "#1's key state is unknown", { systemdAsked: false, systemdError: "not asked (--rest-only)" }],
   ["no warm standby", [signer(), stopped(1), stopped(2)], 1, "no warm standby"],
+  // Warm: holding this epoch's remaining slots (issue 10). Every standby cold means a failover loses them.
+  ["every standby cold: none holds the slots left in the epoch", [withSlots(signer()), runner(1), runner(2)], 1, "no warm standby (#1, #2 lack epoch 10's schedule"],
+  ["a standby whose leader logs cannot be read is not counted warm", [withSlots(signer()), runner(1, { logs: timeout }), stopped(2)], 1, "no warm standby"],
   ["a unit failed", [signer(), runner(1), runner(2, { unit: unit(2, { activeState: "failed", subState: "failed", mainPid: 0 }), stats: refused, leaders: refused })], 1, "#2's unit failed"],
   ["PoolTool unreachable", [signer(), runner(1), runner(2)], 1, "PoolTool: majority max unavailable", { pooltool: { majorityMax: null, error: "majority max unavailable: timeout" } }],
   ["systemd unreadable", [signer(), runner(1), runner(2)], 1, "systemd: cannot read unit states", { systemdError: "cannot read unit states: systemctl exit 1: Failed to connect to bus" }],
@@ -173,5 +180,55 @@ describe("the boundary hand-out, shown as such", () => {
     const m = statusModel(input([signer(), runner(1), runner(2)]));
     expect(m.handout).toBeNull();
     expect(m.rows.some((r) => r.handout)).toBe(false);
+  });
+});
+
+describe("status in cluster mode (issue 13)", () => {
+  const cl = (holder: string | null, error: string | null = null) => ({ cluster: { self: "host-a", holder, error } });
+  test("another host holds the signer lease: key-less runners here are OK, not 'nobody signs'", () => {
+    const m = statusModel(input([runner(0), runner(1), runner(2)], cl("host-b")));
+    expect(m.exitCode).toBe(0);
+    expect(m.verdict).toBe("host-b signs (it holds the etcd signer lease); this host's runners are key-less");
+    // Without the cluster's answer the same runners are CRITICAL, as on one server
+    expect(statusModel(input([runner(0), runner(1), runner(2)])).exitCode).toBe(2);
+  });
+
+  test("another host holds the lease and a runner here holds the key: CRITICAL, two hosts may sign", () => {
+    const m = statusModel(input([signer(), runner(1), runner(2)], cl("host-b")));
+    expect(m.exitCode).toBe(2);
+    expect(m.verdict).toContain("host-b holds the etcd signer lease, yet #0 on this host may sign");
+  });
+
+  test("this host holds the lease: judged as on one server; etcd unreadable or nobody holding it is said", () => {
+    expect(statusModel(input([signer(), runner(1), runner(2)], cl("host-a"))).exitCode).toBe(0);
+    expect(statusModel(input([runner(0), runner(1), runner(2)], cl(null, "etcd: no endpoint answered"))).verdict).toContain("(etcd: etcd: no endpoint answered)");
+    expect(statusModel(input([runner(0), runner(1), runner(2)], cl(null))).verdict).toContain("(no host holds the etcd signer lease)");
+  });
+});
+
+describe("warm standbys (issue 10): who could take over and sign the rest of the epoch", () => {
+  test("the table's WARM column and --json's rows say who is warm, and why", () => {
+    const m = statusModel(input([withSlots(signer()), withSlots(runner(1)), runner(2), stopped(3), runner(4, { logs: timeout })], { cntRunners: 5 }));
+    expect(m.rows.map((r) => r.warm)).toEqual([true, true, false, false, null]);
+    expect(m.cold).toEqual([2]);
+    expect(m.rows[2]!.warmWhy).toBe("its logs show none of epoch 10's 2 remaining slots (cold)");
+    const text = renderStatus(m);
+    expect(text).toMatch(/RUNNER .* KEY +WARM +EVENTS LEFT/);
+    expect(text).toMatch(/#1 .* no +yes +2 /);
+    expect(text).toMatch(/#2 .* no +no +0 /);
+    expect(text).toMatch(/#4 .* \? +- /);
+    const json = JSON.parse(JSON.stringify(m));
+    expect(json.rows.map((r: { warm: boolean | null }) => r.warm)).toEqual([true, true, false, false, null]);
+    expect(json.cold).toEqual([2]);
+  });
+
+  test("key mode rest: a cold standby gets a line saying no mid-epoch remedy exists until the next boundary", () => {
+    const m = statusModel(input([withSlots(signer()), withSlots(runner(1)), runner(2)], { keyMode: "rest" }));
+    expect(m.exitCode as number).toBe(0);
+    expect(m.notes).toEqual(["key mode rest: #2 lacks epoch 10's schedule; no mid-epoch remedy exists until the next boundary"]);
+    expect(renderStatus(m)).toContain("key mode rest: #2 lacks epoch 10's schedule; no mid-epoch remedy exists until the next boundary\n");
+    const boot = statusModel(input([withSlots(signer()), withSlots(runner(1)), runner(2)], { keyMode: "boot" }));
+    expect(boot.notes.join()).toContain("the daemon restarts cold standbys one at a time");
+    expect(statusModel(input([withSlots(signer()), withSlots(runner(1)), withSlots(runner(2))], { keyMode: "rest" })).notes).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { simConfig } from "../../src/master/harness.ts";
+import { simConfig } from "../../src/lab/harness.ts";
 import type { ServiceManager, UnitState } from "../../src/ports.ts";
 import type { NodeApi, NodeResult, Settings } from "../../src/node/types.ts";
 import { gatherStatus, type StatusDeps } from "../../src/status/gather.ts";

@@ -121,7 +121,7 @@ describe("renderStatus", () => {
   test("a header, one table row per runner with the signer marked, and the verdict", () => {
     const logs: NodeResult<LeaderLog[]> = { ok: true, value: [pending(10, 25), pending(10, 40)] };
     const m = statusModel(
-      input([runner(0, { keys: [1], logs, height: 500 }), runner(1, { height: 499 }), runner(2, { unit: unit(2, { activeState: "inactive", subState: "dead", mainPid: 0 }), stats: { ok: false, error: { kind: "unreachable", reason: "refused", message: "" } }, keys: null, logs: { ok: false, error: { kind: "unreachable", reason: "refused", message: "" } } })], {
+      input([runner(0, { keys: [1], logs, height: 500 }), runner(1, { logs, height: 499 }), runner(2, { unit: unit(2, { activeState: "inactive", subState: "dead", mainPid: 0 }), stats: { ok: false, error: { kind: "unreachable", reason: "refused", message: "" } }, keys: null, logs: { ok: false, error: { kind: "unreachable", reason: "refused", message: "" } } })], {
         pooltool: { majorityMax: 500, error: null },
       }),
     );
@@ -131,14 +131,14 @@ describe("renderStatus", () => {
         "epoch 10 · slot 20/60 · next epoch in 40 s",
         "best height 500 · PoolTool majority max 500",
         "",
-        "RUNNER  UNIT            NODE     HEIGHT  LAG  KEY     EVENTS LEFT  NEXT EVENT  UPTIME  RESTARTS",
-        "#0      active/running  Running  500     0    SIGNER  2            in 5 s      60 min  0",
-        "#1      active/running  Running  499     1    no      0            -           60 min  0",
-        "#2      inactive/dead   refused  -       -    ?       -            -           -       0",
+        "RUNNER  UNIT            NODE     HEIGHT  LAG  KEY     WARM  EVENTS LEFT  NEXT EVENT  UPTIME  RESTARTS",
+        "#0      active/running  Running  500     0    SIGNER  yes   2            in 5 s      60 min  0",
+        "#1      active/running  Running  499     1    no      yes   2            in 5 s      60 min  0",
+        "#2      inactive/dead   refused  -       -    ?       no    -            -           -       0",
         "",
         "OK: #0 holds the key and is Running",
       ].join("\n"),
     );
-    expect(JSON.parse(statusJson(m))).toMatchObject({ exitCode: 0, signer: 0, epoch: 10, rows: [{ id: 0, keyHeld: true, eventsLeft: 2 }, {}, {}] });
+    expect(JSON.parse(statusJson(m))).toMatchObject({ exitCode: 0, signer: 0, epoch: 10, rows: [{ id: 0, keyHeld: true, eventsLeft: 2, warm: true }, { warm: true }, { warm: false }] });
   });
 });

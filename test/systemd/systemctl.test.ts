@@ -8,6 +8,7 @@ import {
   bunSpawner,
   createSystemdServiceManager,
   normalizeUnitName,
+  lastExit,
   parseShowOutput,
   parseSwitchBlocks,
   parseTimespanUs,
@@ -144,6 +145,12 @@ describe("parseShowOutput", () => {
       ActiveEnterTimestampMonotonic: 397328680,
       StateChangeTimestampMonotonic: 397328680,
       NRestarts: 1,
+      // captured before these were asked: absent, read as "no exit recorded"
+      Result: "",
+      ExecMainCode: 0,
+      ExecMainStatus: 0,
+      ExecMainStartTimestampMonotonic: 0,
+      ExecMainExitTimestampMonotonic: 0,
     });
     expect(blocks[4]).toMatchObject({ ActiveState: "failed", SubState: "failed", MainPID: 0 });
   });
@@ -160,6 +167,19 @@ describe("parseShowOutput", () => {
 
   test("a malformed value is an error naming the field, not a silent zero", () => {
     expect(() => parseShowOutput("Id=x.service\nActiveState=active\nMainPID=abc\n")).toThrow(/MainPID/);
+  });
+
+  test("how the last main process ended: exit 78 after 0.2 s, a signal, none yet", () => {
+    const show = (extra: string) =>
+      parseShowOutput(`Id=x.service\nActiveState=failed\nSubState=failed\nMainPID=0\n${extra}`)[0]!;
+    const exited = show(
+      "Result=exit-code\nExecMainCode=1\nExecMainStatus=78\nExecMainStartTimestampMonotonic=396765073\nExecMainExitTimestampMonotonic=396965073\n",
+    );
+    expect(exited).toMatchObject({ Result: "exit-code", ExecMainCode: 1, ExecMainStatus: 78 });
+    expect(lastExit(exited)).toEqual({ result: "exit-code", code: "exited", status: 78, ranMs: 200 });
+    const killed = show("Result=signal\nExecMainCode=2\nExecMainStatus=9\nExecMainStartTimestampMonotonic=0\nExecMainExitTimestampMonotonic=5\n");
+    expect(lastExit(killed)).toEqual({ result: "signal", code: "killed", status: 9, ranMs: null });
+    expect(lastExit(show("Result=success\nExecMainCode=0\nExecMainStatus=0\nExecMainExitTimestampMonotonic=0\n"))).toBeNull();
   });
 
   test("values may contain '='", () => {
@@ -213,6 +233,7 @@ describe("showAll", () => {
       sinceMs: NOW_MS - 381,
       restarts: 1,
       frozen: false,
+      lastExit: null,
     });
     expect(states.get(1)).toMatchObject({ mainPid: 7574, frozen: true, restarts: 0 });
     // PID 7591 has no /proc entry in the fake root: gone or unreadable is "unknown", never "not frozen"
@@ -225,6 +246,7 @@ describe("showAll", () => {
       sinceMs: null,
       restarts: 0,
       frozen: null,
+      lastExit: null,
     });
     // failed: since when it failed (StateChange), not when it was last active
     expect(states.get(4)).toMatchObject({ activeState: "failed", sinceMs: NOW_MS - Math.round((UPTIME_US - 396965073) / 1000) });
@@ -527,5 +549,43 @@ describe("under a real systemd --user manager", () => {
 
   it("systemd's own errors come back as SystemctlError", async () => {
     await expect(sm.kill(5, "SIGSTOP")).rejects.toBeInstanceOf(SystemctlError);
+  });
+});
+
+describe("rearmFreeze (the cluster signer's switch)", () => {
+  test("make-before-break: the new timer is armed before the old one is stopped, alternating between two units; disarm stops both", async () => {
+    const { run, calls } = fakeSpawner(() => ({}));
+    const sm = createSystemdServiceManager({ scope: "user", unitFor: (id) => `r@${id}`, run, clock: fixedClock(NOW_MS), proc: { uptimeUs: async () => 0, processState: async () => null } });
+    const what = () => calls.map((c) => (c.argv[0] === "systemd-run" ? `arm ${c.argv.find((a) => a.startsWith("--unit="))!.slice(7)}` : `${c.argv.find((a) => a === "stop") ?? "?"} ${c.argv.at(-2)}`));
+    await sm.rearmFreeze!(0, NOW_MS + 4_000);
+    await sm.rearmFreeze!(0, NOW_MS + 5_000);
+    await sm.disarmFreeze!(0);
+    expect(what()).toEqual([
+      "arm jorm-master-lease-r-0-b",
+      "stop jorm-master-lease-r-0.timer",
+      "arm jorm-master-lease-r-0",
+      "stop jorm-master-lease-r-0-b.timer",
+      "stop jorm-master-lease-r-0.timer",
+    ]);
+    expect(calls[0]!.argv).toContain("--on-active=4000ms");
+  });
+
+  test("a leftover timer under the new name (an earlier daemon's) is stopped and armed again", async () => {
+    let first = true;
+    const { run, calls } = fakeSpawner((argv) => {
+      if (argv[0] === "systemd-run" && first) {
+        first = false;
+        return { exitCode: 1, stderr: "Failed to start transient timer unit: Unit jorm-master-lease-r-0-b.timer was already loaded" };
+      }
+      return {};
+    });
+    const sm = createSystemdServiceManager({ scope: "user", unitFor: (id) => `r@${id}`, run, clock: fixedClock(NOW_MS), proc: { uptimeUs: async () => 0, processState: async () => null } });
+    await sm.rearmFreeze!(0, NOW_MS + 4_000);
+    expect(calls.map((c) => c.argv[0] === "systemd-run" ? "arm" : c.argv.includes("stop") ? `stop ${c.argv.at(-2)}` : "?")).toEqual([
+      "arm",
+      "stop jorm-master-lease-r-0-b.timer",
+      "arm",
+      "stop jorm-master-lease-r-0.timer",
+    ]);
   });
 });

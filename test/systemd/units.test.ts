@@ -51,6 +51,16 @@ describe("renderUnits, system scope (defaults)", () => {
     expect(master.some((l) => l.startsWith("User="))).toBe(false);
     expect(master).toContain("CapabilityBoundingSet=");
   });
+  test("the master's primary group is the runners' group (the control socket is born with it); the runner's is not set", () => {
+    expect(master).toContain("Group=cardano");
+    expect(master.filter((l) => /^(Group|SupplementaryGroups)=/.test(l))).toEqual(["Group=cardano"]);
+    expect(runner.some((l) => l.startsWith("Group="))).toBe(false);
+    const other = renderUnits({ config: config({ systemd: { user: "jorm" } }), configPath: CONFIG_PATH, execPath: EXEC });
+    expect(other.master.text).toMatch(/^Group=jorm$/m);
+    const given = renderUnits({ config: config(), configPath: CONFIG_PATH, execPath: EXEC, runnerGroup: "pool" });
+    expect(given.master.text).toMatch(/^Group=pool$/m);
+    expect(() => renderUnits({ config: config(), configPath: CONFIG_PATH, execPath: EXEC, runnerGroup: "a b\nUser=x" })).toThrow(/group name/);
+  });
   test("the secret is a credential for the master and, in key mode boot, for the runner", () => {
     expect(master).toContain("LoadCredential=node_secret:/etc/cardano/node_secret.yaml");
     expect(runner).toContain("LoadCredential=node_secret:/etc/cardano/node_secret.yaml");
@@ -120,6 +130,8 @@ describe("renderUnits, user scope", () => {
   test("no User=, default.target, no network-online.target, no credentials", () => {
     for (const text of [units.master.text, units.runner.text]) {
       expect(text).not.toMatch(/^User=/m);
+      // The user's own group: nothing to hand over (and a user manager cannot change groups).
+      expect(text).not.toMatch(/^(Group|SupplementaryGroups)=/m);
       expect(text).toMatch(/^WantedBy=default\.target$/m);
       expect(text).not.toContain("network-online.target");
       expect(text).not.toMatch(/^LoadCredential=/m);

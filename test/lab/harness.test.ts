@@ -73,7 +73,7 @@ test("the audit reports the same figure, and `sim audit` fails on it", async () 
 describe("the real master on a simulated world: who listens on the port", () => {
   async function run(listener?: import("../../src/ports.ts").ListenerCheck) {
     const { World } = await import("../../src/sim/world.ts");
-    const { masterOnWorld, simConfig } = await import("../../src/master/harness.ts");
+    const { masterOnWorld, simConfig } = await import("../../src/lab/harness.ts");
     const world = new World({ chain: testChainParams({ seed: 3, leaderSlotsPerEpoch: 5 }), runners: 2, keyMode: "rest", boot: { Bootstrapping: 1_000 } });
     for (const id of world.ids) await world.services.start(id);
     const promotions: { ok: boolean; detail: string }[] = [];

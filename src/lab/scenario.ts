@@ -8,9 +8,11 @@ import type { ChainParams } from "../sim/chain.ts";
 import type { BootDurations } from "../sim/node.ts";
 import type { AuditReport } from "../sim/audit.ts";
 import { masterOnWorld, simConfig } from "./harness.ts";
+// Re-exported for the bench script, which takes it from here with the scenario runner.
+export { percentile } from "./measure.ts";
 import { signOverlapMs } from "../sim/audit.ts";
-import { startWithSecret } from "./bootpolicy.ts";
-import type { Master, MasterLog, TickReport } from "./loop.ts";
+import { startWithSecret } from "../master/bootpolicy.ts";
+import type { Master, MasterLog, TickReport } from "../master/loop.ts";
 
 export type FaultEvent =
   /** A fault injected at atMs into runner `target` ("signer": whoever signs then; "standbys": every
@@ -198,10 +200,3 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   };
 }
 
-/** Nearest-rank percentile; null for no samples. */
-export function percentile(xs: readonly number[], p: number): number | null {
-  if (xs.length === 0) return null;
-  const sorted = [...xs].sort((a, b) => a - b);
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[rank]!;
-}

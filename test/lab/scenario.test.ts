@@ -1,7 +1,7 @@
 // Fixed scenarios: counterexamples the property test once shrunk to, and the seed's limitations,
 // each shown gone. Every one runs the real master against the simulator in virtual time.
 import { describe, expect, test } from "bun:test";
-import { runScenario, type ScenarioSpec } from "../../src/master/scenario.ts";
+import { runScenario, type ScenarioSpec } from "../../src/lab/scenario.ts";
 import { testChainParams } from "../../src/sim/chain.ts";
 
 const base = (over: Partial<ScenarioSpec>): ScenarioSpec => ({

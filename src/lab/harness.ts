@@ -3,9 +3,9 @@
 
 import type { ResolvedConfig } from "../config/types.ts";
 import { defaultConfig } from "../config/load.ts";
-import type { ListenerCheck, ServiceManager, UnitState } from "./ports.ts";
-import type { MasterDeps } from "./act.ts";
-import { Master, type MasterLog, type TickReport } from "./loop.ts";
+import type { ListenerCheck, ServiceManager, UnitState } from "../ports.ts";
+import type { MasterDeps } from "../master/act.ts";
+import { Master, type MasterLog, type TickReport } from "../master/loop.ts";
 import type { Scheduler } from "../sim/clock.ts";
 import { SIM_POOL_SECRET, type World } from "../sim/world.ts";
 

@@ -1,0 +1,266 @@
+// The daemon's side of the cluster mode (issue 13): it campaigns for `<prefix>/signer`, keeps the
+// lease alive, tells decide what the lease allows (master/cluster.ts: maySign, mustStopBy,
+// takeoverSafeAt) and keeps the signer's dead-man switch armed to fire at mustStopBy.
+//
+// Fencing that needs no network: the switch is the same transient systemd timer as the boundary
+// co-holders' (a SIGSTOP from the service manager, which fires whether this daemon lives or not).
+// It is re-armed only after a keep-alive proved the lease alive and the key ours, to the deadline
+// that keep-alive bought (counted from its SEND time, deadline.ts). So a host cut off from etcd, a
+// hung daemon or a dead one has its signer frozen before the lease can end in etcd and another
+// host take over. If re-arming fails, the signer is frozen at once and decide fences it.
+
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { z } from "zod";
+import type { Election } from "../cluster/election.ts";
+import { renewIntervalMs, takeoverSafeAtMs, DEFAULT_TIME_BOUNDS, type TimeBounds } from "../cluster/deadline.ts";
+import type { ClusterObs } from "../master/cluster.ts";
+import type { MasterLog } from "../master/loop.ts";
+import type { Clock, ServiceManager } from "../ports.ts";
+
+/** What a restarted daemon needs to take its predecessor's lease up again (see LeaseStore). */
+export const savedLeaseSchema = z.strictObject({
+  prefix: z.string(),
+  lease: z.string().regex(/^\d+$/),
+  createRevision: z.number().int().positive(),
+  /** The takeover wait of the win was over: a resumed holder need not wait again */
+  takeoverSafe: z.boolean(),
+  /** The kernel's boot id when saved: only a daemon of the same boot takes the lease up (a copied
+   *  state dir, a cloned VM or a reboot, which outlasts any lease anyway, campaign afresh) */
+  bootId: z.string(),
+});
+export type SavedLease = z.infer<typeof savedLeaseSchema>;
+
+/** Where the lease is remembered across daemon restarts (this host only: another host that knew it
+ *  could keep it alive too). */
+export interface LeaseStore {
+  load(): Omit<SavedLease, "bootId"> | null;
+  save(s: Omit<SavedLease, "bootId"> | null): void;
+}
+
+/** This boot's id (Linux), or null when it cannot be read: then no lease is ever taken up. */
+export function readBootId(path = "/proc/sys/kernel/random/boot_id"): string | null {
+  try {
+    const id = readFileSync(path, "utf8").trim();
+    return id === "" ? null : id;
+  } catch {
+    return null;
+  }
+}
+
+/** A JSON file (the daemon's state dir), written atomically; anything unreadable is no lease, and
+ *  so is a lease saved in another boot (or on another machine whose disk this is a copy of). */
+export function fileLeaseStore(path: string, bootId: string | null = readBootId()): LeaseStore {
+  return {
+    load() {
+      if (bootId === null) return null;
+      try {
+        const r = savedLeaseSchema.safeParse(JSON.parse(readFileSync(path, "utf8")));
+        return r.success && r.data.bootId === bootId ? r.data : null;
+      } catch {
+        return null;
+      }
+    },
+    save(s) {
+      if (s === null || bootId === null) return rmSync(path, { force: true });
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      const tmp = `${path}.tmp`;
+      writeFileSync(tmp, `${JSON.stringify({ ...s, bootId })}\n`, { mode: 0o600 });
+      renameSync(tmp, path);
+    },
+  };
+}
+
+export interface SignerLeaseOptions {
+  election: Election;
+  /** The service manager in use now (a reload may replace it) */
+  services: () => ServiceManager;
+  /** The clock decide uses (ms since epoch) */
+  clock: Clock;
+  /** Monotonic ms: the election's clock (performance.now() in production) */
+  mono: () => number;
+  /** The runner that signs now on this host (its switch is kept armed), or null */
+  signer: () => number | null;
+  log: MasterLog;
+  bounds?: TimeBounds;
+  /** Key prefix (what the saved lease is for) */
+  prefix?: string;
+  /** Remembers the lease across restarts; none: a restarted daemon campaigns afresh */
+  store?: LeaseStore | null;
+  /** Boundary co-holders whose switches follow the allowance too, and the latest they may fire (decide's clock) */
+  coHolders?: () => { ids: number[]; untilMs: number } | null;
+}
+
+export class SignerLease {
+  private readonly opts: SignerLeaseOptions;
+  private takeoverSafeAtMono: number | null = null;
+  /** Re-arming the switch failed: no signing until an arm succeeds again */
+  private armFailed = false;
+  private holderName: string | null = null;
+  private lastError: string | null = null;
+  private resumeTried = false;
+  private savedSafe = false;
+
+  constructor(opts: SignerLeaseOptions) {
+    this.opts = opts;
+  }
+
+  /** Monotonic instant → decide's clock, read now (both clocks advance together between reads). */
+  private toClock(monoMs: number): number {
+    return this.opts.clock.now() + (monoMs - this.opts.mono());
+  }
+
+  /** What the lease allows this host, for decide (read at each observation). */
+  observe(): ClusterObs {
+    const { election } = this.opts;
+    const h = election.holding();
+    return {
+      maySign: h !== null && !this.armFailed && election.maySign(this.opts.mono()),
+      mustStopByMs: h?.signUntilMs != null ? this.toClock(h.signUntilMs) : null,
+      takeoverSafeAtMs: h !== null && this.takeoverSafeAtMono !== null ? this.toClock(this.takeoverSafeAtMono) : null,
+      holder: h !== null ? election.candidate : this.holderName,
+    };
+  }
+
+  /** One round: campaign when not holding, else one keep-alive; then the signer's switch. */
+  async step(): Promise<void> {
+    const { election, log } = this.opts;
+    if (election.holding() === null && !this.resumeTried) {
+      this.resumeTried = true;
+      if (await this.resume()) return;
+    }
+    if (election.holding() === null) {
+      const c = await election.campaign();
+      if (c.kind === "won") {
+        this.takeoverSafeAtMono = takeoverSafeAtMs(c.confirmedAtMs, c.ttlS, this.opts.bounds ?? DEFAULT_TIME_BOUNDS);
+        this.holderName = election.candidate;
+        const h = election.holding();
+        this.savedSafe = false;
+        if (h !== null) this.save({ lease: h.lease, createRevision: h.createRevision, takeoverSafe: false });
+        log.info(`cluster: this host holds ${election.key} (lease ${c.lease}, ${c.ttlS} s); signing from ${((this.takeoverSafeAtMono - this.opts.mono()) / 1000).toFixed(1)} s on, once the previous holder has stopped for sure`);
+        this.reportOk();
+        await this.rearm();
+      } else if (c.kind === "lost") {
+        if (this.holderName !== c.holder.value) log.info(`cluster: ${c.holder.value} holds ${election.key}; this host stays key-less`);
+        this.holderName = c.holder.value;
+        this.reportOk();
+      } else {
+        // Who signs is not known any more (nobody may, for all this host can tell)
+        this.holderName = null;
+        this.reportError(`cannot campaign for ${election.key}: ${c.error.message}`);
+      }
+      return;
+    }
+    const r = await election.renew();
+    if (r.kind === "renewed") {
+      this.reportOk();
+      await this.rearm();
+      const h = election.holding();
+      // Once the takeover wait is over, a restarted daemon resuming this lease need not wait again.
+      if (h !== null && !this.savedSafe && (this.takeoverSafeAtMono === null || this.opts.mono() >= this.takeoverSafeAtMono)) {
+        this.savedSafe = true;
+        this.save({ lease: h.lease, createRevision: h.createRevision, takeoverSafe: true });
+      }
+    } else if (r.kind === "lost") {
+      this.save(null);
+      log.error(`cluster: the signer lease is lost (${r.reason}): this host's runners are fenced`);
+      this.takeoverSafeAtMono = null;
+      this.holderName = null;
+    } else if (r.kind === "error") {
+      this.reportError(`keep-alive failed (${r.error.message}); the signer stops at its dead-man switch unless one succeeds in time`);
+    }
+  }
+
+  /** Takes up the lease the previous daemon of this host left (a restart), if it is still ours. */
+  private async resume(): Promise<boolean> {
+    const { election, log } = this.opts;
+    const saved = this.load();
+    if (saved === null) return false;
+    const r = await election.resume(saved.lease, saved.createRevision);
+    if (r.kind === "error") {
+      // etcd unreachable: try again next round rather than campaign against our own key.
+      this.resumeTried = false;
+      this.reportError(`cannot take up lease ${saved.lease} again: ${r.error.message}`);
+      return true;
+    }
+    if (r.kind !== "renewed") {
+      this.save(null);
+      return false;
+    }
+    // The key was ours all along; if the previous daemon's takeover wait was not over, wait anew.
+    this.takeoverSafeAtMono = saved.takeoverSafe ? null : takeoverSafeAtMs(this.opts.mono(), r.ttlS, this.opts.bounds ?? DEFAULT_TIME_BOUNDS);
+    this.savedSafe = saved.takeoverSafe;
+    this.holderName = election.candidate;
+    log.info(`cluster: this host still holds ${election.key} (lease ${saved.lease}, taken up from the previous daemon)`);
+    this.reportOk();
+    await this.rearm();
+    return true;
+  }
+
+  private load(): Omit<SavedLease, "bootId"> | null {
+    const saved = this.opts.store?.load() ?? null;
+    return saved !== null && saved.prefix === (this.opts.prefix ?? "") ? saved : null;
+  }
+
+  private save(s: Omit<SavedLease, "prefix" | "bootId"> | null): void {
+    try {
+      this.opts.store?.save(s === null ? null : { ...s, prefix: this.opts.prefix ?? "" });
+    } catch (e) {
+      // Only a restart's continuity depends on it: the next daemon campaigns afresh.
+      this.opts.log.warn(`cluster: cannot remember the lease for a restart: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  /** Re-arms the signer's switch to the deadline the last keep-alive bought; fences now on failure. */
+  private async rearm(): Promise<void> {
+    const until = this.opts.election.holding()?.signUntilMs ?? null;
+    if (until === null) return;
+    const at = this.toClock(until);
+    const id = this.opts.signer();
+    const targets: { id: number; atMs: number }[] = id === null ? [] : [{ id, atMs: at }];
+    const co = this.opts.coHolders?.() ?? null;
+    if (co !== null) for (const c of co.ids) if (c !== id) targets.push({ id: c, atMs: Math.min(at, co.untilMs) });
+    if (targets.length === 0) return;
+    const services = this.opts.services();
+    let failed = false;
+    for (const t of targets) {
+      try {
+        if (services.rearmFreeze) await services.rearmFreeze(t.id, t.atMs);
+        else if (services.armFreeze) await services.armFreeze(t.id, t.atMs);
+        else throw new Error("the service manager cannot arm a dead-man switch");
+      } catch (e) {
+        failed = true;
+        this.opts.log.error(`cluster: cannot re-arm #${t.id}'s dead-man switch (${e instanceof Error ? e.message : String(e)}): freezing it now`);
+        await services.kill(t.id, "SIGSTOP").catch(() => {});
+      }
+    }
+    if (this.armFailed && !failed) this.opts.log.info("cluster: the dead-man switches are armed again");
+    this.armFailed = failed;
+  }
+
+  private reportOk(): void {
+    if (this.lastError !== null) this.opts.log.info("cluster: etcd answers again");
+    this.lastError = null;
+  }
+
+  private reportError(message: string): void {
+    if (this.lastError !== message) this.opts.log.warn(`cluster: ${message}`);
+    this.lastError = message;
+  }
+
+  /** Rounds every third of the TTL until `signal` aborts; `sleep` is the clock's. */
+  async run(signal: AbortSignal, ttlS: number): Promise<void> {
+    const every = renewIntervalMs(ttlS);
+    while (!signal.aborted) {
+      const started = this.opts.mono();
+      await this.step();
+      await this.opts.clock.sleep(Math.max(0, every - (this.opts.mono() - started)), signal);
+    }
+  }
+
+  /** Gives the lease up: the signer's switch still fires at its deadline. */
+  async resign(): Promise<void> {
+    this.save(null);
+    await this.opts.election.resign();
+  }
+}
