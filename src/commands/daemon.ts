@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { defineCommand } from "citty";
 import { createAlerts } from "../alerts/index.ts";
+import { reportAlert } from "../alerts/events.ts";
 import { configArgs, logLevelArgs } from "../config/args.ts";
 import { loadConfig } from "../config/load.ts";
 import { expectedSocketGid } from "../control/group.ts";
@@ -87,6 +88,11 @@ export default defineCommand({
           version: VERSION,
           log: logger("control"),
           operator,
+          // A rolling upgrade (run by the CLI) tells its start and result: event log and alerts.
+          onReport: (rep) => {
+            history.operator({ kind: rep.kind, title: rep.title, text: rep.text });
+            alerts.notify(reportAlert(rep, Date.now()));
+          },
           // System scope: root and the runners' group may use it (the unit's Group=); user scope: the user's own.
           runnersGid: config.systemd.scope === "system" ? () => expectedSocketGid(config.systemd.user, process.getgid?.() ?? 0) : undefined,
         });

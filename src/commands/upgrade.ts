@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
 import { resolve } from "node:path";
+import { z } from "zod";
 import { configArgs } from "../config/args.ts";
 import { loadConfig } from "../config/load.ts";
 import { askDaemon } from "../control/client.ts";
@@ -78,6 +79,12 @@ export default defineCommand({
     const ask = socketAsk(socket);
     const services = createSystemdServiceManager({ scope: config.systemd.scope, unitFor: (id) => unitName(config, id) });
     const t0 = Date.now();
+    // The daemon records the upgrade in its event log and alerts on it; best effort: an upgrade is
+    // never held back because the report could not be told.
+    const tell = async (ok: boolean, title: string, text: string) => {
+      await askDaemon(socket, { cmd: "report", kind: "upgrade", ok, title, text: text.slice(0, 2000) }, z.unknown()).catch(() => undefined);
+    };
+    await tell(true, `upgrade started: runners ${ids.map((i) => `#${i}`).join(", ")}`, `to ${newTarget} (${version.version})`);
     const end = await runUpgrade(spec, {
       now: () => Date.now(),
       progress: (line) => process.stderr.write(`[${String(Math.round((Date.now() - t0) / 1000)).padStart(4)} s] ${line}\n`),
@@ -110,6 +117,7 @@ export default defineCommand({
         }
       },
     });
+    await tell(end.kind !== "failed", end.kind === "failed" ? "upgrade stopped" : "upgrade done", end.message);
     if (end.kind === "failed") throw new UserError(`upgrade: ${end.message}`, EXIT_FAILURE);
     process.stdout.write(`${end.message}\n`);
   },

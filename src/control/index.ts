@@ -3,7 +3,7 @@
 
 import type { TickReport } from "../master/loop.ts";
 import type { SocketGroupOps } from "./group.ts";
-import { daemonView, type ControlAnswer, type ControlRequest, type MutatingRequest } from "./protocol.ts";
+import { daemonView, type ControlAnswer, type ControlRequest, type MutatingRequest, type ReportRequest } from "./protocol.ts";
 import { ControlInbox, startControlServer, type ControlServer } from "./server.ts";
 
 /** A mutating request waits at most this long for the loop (a loop_period plus a slow tick). */
@@ -28,6 +28,8 @@ export interface ControlOptions {
     apply(req: MutatingRequest): ControlAnswer;
     waitSwitchover(): Promise<ControlAnswer>;
   };
+  /** Records a command's report (event log, alerts); absent: reports are refused */
+  onReport?: (r: ReportRequest) => void;
   /** System scope: the runners' gid (resolver, null when unknown) the socket must carry; absent: user scope */
   runnersGid?: () => number | null;
   groupOps?: SocketGroupOps;
@@ -52,6 +54,10 @@ export async function startControl(o: ControlOptions): Promise<DaemonControl> {
       case "hold":
       case "release":
         return inbox.enqueue(req, INBOX_WAIT_MS);
+      case "report":
+        if (!o.onReport) return { ok: false, error: "report: not recorded by this daemon" };
+        o.onReport(req);
+        return { ok: true, result: null };
       case "switchover": {
         const accepted = await inbox.enqueue(req, INBOX_WAIT_MS);
         if (!accepted.ok || req.check) return accepted;

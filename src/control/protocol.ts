@@ -17,9 +17,13 @@ export const requestSchema = z.discriminatedUnion("cmd", [
   z.object({ cmd: z.literal("release"), id: z.number().int().min(0) }).strict(),
   /** check: only say what the switchover would do (target, slots lost), change nothing */
   z.object({ cmd: z.literal("switchover"), target: z.number().int().min(0).nullable(), force: z.boolean(), check: z.boolean() }).strict(),
+  /** Work done by a command outside the loop (a rolling upgrade), told to the daemon so its event log
+   *  and alerts carry it: recorded at once, nothing applied */
+  z.object({ cmd: z.literal("report"), kind: z.literal("upgrade"), ok: z.boolean(), title: z.string().min(1).max(200), text: z.string().max(2000) }).strict(),
 ]);
 export type MutatingRequest = Extract<ControlRequest, { cmd: "hold" | "release" | "switchover" }>;
 export type ControlRequest = z.infer<typeof requestSchema>;
+export type ReportRequest = Extract<ControlRequest, { cmd: "report" }>;
 
 const runnerViewSchema = z.object({
   id: z.number().int(),

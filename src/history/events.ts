@@ -35,6 +35,7 @@ export const HISTORY_KINDS = [
   "hold",
   "release",
   "switchover",
+  "upgrade",
 ] as const;
 export type HistoryKind = (typeof HISTORY_KINDS)[number];
 

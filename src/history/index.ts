@@ -11,7 +11,7 @@ export interface History {
   started(summary: string, atMs?: number): void;
   stopping(reason: string, timeoutMs: number, atMs?: number): Promise<void>;
   /** A request of the operator's the daemon applied */
-  operator(e: { kind: "hold" | "release" | "switchover"; runner?: number; title: string; text: string }, atMs?: number): void;
+  operator(e: { kind: "hold" | "release" | "switchover" | "upgrade"; runner?: number; title: string; text: string }, atMs?: number): void;
   readonly log: HistoryLog;
 }
 
