@@ -72,20 +72,26 @@ start_member() {
   # With a data dir, etcd ignores --initial-cluster-state and rejoins as the member it was.
   [ -d "$DIR/m$m/member" ] && state=existing
   log "starting member m$m (client $(client_url "$m"), peer $(peer_url "$m"), $state)"
-  # setsid: the member outlives the shell that started it and is not in a test runner's process group;
-  # 9>&-: it must not inherit (and so hold forever) the start lock
-  setsid etcd \
-    --name "m$m" \
-    --data-dir "$DIR/m$m" \
-    --listen-client-urls "$(client_url "$m")" \
-    --advertise-client-urls "$(client_url "$m")" \
-    --listen-peer-urls "$(peer_url "$m")" \
-    --initial-advertise-peer-urls "$(peer_url "$m")" \
-    --initial-cluster "$(initial_cluster)" \
-    --initial-cluster-token "$TOKEN" \
-    --initial-cluster-state "$state" \
-    --log-outputs stderr \
-    >>"$DIR/m$m.log" 2>&1 </dev/null 9>&- &
+  # setsid: the member outlives the shell that started it and is not in a test runner's process group.
+  # Every inherited descriptor above stderr is closed first: a member started under `flock LOCK cmd`
+  # (the e2e lock, the start lock) would otherwise hold that lock for as long as it runs.
+  (
+    for fd in /proc/self/fd/*; do
+      n="${fd##*/}"
+      [ "$n" -gt 2 ] 2>/dev/null && eval "exec $n>&-" 2>/dev/null
+    done
+    exec setsid etcd \
+      --name "m$m" \
+      --data-dir "$DIR/m$m" \
+      --listen-client-urls "$(client_url "$m")" \
+      --advertise-client-urls "$(client_url "$m")" \
+      --listen-peer-urls "$(peer_url "$m")" \
+      --initial-advertise-peer-urls "$(peer_url "$m")" \
+      --initial-cluster "$(initial_cluster)" \
+      --initial-cluster-token "$TOKEN" \
+      --initial-cluster-state "$state" \
+      --log-outputs stderr
+  ) >>"$DIR/m$m.log" 2>&1 </dev/null &
   printf '%s\n' "$!" >"$DIR/m$m.pid"
 }
 

@@ -38,6 +38,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   history: ["alerts", "config", "errors", "master", "ui"],
   leaders: ["alerts", "config", "control", "history", "master", "node", "ui"],
   status: ["config", "master", "node", "ports", "ui"],
+  // the operator's commands through the daemon: hold/release/switchover, the rolling upgrade
+  ops: ["config", "control", "errors", "master", "ui"],
   "log-summary": ["master", "ports"],
   runner: ["config", "errors", "master", "node", "systemd"],
   // the lab: the master against the simulator (property tests, benchmarks, the demo)
@@ -48,7 +50,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   install: ["config", "errors", "systemd", "ui"],
   // the commands, and the CLI on top
   // cluster: `status` reads who holds the etcd signer key
-  commands: ["alerts", "cluster", "config", "control", "daemon", "errors", "history", "install", "lab", "leaders", "log", "log-summary", "master", "metrics", "node", "pooltool", "ports", "runner", "sim", "status", "systemd", "ui", "version"],
+  commands: ["alerts", "cluster", "config", "control", "daemon", "errors", "history", "install", "lab", "leaders", "log", "log-summary", "master", "metrics", "node", "ops", "pooltool", "ports", "runner", "sim", "status", "systemd", "ui", "version"],
   // argument checking (unknown flags, "did you mean") for every command
   "cli-args": [],
   cli: ["cli-args", "commands", "errors", "log", "version"],

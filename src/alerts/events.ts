@@ -23,6 +23,8 @@ export type AlertKind =
   | "runner_cannot_start"
   | "daemon_start"
   | "daemon_stop"
+  /** A rolling upgrade started, finished, or stopped and rolled back (told by `jorm-master upgrade`) */
+  | "upgrade"
   /** Cluster mode: this host started or stopped signing (the etcd signer lease) */
   | "cluster_lease";
 
@@ -185,4 +187,10 @@ export class AlertWatcher {
     this.memory = memory;
     for (const e of events) this.notify(e);
   }
+}
+
+/** The alert for a command's report to the daemon (a rolling upgrade's start, end or rollback):
+ *  a failed one needs someone, a successful one is news. */
+export function reportAlert(r: { kind: "upgrade"; ok: boolean; title: string; text: string }, atMs: number): AlertEvent {
+  return { kind: r.kind, severity: r.ok ? "info" : "critical", key: `${r.kind}:${atMs}`, title: r.title, text: r.text, atMs };
 }

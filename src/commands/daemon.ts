@@ -1,9 +1,12 @@
 import { join } from "node:path";
 import { defineCommand } from "citty";
 import { createAlerts } from "../alerts/index.ts";
+import { reportAlert } from "../alerts/events.ts";
 import { configArgs, logLevelArgs } from "../config/args.ts";
 import { loadConfig } from "../config/load.ts";
+import { expectedSocketGid } from "../control/group.ts";
 import { startControl, type DaemonControl } from "../control/index.ts";
+import { Operator } from "../control/operator.ts";
 import { controlSocketPath, stateDir } from "../control/paths.ts";
 import { Daemon, readyTimeoutMs, stallAfterTicks } from "../daemon/daemon.ts";
 import { createHistory } from "../history/index.ts";
@@ -60,6 +63,7 @@ export default defineCommand({
     const slotsUploader = new SlotsUploader(logger("pooltool"));
     const history = createHistory(stateDir(config.systemd.scope), logger("history"));
     let control: DaemonControl | null = null;
+    let operator: Operator | null = null;
     const daemon: Daemon = new Daemon({
       config,
       load: () => loadConfig(args.config),
@@ -76,10 +80,26 @@ export default defineCommand({
       readyTimeoutMs: readyTimeoutMs(),
       // The control socket belongs to the daemon holding the lock.
       onStart: async () => {
-        control = await startControl({ path: controlSocketPath(config.systemd.scope), version: VERSION, log: logger("control") });
+        // Holds are read before the first tick: a held runner is not started by it.
+        operator = new Operator({ stateDir: stateDir(config.systemd.scope), log: logger("operator"), cntRunners: () => daemon.config.cntRunners, onEvent: (e) => history.operator(e), onChange: (i) => (daemon.master.intent = i) });
+        daemon.master.intent = operator.intent;
+        control = await startControl({
+          path: controlSocketPath(config.systemd.scope),
+          version: VERSION,
+          log: logger("control"),
+          operator,
+          // A rolling upgrade (run by the CLI) tells its start and result: event log and alerts.
+          onReport: (rep) => {
+            history.operator({ kind: rep.kind, title: rep.title, text: rep.text });
+            alerts.notify(reportAlert(rep, Date.now()));
+          },
+          // System scope: root and the runners' group may use it (the unit's Group=); user scope: the user's own.
+          runnersGid: config.systemd.scope === "system" ? () => expectedSocketGid(config.systemd.user, process.getgid?.() ?? 0) : undefined,
+        });
       },
       onTick: (r) => {
         alerts.onTick(r, daemon.config);
+        operator?.onTick(r);
         void control?.onTick(r);
         slotsUploader.onTick(r, daemon.config);
         loopLog.sweep();
@@ -94,6 +114,7 @@ export default defineCommand({
         await history.stopping(`${why}; ${lastStatus}`, ALERTS_FLUSH_MS);
       },
       onClose: async () => {
+        operator?.close();
         await control?.close();
       },
       onConfig: (next) => setupLogging(args["log-level"], next.logLevel),

@@ -18,14 +18,15 @@ const node = defineCommand({
       "plus /sim/state, /sim/journal and POST /sim/fault {\"kind\":\"crash|stuck|restHang|rest500|freeze|thaw|slowBoot|slowSchedule\"}.\n" +
       "The world (chain parameters, boot and schedule timings) is the sim-world.yaml beside --config, or $JORM_SIM_WORLD;\n" +
       "the node appends to the world's journal. SIGTERM exits gracefully; SIGSTOP/SIGCONT act as on a real node.\n" +
-      "Drop-in under systemd: jormungandr_runner_N → a wrapper `#!/bin/sh\\nexec jorm-master sim node \"$@\"`.\n" +
+      "Drop-in under systemd: jormungandr_runner_N → a wrapper `#!/bin/sh\\nexec jorm-master sim node \"$@\"`;\n" +
+      "$JORM_SIM_NODE_VERSION in the wrapper makes it another build (--version, /node/stats report it).\n" +
       "Example: jorm-master sim node --config /etc/cardano/jorm_runner_0.yaml --rest-listen 127.0.0.1:3100",
   },
   async run({ rawArgs }) {
-    const [{ parseNodeFlags, startSimNode }, { NODE_VERSION }] = await Promise.all([import("../sim/process.ts"), import("../sim/node.ts")]);
+    const [{ parseNodeFlags, startSimNode }, { nodeVersion }] = await Promise.all([import("../sim/process.ts"), import("../sim/node.ts")]);
     const flags = parseNodeFlags(rawArgs);
     if (flags.version) {
-      process.stdout.write(`${flags.version === "full" ? NODE_VERSION : "9ca427ef152aa2a17c6c47417f1ca6f070f9e9c5"}\n`);
+      process.stdout.write(`${flags.version === "full" ? nodeVersion() : "9ca427ef152aa2a17c6c47417f1ca6f070f9e9c5"}\n`);
       return;
     }
     if (flags.ignored.length > 0) {

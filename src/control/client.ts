@@ -55,7 +55,7 @@ async function ask<T>(path: string, req: ControlRequest, resultSchema: z.ZodType
   if ("error" in raw) {
     const code = raw.error.code;
     if (code === "ENOENT" || code === "ECONNREFUSED") return { kind: "no-daemon", reason: `no daemon answers on ${path}` };
-    if (code === "EACCES" || code === "EPERM") return { kind: "failed", error: `${path}: permission denied (the socket is root's: run as root)` };
+    if (code === "EACCES" || code === "EPERM") return { kind: "failed", error: `${path}: permission denied (only root and the runners' group may use it: join that group, or use sudo)` };
     return { kind: "failed", error: `${path}: ${raw.error.message}` };
   }
   let json: unknown;

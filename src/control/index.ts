@@ -2,7 +2,8 @@
 // that cannot be created costs the control channel (logged), never supervision.
 
 import type { TickReport } from "../master/loop.ts";
-import { daemonView, type ControlAnswer, type ControlRequest } from "./protocol.ts";
+import type { SocketGroupOps } from "./group.ts";
+import { daemonView, type ControlAnswer, type ControlRequest, type MutatingRequest, type ReportRequest } from "./protocol.ts";
 import { ControlInbox, startControlServer, type ControlServer } from "./server.ts";
 
 /** A mutating request waits at most this long for the loop (a loop_period plus a slow tick). */
@@ -22,27 +23,53 @@ export interface ControlOptions {
   log: { info(msg: string): void; warn(msg: string): void; error(msg: string): void; debug(msg: string): void };
   pid?: number;
   now?: () => number;
+  /** Applies hold/release/switchover inside the loop; absent: they are refused */
+  operator?: {
+    apply(req: MutatingRequest): ControlAnswer;
+    waitSwitchover(): Promise<ControlAnswer>;
+  };
+  /** Records a command's report (event log, alerts); absent: reports are refused */
+  onReport?: (r: ReportRequest) => void;
+  /** System scope: the runners' gid (resolver, null when unknown) the socket must carry; absent: user scope */
+  runnersGid?: () => number | null;
+  groupOps?: SocketGroupOps;
 }
+
+/** A switchover waits for a gap between windows and a verifying tick: the CLI waits this long. */
+export const SWITCHOVER_WAIT_MS = 11 * 60_000;
 
 export async function startControl(o: ControlOptions): Promise<DaemonControl> {
   const now = o.now ?? Date.now;
   const meta = { pid: o.pid ?? process.pid, version: o.version, startedMs: now() };
   let last: TickReport | null = null;
   let ticks = 0;
-  // No mutating request exists yet; switchover/hold/release will be enqueued here and applied by the
-  // loop between ticks (see ControlInbox).
-  const inbox = new ControlInbox<ControlRequest, ControlAnswer>();
-  const handle = (req: ControlRequest): ControlAnswer | Promise<ControlAnswer> => {
+  // hold/release/switchover are enqueued here and applied by the loop between ticks (ControlInbox).
+  const inbox = new ControlInbox<MutatingRequest, ControlAnswer>();
+  const handle = async (req: ControlRequest): Promise<ControlAnswer> => {
     switch (req.cmd) {
       case "ping":
         return { ok: true, result: meta };
       case "status":
         return { ok: true, result: daemonView(last, { ...meta, ticks }) };
+      case "hold":
+      case "release":
+        return inbox.enqueue(req, INBOX_WAIT_MS);
+      case "report":
+        if (!o.onReport) return { ok: false, error: "report: not recorded by this daemon" };
+        o.onReport(req);
+        return { ok: true, result: null };
+      case "switchover": {
+        const accepted = await inbox.enqueue(req, INBOX_WAIT_MS);
+        if (!accepted.ok || req.check) return accepted;
+        // Accepted inside the loop: the answer comes once a tick verified the new signer.
+        return o.operator ? o.operator.waitSwitchover() : accepted;
+      }
     }
   };
   let server: ControlServer | null = null;
   try {
-    server = await startControlServer(o.path, handle, o.log);
+    const group = o.runnersGid ? { gid: o.runnersGid(), ops: o.groupOps } : undefined;
+    server = await startControlServer(o.path, handle, o.log, { group });
     o.log.info(`control socket ${o.path}`);
   } catch (e) {
     o.log.error(`control socket ${o.path}: ${e instanceof Error ? e.message : String(e)}; commands cannot reach this daemon (they read the runners directly)`);
@@ -52,7 +79,7 @@ export async function startControl(o: ControlOptions): Promise<DaemonControl> {
     async onTick(r) {
       last = r;
       ticks++;
-      await inbox.drain((req) => ({ ok: false, error: `${req.cmd}: not applied by this daemon` }));
+      await inbox.drain((req) => (o.operator ? o.operator.apply(req) : { ok: false, error: `${req.cmd}: not applied by this daemon` }));
     },
     async close() {
       inbox.close("the daemon is stopping");

@@ -6,6 +6,7 @@
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
+import { restrictSocketGroup, type SocketGroupOps, type SocketGroupOutcome } from "./group.ts";
 import { answerSchema, MAX_REQUEST_BYTES, requestSchema, type ControlAnswer, type ControlRequest } from "./protocol.ts";
 
 /** The socket's mode: root and the runners' group (the directory is the unit's RuntimeDirectory). */
@@ -47,7 +48,16 @@ export function socketAnswers(path: string, timeoutMs = PROBE_TIMEOUT_MS): Promi
  * Listens on `path`. A socket file left by a dead daemon (kill -9 leaves it) is replaced; one a
  * live process answers on is not (throws). Anything else at the path (a regular file) is an error.
  */
-export async function startControlServer(path: string, handle: ControlHandler, log: ControlServerLog): Promise<ControlServer> {
+export interface ControlServerOptions {
+  /**
+   * System scope: the runners' gid (null: unknown). The socket must end up in that group (or root's,
+   * narrower) before it answers anything; with any other group it is removed and this throws.
+   * undefined (user scope): the user's own group, left as it is.
+   */
+  group?: { gid: number | null; ops?: SocketGroupOps };
+}
+
+export async function startControlServer(path: string, handle: ControlHandler, log: ControlServerLog, opts: ControlServerOptions = {}): Promise<ControlServer> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   let existing: ReturnType<typeof lstatSync> | null = null;
   try {
@@ -62,7 +72,9 @@ export async function startControlServer(path: string, handle: ControlHandler, l
     log.debug(`control: replaced the stale socket ${path}`);
   }
   // allowHalfOpen: a client that half-closes after its request still gets the answer.
-  const server: Server = createServer({ allowHalfOpen: true }, (conn) => serveConnection(conn, handle, log));
+  // Connections are refused (closed unanswered) until the socket's group is checked below.
+  let open = false;
+  const server: Server = createServer({ allowHalfOpen: true }, (conn) => (open ? serveConnection(conn, handle, log) : conn.destroy()));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(path, () => {
@@ -72,6 +84,26 @@ export async function startControlServer(path: string, handle: ControlHandler, l
   });
   chmodSync(path, CONTROL_SOCKET_MODE);
   const ino = lstatSync(path).ino;
+  if (opts.group) {
+    let outcome: SocketGroupOutcome;
+    try {
+      outcome = restrictSocketGroup(path, opts.group.gid, opts.group.ops);
+    } catch (e) {
+      outcome = { kind: "refuse", why: e instanceof Error ? e.message : String(e) };
+    }
+    if (outcome.kind === "refuse") {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      try {
+        if (lstatSync(path).ino === ino) unlinkSync(path);
+      } catch {
+        // already gone
+      }
+      throw new Error(`removed: ${outcome.why}`);
+    }
+    if (outcome.kind === "root-only") log.warn(`control: only root can use ${path}: ${outcome.why}`);
+    else if (outcome.changed) log.debug(`control: ${path} handed to gid ${outcome.gid}`);
+  }
+  open = true;
   server.on("error", (e) => log.warn(`control: ${e.message}`));
   return {
     path,

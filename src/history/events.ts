@@ -31,6 +31,11 @@ export const HISTORY_KINDS = [
   "slot_produced",
   "slot_missed",
   "slot_rejected",
+  // The operator's requests, as the daemon applied them (jorm-master hold/release/switchover)
+  "hold",
+  "release",
+  "switchover",
+  "upgrade",
 ] as const;
 export type HistoryKind = (typeof HISTORY_KINDS)[number];
 

@@ -10,6 +10,8 @@ export interface History {
   onTick(r: TickReport, config: ResolvedConfig): void;
   started(summary: string, atMs?: number): void;
   stopping(reason: string, timeoutMs: number, atMs?: number): Promise<void>;
+  /** A request of the operator's the daemon applied */
+  operator(e: { kind: "hold" | "release" | "switchover" | "upgrade"; runner?: number; title: string; text: string }, atMs?: number): void;
   readonly log: HistoryLog;
 }
 
@@ -32,6 +34,9 @@ export function createHistory(dir: string, log: { warn(msg: string): void; info(
     },
     started(summary, atMs = Date.now()) {
       file.append([record(atMs, { kind: "daemon_start", title: "daemon started", text: summary })]);
+    },
+    operator(e, atMs = Date.now()) {
+      file.append([record(atMs, { kind: e.kind, title: e.title, text: e.text, ...(e.runner !== undefined ? { runner: e.runner } : {}) })]);
     },
     async stopping(reason, timeoutMs, atMs = Date.now()) {
       file.append([record(atMs, { kind: "daemon_stop", title: "daemon stopping", text: reason })]);

@@ -3,7 +3,7 @@
 import { terminalPrompt } from "../ui/confirm.ts";
 import { execChecked, lookupUser } from "./apply.ts";
 import { selfInstall, type InstallDeps } from "./install.ts";
-import { userExists } from "./observe.ts";
+import { primaryGroup, userExists } from "./observe.ts";
 import { realSystemctl } from "./systemctl.ts";
 
 /** A `bun build --compile` binary runs its entry from Bun's embedded file system. */
@@ -21,6 +21,7 @@ export function realInstallDeps(env: { home: string; currentUser: string }): Ins
     isRoot: process.getuid?.() === 0,
     self: (execPath, root) => selfInstall(execPath, root, { compiled: isCompiled(), executable: process.execPath, script: Bun.main }),
     userExists,
+    primaryGroup,
     apply: { lookupUser, exec: execChecked },
   };
 }

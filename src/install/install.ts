@@ -51,6 +51,8 @@ export interface InstallDeps {
   /** How to put the running jorm-master into the bin dir */
   self: (execPath: string, root: string | null) => SelfInstall;
   userExists: (name: string) => boolean;
+  /** An existing user's primary group name (null: unknown). Absent: assume the group useradd --user-group makes */
+  primaryGroup?: (name: string) => string | null;
   apply: Omit<ApplyDeps, "root" | "systemctl">;
 }
 
@@ -175,6 +177,8 @@ export async function runInstall(flags: InstallFlags, deps: InstallDeps): Promis
     scope,
     user,
     createUser: needUser,
+    // A user that exists already may have another primary group; a new one gets its own (useradd --user-group).
+    runnerGroup: scope === "system" && root === null && !needUser ? (deps.primaryGroup?.(user) ?? undefined) : undefined,
     configText: text,
     jormungandr,
     genesis,

@@ -56,6 +56,13 @@ export function userExists(name: string): boolean {
   return Bun.spawnSync(["id", "-u", name], { stdout: "ignore", stderr: "ignore" }).exitCode === 0;
 }
 
+/** The primary group's name of an existing user (`id -gn`), null when it cannot be told. */
+export function primaryGroup(name: string): string | null {
+  const r = Bun.spawnSync(["id", "-gn", name], { stdout: "pipe", stderr: "ignore" });
+  const group = r.stdout.toString().trim();
+  return r.exitCode === 0 && group !== "" ? group : null;
+}
+
 export async function observeUnits(systemctl: Systemctl | null, masterUnit: string): Promise<UnitStates | null> {
   if (systemctl === null) return null;
   const [masterEnabled, masterActive] = await Promise.all([systemctl.isEnabled(masterUnit), systemctl.isActive(masterUnit)]);

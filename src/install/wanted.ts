@@ -215,6 +215,8 @@ export interface WantedInput {
   /** The user the runners run as (system scope); created when missing */
   user: string;
   createUser: boolean;
+  /** The runner user's primary group when it exists already (the master unit's Group=); absent: the user's name */
+  runnerGroup?: string;
   configText: string;
   /** Symlink target for every runner; explicit (--jormungandr) replaces links to elsewhere. null: keep what exists */
   jormungandr: { target: string; explicit: boolean } | null;
@@ -237,7 +239,7 @@ export interface WantedResult {
 export function wantedState(input: WantedInput): WantedResult {
   const { layout } = input;
   const config = parseConfigText(input.configText, layout.configPath).config;
-  const units = renderUnits({ config, configPath: layout.configPath, execPath: layout.execPath });
+  const units = renderUnits({ config, configPath: layout.configPath, execPath: layout.execPath, runnerGroup: input.runnerGroup });
   const p2pBase = p2pBasePort(input.nodeConfigTemplate);
   checkPorts(config, p2pBase);
   const system = input.scope === "system";

@@ -21,6 +21,7 @@ import {
   boundaryHandout,
   chooseSigner,
   coverageMove,
+  operatorMove,
   dueNow,
   failover,
   frozenRunners,
@@ -104,8 +105,11 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
   const plan = new PlanSoFar();
   const choice = chooseSigner(s);
   plan.add({ notes: choice.notes });
-  const planned = coverageMove(s, choice);
-  if (planned) plan.add({ notes: [planned.why] });
+  // Operator gate: a switchover asked for (or a hold on the signer) replaces the coverage move.
+  const op = operatorMove(s, choice);
+  const planned = op ? (op.kind === "move" ? { target: op.target, why: op.why } : null) : coverageMove(s, choice);
+  if (op) plan.add({ notes: [op.why] });
+  else if (planned) plan.add({ notes: [planned.why] });
   plan.fence(retireExtras(s));
   const fo = failover(s, choice, planned);
   plan.add(fo);
@@ -124,7 +128,7 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
 
   const other = dueNow(s, plan.other);
   const wakeAtMs = wakeUp(s, [...plan.fences, ...(fo.promote ? [fo.promote] : []), ...other]);
-  const result: Plan = { fences: plan.fences, promote: fo.promote, other, wakeAtMs, notes: plan.notes, ...(hand.result ? { handout: hand.result } : {}), bootModes: modes.bootModes };
+  const result: Plan = { fences: plan.fences, promote: fo.promote, other, wakeAtMs, notes: plan.notes, ...(hand.result ? { handout: hand.result } : {}), bootModes: modes.bootModes, ...(op ? { switchover: { kind: op.kind, why: op.why } } : {}) };
   if (Object.keys(hk.heldBack).length > 0) result.startBackoff = hk.heldBack;
   const decided = { signer: newSigner, boundary: hand.boundary, handout: hand.handout, warming: warm.warming, warmTried: warm.warmTried, ...modes, startBackoff: hk.startBackoff };
   // Cluster gate: the etcd signer lease bounds the whole plan (master/cluster.ts).

@@ -6,6 +6,7 @@ import { act, type MasterDeps } from "./act.ts";
 import { emptyMemory, step } from "./decide.ts";
 import { START_BACKOFF_MAX_MS } from "./rules.ts";
 import { observe, type ObserveState } from "./observe.ts";
+import { NO_INTENT, type OperatorIntent } from "./intent.ts";
 import { epochClock } from "./schedule.ts";
 import type { Memory, Observation, Outcome, Plan, RunnerView } from "./types.ts";
 
@@ -116,6 +117,8 @@ export class Master {
   poolToolFailures = 0;
   private lastNotes = new Set<string>();
   ticks = 0;
+  /** What the operator asked for (holds, a switchover): passed with every observation */
+  intent: OperatorIntent = NO_INTENT;
 
   private opts: MasterOptions;
 
@@ -171,7 +174,7 @@ export class Master {
     const early = step(this.memory, { kind: "epoch-start", settings: this.state.settings, now: startedMs });
     this.memory = early.memory;
     const earlyOutcomes = early.plan.fences.length > 0 ? await act(deps, early.plan) : [];
-    const observation = await observe(deps, this.config, this.memory, this.state);
+    const observation = { ...(await observe(deps, this.config, this.memory, this.state)), intent: this.intent };
     const { plan, memory, views } = step(this.memory, { kind: "observed", obs: observation, config: this.config, now: deps.clock.now() });
     this.memory = memory;
     // A situation that lasts (a signer kept while unwell, say) is told once, not every tick.
@@ -202,7 +205,7 @@ export class Master {
    */
   async part(): Promise<Outcome[]> {
     const { deps } = this.opts;
-    const observation = await observe(deps, this.config, this.memory, this.state);
+    const observation = { ...(await observe(deps, this.config, this.memory, this.state)), intent: this.intent };
     const { plan } = step(this.memory, { kind: "parting", obs: observation, config: this.config, now: deps.clock.now() });
     const outcomes = await act(deps, plan);
     // Parting fences are never routine: no hand-out context.

@@ -7,6 +7,7 @@ import type { ResolvedConfig } from "../config/types.ts";
 import { grantedHandout, otherHostAbleUntilMs } from "./cluster.ts";
 import { bootFits, bootLeadMs, bootMode, handoutNeedMs, WARM_COMPUTE_ALLOWANCE_MS } from "./coverage.ts";
 import { actionKey, keylessSinceRead, LOGS_REFRESH_MS, mayHoldKey, retryDue } from "./memory.ts";
+import { switchoverDecision, type SwitchoverDecision } from "./intent.ts";
 import { inDanger, windowBetween } from "./schedule.ts";
 import type { Situation } from "./situation.ts";
 import type { UnitState } from "../ports.ts";
@@ -106,7 +107,7 @@ export function coverageMove(s: Situation, c: SignerChoice): { target: RunnerVie
   if (!c.ok || !sv || !s.epochKnown || s.epochStartMs === null) return null;
   return plannedMove({
     signer: sv,
-    standbys: s.scope.filter((v) => v.id !== c.signer && v.cap === "keyless" && s.healthy(v) && !v.busy),
+    standbys: s.scope.filter((v) => v.id !== c.signer && v.cap === "keyless" && s.healthy(v) && !v.busy && !s.held(v.id)),
     pendingAhead: s.pendingAhead,
     signerLogsFresh: (s.mem(sv.id).logsReadMs ?? -Infinity) >= s.epochStartMs + (s.clock?.slotMs ?? 0),
     ref: s.ref,
@@ -115,6 +116,29 @@ export function coverageMove(s: Situation, c: SignerChoice): { target: RunnerVie
     leadMs: s.leadMs,
     behindForMs: s.behindForMs(sv),
     slotMs: s.clock?.slotMs ?? 0,
+  });
+}
+
+// --- Operator intent: a switchover asked for, or implied by a hold on the signer (intent.ts) ----------
+
+/** Replaces the coverage move when the operator asked for one; it takes the same failover path. */
+export function operatorMove(s: Situation, c: SignerChoice): SwitchoverDecision | null {
+  const sv = c.view;
+  if (!c.ok || !sv) return null;
+  const clock = s.clock;
+  const b = s.memory.boundary;
+  return switchoverDecision({
+    intent: s.obs.intent ?? { holds: {}, switchover: null },
+    signer: sv,
+    standbys: s.scope.filter((v) => v.id !== c.signer && v.cap === "keyless" && s.healthy(v) && !v.busy),
+    pendingAheadSlots: (id) => s.mem(id).pendingSlots.filter((abs) => !clock || clock.slotStartMs(abs) > s.now),
+    pick: (vs) => best(vs, s.pendingAhead, s.ref, s.config.maxOffset),
+    nextWindowInMs: s.nextWindowInMs,
+    // Room for the demotion, the promotion and their read-backs before the next window opens
+    leadMs: 2 * handoutNeedMs(s.config) + s.config.loopPeriodMs,
+    // The hand-out's stretch before the boundary (co-holders armed, or about to be)
+    boundaryNear: (s.nextBoundary !== null && s.nextBoundary - s.now <= s.config.eventActionMs + BOUNDARY_MIN_LEAD_MS) || (b !== null && clock !== null && s.now < clock.epochStartMs(b.epoch)),
+    epochKnown: s.epochKnown,
   });
 }
 
@@ -177,7 +201,7 @@ export function failover(s: Situation, c: SignerChoice, planned: Planned): Failo
   const lossWhy = planned ? planned.why : describeSignerLoss(c.view, c.signer, s.stuck);
   // A busy holder (computing the new epoch after the boundary hand-out) can take over as it is:
   // it needs no POST, so the locked enclave does not matter.
-  const candidates = s.scope.filter((v) => s.healthy(v) && (!v.busy || v.cap === "holder"));
+  const candidates = s.scope.filter((v) => s.healthy(v) && (!v.busy || v.cap === "holder") && !s.held(v.id));
   const pick = planned ? planned.target : candidates.length > 0 ? best(candidates, s.pendingAhead, s.ref, s.config.maxOffset) : null;
   const silent = pick ? keepSilentSigner(s, c, pick) : null;
   if (silent) return holdBack(s, c, { waitFor: null, lossWhy, notes: [silent], rule: "keep-silent-signer" });
@@ -333,7 +357,7 @@ export function boundaryHandout(s: Situation, c: SignerChoice, after: { newSigne
   // Cluster: a host that may not sign has no signer and no schedule; the signing host's grant for
   // this boundary stands for both (master/cluster.ts grantedHandout), and every standby takes part.
   const granted = grantedHandout(s.obs.cluster, epoch, now);
-  const co = s.scope.filter((v) => (granted || v.id !== after.newSigner) && ((v.cap === "keyless" && !v.busy) || c.readopted.has(v.id)) && s.healthy(v));
+  const co = s.scope.filter((v) => (granted || v.id !== after.newSigner) && ((v.cap === "keyless" && !v.busy) || c.readopted.has(v.id)) && s.healthy(v) && !s.held(v.id));
   const why = handoutBlocked({
     signerSettled: granted || (after.newSigner !== null && after.newSigner === c.signer && c.ok),
     epochKnown: granted || s.epochKnown,
@@ -413,7 +437,8 @@ export function housekeeping(s: Situation, after: { fenced: ReadonlySet<number>;
     const m = s.mem(v.id);
     const u = o.unit;
     if (v.id >= config.cntRunners) continue;
-    if (after.fenced.has(v.id) || v.id === after.newSigner) continue;
+    // Operator gate: a held runner is not started, restarted or killed (one stopped by hand stays stopped).
+    if (after.fenced.has(v.id) || v.id === after.newSigner || s.held(v.id)) continue;
     if (u && (u.activeState === "inactive" || u.activeState === "failed")) {
       startOrWait(s, u, out);
       continue;
@@ -554,7 +579,7 @@ function coldStandbys(s: Situation, newSigner: number | null): number[] {
   if (!clock || curEpoch === null || !s.epochKnown || epochStartMs === null) return [];
   if (!windows.some((w) => clock.epochOf(w.absSlot) === curEpoch && w.startMs > now)) return [];
   return s.scope
-    .filter((v) => v.id !== newSigner && v.cap === "keyless" && s.healthy(v) && !v.busy && s.pendingAhead(v.id) === 0)
+    .filter((v) => v.id !== newSigner && v.cap === "keyless" && s.healthy(v) && !v.busy && s.pendingAhead(v.id) === 0 && !s.held(v.id))
     .filter((v) => (s.mem(v.id).logsReadMs ?? -Infinity) >= epochStartMs + clock.slotMs && keylessSinceRead(s.mem(v.id)))
     .map((v) => v.id);
 }

@@ -5,6 +5,7 @@
 
 import type { ResolvedConfig } from "../config/types.ts";
 import { bootLeadMs, handoutNeedMs } from "./coverage.ts";
+import { isHeld } from "./intent.ts";
 import { inDanger, upcomingWindows, windowBetween, type EpochClock, type Window } from "./schedule.ts";
 import type { Capability, Memory, Observation, RunnerMemory, RunnerObs, RunnerView } from "./types.ts";
 
@@ -152,6 +153,8 @@ export interface Situation extends EpochFacts {
   behindForMs(v: RunnerView): number;
   /** Pending leader slots still ahead in its logs */
   pendingAhead(id: number): number;
+  /** Held by the operator (intent.ts): never promoted, co-holder or housekept; still fenced */
+  held(id: number): boolean;
   /** A window is near enough that a booting key holder must be frozen */
   bootNear(id: number): boolean;
   /** A boundary co-holder before its boundary: not an extra holder */
@@ -209,6 +212,7 @@ export function situation(x: {
     healthy: (v) => (v.cap === "holder" || v.cap === "keyless") && v.running && v.unitActive && !v.frozen && !stuck(v),
     behindForMs: (v) => behindForMs(obs, views, mem(v.id), v, now),
     pendingAhead: (id) => mem(id).pendingSlots.filter((abs) => !clock || clock.slotStartMs(abs) > now).length,
+    held: (id) => isHeld(obs.intent, id),
     bootNear: (id) => (id === warmingId ? bootDanger : danger),
     exempt: (id) =>
       memory.boundary !== null && boundaryStart !== null && now < boundaryStart && memory.boundary.coHolders.includes(id) && views.get(id)?.cap === "holder",

@@ -1,3 +1,4 @@
+import type { OperatorIntent } from "./intent.ts";
 import type { LeaderLog, NodeResult, NodeStats, Settings } from "../node/types.ts";
 import type { UnitState } from "../ports.ts";
 import type { ClusterObs } from "./cluster.ts";
@@ -23,6 +24,8 @@ export interface Observation {
   runners: RunnerObs[];
   /** PoolTool majority max, when configured and known */
   majorityMax: number | null;
+  /** What the operator asked for (holds, a switchover): see intent.ts */
+  intent?: OperatorIntent;
   /** Cluster mode only: what the etcd signer lease allows this host (master/cluster.ts) */
   cluster?: ClusterObs;
 }
@@ -183,6 +186,8 @@ export interface Plan {
   other: Action[];
   /** When the loop must wake next at the latest (ms since epoch) */
   wakeAtMs: number;
+  /** The operator's switchover (asked, or implied by a hold on the signer) as decided this tick */
+  switchover?: { kind: "move" | "wait" | "refuse"; why: string };
   notes: string[];
 }
 

@@ -30,6 +30,8 @@ interface RunnerSnapshot {
   lag: number | null;
   keyHeld: boolean | null;
   signer: boolean;
+  /** Held by the operator (jorm-master hold) */
+  held: boolean;
   /** Could take over now and sign the rest of the epoch: Running, key-less or holding, and holding
    *  this epoch's remaining slots (or none are left) */
   warm: boolean;
@@ -159,6 +161,7 @@ export class MasterMetrics {
         lag: height === null || !Number.isFinite(best) ? null : Math.max(0, best - height),
         keyHeld: v?.leaderIds == null ? null : v.leaderIds.length > 0,
         signer: r.memory.signer === o.id,
+        held: r.observation.intent?.holds[o.id] !== undefined,
         eventsLeft,
         nextEventS,
         restarts: o.unit?.restarts ?? null,
@@ -224,6 +227,7 @@ export class MasterMetrics {
       },
       { name: "jorm_master_runner_height", type: "gauge", help: "Block height of the runner's tip (absent until Running).", samples: per((x) => x.height) },
       { name: "jorm_master_runner_lag_blocks", type: "gauge", help: "Blocks behind the best known height (the runners' max and PoolTool's majority max).", samples: per((x) => x.lag) },
+      { name: "jorm_master_runner_held", type: "gauge", help: "1 while the operator holds the runner (jorm-master hold): never promoted, started or restarted by the daemon.", samples: per((x) => b(x.held)) },
       { name: "jorm_master_runner_key_held", type: "gauge", help: "1 when GET /leaders lists a key, 0 when it lists none (absent when unknown).", samples: per((x) => (x.keyHeld === null ? null : b(x.keyHeld))) },
       { name: "jorm_master_runner_signer", type: "gauge", help: "1 for the runner the daemon keeps as the signer.", samples: per((x) => b(x.signer)) },
       { name: "jorm_master_runner_leader_events_left", type: "gauge", help: "Pending leader events of the current epoch in the runner's leader logs (absent until its logs were read).", samples: per((x) => x.eventsLeft) },

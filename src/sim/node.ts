@@ -12,6 +12,9 @@ import type { ExitReason, Journal } from "./journal.ts";
 import type { NodeState, RawRequest, RawResponse } from "../node/types.ts";
 
 export const NODE_VERSION = "jormungandr 0.8.14-9ca427ef";
+/** Two "builds" of the simulated node for upgrade tests: a wrapper sets this to report another version. */
+export const NODE_VERSION_ENV = "JORM_SIM_NODE_VERSION";
+export const nodeVersion = (env: Record<string, string | undefined> = process.env): string => env[NODE_VERSION_ENV] || NODE_VERSION;
 export const NOT_READY_BODY = "Full REST context not available yet";
 export const LEADER_NOT_FOUND_BODY = "Leader with given ID not found";
 export const REJECT_TOO_LATE = "Missed the deadline to compute the schedule";
@@ -607,7 +610,7 @@ export class SimNode {
   }
 
   private stats(): RawResponse {
-    if (this.state !== "Running") return json({ state: this.state, version: NODE_VERSION });
+    if (this.state !== "Running") return json({ state: this.state, version: nodeVersion() });
     const now = this.sched.now();
     const last = this.lastBlock();
     const runningAt = this.runningAtMs ?? now;
@@ -633,7 +636,7 @@ export class SimNode {
       state: "Running",
       txRecvCnt: hash32(seed, h, 5) % 10_000,
       uptime: Math.floor((now - runningAt) / MS_PER_S),
-      version: NODE_VERSION,
+      version: nodeVersion(),
     });
   }
 

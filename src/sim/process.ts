@@ -71,6 +71,7 @@ export function parseNodeFlags(argv: readonly string[]): NodeFlags {
       case "--genesis-block":
         flags.genesisBlock = value;
         break;
+      case "--version":
       case "--full-version":
         flags.version = "full";
         break;

@@ -3,6 +3,7 @@
 
 import masterTemplateText from "../../systemd/jorm_master.service" with { type: "text" };
 import runnerTemplateText from "../../systemd/jorm_runner@.service" with { type: "text" };
+import { isIP } from "node:net";
 import { ConfigError } from "../errors.ts";
 import type { ResolvedConfig, Scope } from "../config/types.ts";
 
@@ -18,7 +19,15 @@ export interface UnitInput {
   configPath: string;
   /** The installed jorm-master executable */
   execPath: string;
+  /**
+   * The runners' group (system scope): the runner user's primary group. Default: a group named like
+   * the user, which is what install's `useradd --user-group` creates.
+   */
+  runnerGroup?: string;
 }
+
+/** A group name systemd accepts in Group= (and nothing a unit file would read as more). */
+const GROUP_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*\$?$/;
 
 export interface RenderedUnit {
   /** File name, e.g. jorm_runner@.service */
@@ -63,6 +72,8 @@ export function renderUnits(input: UnitInput): RenderedUnits {
     ...common,
     // The master runs as root so it may start system units; as a user unit it runs as that user.
     USER: "",
+    // Its primary group is the runners' group: the control socket is born with it (README).
+    GROUP: scope === "system" ? `Group=${runnerGroup(input)}` : "",
     CREDENTIAL: credential,
     IP_ADDRESS: ipAddressLines(config),
   });
@@ -75,6 +86,12 @@ export function renderUnits(input: UnitInput): RenderedUnits {
     master: { name: config.systemd.masterUnit, text: master },
     runner: { name: runnerTemplateName(config.systemd.runnerUnitTemplate), text: runner },
   };
+}
+
+function runnerGroup(input: UnitInput): string {
+  const group = input.runnerGroup ?? input.config.systemd.user;
+  if (!GROUP_NAME.test(group)) throw new ConfigError(`the runners' group "${group}" is not a group name a unit file can carry`);
+  return group;
 }
 
 /**
@@ -139,16 +156,34 @@ export function idPattern(values: { id: number; value: string }[]): { before: st
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/;
 
 /**
- * The master only talks to its runners' REST ports, unless PoolTool is on (internet) or metrics are
- * served beyond loopback (a remote Prometheus): then it keeps the network open.
+ * The master only talks to its runners' REST ports and its alert channels, unless PoolTool is on
+ * (internet) or metrics are served beyond loopback (a remote Prometheus): then it keeps the network
+ * open. IPAddressAllow= takes addresses, not host names: a runner or an alert channel on an IP
+ * literal is allowed by address; one behind a host name (api.telegram.org, hooks.slack.com) opens
+ * the network, as PoolTool does, since its addresses are unknown and change.
  */
 function ipAddressLines(config: ResolvedConfig): string {
   if (config.pooltool !== null) return "";
   const metricsHost = config.metricsListen === null ? null : hostOf(config.metricsListen);
   if (metricsHost !== null && !LOOPBACK.test(metricsHost)) return "";
-  const restHosts = [...new Set(config.runners.map((r) => hostOf(r.restListen)))].filter((h) => !LOOPBACK.test(h));
-  if (restHosts.some((h) => !/^[0-9a-fA-F.:]+$/.test(h))) return ""; // a host name: addresses unknown
-  return ["IPAddressDeny=any", `IPAddressAllow=localhost${restHosts.map((h) => ` ${h}`).join("")}`].join("\n");
+  const hosts = [...config.runners.map((r) => hostOf(r.restListen)), ...alertChannelHosts(config).map((c) => c.host)];
+  const remote = [...new Set(hosts)].filter((h) => !LOOPBACK.test(h));
+  if (remote.some((h) => isIP(h) === 0)) return ""; // a host name: addresses unknown
+  return ["IPAddressDeny=any", `IPAddressAllow=localhost${remote.map((h) => ` ${h}`).join("")}`].join("\n");
+}
+
+/** Each alert channel's host as IPAddressAllow= would name it (an IPv6 literal without brackets). */
+function alertChannelHosts(config: ResolvedConfig): { name: string; host: string }[] {
+  return (config.alerts?.channels ?? []).map((c) => {
+    const url = c.type === "webhook" ? c.url : c.apiUrl;
+    let host: string;
+    try {
+      host = new URL(url).hostname;
+    } catch {
+      host = url; // config validation rejects such a URL; a non-address keeps the network open
+    }
+    return { name: c.name, host: /^\[(.*)\]$/.exec(host)?.[1] ?? host };
+  });
 }
 
 function hostOf(listen: string): string {
@@ -159,7 +194,7 @@ function hostOf(listen: string): string {
 /**
  * Where an installed master unit contradicts the configuration the daemon reads: its IP allow/deny
  * lines were rendered from the configuration at install time, so a feature turned on later (PoolTool,
- * metrics beyond loopback, a runner on another host) is silently blocked by systemd. One line per
+ * alert channels, metrics beyond loopback, a runner on another host) is silently blocked by systemd. One line per
  * contradiction, each saying how to fix it; none when the unit matches.
  */
 export function installedUnitWarnings(config: ResolvedConfig, installedMasterText: string, unitPath: string): string[] {
@@ -178,6 +213,13 @@ export function installedUnitWarnings(config: ResolvedConfig, installedMasterTex
   if (config.pooltool !== null) why.push("PoolTool is on, but the unit lets the daemon reach only localhost: PoolTool is unreachable");
   const metricsHost = config.metricsListen === null ? null : hostOf(config.metricsListen);
   if (metricsHost !== null && !LOOPBACK.test(metricsHost)) why.push(`metrics listen on ${config.metricsListen}, but the unit denies traffic beyond localhost`);
+  const allowed = installed.filter((l) => l.startsWith("IPAddressAllow=")).flatMap((l) => l.slice("IPAddressAllow=".length).split(/\s+/).filter((t) => t !== ""));
+  const reachable = (host: string) => allowed.includes("any") || allowed.includes(host) || (LOOPBACK.test(host) && allowed.includes("localhost"));
+  const blocked = alertChannelHosts(config).filter((c) => !reachable(c.host));
+  if (blocked.length > 0) {
+    const names = blocked.map((c) => `"${c.name}" (${c.host})`).join(", ");
+    why.push(`alerts go to ${names}, but the unit lets the daemon reach only ${allowed.join(" ") || "nothing"}: those alerts cannot leave the host`);
+  }
   if (why.length === 0) why.push(`its ${installed.join(" ")} differs from what this configuration needs (${wanted.join(" ") || "no IP restriction"})`);
   return why.map((w) => `${unitPath}: ${w}; re-run jorm-master install (or add a drop-in) so the unit matches the configuration`);
 }

@@ -152,6 +152,33 @@ describe("config check against the installed units", () => {
     // No unit installed there: nothing to contradict.
     expect(cli(["config", "check", "--config", on, "--unit-dir", join(dir, "none")]).stderr).toBe("");
   });
+  test("warns when an alert channel is configured but the installed master unit (rendered without it) denies IP traffic", () => {
+    const units = join(dir, "units-alerts");
+    mkdirSync(units, { recursive: true });
+    const off = join(dir, "alerts-off.yaml");
+    writeFileSync(off, "cnt_runners: 2\n");
+    const unit = renderUnits({ config: parseConfigText(readFileSync(off, "utf8"), off).config, configPath: off, execPath: "/usr/local/bin/jorm-master" });
+    expect(unit.master.text).toContain("IPAddressDeny=any");
+    writeFileSync(join(units, unit.master.name), unit.master.text);
+    const on = join(dir, "alerts-on.yaml");
+    writeFileSync(
+      on,
+      `cnt_runners: 2\nalerts:\n  channels:\n    - name: ops\n      type: webhook\n      preset: slack\n      url: "https://hooks.slack.com/services/T/B/X"\n` +
+        `    - name: local\n      type: webhook\n      url: "http://127.0.0.1:9999/hook"\n`,
+    );
+    const r = cli(["config", "check", "--config", on, "--unit-dir", units]);
+    expect(r.code).toBe(0);
+    // Only the channel the unit blocks is named, by host (a webhook URL's path is its secret).
+    expect(r.stderr).toContain(
+      `warning: ${join(units, "jorm_master.service")}: alerts go to "ops" (hooks.slack.com), but the unit lets the daemon reach only localhost: those alerts cannot leave the host; re-run jorm-master install`,
+    );
+    expect(r.stderr).not.toContain('"local"');
+    expect(r.stderr).not.toContain("/services/");
+    // A channel on loopback alone: the installed unit is what this configuration renders.
+    const local = join(dir, "alerts-local.yaml");
+    writeFileSync(local, `cnt_runners: 2\nalerts:\n  channels:\n    - name: local\n      type: webhook\n      url: "http://127.0.0.1:9999/hook"\n`);
+    expect(cli(["config", "check", "--config", local, "--unit-dir", units]).stderr).toBe("");
+  });
 });
 
 describe("config check with a cluster section (issue 13)", () => {

@@ -7,7 +7,9 @@ import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
+import { reportAlert } from "../../src/alerts/events.ts";
 import { askDaemon } from "../../src/control/client.ts";
+import { HISTORY_KINDS } from "../../src/history/events.ts";
 import { startControl } from "../../src/control/index.ts";
 import { controlSocketPath, stateDir, stateDirsToRead } from "../../src/control/paths.ts";
 import { daemonHeadline, daemonViewSchema, pingResultSchema, type ControlAnswer, type ControlRequest } from "../../src/control/protocol.ts";
@@ -203,4 +205,32 @@ describe("paths", () => {
 test("a socket path no socket address can hold is a failure answer, not a throw (status must not turn UNKNOWN)", async () => {
   const r = await askDaemon(join(dir, "x".repeat(200), "control.sock"), { cmd: "ping" }, pingResultSchema, { timeoutMs: 500 });
   expect(r.kind === "failed" || r.kind === "no-daemon").toBe(true);
+});
+
+describe("reports from commands (a rolling upgrade's start and result)", () => {
+  test("recorded at once by the daemon's onReport and answered; refused by a daemon that records none", async () => {
+    const path = sockPath();
+    const seen: unknown[] = [];
+    const control = await startControl({ path, version: "t", log, onReport: (r) => seen.push(r) });
+    try {
+      const req = { cmd: "report", kind: "upgrade", ok: false, title: "upgrade stopped", text: "#1 not healthy within 960 s: rolled back" } as const;
+      expect((await askDaemon(path, req, z.unknown())).kind).toBe("answer");
+      expect(seen).toEqual([req]);
+    } finally {
+      await control.close();
+    }
+    const silent = await startControl({ path, version: "t", log });
+    try {
+      const r = await askDaemon(path, { cmd: "report", kind: "upgrade", ok: true, title: "upgrade done", text: "" }, z.unknown());
+      expect(r).toEqual({ kind: "refused", error: "report: not recorded by this daemon" });
+    } finally {
+      await silent.close();
+    }
+  });
+
+  test("a failed upgrade is a critical alert, a finished one news; the event log takes the kind", () => {
+    expect(reportAlert({ kind: "upgrade", ok: false, title: "upgrade stopped", text: "rolled back" }, 5)).toEqual({ kind: "upgrade", severity: "critical", key: "upgrade:5", title: "upgrade stopped", text: "rolled back", atMs: 5 });
+    expect(reportAlert({ kind: "upgrade", ok: true, title: "upgrade done", text: "" }, 6).severity).toBe("info");
+    expect(HISTORY_KINDS).toContain("upgrade");
+  });
 });

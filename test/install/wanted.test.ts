@@ -3,7 +3,8 @@ import { parse } from "yaml";
 import { resolveConfig } from "../../src/config/load.ts";
 import { lineDiff } from "../../src/install/diff.ts";
 import { layoutFor } from "../../src/install/layout.ts";
-import { checkPorts, configText, DEFAULT_NODE_CONFIG_TEMPLATE, nodeConfigText, p2pBasePort } from "../../src/install/wanted.ts";
+import { primaryGroup } from "../../src/install/observe.ts";
+import { checkPorts, configText, DEFAULT_NODE_CONFIG_TEMPLATE, nodeConfigText, p2pBasePort, wantedState } from "../../src/install/wanted.ts";
 
 const layout = layoutFor("user", "/home/op", "op");
 
@@ -65,5 +66,35 @@ describe("lineDiff", () => {
     const b = ["1", "2", "3", "4", "five", "6", "7", "8"].join("\n");
     expect(lineDiff(a, b)).toBe(["  3", "  4", "- 5", "+ five", "  6", "  7"].join("\n"));
     expect(lineDiff("a\nb", "a\nb")).toBe("");
+  });
+});
+
+describe("the master unit's group (system scope)", () => {
+  const sys = layoutFor("system", "/root", "cardano");
+  const want = (runnerGroup?: string) => {
+    const { wanted } = wantedState({
+      layout: sys,
+      scope: "system",
+      user: "cardano",
+      createUser: false,
+      runnerGroup,
+      configText: configText(null, 2, { scope: "system", user: "cardano", keyMode: "rest", layout: sys }),
+      jormungandr: null,
+      genesis: null,
+      secret: null,
+      nodeConfigTemplate: DEFAULT_NODE_CONFIG_TEMPLATE,
+      templateFromOperator: false,
+      self: { kind: "in-place" },
+    });
+    const unit = wanted.entries.find((e) => "path" in e && e.path === `${sys.unitDir}/jorm_master.service`);
+    return unit && "content" in unit ? String(unit.content) : "";
+  };
+  test("a new runner user's own group (useradd --user-group), or an existing user's primary group", () => {
+    expect(want()).toMatch(/^Group=cardano$/m);
+    expect(want("pool")).toMatch(/^Group=pool$/m);
+  });
+  test("an existing user's primary group is read with id -gn; an unknown user has none", () => {
+    expect(primaryGroup("root")).toBe("root");
+    expect(primaryGroup("jm-no-such-user-here")).toBeNull();
   });
 });

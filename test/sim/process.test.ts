@@ -176,6 +176,12 @@ describe("one simulated node process", () => {
     expect(r.stdout.toString()).toBe("jormungandr 0.8.14-9ca427ef\n");
   });
 
+  test("CLI: --version prints it too, and $JORM_SIM_NODE_VERSION makes another build (upgrade tests)", () => {
+    const r = Bun.spawnSync(["bun", CLI, "sim", "node", "--version"], { stdout: "pipe", stderr: "pipe", env: { ...process.env, JORM_SIM_NODE_VERSION: "jormungandr 0.8.15-sim" } });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.toString()).toBe("jormungandr 0.8.15-sim\n");
+  });
+
   test("CLI: a node without a world is a config error (78) with a precise message, no stack", () => {
     const dir = mkdtempSync(join(tmpdir(), "jm-simproc-"));
     dirs.push(dir);

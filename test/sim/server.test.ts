@@ -11,6 +11,7 @@ import { REJECT_TOO_LATE, SimNode } from "../../src/sim/node.ts";
 import { parseFault, serveNode, serveWorld, type SimServer } from "../../src/sim/server.ts";
 import { World } from "../../src/sim/world.ts";
 import { POOL_SECRET } from "./helpers.ts";
+import { freeLowPorts } from "../ports.ts";
 
 const SLOTS = 6;
 const sleepUntil = (t: number) => Bun.sleep(Math.max(0, t - Date.now()));
@@ -121,9 +122,7 @@ describe("HTTP simulator", () => {
       boot: { StartingRestServer: 10, PreparingStorage: 10, PreparingBlock0: 10, Bootstrapping: 50, StartingWorkers: 10 },
       restartDelayMs: 150,
     });
-    const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("") });
-    const base = probe.port!;
-    probe.stop(true);
+    const base = freeLowPorts(3);
     const http = serveWorld(w, { portOf: (id) => base + 1 + id });
     try {
       const api = (id: number) => createNodeApi(httpTransport(`${http.urlOf(id)}/api/v0`, { timeoutMs: 300 }));

@@ -51,6 +51,16 @@ describe("renderUnits, system scope (defaults)", () => {
     expect(master.some((l) => l.startsWith("User="))).toBe(false);
     expect(master).toContain("CapabilityBoundingSet=");
   });
+  test("the master's primary group is the runners' group (the control socket is born with it); the runner's is not set", () => {
+    expect(master).toContain("Group=cardano");
+    expect(master.filter((l) => /^(Group|SupplementaryGroups)=/.test(l))).toEqual(["Group=cardano"]);
+    expect(runner.some((l) => l.startsWith("Group="))).toBe(false);
+    const other = renderUnits({ config: config({ systemd: { user: "jorm" } }), configPath: CONFIG_PATH, execPath: EXEC });
+    expect(other.master.text).toMatch(/^Group=jorm$/m);
+    const given = renderUnits({ config: config(), configPath: CONFIG_PATH, execPath: EXEC, runnerGroup: "pool" });
+    expect(given.master.text).toMatch(/^Group=pool$/m);
+    expect(() => renderUnits({ config: config(), configPath: CONFIG_PATH, execPath: EXEC, runnerGroup: "a b\nUser=x" })).toThrow(/group name/);
+  });
   test("the secret is a credential for the master and, in key mode boot, for the runner", () => {
     expect(master).toContain("LoadCredential=node_secret:/etc/cardano/node_secret.yaml");
     expect(runner).toContain("LoadCredential=node_secret:/etc/cardano/node_secret.yaml");
@@ -83,6 +93,29 @@ describe("renderUnits, system scope (defaults)", () => {
     const lanRest = renderUnits({ config: config({ rest_host: "10.0.0.5" }), configPath: CONFIG_PATH, execPath: EXEC });
     expect(lanRest.master.text).toContain("IPAddressAllow=localhost 10.0.0.5");
   });
+  test("alerts can leave the host: a channel behind a host name opens the network, as PoolTool does", () => {
+    const render = (channels: unknown[]) => renderUnits({ config: config({ alerts: { channels } }), configPath: CONFIG_PATH, execPath: EXEC }).master.text;
+    const webhook = render([{ name: "ops", type: "webhook", preset: "slack", url: "https://hooks.slack.com/services/T/B/X" }]);
+    expect(webhook).not.toContain("IPAddressDeny=");
+    expect(webhook).not.toContain("IPAddressAllow=");
+    const telegram = render([{ name: "phone", type: "telegram", chat_id: "-100123", token_env: "JORM_TELEGRAM_TOKEN" }]);
+    expect(telegram).not.toContain("IPAddressDeny=");
+    // One channel behind a name is enough, whatever the others are.
+    expect(render([{ name: "lan", type: "webhook", url: "http://10.0.0.9:8080/hook" }, { name: "ops", type: "webhook", url: "https://ntfy.sh/pool" }])).not.toContain("IPAddressDeny=");
+  });
+  test("alert channels on IP addresses stay behind the filter, each address allowed", () => {
+    const render = (channels: unknown[]) => lines(renderUnits({ config: config({ alerts: { channels } }), configPath: CONFIG_PATH, execPath: EXEC }).master.text);
+    const local = render([{ name: "local", type: "webhook", url: "http://127.0.0.1:9999/hook" }]);
+    expect(local).toContain("IPAddressDeny=any");
+    expect(local).toContain("IPAddressAllow=localhost");
+    const lan = render([
+      { name: "lan", type: "webhook", url: "http://10.0.0.9:8080/hook" },
+      { name: "v6", type: "webhook", url: "http://[fd00::9]:8080/hook" },
+      { name: "bot", type: "telegram", chat_id: "-100123", token_env: "T", api_url: "http://10.0.0.9:8081" },
+    ]);
+    expect(lan).toContain("IPAddressDeny=any");
+    expect(lan).toContain("IPAddressAllow=localhost 10.0.0.9 fd00::9");
+  });
   test("no placeholder or scope marker is left", () => {
     for (const line of [...master, ...runner]) expect(line).not.toMatch(/\{\{|^@(system|user):/);
   });
@@ -97,6 +130,8 @@ describe("renderUnits, user scope", () => {
   test("no User=, default.target, no network-online.target, no credentials", () => {
     for (const text of [units.master.text, units.runner.text]) {
       expect(text).not.toMatch(/^User=/m);
+      // The user's own group: nothing to hand over (and a user manager cannot change groups).
+      expect(text).not.toMatch(/^(Group|SupplementaryGroups)=/m);
       expect(text).toMatch(/^WantedBy=default\.target$/m);
       expect(text).not.toContain("network-online.target");
       expect(text).not.toMatch(/^LoadCredential=/m);

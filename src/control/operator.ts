@@ -1,0 +1,202 @@
+// The daemon's keeper of operator intent: holds (persisted in holds.json in the state dir, so they
+// survive a restart) and the switchover under way. Requests are applied inside the loop (the control
+// inbox drains after a tick); decide reads the intent with the next observation. A switchover is
+// answered once a tick verified the new signer holds the key (as a failover is), with the gap it used.
+
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { ControlAnswer, MutatingRequest, OperatorResult } from "./protocol.ts";
+import { isHeld, lostSlots, NO_INTENT, parseHolds, type Hold, type OperatorIntent } from "../master/intent.ts";
+import type { TickReport } from "../master/loop.ts";
+import { epochClock } from "../master/schedule.ts";
+
+export const HOLDS_FILE = "holds.json";
+/** A switchover not done within this long is dropped and answered as failed. */
+export const SWITCHOVER_TIMEOUT_MS = 10 * 60_000;
+
+export interface OperatorLog {
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+interface Waiter {
+  resolve(a: ControlAnswer): void;
+}
+
+export class Operator {
+  intent: OperatorIntent = NO_INTENT;
+  private waiters: Waiter[] = [];
+  private last: TickReport | null = null;
+  /** When the switchover's promotion went out (its tick's start) */
+  private movedAtMs: number | null = null;
+
+  constructor(
+    private readonly o: {
+      stateDir: string | null;
+      log: OperatorLog;
+      /** cnt_runners now (a reload may change it); ids beyond it are leftovers, not runners */
+      cntRunners: () => number;
+      now?: () => number;
+      onChange?: (i: OperatorIntent) => void;
+      switchoverTimeoutMs?: number;
+      /** What was applied, for the event log */
+      onEvent?: (e: { kind: "hold" | "release" | "switchover"; runner?: number; title: string; text: string }) => void;
+    },
+  ) {
+    this.intent = { holds: this.load(), switchover: null };
+    for (const [id, h] of Object.entries(this.intent.holds)) o.log.info(`runner #${id} is held (${h.reason || "no reason given"}), since ${new Date(h.sinceMs).toISOString()}`);
+  }
+
+  private get now(): number {
+    return (this.o.now ?? Date.now)();
+  }
+
+  private load(): Record<number, Hold> {
+    if (this.o.stateDir === null) return {};
+    const path = join(this.o.stateDir, HOLDS_FILE);
+    let text: string;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch {
+      return {};
+    }
+    try {
+      return parseHolds(JSON.parse(text));
+    } catch (e) {
+      // Fail closed would be "hold everything"; a hold only stops promotion and housekeeping, so an
+      // unreadable file is told loudly and the runners are supervised as usual.
+      this.o.log.error(`${path} cannot be read (${e instanceof Error ? e.message : String(e)}); no runner is held`);
+      return {};
+    }
+  }
+
+  private save(): void {
+    if (this.o.stateDir === null) return;
+    mkdirSync(this.o.stateDir, { recursive: true });
+    const path = join(this.o.stateDir, HOLDS_FILE);
+    const tmp = `${path}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify({ holds: this.intent.holds }, null, 2)}\n`, { mode: 0o640 });
+    renameSync(tmp, path);
+  }
+
+  private set(i: OperatorIntent): void {
+    this.intent = i;
+    this.o.onChange?.(i);
+  }
+
+  /** Inside the loop, between ticks. */
+  apply(req: MutatingRequest): ControlAnswer {
+    const r = this.last;
+    if (!r) return { ok: false, error: "the daemon has not completed a tick yet; try again in a moment" };
+    const cnt = this.o.cntRunners();
+    const known = (id: number) => r.views.some((v) => v.id === id) && id < cnt;
+    const res = (result: OperatorResult): ControlAnswer => ({ ok: true, result });
+    switch (req.cmd) {
+      case "hold": {
+        if (!known(req.id)) return { ok: false, error: `no runner #${req.id}` };
+        if (isHeld(this.intent, req.id)) return res({ message: `#${req.id} is already held (${this.intent.holds[req.id]!.reason || "no reason given"})` });
+        const holds = { ...this.intent.holds, [req.id]: { reason: req.reason, sinceMs: this.now } };
+        this.set({ ...this.intent, holds });
+        this.save();
+        const signer = r.memory.signer === req.id;
+        this.o.log.warn(`hold #${req.id}${req.reason ? ` (${req.reason})` : ""}: not promoted, started or restarted until released${signer ? "; it signs, so the key moves to a standby at the next gap" : ""}`);
+        this.o.onEvent?.({ kind: "hold", runner: req.id, title: `hold #${req.id}`, text: req.reason || "no reason given" });
+        return res({ message: `#${req.id} held${signer ? "; it signs: the key moves to the best standby at the next safe gap (see status)" : ""}` });
+      }
+      case "release": {
+        if (!isHeld(this.intent, req.id)) return res({ message: `#${req.id} was not held` });
+        const holds = { ...this.intent.holds };
+        delete holds[req.id];
+        this.set({ ...this.intent, holds });
+        this.save();
+        this.o.log.info(`release #${req.id}: supervised again (started or restarted as needed)`);
+        this.o.onEvent?.({ kind: "release", runner: req.id, title: `release #${req.id}`, text: "supervised again" });
+        return res({ message: `#${req.id} released; the daemon supervises it again` });
+      }
+      case "switchover": {
+        const signer = r.memory.signer;
+        if (signer === null) return { ok: false, error: "no runner signs: there is nothing to switch over (the daemon fails over on its own)" };
+        if (req.target !== null && !known(req.target)) return { ok: false, error: `no runner #${req.target}` };
+        if (req.target === signer) return { ok: false, error: `#${signer} already signs` };
+        if (req.target !== null && isHeld(this.intent, req.target)) return { ok: false, error: `#${req.target} is held; release it first` };
+        if (this.intent.switchover) return { ok: false, error: "a switchover is already under way" };
+        const clock = r.observation.settings ? epochClock(r.observation.settings) : null;
+        const ahead = (id: number) => (r.memory.runners[id]?.pendingSlots ?? []).filter((abs) => !clock || clock.slotStartMs(abs) > r.observation.atMs);
+        const candidates = req.target !== null ? [req.target] : r.views.filter((v) => v.id !== signer && v.id < cnt && v.cap === "keyless" && v.running && !isHeld(this.intent, v.id)).map((v) => v.id);
+        if (candidates.length === 0) return { ok: false, error: "no healthy key-less standby to take the key" };
+        const lossOf = (id: number) => lostSlots(ahead(signer), ahead(id)).length;
+        const target = req.target ?? [...candidates].sort((a, b) => lossOf(a) - lossOf(b) || a - b)[0]!;
+        const lost = lossOf(target);
+        if (req.check) return res({ message: `the key would move from #${signer} to #${target}${lost > 0 ? `, losing ${lost} of the coming slots` : ""}`, target, lostSlots: lost });
+        if (lost > 0 && !req.force) return { ok: false, error: `#${target} lacks ${lost} of #${signer}'s coming slots; --force moves the key anyway and loses them` };
+        this.set({ ...this.intent, switchover: { target: req.target, force: req.force, requestedMs: this.now, from: signer } });
+        this.o.log.warn(`switchover asked: the key moves from #${signer} to ${req.target === null ? "the best standby" : `#${req.target}`} at the next safe gap`);
+        return res({ message: "accepted", target, lostSlots: lost });
+      }
+    }
+  }
+
+  /** Resolves when the switchover under way is done, refused by decide or timed out. */
+  waitSwitchover(): Promise<ControlAnswer> {
+    return new Promise((resolve) => this.waiters.push({ resolve }));
+  }
+
+  private finish(a: ControlAnswer): void {
+    this.set({ ...this.intent, switchover: null });
+    this.movedAtMs = null;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const x of w) x.resolve(a);
+  }
+
+  /** After every tick (before the inbox is drained). */
+  onTick(r: TickReport): void {
+    this.last = r;
+    const so = this.intent.switchover;
+    if (!so) return;
+    if (r.outcomes.some((o) => o.ok && o.action.kind === "promote" && o.action.purpose === "sign")) this.movedAtMs = r.startedMs;
+    const signer = r.memory.signer;
+    const sv = r.views.find((v) => v.id === signer);
+    // Verified: a tick after the promotion saw the new signer hold the key.
+    if (signer !== null && signer !== so.from && sv?.cap === "holder" && (so.target === null || so.target === signer)) {
+      const gap = this.gapOf(r, so.requestedMs);
+      this.o.log.info(`switchover done: #${so.from} → #${signer} (${gapText(gap)})`);
+      this.o.onEvent?.({ kind: "switchover", runner: signer, title: `switchover: #${so.from} → #${signer}`, text: gapText(gap) });
+      return this.finish({ ok: true, result: { message: `the key moved from #${so.from} to #${signer} (${gapText(gap)})`, target: signer, gap } });
+    }
+    // The key went elsewhere (a failover while it was under way): told, not waited for.
+    if (signer !== null && signer !== so.from && so.target !== null && signer !== so.target && sv?.cap === "holder") {
+      this.o.log.warn(`switchover dropped: the key went to #${signer} instead (a failover)`);
+      return this.finish({ ok: false, error: `the key went to #${signer} instead of #${so.target} (a failover happened meanwhile)` });
+    }
+    if (r.plan.switchover?.kind === "refuse") {
+      this.o.log.warn(`switchover dropped: ${r.plan.switchover.why}`);
+      return this.finish({ ok: false, error: r.plan.switchover.why });
+    }
+    if (this.now - so.requestedMs > (this.o.switchoverTimeoutMs ?? SWITCHOVER_TIMEOUT_MS)) {
+      const why = r.plan.switchover?.why ?? "no gap came";
+      this.o.log.warn(`switchover dropped after ${Math.round((this.now - so.requestedMs) / 1000)} s: ${why}`);
+      return this.finish({ ok: false, error: `not done within ${Math.round((this.now - so.requestedMs) / 1000)} s: ${why}` });
+    }
+  }
+
+  /** The daemon stops: a waiting switchover is answered. */
+  close(): void {
+    if (this.intent.switchover) this.finish({ ok: false, error: "the daemon is stopping" });
+  }
+
+  private gapOf(r: TickReport, sinceMs: number): { afterSlot: string | null; beforeSlot: string | null; atMs: number } {
+    // When the promotion went out (a tick's start is close enough to name the gap).
+    const at = this.movedAtMs ?? Math.max(sinceMs, r.startedMs);
+    const clock = r.observation.settings ? epochClock(r.observation.settings) : null;
+    if (!clock) return { afterSlot: null, beforeSlot: null, atMs: at };
+    const name = (abs: number | undefined) => (abs === undefined ? null : `${clock.epochOf(abs)}.${abs % clock.slotsPerEpoch}`);
+    const ev = r.memory.events;
+    return { afterSlot: name([...ev].reverse().find((a) => clock.slotStartMs(a) < at)), beforeSlot: name(ev.find((a) => clock.slotStartMs(a) >= at)), atMs: at };
+  }
+}
+
+export function gapText(g: { afterSlot: string | null; beforeSlot: string | null; atMs: number }): string {
+  return `in the gap ${g.afterSlot ? `after slot ${g.afterSlot}` : "before any known slot"}${g.beforeSlot ? `, before slot ${g.beforeSlot}` : ""}, at ${new Date(g.atMs).toISOString()}`;
+}
