@@ -307,6 +307,12 @@ function holdBack(s: Situation, c: SignerChoice, x: { waitFor: "window" | "sched
  *  chosen: with none, the frozen one may be the only key left). Skips what this tick fences. */
 export function frozenRunners(s: Situation, after: { fenced: ReadonlySet<number>; newSigner: number | null }): Action[] {
   const out: Action[] = [];
+  // No signer and nobody healthy to promote (say the signer hung at a boundary and was frozen while
+  // the co-holders' dead-man switches fired): a runner frozen with the key never recovers by itself,
+  // so it is killed and systemd restarts it to boot afresh. Found by the property test's coverage
+  // check: every runner frozen, every later epoch lost.
+  const stranded =
+    after.newSigner === null && !s.obs.runners.some((o) => o.id < s.config.cntRunners && s.healthy(s.views.get(o.id)!));
   for (const o of s.obs.runners) {
     const v = s.views.get(o.id)!;
     if (!v.frozen || after.fenced.has(v.id)) continue;
@@ -316,6 +322,8 @@ export function frozenRunners(s: Situation, after: { fenced: ReadonlySet<number>
     } else if (m.frozenByUs === "fence" || (m.frozenByUs === null && !m.keylessProof)) {
       if (v.id !== after.newSigner && after.newSigner !== null && v.pid > 0) {
         out.push(tag("frozen-runners", { kind: "kill", id: v.id, pid: v.pid, reason: "frozen while it may hold the key; SIGKILL so it can never wake and sign" }));
+      } else if (stranded && v.id < s.config.cntRunners && !s.held(v.id) && v.pid > 0) {
+        out.push(tag("frozen-runners", { kind: "kill", id: v.id, pid: v.pid, reason: "frozen while it may hold the key and no runner can sign; SIGKILL so systemd restarts it" }));
       }
     }
   }

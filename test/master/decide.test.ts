@@ -92,6 +92,19 @@ describe("decide: failover fences first", () => {
     expect(summary(r.plan)).toEqual({ fences: ["kill#0"], promote: "promote#1", other: [] });
   });
 
+  test("every runner frozen with the key and no signer (boundary switches fired, the signer fenced): all are killed so systemd restarts them", () => {
+    // Found by the property test's coverage check (seed 543241289): the signer hung just before a
+    // boundary and was frozen, the co-holders' dead-man switches froze the rest, and with nobody
+    // healthy the frozen runners were never touched again: every later epoch was lost.
+    const frozen = [0, 1, 2].map((id) => runner(id, { kind: "frozen" }));
+    const r = decide(observation(T + 500, frozen), emptyMemory(), cfg, T + 500);
+    expect(r.plan.promote).toBeNull();
+    expect(summary(r.plan).other).toEqual(["kill#0", "kill#1", "kill#2"]);
+    // With one healthy runner to promote, the others are killed only as fences of that promotion.
+    const withStandby = decide(observation(T + 500, [runner(0, { kind: "frozen" }), runner(1, { kind: "standby" }), runner(2, { kind: "frozen" })]), emptyMemory(), cfg, T + 500);
+    expect(summary(withStandby.plan).other.filter((a) => a.startsWith("kill"))).toEqual([]);
+  });
+
   test("no standby has a schedule for the slots left: a silent or externally frozen signer is kept, not replaced", () => {
     // Only #0 computed this epoch; moving the key would lose every slot left, keeping it risks none.
     const m = run(cfg, [observation(T, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby", logs: [] }), runner(2, { kind: "standby", logs: [] })])]).memory;
