@@ -257,12 +257,17 @@ const monitor = new Monitor();
 
 /** Exactly one runner holds the key for STEADY_FOR_MS, every runner of `up` hosts answering. */
 async function steady(up: readonly Host[] = HOSTS, timeoutMs = SETTLE_TIMEOUT_MS): Promise<{ host: Host; runner: string }> {
+  return steadyOf((s) => up.every((h) => s.leaders[h].every((n) => n !== null)), timeoutMs);
+}
+
+/** Exactly one runner holds the key for STEADY_FOR_MS, in samples where `answering` holds. */
+async function steadyOf(answering: (s: Sample) => boolean, timeoutMs = SETTLE_TIMEOUT_MS): Promise<{ host: Host; runner: string }> {
   const deadline = Date.now() + timeoutMs;
   let since: number | null = null;
   let signer = "";
   for (;;) {
     const s = monitor.latest();
-    const ok = s !== undefined && up.every((h) => s.leaders[h].every((n) => n !== null)) && holders(s).length === 1;
+    const ok = s !== undefined && answering(s) && holders(s).length === 1;
     if (ok && (since === null || holders(s)[0] !== signer)) {
       since = s.t;
       signer = holders(s)[0]!;
@@ -524,7 +529,12 @@ describe.skipIf(skipReason !== null)("three hosts over one etcd: faults, audit",
     expect(signedWithoutQuorum).toEqual([]);
     expect(back).not.toBeNull();
     expect(noTwoHosts(atMs, Date.now())).toEqual([]);
-    await steady();
+    // The signer the dead-man switch froze when the allowance ran out stays frozen (SIGSTOP) while
+    // its daemon lives: nothing thaws or restarts it yet (README "Not built yet"). One signer again,
+    // the frozen runner aside; the timeline says how many stayed frozen.
+    await steadyOf(() => true);
+    const frozen = HOSTS.flatMap((h) => monitor.latest()!.leaders[h].flatMap((n, id) => (n === null ? [`${h}${id}`] : [])));
+    faults[faults.length - 1]!.detail += frozen.length > 0 ? `; still not answering (frozen by the switch): ${frozen.join(",")}` : "";
   }, 180_000);
 
   test("sim audit over the shared journal: no slot double-produced, no window shared across hosts", async () => {
