@@ -311,8 +311,11 @@ export function frozenRunners(s: Situation, after: { fenced: ReadonlySet<number>
   // the co-holders' dead-man switches fired): a runner frozen with the key never recovers by itself,
   // so it is killed and systemd restarts it to boot afresh. Found by the property test's coverage
   // check: every runner frozen, every later epoch lost.
+  // Likewise on a cluster host that may not sign (lease lost: its signer's dead-man switch fired):
+  // none of its runners may hold the key, so one frozen with it is killed and boots passive.
   const stranded =
-    after.newSigner === null && !s.obs.runners.some((o) => o.id < s.config.cntRunners && s.healthy(s.views.get(o.id)!));
+    (after.newSigner === null && !s.obs.runners.some((o) => o.id < s.config.cntRunners && s.healthy(s.views.get(o.id)!))) ||
+    (s.obs.cluster !== undefined && s.obs.cluster !== null && !s.obs.cluster.maySign);
   for (const o of s.obs.runners) {
     const v = s.views.get(o.id)!;
     if (!v.frozen || after.fenced.has(v.id)) continue;

@@ -105,6 +105,15 @@ describe("decide: failover fences first", () => {
     expect(summary(withStandby.plan).other.filter((a) => a.startsWith("kill"))).toEqual([]);
   });
 
+  test("a cluster host that may not sign kills a runner its dead-man switch froze with the key, though a standby is healthy", () => {
+    // Seen in the cluster e2e: cut off from etcd, the host's signer was frozen by its switch and
+    // stayed frozen for as long as the daemon lived, one runner fewer after every such fault.
+    const obs = observation(T + 500, [runner(0, { kind: "frozen" }), runner(1, { kind: "standby" })], { cluster: { maySign: false, mustStopByMs: null, takeoverSafeAtMs: null } });
+    const r = decide(obs, emptyMemory(), config({ cntRunners: 2 }), T + 500);
+    expect(r.plan.promote).toBeNull();
+    expect([...r.plan.fences, ...r.plan.other].filter((a) => a.kind === "kill").map((a) => a.id)).toEqual([0]);
+  });
+
   test("no standby has a schedule for the slots left: a silent or externally frozen signer is kept, not replaced", () => {
     // Only #0 computed this epoch; moving the key would lose every slot left, keeping it risks none.
     const m = run(cfg, [observation(T, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby", logs: [] }), runner(2, { kind: "standby", logs: [] })])]).memory;
