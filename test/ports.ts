@@ -24,3 +24,11 @@ export function freeLowPorts(count: number): number {
   }
   throw new Error(`no ${count} consecutive free ports in ${LOW_PORT_FROM}..${LOW_PORT_TO}`);
 }
+
+/** A port free right now, from the kernel (ephemeral range): for a server the test binds once, soon. */
+export function freePort(): number {
+  const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("") });
+  const p = probe.port!;
+  void probe.stop(true);
+  return p;
+}

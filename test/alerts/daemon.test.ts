@@ -5,6 +5,7 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "../ports.ts";
 
 const CLI = join(import.meta.dir, "../../src/cli.ts");
 const dir = mkdtempSync(join(tmpdir(), "jm-alerts-daemon-"));
@@ -22,13 +23,6 @@ afterAll(() => {
   receiver.stop(true);
   rmSync(dir, { recursive: true, force: true });
 });
-
-function freePort(): number {
-  const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("") });
-  const p = probe.port!;
-  void probe.stop(true);
-  return p;
-}
 
 function spawnDaemon(configPath: string, env: Record<string, string>) {
   const { JORM_MASTER_CONFIG: _c, JOURNAL_STREAM: _j, NOTIFY_SOCKET: _n, ...base } = process.env;

@@ -6,17 +6,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { READY_TIMEOUT_ENV, readyTimeoutMs } from "../../src/commands/daemon.ts";
 import { READY_TIMEOUT_MS, bootDecision } from "../../src/master/bootpolicy.ts";
+import { freePort } from "../ports.ts";
 
 const CLI = join(import.meta.dir, "../../src/cli.ts");
 const dir = mkdtempSync(join(tmpdir(), "jm-permits-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function freePort(): number {
-  const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("") });
-  const p = probe.port!;
-  void probe.stop(true);
-  return p;
-}
 
 function daemon(configText: string, env: Record<string, string> = {}) {
   const path = join(dir, `c-${Math.random()}.yaml`);

@@ -6,17 +6,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loopLooksAlive, stallAfterTicks, STALL_AFTER_TICKS_ENV, TICK_STALL_LIMIT_MS } from "../../src/commands/daemon.ts";
+import { freePort } from "../ports.ts";
 
 const CLI = join(import.meta.dir, "../../src/cli.ts");
 const dir = mkdtempSync(join(tmpdir(), "jm-daemon-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function freePort(): number {
-  const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("") });
-  const p = probe.port!;
-  void probe.stop(true);
-  return p;
-}
 
 /** A running daemon whose stderr is collected; waitFor resolves when a line matches. */
 function startDaemon(configPath: string, env: Record<string, string> = {}) {

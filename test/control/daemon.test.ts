@@ -7,17 +7,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { askDaemon } from "../../src/control/client.ts";
 import { daemonViewSchema } from "../../src/control/protocol.ts";
+import { freePort } from "../ports.ts";
 
 const CLI = join(import.meta.dir, "../../src/cli.ts");
 const dir = mkdtempSync(join(tmpdir(), "jm-ctl-daemon-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function freePort(): number {
-  const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("") });
-  const p = probe.port!;
-  void probe.stop(true);
-  return p;
-}
 
 const lock = join(dir, "daemon.pid");
 const { JORM_MASTER_CONFIG: _c, JOURNAL_STREAM: _j, NOTIFY_SOCKET: _n, ...base } = process.env;

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import type { TCPSocketListener } from "bun";
 import { STALL_AFTER_TICKS_ENV } from "../../src/commands/daemon.ts";
 import { ensureUserManager, requireUserManager, type UserManager } from "../e2e/user-manager.ts";
+import { freePort } from "../ports.ts";
 
 const ROOT = join(import.meta.dir, "../..");
 const CLI = join(ROOT, "src/cli.ts");
@@ -56,13 +57,6 @@ async function sh(argv: string[]): Promise<{ code: number; out: string }> {
 async function show(unit: string): Promise<Record<string, string>> {
   const r = await sh(["systemctl", "--user", "show", unit, "-p", "ActiveState,SubState,Result,NRestarts,StatusText,MainPID,ExecMainStartTimestampMonotonic,ActiveEnterTimestampMonotonic"]);
   return Object.fromEntries(r.out.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
-}
-
-function freePort(): number {
-  const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("") });
-  const p = probe.port!;
-  void probe.stop(true);
-  return p;
 }
 
 /** Starts the daemon as a transient unit with the template's notify settings; returns at once. */
