@@ -1,33 +1,11 @@
 // The coverage rules of decide (issue 10): every producible slot, on busy pools too.
 import { describe, expect, test } from "bun:test";
-import { applyOutcomes } from "../../src/master/memory.ts";
 import { decide, emptyMemory } from "../../src/master/decide.ts";
 import { bootFits, handoutNeedMs } from "../../src/master/coverage.ts";
 import { bootPermits } from "../../src/master/bootpermits.ts";
-import type { Action, Memory, Observation, Outcome, Plan } from "../../src/master/types.ts";
 import { config, observation, pending, runner } from "./fixtures.ts";
+import { run, summary } from "./plan-helpers.ts";
 
-const summary = (p: Plan) => ({
-  fences: p.fences.map((a) => `${a.kind}#${"id" in a ? a.id : ""}`),
-  promote: p.promote ? `promote#${p.promote.id}` : null,
-  other: p.other.filter((a) => a.kind !== "disarm").map((a) => `${a.kind}${"id" in a ? `#${a.id}` : ""}`),
-});
-const allOk = (p: Plan): Outcome[] =>
-  [...p.fences, ...(p.promote ? [p.promote] : []), ...p.other].map((action: Action) => ({
-    action,
-    ok: true,
-    detail: "",
-    ...(action.kind === "promote" ? { leaderId: 1 } : {}),
-  }));
-function run(cfg: ReturnType<typeof config>, obs: Observation[], memory: Memory = emptyMemory()) {
-  let m = memory;
-  let last: ReturnType<typeof decide> | null = null;
-  for (const o of obs) {
-    last = decide(o, m, cfg, o.atMs);
-    m = applyOutcomes(last.memory, allOk(last.plan), o.atMs);
-  }
-  return { result: last!, memory: m };
-}
 
 // Pool events at slots 50 and 70 of epoch 0 (1 s slots, 100 per epoch; windows ±500 ms).
 const LOGS = [pending(0, 50), pending(0, 70)];

@@ -1,34 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import { applyOutcomes } from "../../src/master/memory.ts";
 import { DEAD_RESTART_MS, best, decide, emptyMemory, partingFences, step } from "../../src/master/decide.ts";
-import type { Action, Memory, Observation, Outcome, Plan, RunnerObs, RunnerView } from "../../src/master/types.ts";
+import type { Memory, Observation, Plan, RunnerObs, RunnerView } from "../../src/master/types.ts";
 import { SETTINGS, config, observation, pending, runner, stats, unit } from "./fixtures.ts";
 import type { UnitExit } from "../../src/ports.ts";
+import { allOk, run, summary } from "./plan-helpers.ts";
 
-// Disarming a signer's dead-man switch accompanies every adoption; tests about it look at it directly.
-const summary = (p: Plan) => ({
-  fences: p.fences.map((a) => `${a.kind}#${"id" in a ? a.id : ""}`),
-  promote: p.promote ? `promote#${p.promote.id}` : null,
-  other: p.other.filter((a) => a.kind !== "disarm").map((a) => `${a.kind}${"id" in a ? `#${a.id}` : ""}`),
-});
-const allOk = (p: Plan): Outcome[] =>
-  [...p.fences, ...(p.promote ? [p.promote] : []), ...p.other].map((action: Action) => ({
-    action,
-    ok: true,
-    detail: "",
-    ...(action.kind === "promote" ? { leaderId: 1 } : {}),
-  }));
-
-/** Runs decide over a sequence of observations, assuming every action succeeds. */
-function run(cfg: ReturnType<typeof config>, obs: Observation[], memory: Memory = emptyMemory()) {
-  let m = memory;
-  let last: ReturnType<typeof decide> | null = null;
-  for (const o of obs) {
-    last = decide(o, m, cfg, o.atMs);
-    m = applyOutcomes(last.memory, allOk(last.plan), o.atMs);
-  }
-  return { result: last!, memory: m };
-}
 
 // Pool events at slots 50 and 70 of epoch 0 (t = 50 s, 70 s).
 const LOGS = [pending(0, 50), pending(0, 70)];
