@@ -304,7 +304,8 @@ function holdBack(s: Situation, c: SignerChoice, x: { waitFor: "window" | "sched
 // --- Frozen runners --------------------------------------------------------------------------------
 
 /** Thaw boot-frozen runners between windows; kill frozen former key holders (once a new signer is
- *  chosen: with none, the frozen one may be the only key left). Skips what this tick fences. */
+ *  chosen: with none, the frozen one may be the only key left) and key-less runners someone else
+ *  froze (a dead-man switch: nothing would ever thaw them). Skips what this tick fences. */
 export function frozenRunners(s: Situation, after: { fenced: ReadonlySet<number>; newSigner: number | null }): Action[] {
   const out: Action[] = [];
   // No signer and nobody healthy to promote (say the signer hung at a boundary and was frozen while
@@ -328,6 +329,12 @@ export function frozenRunners(s: Situation, after: { fenced: ReadonlySet<number>
       } else if (stranded && v.id < s.config.cntRunners && !s.held(v.id) && v.pid > 0) {
         out.push(tag("frozen-runners", { kind: "kill", id: v.id, pid: v.pid, reason: "frozen while it may hold the key and no runner can sign; SIGKILL so systemd restarts it" }));
       }
+    } else if (m.frozenByUs === null && v.id !== after.newSigner && v.id < s.config.cntRunners && !s.held(v.id) && v.pid > 0) {
+      // Proven key-less, then frozen by someone else: a dead-man switch firing at the deadline its
+      // demotion beat (a cluster host losing its lease). Nothing thaws it, so it is a standby lost
+      // for good; once every runner of a host is so, the host never signs again though it may hold
+      // the lease (seen in the cluster e2e after etcd's quorum came back). Killed, it boots afresh.
+      out.push(tag("frozen-runners", { kind: "kill", id: v.id, pid: v.pid, reason: "frozen by someone else (a dead-man switch) though proven key-less: a standby lost while frozen; SIGKILL so systemd restarts it" }));
     }
   }
   return out;

@@ -91,6 +91,34 @@ describe("decide: failover fences first", () => {
     expect([...r.plan.fences, ...r.plan.other].filter((a) => a.kind === "kill").map((a) => a.id)).toEqual([0]);
   });
 
+  test("runners demoted (proven key-less) and then frozen by their dead-man switches are killed, so the host signs again once it holds the lease", () => {
+    // Seen in the cluster e2e (2 runs in 3): the signing host lost its lease twice (cut off, then
+    // etcd's quorum lost); each time its signer was demoted, which proved it key-less, and then its
+    // switch fired at the same deadline and froze it. A key-less frozen runner was neither thawed
+    // nor killed, so with both runners frozen the host kept the lease after quorum returned and
+    // nobody signed again, on any host.
+    const cfg2 = config({ cntRunners: 2 });
+    const lease = (maySign: boolean) => ({ cluster: { maySign, mustStopByMs: maySign ? T + 60_000 : null, takeoverSafeAtMs: null } });
+    const held = run(cfg2, [
+      observation(T, [runner(0, { kind: "standby", logs: LOGS }), runner(1, { kind: "holder", logs: LOGS })], lease(true)),
+      observation(T + 250, [runner(0, { kind: "standby", logs: LOGS }), runner(1, { kind: "holder", logs: LOGS })], lease(false)),
+    ]);
+    expect(summary(held.result.plan).fences).toEqual(["demote#1"]);
+    const kills = (p: Plan) => [...p.fences, ...p.other].filter((a) => a.kind === "kill").map((a) => a.id);
+    const bothFrozen = [runner(0, { kind: "frozen" }), runner(1, { kind: "frozen" })];
+    // #0 was proven key-less by its REST, #1 by its demotion; both frozen by someone else (the switch).
+    for (const maySign of [false, true]) {
+      const r = decide(observation(T + 500, bothFrozen, lease(maySign)), held.memory, cfg2, T + 500);
+      expect(r.plan.promote).toBeNull();
+      expect(kills(r.plan)).toEqual([0, 1]);
+    }
+    // One frozen key-less, one healthy standby on the signing host: the standby signs and the frozen
+    // one is killed too (a standby lost while it stays frozen).
+    const one = decide(observation(T + 500, [runner(0, { kind: "standby", logs: LOGS }), runner(1, { kind: "frozen" })], lease(true)), held.memory, cfg2, T + 500);
+    expect(one.plan.promote?.id).toBe(0);
+    expect(kills(one.plan)).toEqual([1]);
+  });
+
   test("no standby has a schedule for the slots left: a silent or externally frozen signer is kept, not replaced", () => {
     // Only #0 computed this epoch; moving the key would lose every slot left, keeping it risks none.
     const m = run(cfg, [observation(T, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby", logs: [] }), runner(2, { kind: "standby", logs: [] })])]).memory;
