@@ -22,6 +22,7 @@ import { homedir } from "node:os";
 import { join, relative } from "node:path";
 import { Chain } from "../../src/sim/chain.ts";
 import { loadWorld } from "../../src/sim/worldfile.ts";
+import { freeLowPorts } from "../ports.ts";
 import { ensureUserManager, requireUserManager } from "./user-manager.ts";
 
 const REPO = join(import.meta.dir, "..", "..");
@@ -116,22 +117,6 @@ async function runnerPids(): Promise<number[]> {
   return Promise.all(Array.from({ length: RUNNERS }, async (_, id) => (await show(runnerUnit(id))).mainPid));
 }
 
-/** Five consecutive free loopback ports (three REST, spare), so parallel runs and others' tests do not collide. */
-function freePortBase(): number {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
-    const servers: { stop(closeActiveConnections?: boolean): void }[] = [];
-    try {
-      for (let i = 0; i < RUNNERS; i++) servers.push(Bun.listen({ hostname: "127.0.0.1", port: base + i, socket: { data() {} } }));
-      return base;
-    } catch {
-      // taken: try another block
-    } finally {
-      for (const s of servers) s.stop(true);
-    }
-  }
-  throw new Error("no free block of loopback ports found");
-}
 
 // --- The monitor: every 100 ms, GET /api/v0/leaders on every runner (what "a signer" means here) ---
 
@@ -414,7 +399,9 @@ async function masterBack(oldPid: number, countBefore: number): Promise<{ newPid
 // --- The run ---
 
 describe.skipIf(!um.ok)("jorm-master under systemd --user: install, faults, audit, uninstall", () => {
-  const restBase = um.ok ? freePortBase() : 0;
+  // Below the ephemeral range (test/ports.ts): a runner restarted on its port must not find it taken
+  // by some client socket's source port.
+  const restBase = um.ok ? freeLowPorts(RUNNERS) : 0;
   const ports = Array.from({ length: RUNNERS }, (_, i) => restBase + i);
   const monitor = new Monitor(ports);
   const receiver = new AlertReceiver();
