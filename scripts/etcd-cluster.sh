@@ -5,6 +5,7 @@
 #   scripts/etcd-cluster.sh env           # print the env only (no start)
 #   scripts/etcd-cluster.sh status        # exit 0 when every member answers /health, 1 otherwise
 #   scripts/etcd-cluster.sh kill N        # SIGKILL member N (1..3), for failover tests
+#   scripts/etcd-cluster.sh leader        # print the number (1..3) of the member that leads now
 #   scripts/etcd-cluster.sh start         # (again) starts the members not running, keeping their data
 #   scripts/etcd-cluster.sh stop          # stops every member and deletes the data dir
 #
@@ -137,6 +138,16 @@ case "$VERB" in
     while [ -e "/proc/$pid" ] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; do sleep 0.05; done
     log "killed member m$m (pid $pid)"
     ;;
+  leader)
+    # Each member's status names the leader's id and its own; the leader is the one where they agree.
+    for m in "${MEMBERS[@]}"; do
+      out="$(curl -fsS --max-time 2 -X POST -d '{}' "$(client_url "$m")/v3/maintenance/status" 2>/dev/null)" || continue
+      id="$(sed -n 's/.*"member_id":"\([0-9]*\)".*/\1/p' <<<"$out")"
+      lead="$(sed -n 's/.*"leader":"\([0-9]*\)".*/\1/p' <<<"$out")"
+      if [ -n "$id" ] && [ "$id" = "$lead" ]; then printf '%s\n' "$m"; exit 0; fi
+    done
+    die "no member answers as the leader"
+    ;;
   stop)
     for m in "${MEMBERS[@]}"; do
       pid="$(member_pid "$m" || true)"
@@ -148,5 +159,5 @@ case "$VERB" in
     done
     rm -rf "$DIR"
     ;;
-  *) die "unknown command '$VERB' (start, env, status, kill N, stop)" ;;
+  *) die "unknown command '$VERB' (start, env, status, kill N, leader, stop)" ;;
 esac

@@ -10,6 +10,7 @@
 //   kill every process of the signing host at once (daemon and its runner units' processes)
 //   cut the signing host off from etcd (its proxies black-hole) while its runners keep running
 //   SIGSTOP the signing host's daemon
+//   lose etcd's leader (its member killed, then restarted): never two hosts, a signer within the bound
 //   lose etcd's quorum (2 of 3 members killed): once the lease is gone nobody signs; restored after
 // after each, one signer again with every runner of every host answering (none left frozen by a
 // dead-man switch), and at the end `sim audit` over the shared journal: 0 double-produced slots, 0 shared windows.
@@ -498,6 +499,35 @@ describe.skipIf(skipReason !== null)("three hosts over one etcd: faults, audit",
     }
     expect(f.answeredMs).not.toBeNull();
     expect(f.answeredMs! - atMs).toBeLessThanOrEqual(FAILOVER_BOUND_MS);
+    expect(noTwoHosts(atMs, Date.now())).toEqual([]);
+    await recovered(f);
+  }, 180_000);
+
+  test("lose the etcd leader: never two hosts; one signer again within the bound", async () => {
+    await awayFromBoundary(FAILOVER_BOUND_MS + 3_000);
+    const { host } = await steady();
+    const member = (await etcd("leader")).trim();
+    const atMs = Date.now();
+    await etcd("kill", member);
+    // The other two elect a leader within about an election timeout, which extends every lease by
+    // as much (etcd PR #4778); the signing host's keep-alives may fail meanwhile, and its switch fire.
+    try {
+      await Bun.sleep(FAILOVER_BOUND_MS);
+    } finally {
+      await etcd("start");
+    }
+    const signing = await monitor.first(atMs + FAILOVER_BOUND_MS, (s) => holders(s).length === 1, 1_000);
+    const during = monitor.between(atMs, signing?.t ?? Date.now());
+    const firstGap = during.find((s) => holders(s).length === 0);
+    const back = firstGap === undefined ? undefined : during.find((s) => s.t > firstGap.t && holders(s).length === 1);
+    const f: Fault = {
+      name: `etcd leader m${member} killed (signer host ${host})`,
+      atMs,
+      answeredMs: firstGap === undefined ? atMs : (back?.t ?? null),
+      detail: firstGap === undefined ? "the signer kept signing" : `no holder from +${firstGap.t - atMs} ms${back ? ` → ${holders(back).join(",")}` : ""}`,
+    };
+    faults.push(f);
+    expect(signing).not.toBeNull();
     expect(noTwoHosts(atMs, Date.now())).toEqual([]);
     await recovered(f);
   }, 180_000);
