@@ -516,7 +516,7 @@ describe.skipIf(skipReason !== null)("three hosts over one etcd: faults, audit",
     } finally {
       await etcd("start");
     }
-    const signing = await monitor.first(atMs + FAILOVER_BOUND_MS, (s) => holders(s).length === 1, 1_000);
+    const signing = await monitor.first(atMs + FAILOVER_BOUND_MS, (s) => holders(s).length === 1, 2_000);
     const during = monitor.between(atMs, signing?.t ?? Date.now());
     const firstGap = during.find((s) => holders(s).length === 0);
     const back = firstGap === undefined ? undefined : during.find((s) => s.t > firstGap.t && holders(s).length === 1);
