@@ -1,7 +1,8 @@
 // End to end under a real `systemd --user` manager (issue 5, part 5): the compiled binary installs
 // itself with `install --scope user`, the simulated node stands in for jormungandr (1 s slots), the
 // master runs as a unit and supervises three runner units. Then faults, each answered:
-//   kill -9 the signer · SIGSTOP the signer for 3 s · kill -9 the master three times · systemctl restart
+//   kill -9 the signer · SIGSTOP the signer for 3 s (1.0–1.3 s before a leader slot window opens) ·
+//   kill -9 the master three times · systemctl restart
 // and the checks: no slot double-produced and no window two could sign (sim audit over the whole
 // run), a new (or re-adopted) signer within 2 s of each fault being observable (or of the close of a
 // pool slot window open then: a window has one signer), runner MainPIDs unchanged across restarts,
@@ -17,7 +18,7 @@
 // there before cleaning up; CI keeps them in .ci/out/e2e).
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, relative } from "node:path";
 import { Chain } from "../../src/sim/chain.ts";
@@ -64,6 +65,8 @@ const EVENT_ACTION_S = 4;
 const ANSWER_MS = 2_000;
 /** A frozen runner is observable only once a REST call to it timed out. */
 const FREEZE_MS = 3_000;
+/** The SIGSTOP lands this far before a leader slot's guarded window opens (the master detects it within DETECT_MS) */
+const STOP_BEFORE_WINDOW_MS = [1_000, 1_300] as const;
 /** systemd restarts the master after RestartSec=1. */
 const MASTER_RESTART_WAIT_MS = 15_000;
 const SETTLE_TIMEOUT_MS = 90_000;
@@ -319,6 +322,37 @@ function answerDueMs(ms: number): { dueMs: number; note: string } {
   return { dueMs: Math.max(...open.map((w) => w.endMs)) + ANSWER_MS, note: ` (slot ${last.p.epoch}.${last.p.slot}'s window was open: waited for it)` };
 }
 
+/**
+ * Waits until the next leader slot's guarded window opens within `range` ms, away from a boundary
+ * (`needMs` as awayFromBoundary); returns how far ahead it opens.
+ */
+async function beforeWindow(range: readonly [number, number], needMs: number): Promise<number> {
+  const deadline = Date.now() + 2 * EPOCH_MS;
+  for (;;) {
+    const now = Date.now();
+    const intoEpoch = (now - block0Ms) % EPOCH_MS;
+    const quiet = intoEpoch >= BOUNDARY_QUIET_AFTER_MS && EPOCH_MS - intoEpoch >= BOUNDARY_QUIET_BEFORE_MS + needMs;
+    const next = chain!.leaderSlotsBetween(now, now + EPOCH_MS).map((p) => chain!.slotStartMs(p.epoch, p.slot) - SLOT_GUARD_S * 1000).find((w) => w > now);
+    if (quiet && next !== undefined && next - now >= range[0] && next - now <= range[1]) return next - now;
+    if (now > deadline) throw new Error(`no leader slot window ${range[0]}–${range[1]} ms ahead, away from a boundary, within two epochs`);
+    await Bun.sleep(20);
+  }
+}
+
+/**
+ * Tells the audit that the test stopped the process `pid` at `atMs`. A simulated node journals a
+ * SIGSTOP itself only once it runs again; one the master then SIGKILLs leaves nothing, and the audit
+ * would count it able to sign until its restart (or 2 s after its last entry): a sign overlap that
+ * never was, whenever the promotion and a window fall in that span (seen: 182 and 231 ms).
+ */
+function journalFreeze(pid: number, atMs: number): void {
+  const path = join(DIRS.world, "journal.jsonl");
+  const started = readFileSync(path, "utf8").split("\n").filter((l) => l.includes('"proc_start"')).map((l) => JSON.parse(l) as { pid: number; runner: number; inc: number });
+  const proc = started.findLast((e) => e.pid === pid);
+  if (proc === undefined) throw new Error(`no proc_start for pid ${pid} in ${path}`);
+  appendFileSync(path, `${JSON.stringify({ t: atMs, kind: "freeze", runner: proc.runner, inc: proc.inc })}\n`);
+}
+
 /** Waits until the next `needMs` are clear of an epoch boundary's hand-out and schedule computation. */
 async function awayFromBoundary(needMs: number): Promise<void> {
   for (;;) {
@@ -548,8 +582,12 @@ describe.skipIf(!um.ok)("jorm-master under systemd --user: install, faults, audi
     await awayFromBoundary(FREEZE_MS + 5_000);
     const { signer } = await steady(monitor);
     const pid = (await show(runnerUnit(signer))).mainPid;
+    // The hard case: the stop comes just before a leader slot's window, so the master must fence
+    // the stopped signer and promote another before that window opens (or leave the window to it).
+    const before = await beforeWindow(STOP_BEFORE_WINDOW_MS, FREEZE_MS + 5_000);
     const atMs = Date.now();
     process.kill(pid, "SIGSTOP");
+    journalFreeze(pid, Date.now());
     let hit: Sample | null;
     try {
       hit = await monitor.first(atMs, (s) => holders(s).some((id) => id !== signer), Math.max(FREEZE_MS, answerDueMs(atMs).dueMs + REST_TIMEOUT_MS - atMs));
@@ -568,7 +606,7 @@ describe.skipIf(!um.ok)("jorm-master under systemd --user: install, faults, audi
       // measured from the stop itself, bounded by 2 s + the REST timeout.
       observableMs: atMs,
       answeredMs: hit?.t ?? null,
-      detail: hit ? `→ #${holders(hit).join(",")}${answerDueMs(atMs).note}` : "",
+      detail: `${hit ? `→ #${holders(hit).join(",")}${answerDueMs(atMs).note}` : ""}; stopped ${before} ms before a window opened`,
     };
     faults.push(f);
     expect(f.answeredMs).not.toBeNull();
