@@ -170,13 +170,23 @@ const RANK: Record<StatusExitCode, number> = { [EXIT_OK]: 0, [EXIT_WARNING]: 1, 
  * whether another one signs too) unless this host alone is already CRITICAL; the cluster's CRITICAL
  * and WARNING findings come first and last respectively.
  */
-function withCluster(local: { exitCode: StatusExitCode; verdict: string }, cl: NonNullable<StatusInput["cluster"]>, section: ClusterSection | null): { exitCode: StatusExitCode; verdict: string } {
+function withCluster(
+  local: { exitCode: StatusExitCode; verdict: string; noSignerHere: boolean; warnings: number },
+  cl: NonNullable<StatusInput["cluster"]>,
+  section: ClusterSection | null,
+): { exitCode: StatusExitCode; verdict: string } {
   let { exitCode, verdict } = local;
   if (cl.error !== null) {
-    if (RANK[exitCode] < RANK[EXIT_UNKNOWN]) return { exitCode: EXIT_UNKNOWN, verdict: `etcd cannot be read (${cl.error}): whether another host signs is unknown; this host: ${verdict}` };
+    // No signer here may be fine (another host signs) or an outage: unknown. Two signers here is CRITICAL anyway.
+    if (RANK[exitCode] < RANK[EXIT_UNKNOWN] || local.noSignerHere) return { exitCode: EXIT_UNKNOWN, verdict: `etcd cannot be read (${cl.error}): whether another host signs is unknown; this host: ${verdict}` };
     return { exitCode, verdict };
   }
   if (section === null) return { exitCode, verdict };
+  if (local.noSignerHere && cl.holder === null) {
+    // No host holds the lease: the registry says for how long nobody signed (a takeover, or an outage).
+    exitCode = local.warnings > 0 ? EXIT_WARNING : EXIT_OK;
+    verdict = `this host does not sign: ${verdict}`;
+  }
   if (section.critical.length > 0) {
     verdict = `${section.critical.join("; ")}${exitCode === EXIT_OK ? "" : `; this host: ${verdict}`}`;
     exitCode = EXIT_CRITICAL;
@@ -399,6 +409,7 @@ export function statusModel(input: StatusInput): StatusModel {
 
   let exitCode: StatusExitCode;
   let verdict: string;
+  let noSignerHere = false;
   // Cluster mode: another host holds the signer lease, so this host's runners are key-less by design.
   const cl = input.cluster ?? null;
   const otherHost = cl !== null && cl.error === null && cl.holder !== null && cl.holder !== cl.self ? cl.holder : null;
@@ -426,6 +437,8 @@ export function statusModel(input: StatusInput): StatusModel {
     if (unknown.length > 0) verdict += ` (keys unknown for ${ids(unknown)})`;
     if (cl?.error) verdict += ` (etcd: ${cl.error})`;
     else if (cl !== null && cl.holder === null) verdict += " (no host holds the etcd signer lease)";
+    // Cluster mode: whether nobody signing here is an outage depends on the other hosts (withCluster).
+    noSignerHere = mayHold.length <= 1;
   } else if (warnings.length > 0) {
     exitCode = EXIT_WARNING;
     verdict = `#${signerRow.id} holds the key and is Running, but ${warnings.join("; ")}`;
@@ -436,7 +449,7 @@ export function statusModel(input: StatusInput): StatusModel {
   if (signerRow && handout) verdict += `; boundary hand-out to ${ids(coHolders)} (dead-man switches armed)`;
   const section = cl?.registry && cl.error === null ? clusterSection(cl.self, cl.registry, { able: [...mayHold, ...unknown].map((r) => r.id), signer: signerRow?.id ?? null }, now) : null;
   if (cl !== null) {
-    ({ exitCode, verdict } = withCluster({ exitCode, verdict }, cl, section));
+    ({ exitCode, verdict } = withCluster({ exitCode, verdict, noSignerHere, warnings: warnings.length }, cl, section));
     if (section) warnings.push(...section.warnings);
   }
 
