@@ -2,6 +2,8 @@
 // names) and another host's entry disappearing, told once each; the first read is only a baseline.
 import { describe, expect, test } from "bun:test";
 import { emptyRegistryAlertMemory, registryAlertEvents, RegistryAlertWatcher, type AlertEvent, type RegistryAlertMemory } from "../../src/alerts/events.ts";
+import { createAlerts } from "../../src/alerts/index.ts";
+import { simConfig } from "../../src/lab/harness.ts";
 import { emptyRegistryMemory, type HostEntry, type RegistryRound } from "../../src/master/registry.ts";
 
 const entry = (host: string): HostEntry => ({
@@ -81,4 +83,25 @@ describe("registry alerts", () => {
     w.onRound(round(2_000, "host-c", all, "host-a", 30));
     expect(got.map((e) => [e.kind, e.atMs, e.title])).toEqual([["cluster_signer", 2_000, "signing host changed: host-b → host-c"]]);
   });
+});
+
+test("the daemon's alerts deliver registry events to a channel (JSON webhook at a local receiver)", async () => {
+  const got: { kind: string; title: string; severity: string }[] = [];
+  const receiver = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: async (req) => (got.push((await req.json()) as (typeof got)[number]), new Response("ok")) });
+  try {
+    const config = {
+      ...simConfig(1),
+      alerts: { channels: [{ name: "hook", type: "webhook" as const, preset: "json" as const, url: `http://127.0.0.1:${receiver.port}/hook` }], dedupWindowMs: 600_000, rateLimit: 100, rateWindowMs: 600_000, retries: 0, timeoutMs: 2_000 },
+    };
+    const alerts = createAlerts(config, { info() {}, warn() {} }, { host: "host-a" });
+    alerts.onRegistry(round(0, "host-b", ["host-a", "host-b", "host-c"]));
+    alerts.onRegistry(round(2_000, "host-c", ["host-a", "host-c"], "host-a", 40));
+    await alerts.stopping("flush", 2_000);
+    expect(got.filter((e) => e.kind !== "daemon_stop").map((e) => [e.kind, e.severity, e.title])).toEqual([
+      ["cluster_signer", "warning", "signing host changed: host-b → host-c"],
+      ["cluster_host_gone", "warning", "host host-b left the cluster registry"],
+    ]);
+  } finally {
+    receiver.stop(true);
+  }
 });
