@@ -149,6 +149,9 @@ export default defineCommand({
       "state unknown, no warm standby (none holds the epoch's remaining slots), a unit failed, PoolTool\n" +
       "unreachable), 2 CRITICAL (no signer, or two that may sign outside a hand-out), 3 UNKNOWN (status could\n" +
       "not evaluate, e.g. a broken config).\n" +
+      "Cluster mode: a cluster section below (the signing host, its lease's age and TTL, every host's runners from\n" +
+      "the etcd registry <prefix>/hosts/); CRITICAL also when another host reports a key holder while not signing or\n" +
+      "two hosts claim to sign, WARNING for a host's entry missing or stale, UNKNOWN when etcd cannot be read.\n" +
       "Example: jorm-master status --watch",
   },
   args: {
