@@ -20,6 +20,12 @@ export const REGISTRY_PUBLISH_INTERVAL_MS = 2_000;
 export const MEMBER_LEASE_TTL_S = 10;
 /** An entry published longer ago than this is stale: three rounds missed, plus clock skew between hosts */
 export const HOST_ENTRY_STALE_MS = 3 * REGISTRY_PUBLISH_INTERVAL_MS + 2_000;
+/** Whether an entry is too old to describe its host now: not republished for HOST_ENTRY_STALE_MS, or
+ *  its daemon's last observation older than that plus one loop period (a stuck loop), or none yet. */
+export function entryStale(e: HostEntry, nowMs: number): boolean {
+  return nowMs - e.publishedAtMs > HOST_ENTRY_STALE_MS || e.observedAtMs === null || nowMs - e.observedAtMs > HOST_ENTRY_STALE_MS + e.loopPeriodMs;
+}
+
 /** Peers remembered (the registry is a handful of hosts; this caps what a garbled one could cost) */
 export const MAX_PEERS = 32;
 
@@ -49,6 +55,9 @@ export const hostEntrySchema = z.object({
   publishedAtMs: z.number(),
   /** When the runners below were observed (its last tick); null: no tick yet */
   observedAtMs: z.number().nullable(),
+  /** Its loop_period: a tick is due at least this often, so an observation older than that (plus
+   *  HOST_ENTRY_STALE_MS) means a loop that is stuck */
+  loopPeriodMs: z.number().nonnegative(),
   /** The signer lease lets this host sign now (held, allowance left, takeover wait over) */
   maySign: z.boolean(),
   /** The runner its daemon keeps as the signer */
@@ -112,6 +121,7 @@ export function hostEntry(a: HostEntryArgs): HostEntry {
     version: a.version,
     publishedAtMs: a.nowMs,
     observedAtMs: r?.observation.atMs ?? null,
+    loopPeriodMs: a.config.loopPeriodMs,
     maySign: a.cluster !== null && clusterBlock(a.cluster, a.nowMs) === null,
     signer: r?.memory.signer ?? null,
     etcd: a.etcd,

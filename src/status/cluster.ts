@@ -9,7 +9,7 @@
 // a short while (a takeover), is a WARNING; nobody signing for longer is CRITICAL. This host's own
 // runners are judged from what status read itself (model.ts), fresher than its entry.
 
-import { HOST_ENTRY_STALE_MS, type HostEntry, type HostRunner } from "../master/registry.ts";
+import { entryStale, type HostEntry, type HostRunner } from "../master/registry.ts";
 
 /** What status read of the registry, in one range read of `<prefix>/`, plus the signer lease's TTL. */
 export interface StatusRegistry {
@@ -56,6 +56,10 @@ export interface ClusterSection {
   invalid: string[];
   critical: string[];
   warnings: string[];
+  /** Nobody signing on this host is not its own verdict to give: no host holds the signer key, or this
+   *  host holds it and its daemon says it may not sign yet (its takeover wait); the cluster's
+   *  "nobody signs" (WARNING for a short while, then CRITICAL) stands for it */
+  deferNoSigner: boolean;
 }
 
 const MAY_HOLD = new Set<HostRunner["cap"]>(["holder", "booting-holder", "unknown"]);
@@ -79,7 +83,7 @@ export function clusterSection(self: string, reg: StatusRegistry, local: LocalVi
   const critical: string[] = [];
   const warnings: string[] = [];
   const byHost = new Map(reg.entries.map((e) => [e.host, e]));
-  const isStale = (e: HostEntry) => nowMs - e.publishedAtMs > HOST_ENTRY_STALE_MS || e.observedAtMs === null || nowMs - e.observedAtMs > HOST_ENTRY_STALE_MS;
+  const isStale = (e: HostEntry) => entryStale(e, nowMs);
   const fresh = reg.entries.filter((e) => !isStale(e));
   const key = reg.signer;
   const signerHost = key?.host ?? null;
@@ -128,15 +132,17 @@ export function clusterSection(self: string, reg: StatusRegistry, local: LocalVi
   if (claims.length > 1) critical.push(`${claims.join(" and ")} both say the signer lease lets them sign`);
   else if (claims.length === 1 && claims[0] !== signerHost) critical.push(`${claims[0]} says the signer lease lets it sign, but the signer key names ${signerHost ?? "no host"}`);
 
-  // Does anybody sign? This host, when it holds the key, is judged by model.ts from its own reads.
-  if (signerHost !== self) {
-    const e = signerHost === null ? undefined : byHost.get(signerHost);
-    const nobody = signerHost === null ? "no host holds the signer key" : e !== undefined && !isStale(e) && !(e.maySign && e.signer !== null) ? `${signerHost} holds the signer key but ${e.maySign ? "keeps no signer" : "may not sign yet (its takeover wait, or its allowance ran out)"}` : null;
-    if (nobody !== null) {
-      const forMs = since === null ? null : nowMs - since.atMs;
-      if (forMs !== null && forMs > reg.noSignerGraceMs) critical.push(`nobody signs: ${nobody}, for ${secs(forMs)}`);
-      else warnings.push(`nobody signs yet: ${nobody}${forMs === null ? "" : ` (for ${secs(forMs)}; CRITICAL after ${secs(reg.noSignerGraceMs)})`}`);
-    }
+  // Does anybody sign? This host, when it holds the key and may sign, is judged by model.ts from its own reads.
+  const se = signerHost === null ? undefined : byHost.get(signerHost);
+  const seFresh = se !== undefined && !isStale(se);
+  let nobody: string | null = null;
+  if (signerHost === null) nobody = "no host holds the signer key";
+  else if (seFresh && !se.maySign) nobody = `${signerHost} holds the signer key but may not sign yet (its takeover wait, or its allowance ran out)`;
+  else if (seFresh && se.signer === null && signerHost !== self) nobody = `${signerHost} holds the signer key but keeps no signer`;
+  if (nobody !== null) {
+    const forMs = since === null ? null : nowMs - since.atMs;
+    if (forMs !== null && forMs > reg.noSignerGraceMs) critical.push(`nobody signs: ${nobody}, for ${secs(forMs)}`);
+    else warnings.push(`nobody signs yet: ${nobody}${forMs === null ? "" : ` (for ${secs(forMs)}; CRITICAL after ${secs(reg.noSignerGraceMs)})`}`);
   }
   for (const i of reg.invalid) warnings.push(`unreadable registry entry ${i}`);
 
@@ -147,5 +153,6 @@ export function clusterSection(self: string, reg: StatusRegistry, local: LocalVi
     invalid: reg.invalid,
     critical,
     warnings,
+    deferNoSigner: signerHost === null || (signerHost === self && seFresh && !se.maySign),
   };
 }

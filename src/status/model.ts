@@ -171,21 +171,22 @@ const RANK: Record<StatusExitCode, number> = { [EXIT_OK]: 0, [EXIT_WARNING]: 1, 
  * and WARNING findings come first and last respectively.
  */
 function withCluster(
-  local: { exitCode: StatusExitCode; verdict: string; noSignerHere: boolean; warnings: number },
+  local: { exitCode: StatusExitCode; verdict: string; noSignerHere: string | null; warnings: number },
   cl: NonNullable<StatusInput["cluster"]>,
   section: ClusterSection | null,
 ): { exitCode: StatusExitCode; verdict: string } {
   let { exitCode, verdict } = local;
   if (cl.error !== null) {
     // No signer here may be fine (another host signs) or an outage: unknown. Two signers here is CRITICAL anyway.
-    if (RANK[exitCode] < RANK[EXIT_UNKNOWN] || local.noSignerHere) return { exitCode: EXIT_UNKNOWN, verdict: `etcd cannot be read (${cl.error}): whether another host signs is unknown; this host: ${verdict}` };
+    if (RANK[exitCode] < RANK[EXIT_UNKNOWN] || local.noSignerHere !== null) return { exitCode: EXIT_UNKNOWN, verdict: `etcd cannot be read (${cl.error}): whether another host signs is unknown; this host: ${verdict}` };
     return { exitCode, verdict };
   }
   if (section === null) return { exitCode, verdict };
-  if (local.noSignerHere && cl.holder === null) {
-    // No host holds the lease: the registry says for how long nobody signed (a takeover, or an outage).
+  if (local.noSignerHere !== null && section.deferNoSigner) {
+    // No host holds the lease, or this one waits out its takeover: the registry says for how long
+    // nobody signed (a takeover, or an outage).
     exitCode = local.warnings > 0 ? EXIT_WARNING : EXIT_OK;
-    verdict = `this host does not sign: ${verdict}`;
+    verdict = local.noSignerHere;
   }
   if (section.critical.length > 0) {
     verdict = `${section.critical.join("; ")}${exitCode === EXIT_OK ? "" : `; this host: ${verdict}`}`;
@@ -409,7 +410,8 @@ export function statusModel(input: StatusInput): StatusModel {
 
   let exitCode: StatusExitCode;
   let verdict: string;
-  let noSignerHere = false;
+  /** Set when no runner here signs and none may: this host's part of the verdict, for withCluster */
+  let noSignerHere: string | null = null;
   // Cluster mode: another host holds the signer lease, so this host's runners are key-less by design.
   const cl = input.cluster ?? null;
   const otherHost = cl !== null && cl.error === null && cl.holder !== null && cl.holder !== cl.self ? cl.holder : null;
@@ -437,8 +439,9 @@ export function statusModel(input: StatusInput): StatusModel {
     if (unknown.length > 0) verdict += ` (keys unknown for ${ids(unknown)})`;
     if (cl?.error) verdict += ` (etcd: ${cl.error})`;
     else if (cl !== null && cl.holder === null) verdict += " (no host holds the etcd signer lease)";
-    // Cluster mode: whether nobody signing here is an outage depends on the other hosts (withCluster).
-    noSignerHere = mayHold.length <= 1;
+    // Cluster mode: with no runner here able to sign, whether nobody signing is an outage depends on
+    // the other hosts (withCluster).
+    if (mayHold.length === 0 && unknown.length === 0) noSignerHere = h === null && coHolders.length === 0 ? "this host's runners are key-less" : verdict;
   } else if (warnings.length > 0) {
     exitCode = EXIT_WARNING;
     verdict = `#${signerRow.id} holds the key and is Running, but ${warnings.join("; ")}`;

@@ -13,6 +13,7 @@ const entry = (host: string): HostEntry => ({
   version: "t",
   publishedAtMs: 0,
   observedAtMs: 0,
+  loopPeriodMs: 500,
   maySign: false,
   signer: null,
   etcd: { ok: true, error: null },
