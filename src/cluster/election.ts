@@ -9,7 +9,7 @@
 // drops the right at once.
 
 import { extendSignUntil, maySign, signUntilMs, type TimeBounds, DEFAULT_TIME_BOUNDS } from "./deadline.ts";
-import type { Etcd, EtcdError, EtcdResult, KeyValue, LeaseId } from "./etcd.ts";
+import type { Etcd, EtcdError, EtcdResult, KeyValue, LeaseId, MemberVersion } from "./etcd.ts";
 
 export interface Holder {
   /** The holder's candidate name (its host identity) */
@@ -70,6 +70,10 @@ export interface Election {
   grantHandout(epoch: number): Promise<EtcdResult<null>>;
   /** The epochs granted under the lease that holds the signer key now (one range read; none: []) */
   handoutGrants(): Promise<EtcdResult<number[]>>;
+  /** The etcd members and their versions: whether a lease can end early (deadline.ts leaseSafety) */
+  memberVersions(): Promise<EtcdResult<MemberVersion[]>>;
+  /** Is this lease still alive in etcd (time to live > 0)? */
+  leaseAlive(lease: LeaseId): Promise<EtcdResult<boolean>>;
 }
 
 export function handoutPrefix(prefix: string): string {
@@ -231,5 +235,10 @@ export function createElection(options: ElectionOptions): Election {
       return { ok: true, endpoint: read.endpoint, value: epochs };
     },
     maySign: (nowMs = now()) => state !== null && maySign(state.signUntilMs, nowMs),
+    memberVersions: () => etcd.memberVersions(),
+    async leaseAlive(lease) {
+      const r = await etcd.leaseTimeToLive(lease);
+      return r.ok ? { ok: true, endpoint: r.endpoint, value: r.value.ttlS > 0 } : r;
+    },
   };
 }
