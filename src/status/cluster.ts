@@ -122,8 +122,16 @@ export function clusterSection(self: string, reg: StatusRegistry, local: LocalVi
       const caps = e.runners.filter((r) => mayHold.includes(r.id)).map((r) => `#${r.id} ${r.cap}`);
       critical.push(`${host} does not hold the signer key (${signerHost ?? "no host"} does), yet its ${caps.join(", ")} may hold the pool's key: two hosts may sign the same slot`);
     }
+    // The signing host (another one): a second holder there is two signers, as on one server; a key
+    // state unknown there is a WARNING, as on one server.
+    if (host !== self && host === signerHost) {
+      const extra = e.runners.filter((r) => mayHold.includes(r.id) && r.id !== e.signer);
+      const holders = extra.filter((r) => r.cap !== "unknown");
+      if (holders.length > 0) critical.push(`${host} reports ${holders.map((r) => `#${r.id} ${r.cap}`).join(", ")} besides its signer${e.signer === null ? "" : ` #${e.signer}`}: they may sign the same slot`);
+      for (const r of extra.filter((x) => x.cap === "unknown")) warnings.push(`${host}'s #${r.id} key state is unknown: it may sign`);
+    }
   }
-  if (signerHost !== self && local.able.length > 0 && signerHost === null) {
+  if (signerHost === null && local.able.length > 0) {
     critical.push(`no host holds the signer key, yet ${list(local.able)} on this host may sign`);
   }
 

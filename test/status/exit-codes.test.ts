@@ -288,6 +288,7 @@ describe("status across hosts: the registry of <prefix>/hosts/", () => {
     ["this host signs; host-b and host-c key-less", [signer(), runner(1), runner(2)], 0, "OK: #0 holds the key and is Running", cl(reg([entry("host-a", { maySign: true, signer: 0, runners: [signing(0)] }), entry("host-b"), entry("host-c")], { signer: { host: "host-a", lease: "1", createRevision: 77 } }))],
 
     // 1 WARNING
+    ["the signing host does not know a standby's keys (as on one server)", keyless, 1, "host-b's #1 key state is unknown: it may sign", cl(reg([entry("host-a"), signerB({ runners: [signing(0), hr(1, "unknown")] }), entry("host-c")]))],
     ["host-c's entry is missing (host-b saw it)", keyless, 1, "host-c has no registry entry (seen by host-a, host-b", cl(reg([entry("host-a"), signerB()]))],
     ["this host's own entry is missing: its daemon does not publish", keyless, 1, "host-a has no registry entry (the daemon on this host does not publish it)", cl(reg([signerB(), entry("host-c")]))],
     ["host-c's entry is stale", keyless, 1, "host-c's registry entry is stale (published 30 s ago", cl(reg([entry("host-a"), signerB(), entry("host-c", { publishedAtMs: NOW - 30_000 })]))],
@@ -339,6 +340,7 @@ describe("status across hosts: the registry of <prefix>/hosts/", () => {
       "its #0 holder may hold",
       cl(reg([entry("host-a"), signerB(), entry("host-c", { runners: [hr(0, "holder", { coHolderUntilMs: NOW - 1 })] })])),
     ],
+    ["the signing host reports a second holder besides its signer", keyless, 2, "host-b reports #1 holder besides its signer #0: they may sign the same slot", cl(reg([entry("host-a"), signerB({ runners: [signing(0), hr(1, "holder")] }), entry("host-c")]))],
     ["two hosts say the lease lets them sign", keyless, 2, "host-b and host-c both say the signer lease lets them sign", cl(reg([entry("host-a"), signerB(), entry("host-c", { maySign: true })]))],
     ["a host says it may sign but the key names another", keyless, 2, "host-c says the signer lease lets it sign, but the signer key names host-b", cl(reg([entry("host-a"), signerB({ maySign: false, signer: null }), entry("host-c", { maySign: true })]))],
     [
