@@ -6,7 +6,7 @@
 import { afterAll, expect, test } from "bun:test";
 import { createElection } from "../../src/cluster/election.ts";
 import { createGatewayClient } from "../../src/cluster/gateway.ts";
-import { readClusterRegistry } from "../../src/commands/status.ts";
+import { readClusterRegistry, runStatus, statusDeps } from "../../src/commands/status.ts";
 import { RegistryAlertWatcher, type AlertEvent } from "../../src/alerts/events.ts";
 import { HostRegistry } from "../../src/daemon/registry.ts";
 import { simConfig } from "../../src/lab/harness.ts";
@@ -184,4 +184,29 @@ it("etcd unreachable: a round is a logged state within its deadline, never a thr
   const ok = registry(prefix, "host-y", ["keyless"], null, notSigning, { log });
   await ok.step();
   expect(ok.etcd).toEqual({ ok: true, error: null });
+}, 20_000);
+
+it("the status command's own ports read the cluster from etcd: --json carries the cluster section", async () => {
+  const prefix = uniquePrefix("h21-registry-cli");
+  const election = createElection({ etcd: gw(), prefix, candidate: "host-b", ttlS: 2 });
+  expect((await election.campaign()).kind).toBe("won");
+  const b = registry(prefix, "host-b", ["holder"], 0, signs);
+  await b.step();
+  try {
+    const cfg = { ...simConfig(1), cluster: { name: "host-a", etcdEndpoints: sharedEndpoints, prefix, leaseTtlS: 2, etcdTimeoutMs: 900 } };
+    const out: string[] = [];
+    const code = await runStatus(cfg, statusDeps(cfg, { restOnly: true }), { json: true, watch: false, intervalMs: 1000, isTTY: false, write: (t) => out.push(t) });
+    const json = JSON.parse(out.join(""));
+    expect(json.cluster.signer).toMatchObject({ host: "host-b", ttl: { grantedS: 2 } });
+    expect(json.cluster.hosts.map((h: { host: string; role: string }) => [h.host, h.role])).toEqual([
+      ["host-a", "no entry"],
+      ["host-b", "signs"],
+    ]);
+    // This host's runner does not answer (--rest-only, nothing listens): its keys are unknown while
+    // host-b signs, so CRITICAL, and this host's daemon publishes no entry.
+    expect(code).toBe(2);
+    expect(json.warnings).toContain("host-a has no registry entry (the daemon on this host does not publish it)");
+  } finally {
+    await election.resign();
+  }
 }, 20_000);
