@@ -53,6 +53,8 @@ export class HostRegistry {
   private lastError: string | null = null;
   /** The last successful round (null: none yet) */
   last: RegistryRound | null = null;
+  /** run()'s signal: a stopping daemon cancels the call in flight rather than wait for its deadline */
+  private signal: AbortSignal | undefined;
 
   constructor(opts: HostRegistryOptions) {
     this.opts = opts;
@@ -74,7 +76,7 @@ export class HostRegistry {
   private async round(): Promise<void> {
     const { etcd, prefix } = this.opts;
     if (!(await this.keepLease())) return;
-    const read = await etcd.range(`${prefix.replace(/\/+$/, "")}/`, { prefix: true });
+    const read = await etcd.range(`${prefix.replace(/\/+$/, "")}/`, { prefix: true, signal: this.signal });
     let readError: string | null = null;
     if (read.ok) {
       const parsed = parseRegistry(prefix, read.value.kvs);
@@ -99,7 +101,8 @@ export class HostRegistry {
       signerSeen: this.memory.seen ?? null,
       peers: this.memory.peers,
     });
-    const put = await etcd.put(this.key, JSON.stringify(entry), { lease: this.lease! });
+    if (this.signal?.aborted) return;
+    const put = await etcd.put(this.key, JSON.stringify(entry), { lease: this.lease!, signal: this.signal });
     if (!put.ok) {
       // A lease etcd no longer knows: grant a new one next round.
       if (put.error.kind === "rejected") this.lease = null;
@@ -113,7 +116,7 @@ export class HostRegistry {
   private async keepLease(): Promise<boolean> {
     const { etcd } = this.opts;
     if (this.lease !== null) {
-      const k = await etcd.leaseKeepAlive(this.lease);
+      const k = await etcd.leaseKeepAlive(this.lease, { signal: this.signal });
       if (!k.ok) {
         if (k.error.kind === "rejected") this.lease = null;
         else {
@@ -123,7 +126,7 @@ export class HostRegistry {
       } else if (k.value.ttlS <= 0) this.lease = null;
       else return true;
     }
-    const g = await etcd.leaseGrant(this.opts.ttlS ?? MEMBER_LEASE_TTL_S);
+    const g = await etcd.leaseGrant(this.opts.ttlS ?? MEMBER_LEASE_TTL_S, { signal: this.signal });
     if (!g.ok) {
       this.failed(`cannot grant a member lease: ${g.error.message}`);
       return false;
@@ -133,6 +136,8 @@ export class HostRegistry {
   }
 
   private failed(message: string): void {
+    // A stopping daemon cancelled the call: not an etcd failure.
+    if (this.signal?.aborted) return;
     this.etcdState = { ok: false, error: message };
     if (this.lastError !== message) this.opts.log.warn(`cluster registry: ${message}`);
     this.lastError = message;
@@ -152,6 +157,7 @@ export class HostRegistry {
   /** Rounds every interval until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
     const every = this.opts.intervalMs ?? REGISTRY_PUBLISH_INTERVAL_MS;
+    this.signal = signal;
     while (!signal.aborted) {
       const started = this.opts.clock.now();
       await this.step();

@@ -66,6 +66,41 @@ describe("the daemon's host registry", () => {
     expect(etcd.kv.get("/jm/signer")?.value).toBe("host-a");
   });
 
+  test("a registry whose etcd hangs delays neither the ticks nor the signer lease's keep-alives; a stop cancels its call", async () => {
+    const world = await warmWorld();
+    const etcd = createFakeEtcd(world.clock.now());
+    let clients = 0;
+    const hung: string[] = [];
+    // The first client is the signer lease's; the second, the registry's, never answers until cancelled.
+    const hanging = new Proxy({} as FakeEtcd, {
+      get: (_t, prop) => (...a: unknown[]) => {
+        hung.push(String(prop));
+        const signal = (a.at(-1) as { signal?: AbortSignal } | undefined)?.signal;
+        return new Promise((resolve) => signal?.addEventListener("abort", () => resolve({ ok: false, error: { kind: "unavailable", message: "cancelled" } })));
+      },
+    });
+    const config: ResolvedConfig = { ...simConfig(2, { keyMode: "rest" }), cluster: CLUSTER };
+    const lines: string[] = [];
+    const log = { info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m), debug: () => {} };
+    const d = new Daemon({ config, load: async () => config, log, lockPath: null, ports: () => simDeps(world), etcd: () => (clients++ === 0 ? synced(etcd, world) : hanging), mono: () => world.clock.now() });
+    const ticks = () => Number(/^jorm_master_ticks_total (\d+)/m.exec(d.metrics.render())?.[1] ?? 0);
+    const done = d.start();
+    for (let i = 0; i < 100 && d.master.memory.signer === null; i++) await world.runUntil(world.clock.now() + 500);
+    const keepAlivesBefore = etcd.calls.filter((c) => c === "leaseKeepAlive").length;
+    const ticksBefore = ticks();
+    await world.runUntil(world.clock.now() + 10_000);
+    expect(hung).toEqual(["leaseGrant"]);
+    expect(d.master.memory.signer).not.toBeNull();
+    expect(d.lease!.observe().maySign).toBe(true);
+    // A keep-alive every third of the TTL (5 s): 6 in 10 s, give or take one.
+    expect(etcd.calls.filter((c) => c === "leaseKeepAlive").length - keepAlivesBefore).toBeGreaterThanOrEqual(5);
+    expect(ticks()).toBeGreaterThan(ticksBefore + 10);
+    d.stop("test");
+    for (let i = 0; i < 100; i++) await world.runUntil(world.clock.now() + 100);
+    expect(await done).toBe(0);
+    expect(lines.filter((l) => l.startsWith("cluster registry:"))).toEqual([]);
+  });
+
   test("one server: no registry, nothing published", async () => {
     const world = await warmWorld();
     const d = new Daemon({ config: simConfig(2, { keyMode: "rest" }), load: async () => simConfig(2), log: silentLog, lockPath: null, ports: () => simDeps(world) });
