@@ -105,6 +105,8 @@ export default defineCommand({
         loopLog.sweep();
         history.onTick(r, daemon.config);
       },
+      // Cluster mode: the signing host changing, another host's entry going or coming back.
+      onRegistry: (r) => alerts.onRegistry(r),
       onReady: (line) => {
         alerts.started(line);
         history.started(line);
