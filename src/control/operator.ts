@@ -222,13 +222,17 @@ export class Operator {
     if (so.phase === "handed") {
       const holder = h.holder();
       const since = this.xh.handedMs ?? this.now;
-      if (holder !== null && holder !== h.candidate) {
+      if (holder === host) {
         const ms = this.now - so.requestedMs;
         const gap = this.now - (this.xh.beganMs ?? so.requestedMs);
         const text = `${holder} signs now (its daemon promotes its best standby; see jorm-master status there): ${(gap / 1000).toFixed(1)} s from fencing this host to ${holder} holding the key, ${(ms / 1000).toFixed(1)} s since asked`;
         this.o.log.info(`switchover done: ${text}`);
         this.o.onEvent?.({ kind: "switchover", title: `switchover: ${h.candidate} → ${holder}`, text });
         return this.finish({ ok: true, result: { message: text, target: null, host: holder, handoverMs: gap } });
+      }
+      if (holder !== null) {
+        // The grace ended without the target: whoever campaigned next won, with the full takeover wait.
+        return this.finish({ ok: false, error: `the key was handed over, but ${host} did not take it up in time; ${holder === h.candidate ? "this host" : holder} holds it now (after the full takeover wait)` });
       }
       if (this.now - since > HANDOVER_TAKEUP_TIMEOUT_MS) {
         return this.finish({ ok: false, error: `the key was handed over, but ${host} has not taken it up within ${HANDOVER_TAKEUP_TIMEOUT_MS / 1000} s; any host now campaigns with the full takeover wait (this host's runners stay key-less until one wins)` });

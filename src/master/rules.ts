@@ -136,7 +136,8 @@ export function operatorMove(s: Situation, c: SignerChoice): SwitchoverDecision 
   };
   // Cross-host (switchover --host): whether or not a runner here signs, the same gap rule.
   const host = s.obs.intent?.switchover?.host;
-  if (host) return hostHandoverDecision({ ...gap, host });
+  // Not while any boundary co-holder may still hold the key (here, or on a host granted by this one).
+  if (host) return hostHandoverDecision({ ...gap, boundaryNear: gap.boundaryNear || (b !== null && !b.stripped), host });
   if (!c.ok || !sv) return null;
   return switchoverDecision({
     intent: s.obs.intent ?? { holds: {}, switchover: null },
