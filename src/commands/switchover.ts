@@ -22,8 +22,8 @@ export default defineCommand({
       "host fences its runners (each proven key-less), then in one etcd transaction gives the signer key\n" +
       "up and names HOST, which takes it at once without the takeover wait and promotes its best standby\n" +
       "(warm only if it holds the epoch's schedule: boundary grants). Other hosts hold off for 4 s.\n" +
-      "Examples: jorm-master switchover 1 --yes\n" +
-      "          jorm-master switchover --host host-b --yes",
+      "Example: jorm-master switchover 1 --yes\n" +
+      "Example: jorm-master switchover --host host-b --yes",
   },
   args: {
     ...configArgs,
