@@ -244,9 +244,12 @@ export function createElection(options: ElectionOptions): Election {
     // The record's own lease first: failing here changes nothing, and the host signs on.
     const grant = await etcd.leaseGrant(graceS);
     if (!grant.ok) return { kind: "not-started", error: grant.error };
-    if (state !== held) {
+    // A renewal meanwhile replaces the state object (same lease, later deadline): only another
+    // lease or none counts as a change.
+    const now0 = state as Holding | null;
+    if (now0 === null || now0.lease !== held.lease || now0.createRevision !== held.createRevision) {
       await etcd.leaseRevoke(grant.value.id);
-      return state === null ? { kind: "not-holding" } : { kind: "not-started", error: { kind: "rejected", message: "the lease changed meanwhile" } };
+      return now0 === null ? { kind: "not-holding" } : { kind: "not-started", error: { kind: "rejected", message: "the lease changed meanwhile" } };
     }
     const record: HandoverRecord = { from: candidate, to, lease: held.lease, createRevision: held.createRevision, fencedAtMs };
     // From here on this host holds nothing, whatever the txn answers.

@@ -21,7 +21,9 @@ export default defineCommand({
       "(elsewhere the daemon says which host that is). At a gap with room for the whole hand-over, this\n" +
       "host fences its runners (each proven key-less), then in one etcd transaction gives the signer key\n" +
       "up and names HOST, which takes it at once without the takeover wait and promotes its best standby\n" +
-      "(warm only if it holds the epoch's schedule: boundary grants). Other hosts hold off for 4 s.\n" +
+      "(it holds the epoch's schedule only if this host granted the boundary hand-out; without that the\n" +
+      "hand-over waits for the next boundary, --force goes now and loses the epoch's remaining slots).\n" +
+      "Other hosts hold off for 4 s.\n" +
       "Example: jorm-master switchover 1 --yes\n" +
       "Example: jorm-master switchover --host host-b --yes",
   },
@@ -29,7 +31,7 @@ export default defineCommand({
     ...configArgs,
     runner: { type: "positional", description: "Runner id to move the key to (default: the best standby)", required: false, valueHint: "N" },
     host: { type: "string", description: "Cluster mode: hand signing to this host (its cluster name) instead", valueHint: "HOST" },
-    force: { type: "boolean", description: "Allow a target lacking some of the coming slots (they are lost)", default: false },
+    force: { type: "boolean", description: "Allow a target lacking some of the coming slots (they are lost); with --host: a target host whose standbys hold no schedule", default: false },
     yes: { type: "boolean", description: "Do not ask", default: false },
   },
   async run({ args }) {
@@ -41,7 +43,7 @@ export default defineCommand({
     const config = await loadConfig(args.config);
     const socket = controlSocketPath(config.systemd.scope);
     const ask = socketAsk(socket);
-    if (host !== undefined) return handOver(ask, socket, host, args.yes);
+    if (host !== undefined) return handOver(ask, socket, host, args.force, args.yes);
     const plan = answerOf(await ask({ cmd: "switchover", target, force: args.force, check: true }), "switchover");
     const lost = plan.lostSlots ?? 0;
     if (lost > 0 && !args.force) {
@@ -55,15 +57,16 @@ export default defineCommand({
   },
 });
 
-async function handOver(ask: ReturnType<typeof socketAsk>, socket: string, host: string, yes: boolean): Promise<void> {
-  const plan = answerOf(await ask({ cmd: "switchover", target: null, force: false, check: true, host }), "switchover");
+async function handOver(ask: ReturnType<typeof socketAsk>, socket: string, host: string, force: boolean, yes: boolean): Promise<void> {
+  const plan = answerOf(await ask({ cmd: "switchover", target: null, force, check: true, host }), "switchover");
   process.stderr.write(`${plan.message}\n`);
-  await confirmSteps([`hand signing over from this host to ${host} at the next safe gap (this host's runners are fenced first)`], yes, terminalPrompt());
+  const forced = force ? ` (--force: even if ${host}'s standbys hold no schedule for this epoch, LOSING its remaining slots)` : "";
+  await confirmSteps([`hand signing over from this host to ${host} at the next safe gap (this host's runners are fenced first)${forced}`], yes, terminalPrompt());
   const started = Date.now();
   const ac = new AbortController();
   const progress = followHandover(socket, ac.signal, (line) => process.stderr.write(`${line}\n`));
   try {
-    const done = answerOf(await ask({ cmd: "switchover", target: null, force: false, check: false, host }, SWITCHOVER_WAIT_MS), "switchover");
+    const done = answerOf(await ask({ cmd: "switchover", target: null, force, check: false, host }, SWITCHOVER_WAIT_MS), "switchover");
     process.stdout.write(`${done.message} (${((Date.now() - started) / 1000).toFixed(1)} s in all)\n`);
   } finally {
     ac.abort();

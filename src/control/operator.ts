@@ -177,7 +177,7 @@ export class Operator {
     if (this.intent.switchover) return { ok: false, error: "a switchover is already under way" };
     if (req.check) return { ok: true, result: { message: `this host (${h.candidate}) would hand signing over to ${host} at the next safe gap; ${host}'s daemon promotes its best standby`, target: null, host } };
     this.xh = { beganMs: null, handedMs: null, fencedAtMs: null };
-    this.set({ ...this.intent, switchover: { target: null, force: false, requestedMs: this.now, from: r.memory.signer, host, phase: "waiting" } });
+    this.set({ ...this.intent, switchover: { target: null, force: req.force, requestedMs: this.now, from: r.memory.signer, host, phase: "waiting" } });
     this.o.log.warn(`switchover asked: signing moves from this host (${h.candidate}) to ${host} at the next safe gap`);
     return { ok: true, result: { message: "accepted", target: null, host } };
   }

@@ -159,6 +159,7 @@ export class SignerLease {
     return {
       maySign: h !== null && !this.armFailed && this.handingOver === null && election.maySign(this.opts.mono()),
       handingOverTo: h !== null ? (this.handingOver?.to ?? null) : null,
+      grantedEpoch: h !== null ? this.grantedEpoch : null,
       mustStopByMs: h?.signUntilMs != null ? this.toClock(h.signUntilMs) : null,
       takeoverSafeAtMs: h !== null && this.takeoverSafeAtMono !== null ? this.toClock(this.takeoverSafeAtMono) : null,
       holder: h !== null ? election.candidate : this.holderName,

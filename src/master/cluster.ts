@@ -25,6 +25,9 @@ export interface ClusterObs {
   holder?: string | null;
   /** This host holds the lease but is handing it over to this host (switchover --host): no signing */
   handingOverTo?: string | null;
+  /** The signing host: the last epoch whose boundary hand-out it granted the other hosts (their
+   *  standbys can hold that epoch's schedule only then); null: none */
+  grantedEpoch?: number | null;
   /** The signing host's boundary grant this host read last (`<prefix>/handout/<epoch>` under the
    *  signer's lease): a host that may not sign hands the key to its standbys for that epoch's
    *  boundary, exactly as the signing host does. null or absent: no grant, no hand-out. */

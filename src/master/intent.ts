@@ -87,7 +87,7 @@ export type SwitchoverDecision =
  */
 export function switchoverDecision(x: SwitchoverInput): SwitchoverDecision | null {
   const so = x.intent.switchover;
-  if (so?.host) return hostHandoverDecision({ ...x, host: so.host });
+  if (so?.host) return hostHandoverDecision({ ...x, host: so.host, targetMayBeWarm: true, slotsLeft: 0, force: so.force });
   const signerHeld = isHeld(x.intent, x.signer.id);
   if (!so && !signerHeld) return null;
   // Done: another runner signs since it was asked (the daemon answers and drops it).
@@ -144,9 +144,23 @@ export const HANDOVER_EXPECTED_MS = 5_000;
  * A hand-over of the signing right to another host: at a safe moment only (the single-host
  * switchover's gap rule, with room for the whole hand-over), never to this host.
  */
-export function hostHandoverDecision(x: Pick<SwitchoverInput, "epochKnown" | "boundaryNear" | "nextWindowInMs" | "leadMs"> & { host: string; self?: string }): SwitchoverDecision {
+export function hostHandoverDecision(
+  x: Pick<SwitchoverInput, "epochKnown" | "boundaryNear" | "nextWindowInMs" | "leadMs"> & {
+    host: string;
+    self?: string;
+    /** The other hosts' standbys may hold this epoch's schedule: this host granted its boundary hand-out */
+    targetMayBeWarm: boolean;
+    /** The signer's slots still ahead in this epoch (lost if the target holds no schedule) */
+    slotsLeft: number;
+    force: boolean;
+  },
+): SwitchoverDecision {
   const whyAsked = `hand-over to ${x.host} asked`;
   if (x.self !== undefined && x.host === x.self) return { kind: "refuse", why: `${x.host} is this host` };
+  if (!x.targetMayBeWarm && x.slotsLeft > 0 && !x.force) {
+    // Another host's standbys hold an epoch's schedule only by the boundary hand-out this host grants.
+    return { kind: "wait", why: `${whyAsked}: no boundary hand-out was granted for this epoch, so ${x.host}'s standbys hold no schedule for its ${x.slotsLeft} remaining slot${x.slotsLeft === 1 ? "" : "s"}; waiting for the next boundary (--force hands over now and loses them)` };
+  }
   const notYet = gapWait(x, whyAsked, x.leadMs + HANDOVER_EXPECTED_MS);
   if (notYet) return notYet;
   return { kind: "release", host: x.host, why: `${whyAsked}: fencing this host's runners in the gap before the next window, then the signer lease goes to ${x.host}` };

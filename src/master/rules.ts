@@ -137,7 +137,12 @@ export function operatorMove(s: Situation, c: SignerChoice): SwitchoverDecision 
   // Cross-host (switchover --host): whether or not a runner here signs, the same gap rule.
   const host = s.obs.intent?.switchover?.host;
   // Not while any boundary co-holder may still hold the key (here, or on a host granted by this one).
-  if (host) return hostHandoverDecision({ ...gap, boundaryNear: gap.boundaryNear || (b !== null && !b.stripped), host });
+  if (host) {
+    const epoch = clock ? clock.epochAt(s.now) : null;
+    const slotsLeft = c.signer === null || !clock ? 0 : s.mem(c.signer).pendingSlots.filter((abs) => clock.epochOf(abs) === epoch && clock.slotStartMs(abs) > s.now).length;
+    const targetMayBeWarm = epoch !== null && s.obs.cluster?.grantedEpoch === epoch;
+    return hostHandoverDecision({ ...gap, boundaryNear: gap.boundaryNear || (b !== null && !b.stripped), host, targetMayBeWarm, slotsLeft, force: s.obs.intent?.switchover?.force ?? false });
+  }
   if (!c.ok || !sv) return null;
   return switchoverDecision({
     intent: s.obs.intent ?? { holds: {}, switchover: null },

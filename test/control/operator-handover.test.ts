@@ -24,7 +24,7 @@ function tick(obs: Observation, memory: Memory, intent: OperatorIntent): TickRep
   return { startedMs: obs.atMs, durationMs: 1, observation: o, views: d.views, plan: d.plan, outcomes, memory: applyOutcomes(d.memory, outcomes, obs.atMs) };
 }
 
-const signing: ClusterObs = { maySign: true, mustStopByMs: 1e15, takeoverSafeAtMs: null, holder: "host-a" };
+const signing: ClusterObs = { maySign: true, mustStopByMs: 1e15, takeoverSafeAtMs: null, holder: "host-a", grantedEpoch: 0 };
 const fencing: ClusterObs = { ...signing, maySign: false, handingOverTo: "host-b" };
 const obsAt = (t: number, k0: "holder" | "standby", cluster: ClusterObs) =>
   observation(t, [runner(0, { kind: k0, logs: LOGS }), runner(1, { kind: "standby", logs: LOGS })], { cluster });
