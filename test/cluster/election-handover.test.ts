@@ -36,6 +36,18 @@ describe("handOver (the signing host)", () => {
     expect(a.maySign()).toBe(false);
   });
 
+  test("a keep-alive that completes while the record's lease is being granted does not abort the hand-over (same lease, later deadline)", async () => {
+    const etcd = createFakeEtcd(10_000);
+    const { a } = await holding(etcd);
+    const grant = etcd.leaseGrant;
+    etcd.leaseGrant = async (ttlS) => {
+      etcd.leaseGrant = grant;
+      expect((await a.renew()).kind).toBe("renewed");
+      return grant(ttlS);
+    };
+    expect((await a.handOver("host-b", 1)).kind).toBe("handed-over");
+  });
+
   test("the key no longer bound to our lease (taken meanwhile): lost, no record left behind", async () => {
     const etcd = createFakeEtcd(10_000);
     const { a, lease } = await holding(etcd);
