@@ -8,6 +8,7 @@
 //   bun run bench:cluster --json     # one JSON object per row
 //   bun run bench:cluster --runs 2 --epochs 2   # shorter
 //   bun run bench:cluster --no-grants           # no boundary grants: standbys warm on the signing host only
+//   bun run bench:cluster --etcd 3.4.23         # every member on Debian's etcd: takeovers wait ~6 s more
 //
 // Exits 1 when any run produced a slot twice or left a window two processes could sign in.
 //
@@ -35,6 +36,9 @@ export const DEFAULT_EPOCHS = 4;
 export const ETCD_LATENCY_MS = 20;
 /** Slack the issue allows on top of lease_ttl and one window */
 export const FAILOVER_SLACK_MS = 2_000;
+/** The etcd every member runs by default: a release with both lease fixes, so a takeover need not
+ *  wait for an early lease end (src/cluster/deadline.ts leaseFixesIn). `--etcd 3.4.23`: Debian's. */
+export const DEFAULT_ETCD_VERSION = "3.5.23";
 
 export type ScenarioName = "calm" | "host-killed" | "etcd-cut-off" | "daemon-sigstop" | "etcd-leader-loss" | "etcd-quorum-loss";
 export const SCENARIOS: ScenarioName[] = ["calm", "host-killed", "etcd-cut-off", "daemon-sigstop", "etcd-leader-loss", "etcd-quorum-loss"];
@@ -74,11 +78,14 @@ export interface BenchOptions {
   hosts?: HostSpec[];
   /** Boundary grants to the other hosts (warm standbys everywhere); false: the signing host only */
   grants?: boolean;
+  /** The version every etcd member reports */
+  etcdVersion?: string;
 }
 
 export interface ClusterRow {
   scenario: ScenarioName;
   grants: boolean;
+  etcd: string;
   runs: number;
   double_produced: number;
   shared_windows: number;
@@ -148,6 +155,7 @@ export async function benchRow(name: ScenarioName, o: BenchOptions = {}): Promis
       events: def.events(faultAtMs, 0),
       etcdLatencyMs: ETCD_LATENCY_MS,
       grants: o.grants ?? true,
+      etcdVersions: hosts.length > 0 ? [1, 2, 3].map(() => o.etcdVersion ?? DEFAULT_ETCD_VERSION) : undefined,
     });
     double += r.doubleProduced;
     shared += r.sharedWindows;
@@ -165,6 +173,7 @@ export async function benchRow(name: ScenarioName, o: BenchOptions = {}): Promis
   return {
     scenario: name,
     grants: o.grants ?? true,
+    etcd: o.etcdVersion ?? DEFAULT_ETCD_VERSION,
     runs,
     double_produced: double,
     shared_windows: shared,
@@ -183,7 +192,7 @@ export async function benchRow(name: ScenarioName, o: BenchOptions = {}): Promis
 export function renderRow(r: ClusterRow): string {
   const ms = (x: number | null) => (x === null ? "-" : `${(x / 1000).toFixed(1)} s`);
   return (
-    `${r.scenario.padEnd(17)}${r.grants ? "" : " (no grants)"} double ${r.double_produced}  shared ${r.shared_windows}  ` +
+    `${r.scenario.padEnd(17)}${r.grants ? "" : " (no grants)"} etcd ${r.etcd}  double ${r.double_produced}  shared ${r.shared_windows}  ` +
     `coverage ${r.coverage_pct.toFixed(1).padStart(5)} % (${r.produced}/${r.scheduled})  ` +
     `failover p50 ${ms(r.failover_p50_ms).padStart(6)} p99 ${ms(r.failover_p99_ms).padStart(6)} (${r.failovers}/${r.runs} runs, target ${ms(r.failover_target_ms)})  ` +
     `[${(r.wall_ms / 1000).toFixed(1)} s wall]`
@@ -199,6 +208,7 @@ export function parseCli(argv: string[]) {
       epochs: { type: "string" },
       scenario: { type: "string", multiple: true },
       "no-grants": { type: "boolean", default: false },
+      etcd: { type: "string" },
     },
     strict: true,
   });
@@ -210,7 +220,15 @@ export function parseCli(argv: string[]) {
   };
   const scenarios = (values.scenario ?? SCENARIOS) as string[];
   for (const s of scenarios) if (!SCENARIOS.includes(s as ScenarioName)) throw new Error(`--scenario: unknown ${s} (one of ${SCENARIOS.join(", ")})`);
-  return { json: values.json ?? false, runs: int(values.runs, "--runs"), epochs: int(values.epochs, "--epochs"), scenarios: scenarios as ScenarioName[], grants: !(values["no-grants"] ?? false) };
+  if (values.etcd !== undefined && !/^\d+\.\d+\.\d+$/.test(values.etcd)) throw new Error(`--etcd: expected a version like 3.4.23, got ${values.etcd}`);
+  return {
+    json: values.json ?? false,
+    runs: int(values.runs, "--runs"),
+    epochs: int(values.epochs, "--epochs"),
+    scenarios: scenarios as ScenarioName[],
+    grants: !(values["no-grants"] ?? false),
+    etcdVersion: values.etcd ?? DEFAULT_ETCD_VERSION,
+  };
 }
 
 async function main(): Promise<number> {
@@ -223,7 +241,7 @@ async function main(): Promise<number> {
   }
   let bad = false;
   for (const s of cli.scenarios) {
-    const row = await benchRow(s, { runs: cli.runs, epochs: cli.epochs, grants: cli.grants });
+    const row = await benchRow(s, { runs: cli.runs, epochs: cli.epochs, grants: cli.grants, etcdVersion: cli.etcdVersion });
     if (row.double_produced > 0 || row.shared_windows > 0) bad = true;
     console.log(cli.json ? JSON.stringify(row) : renderRow(row));
   }

@@ -10,7 +10,7 @@
 
 import { z } from "zod";
 import { extendSignUntil, maySign, signUntilMs, type TimeBounds, DEFAULT_TIME_BOUNDS } from "./deadline.ts";
-import type { Etcd, EtcdError, EtcdResult, KeyValue, LeaseId, TxnOpResult } from "./etcd.ts";
+import type { Etcd, EtcdError, EtcdResult, KeyValue, LeaseId, MemberVersion, TxnOpResult } from "./etcd.ts";
 
 export interface Holder {
   /** The holder's candidate name (its host identity) */
@@ -132,6 +132,10 @@ export interface Election {
   handOver(to: string, fencedAtMs: number, graceS?: number): Promise<HandOverOutcome>;
   /** The hand-over record now, if one is honoured (parses, bound to a lease); null: none */
   handoverRecord(): Promise<EtcdResult<HandoverRecord | null>>;
+  /** The etcd members and their versions: whether a lease can end early (deadline.ts leaseSafety) */
+  memberVersions(): Promise<EtcdResult<MemberVersion[]>>;
+  /** Is this lease still alive in etcd (time to live > 0)? */
+  leaseAlive(lease: LeaseId): Promise<EtcdResult<boolean>>;
 }
 
 export function handoutPrefix(prefix: string): string {
@@ -383,6 +387,11 @@ export function createElection(options: ElectionOptions): Election {
       const read = await etcd.range(hkey);
       if (!read.ok) return read;
       return { ok: true, endpoint: read.endpoint, value: parseHandover(read.value.kvs[0]) };
+    },
+    memberVersions: () => etcd.memberVersions(),
+    async leaseAlive(lease) {
+      const r = await etcd.leaseTimeToLive(lease);
+      return r.ok ? { ok: true, endpoint: r.endpoint, value: r.value.ttlS > 0 } : r;
     },
   };
 }

@@ -81,6 +81,16 @@ export interface WatchOptions {
   onEvents: (events: WatchEvent[], revision: number) => void;
 }
 
+/** One member of the etcd cluster and the server version it reports. */
+export interface MemberVersion {
+  /** Its name (its id when it has none, e.g. a learner not started yet) */
+  name: string;
+  /** `etcdserver` as the member reported it; null: it could not be asked */
+  version: string | null;
+  /** Why the version is unknown */
+  problem?: string;
+}
+
 export interface CallOptions {
   /** The caller's own cancellation, on top of the client's deadline */
   signal?: AbortSignal;
@@ -107,6 +117,12 @@ export interface Etcd {
    * (ok: the caller aborted). The deadline applies to getting the watch created, not to its life.
    */
   watch(key: string, opts: WatchOptions): Promise<EtcdResult<null>>;
+  /**
+   * Every member in the member list and the server version each one reports (asked one by one on
+   * its own client URLs). The list itself comes from whichever endpoint answers; a member that
+   * cannot be asked is in the answer with version null.
+   */
+  memberVersions(opts?: CallOptions): Promise<EtcdResult<MemberVersion[]>>;
 }
 
 /** The end of a key range holding every key with `key` as prefix: the prefix with its last byte + 1. */

@@ -20,6 +20,7 @@ import type {
   EtcdResult,
   KeyValue,
   LeaseId,
+  MemberVersion,
   TxnCompare,
   TxnOp,
   TxnOpResult,
@@ -35,9 +36,11 @@ import {
   LeaseKeepAliveSchema,
   LeaseRevokeSchema,
   LeaseTimeToLiveSchema,
+  MemberListSchema,
   PutSchema,
   RangeSchema,
   TxnSchema,
+  VersionSchema,
   WatchResponseSchema,
 } from "./schemas.ts";
 import type { z } from "zod";
@@ -87,7 +90,7 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
   let preferred = 0;
 
   /** One POST to one endpoint, body read included, within `timeoutMs`. */
-  async function attempt(endpoint: string, path: string, body: unknown, timeoutMs: number, signal?: AbortSignal): Promise<Attempt> {
+  async function attempt(endpoint: string, path: string, body: unknown, timeoutMs: number, signal?: AbortSignal, method: "POST" | "GET" = "POST"): Promise<Attempt> {
     const controller = new AbortController();
     const onAbort = () => controller.abort();
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -101,9 +104,8 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
     const exchange = (async (): Promise<Attempt> => {
       try {
         const res = await doFetch(endpoint + path, {
-          method: "POST",
-          body: JSON.stringify(body),
-          headers: { "content-type": "application/json" },
+          method,
+          ...(method === "POST" ? { body: JSON.stringify(body), headers: { "content-type": "application/json" } } : {}),
           signal: controller.signal,
           redirect: "manual",
         });
@@ -269,8 +271,44 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
       return { ok: true, endpoint: r.endpoint, value: { succeeded: r.value.succeeded, revision: r.value.header.revision, responses } };
     },
 
+    async memberVersions(opts) {
+      const r = await call("member list", "/v3/cluster/member/list", {}, MemberListSchema, opts);
+      if (!r.ok) return r;
+      const value = await Promise.all(r.value.members.map((m) => memberVersion(m, opts)));
+      return { ok: true, endpoint: r.endpoint, value };
+    },
+
     watch: (key, opts) => watch(key, opts),
   };
+
+  /**
+   * What one member says its server version is (GET /version on its advertised client URLs, in
+   * turn, one attempt deadline each). Not through `call`: the question is for that member, not for
+   * whichever answers first. Unknown (null) when none of its URLs answers, e.g. a member that is
+   * down or cut off from this host.
+   */
+  async function memberVersion(m: z.output<typeof MemberListSchema>["members"][number], opts?: CallOptions): Promise<MemberVersion> {
+    const name = m.name !== "" ? m.name : m.ID;
+    const problems: string[] = [];
+    for (const url of m.clientURLs) {
+      let base: string;
+      try {
+        base = new URL(url).href.replace(/\/+$/, "");
+      } catch {
+        problems.push(`${url}: not a URL`);
+        continue;
+      }
+      const a = await attempt(base, "/version", undefined, attemptTimeoutMs, opts?.signal, "GET");
+      if (!a.ok) {
+        problems.push(a.message);
+        continue;
+      }
+      const v = VersionSchema.safeParse(a.json);
+      if (v.success) return { name, version: v.data.etcdserver };
+      problems.push(`${base}: unexpected answer to /version`);
+    }
+    return { name, version: null, problem: problems.join("; ") || "it advertises no client URL" };
+  }
 
   /**
    * The watch stream: endpoints are tried in turn until one confirms the watch (`created`) within

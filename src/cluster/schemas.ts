@@ -107,3 +107,20 @@ export const WatchResponseSchema = z.object({
   compact_revision: Int64Number.default(0),
   events: z.array(WatchEventSchema).default([]),
 });
+
+/** `/v3/cluster/member/list`: a learner not started yet has no name and no client URLs. */
+export const MemberListSchema = z.object({
+  header: HeaderSchema,
+  members: z
+    .array(
+      z.object({
+        ID: Int64String,
+        name: z.string().default(""),
+        clientURLs: z.array(z.string()).default([]),
+      }),
+    )
+    .default([]),
+});
+
+/** `GET /version`: `{"etcdserver":"3.4.23","etcdcluster":"3.4.0"}` */
+export const VersionSchema = z.object({ etcdserver: z.string().min(1).max(64) });

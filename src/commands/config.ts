@@ -1,6 +1,8 @@
 import { defineCommand } from "citty";
 import { createElection } from "../cluster/election.ts";
 import { createGatewayClient } from "../cluster/gateway.ts";
+import { leaseSafety, takeoverSafeAtMs } from "../cluster/deadline.ts";
+import type { MemberVersion } from "../cluster/etcd.ts";
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { mkdir, rename, writeFile } from "node:fs/promises";
@@ -60,6 +62,14 @@ export function etcdFinding(self: string, r: { holder: string | null; endpoint: 
   if ("error" in r) return `etcd:      unreachable (${r.error}); the daemon runs, but this host signs only once it holds the lease`;
   const who = r.holder === null ? "no host holds the signer key" : r.holder === self ? "this host holds the signer key" : `${r.holder} holds the signer key`;
   return `etcd:      reached at ${r.endpoint}; ${who}`;
+}
+
+/** What `config check` found about etcd's versions: whether a takeover waits for an early lease end. */
+export function takeoverFinding(members: readonly MemberVersion[] | null, ttlS: number): string {
+  const safety = leaseSafety(members);
+  if (!safety.earlyEndPossible) return `takeover:  a host that takes the signer key over signs at once: ${safety.why}`;
+  const waitS = (takeoverSafeAtMs(0, ttlS) / 1000).toFixed(1);
+  return `takeover:  a host that takes the signer key over waits ${waitS} s first: ${safety.why}`;
 }
 
 const init = defineCommand({
@@ -122,6 +132,10 @@ const check = defineCommand({
       const line = etcdFinding(k.name, r.ok ? { holder: r.value?.value ?? null, endpoint: r.endpoint } : { error: r.error.message });
       if (r.ok) process.stdout.write(`${line}\n`);
       else process.stderr.write(`warning: ${line}\n`);
+      if (r.ok) {
+        const versions = await etcd.memberVersions();
+        process.stdout.write(`${takeoverFinding(versions.ok ? versions.value : null, k.leaseTtlS)}\n`);
+      }
     }
   },
 });

@@ -130,7 +130,7 @@ export function resolveInput(input: unknown, source: string | null, baseDir: str
   }
   if (p.cluster != null) {
     notes.push(
-      "cluster: this host signs only while it holds the etcd signer lease (its signer carries a dead-man switch to the lease's deadline); warm standbys on other hosts and switchover across hosts are not built yet, so a takeover by another host loses the rest of the epoch.",
+      "cluster: this host signs only while it holds the etcd signer lease (its signer carries a dead-man switch to the lease's deadline); the other hosts' standbys take the key at each epoch boundary on the signing host's grant, so a host that takes over keeps the epoch's remaining slots.",
     );
   }
   if (p.rest_base_port != null && "rest_prefix" in input) {

@@ -13,7 +13,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node
 import { dirname } from "node:path";
 import { z } from "zod";
 import { HANDOVER_GRACE_S, type Election, type HandOverOutcome } from "../cluster/election.ts";
-import { renewIntervalMs, takeoverSafeAtMs, DEFAULT_TIME_BOUNDS, type TimeBounds } from "../cluster/deadline.ts";
+import { leaseSafety, type LeaseSafety, renewIntervalMs, takeoverSafeAtMs, DEFAULT_TIME_BOUNDS, type TimeBounds } from "../cluster/deadline.ts";
 import type { ClusterObs } from "../master/cluster.ts";
 import type { MasterLog } from "../master/loop.ts";
 import type { Clock, ServiceManager } from "../ports.ts";
@@ -129,6 +129,8 @@ export class SignerLease {
   /** Re-arming the switch failed: no signing until an arm succeeds again */
   private armFailed = false;
   private holderName: string | null = null;
+  /** The lease of the last holder seen on a lost campaign: a win after it checks it really ended */
+  private lastHolderLease: string | null = null;
   private lastError: string | null = null;
   private resumeTried = false;
   private savedSafe = false;
@@ -185,20 +187,37 @@ export class SignerLease {
       this.handoverForUs = false;
       const c = await election.campaign();
       if (c.kind === "won") {
-        // Hand-over branch: see handoverSafeAtMs (the normal takeover wait otherwise).
-        this.takeoverSafeAtMono = c.handover ? handoverSafeAtMs(c.confirmedAtMs) : takeoverSafeAtMs(c.confirmedAtMs, c.ttlS, this.opts.bounds ?? DEFAULT_TIME_BOUNDS);
+        const bounds = this.opts.bounds ?? DEFAULT_TIME_BOUNDS;
+        // The full wait first: observe() during the version read below must not allow signing yet.
+        this.takeoverSafeAtMono = takeoverSafeAtMs(c.confirmedAtMs, c.ttlS, bounds);
         this.holderName = election.candidate;
         this.heldOffBy = null;
         const h = election.holding();
-        this.savedSafe = false;
-        if (h !== null) this.save({ lease: h.lease, createRevision: h.createRevision, takeoverSafe: c.handover !== undefined });
-        if (c.handover) log.info(`cluster: this host holds ${election.key} (lease ${c.lease}, ${c.ttlS} s), handed over by ${c.handover.from} whose runners were proven key-less: signing at once`);
-        else log.info(`cluster: this host holds ${election.key} (lease ${c.lease}, ${c.ttlS} s); signing from ${((this.takeoverSafeAtMono - this.opts.mono()) / 1000).toFixed(1)} s on, once the previous holder has stopped for sure`);
+        this.savedSafe = c.handover !== undefined;
+        if (c.handover) {
+          // Hand-over branch: see handoverSafeAtMs (the takeover wait below otherwise).
+          this.takeoverSafeAtMono = handoverSafeAtMs(c.confirmedAtMs);
+          if (h !== null) this.save({ lease: h.lease, createRevision: h.createRevision, takeoverSafe: true });
+          log.info(`cluster: this host holds ${election.key} (lease ${c.lease}, ${c.ttlS} s), handed over by ${c.handover.from} whose runners were proven key-less: signing at once`);
+        } else {
+          if (h !== null) this.save({ lease: h.lease, createRevision: h.createRevision, takeoverSafe: false });
+          // Asked at the win, not remembered: a member that cannot be asked NOW may be the stuck old
+          // leader that revoked the lease early.
+          const safety = await this.earlyEnd();
+          this.takeoverSafeAtMono = takeoverSafeAtMs(c.confirmedAtMs, c.ttlS, bounds, safety.earlyEndPossible);
+          const waitS = Math.max(0, (this.takeoverSafeAtMono - this.opts.mono()) / 1000).toFixed(1);
+          log.info(
+            safety.earlyEndPossible
+              ? `cluster: this host holds ${election.key} (lease ${c.lease}, ${c.ttlS} s); signing from ${waitS} s on, once the previous holder has stopped for sure: ${safety.why}`
+              : `cluster: this host holds ${election.key} (lease ${c.lease}, ${c.ttlS} s); the previous holder's lease ran its TTL out, so it has stopped: signing now (${safety.why})`,
+          );
+        }
         this.reportOk();
         await this.rearm();
       } else if (c.kind === "lost") {
         if (this.holderName !== c.holder.value) log.info(`cluster: ${c.holder.value} holds ${election.key}; this host stays key-less`);
         this.holderName = c.holder.value;
+        this.lastHolderLease = c.holder.lease;
         this.reportOk();
         await this.readGrant();
       } else if (c.kind === "held-off") {
@@ -234,6 +253,23 @@ export class SignerLease {
     } else if (r.kind === "error") {
       this.reportError(`keep-alive failed (${r.error.message}); the signer stops at its dead-man switch unless one succeeds in time`);
     }
+  }
+
+  /**
+   * Could the key we just won have been freed before its holder's allowance ran out? Yes unless
+   * every etcd member has the lease fixes (asked now: a member that cannot be asked may be the
+   * stuck old leader of etcd #15247) and the last holder this host saw has no live lease any more
+   * (a key deleted by hand while its holder's lease lives on frees it early too).
+   */
+  private async earlyEnd(): Promise<LeaseSafety> {
+    const { election } = this.opts;
+    const versions = await election.memberVersions();
+    const safety = leaseSafety(versions.ok ? versions.value : null);
+    if (safety.earlyEndPossible || this.lastHolderLease === null) return safety;
+    const alive = await election.leaseAlive(this.lastHolderLease);
+    if (!alive.ok) return { earlyEndPossible: true, why: `the previous holder's lease ${this.lastHolderLease} could not be read (${alive.error.message})` };
+    if (alive.value) return { earlyEndPossible: true, why: `the previous holder's lease ${this.lastHolderLease} is still alive: its key was deleted, not expired` };
+    return safety;
   }
 
   /** Takes up the lease the previous daemon of this host left (a restart), if it is still ours. */

@@ -20,6 +20,14 @@ describe("bench:cluster", () => {
     expect(renderRow(row)).toContain("host-killed");
   }, 60_000);
 
+  test("the etcd version is the row's: Debian's 3.4.23 waits out an early lease end, a fixed release does not", async () => {
+    const fixed = await benchRow("etcd-cut-off", SHORT);
+    const debian = await benchRow("etcd-cut-off", { ...SHORT, etcdVersion: "3.4.23" });
+    expect([fixed.etcd, debian.etcd]).toEqual(["3.5.23", "3.4.23"]);
+    expect(fixed.failover_p50_ms!).toBeLessThanOrEqual(fixed.failover_target_ms);
+    expect(debian.failover_p50_ms! - fixed.failover_p50_ms!).toBeGreaterThan(5_000);
+  }, 60_000);
+
   test("calm: no failover measured, every scheduled slot after the first epoch produced", async () => {
     const row = await benchRow("calm", SHORT);
     expect(row.failover_p50_ms).toBeNull();
@@ -32,6 +40,9 @@ describe("bench:cluster", () => {
     expect(parseCli(["--json", "--runs", "2"]).runs).toBe(2);
     expect(parseCli([]).grants).toBe(true);
     expect(parseCli(["--no-grants"]).grants).toBe(false);
+    expect(parseCli([]).etcdVersion).toBe("3.5.23");
+    expect(parseCli(["--etcd", "3.4.23"]).etcdVersion).toBe("3.4.23");
+    expect(() => parseCli(["--etcd", "latest"])).toThrow(/--etcd/);
     expect(() => parseCli(["--scenario", "calmm"])).toThrow(/unknown calmm/);
     expect(() => parseCli(["--bogus"])).toThrow();
     expect(percentile([], 50)).toBeNull();

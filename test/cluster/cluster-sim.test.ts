@@ -192,3 +192,60 @@ describe("cluster in virtual time: switchover --host (a planned hand-over betwee
     expect(!a.ok && a.error).toContain('run "jorm-master switchover --host host-a" on host-a');
   });
 });
+
+describe("the takeover wait follows etcd's versions", () => {
+  const FIXED = ["3.5.23", "3.5.23", "3.5.23"];
+  const DEBIAN = ["3.4.23", "3.4.23", "3.4.23"];
+  async function cut(versions: string[]) {
+    const r = await runClusterScenario({ chain: chain(7), hosts: TWO, ttlS: 5, durationMs: 120_000, events: [{ atMs: 60_000, kind: "partition", host: 0, forMs: 60_000 }], etcdLatencyMs: 20, etcdVersions: versions });
+    const takeover = r.promotions.find((p) => p.host === "host-b");
+    return { r, failoverMs: takeover ? takeover.atMs - (r.fromMs + 60_000) : null };
+  }
+
+  test("every member with the lease fixes: host-b signs within the TTL + one renew interval + 2 s of the cut (the issue's target, no takeover wait)", async () => {
+    const { r, failoverMs } = await cut(FIXED);
+    console.info(`failover with etcd 3.5.23: ${failoverMs} ms`);
+    expect(r.doubleProduced).toBe(0);
+    expect(r.sharedWindows).toBe(0);
+    expect(failoverMs).not.toBeNull();
+    expect(failoverMs!).toBeLessThan(5_000 + 1_667 + 2_000);
+  });
+
+  test("Debian's 3.4.23 (leases can end early): the same cut waits about 6 s more", async () => {
+    const fixed = (await cut(FIXED)).failoverMs!;
+    const { r, failoverMs } = await cut(DEBIAN);
+    console.info(`failover with etcd 3.4.23: ${failoverMs} ms (3.5.23: ${fixed} ms)`);
+    expect(r.doubleProduced).toBe(0);
+    expect(r.sharedWindows).toBe(0);
+    expect(failoverMs! - fixed).toBeGreaterThan(5_000);
+  });
+
+  // etcd #15247: a stuck old etcd leader revokes the lease while the holder keeps it alive with the
+  // new leader. Here the holder's daemon also stops at that moment (the worst case: nothing but its
+  // dead-man switch, armed to its last keep-alive's allowance, stops its signer), so the taker must
+  // wait that allowance out.
+  const revokeWhileHung = (atMs: number): ClusterEvent[] => [
+    { atMs, kind: "daemonCrash", host: 0, downMs: 1e9 },
+    { atMs: atMs + 100, kind: "earlyRevoke" },
+  ];
+  const dense = (seed: number) => testChainParams({ seed, leaderSlotsPerEpoch: 16 });
+  const SEEDS = [3, 7, 11, 13, 17, 19];
+  const early = (seed: number, versions: string[]) =>
+    // TTL 10: the hung holder's allowance (9.3 s) leaves room for a taker that does not wait to sign too
+    runClusterScenario({ chain: dense(seed), hosts: TWO, ttlS: 10, durationMs: 180_000, events: revokeWhileHung(130_000 + seed * 37), etcdLatencyMs: 20, etcdVersions: versions });
+
+  test("3.4.23 revoking the lease early under a hung holder: the taker waits its allowance out, 0 shared windows", async () => {
+    for (const seed of SEEDS) {
+      const r = await early(seed, DEBIAN);
+      expect(r.promotions.some((p) => p.host === "host-b")).toBe(true);
+      expect([seed, r.doubleProduced, r.sharedWindows]).toEqual([seed, 0, 0]);
+    }
+  });
+
+  test("what the wait is for: the same early revoke by an etcd that claims the fixes shares windows", async () => {
+    let shared = 0;
+    for (const seed of SEEDS) shared += (await early(seed, FIXED)).sharedWindows;
+    console.info(`an early revoke without the wait: ${shared} shared windows in ${SEEDS.length} runs`);
+    expect(shared).toBeGreaterThan(0);
+  });
+});

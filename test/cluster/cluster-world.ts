@@ -35,7 +35,10 @@ export type ClusterEvent =
   /** The runner that signs on this host crashes (systemd restarts it) */
   | { atMs: number; kind: "signerCrash"; host: number }
   /** `jorm-master switchover --host <to>` run on host `host` (through its daemon's Operator) */
-  | { atMs: number; kind: "switchover"; host: number; to: string };
+  | { atMs: number; kind: "switchover"; host: number; to: string }
+  /** etcd revokes the signer key's lease before its TTL ran out, as a stuck old leader of an etcd
+   *  without the lease fixes does (etcd #15247): only meaningful with such versions */
+  | { atMs: number; kind: "earlyRevoke" };
 
 export interface ClusterSpec {
   chain: ChainParams;
@@ -48,6 +51,8 @@ export interface ClusterSpec {
   log?: (host: string) => MasterLog;
   /** The signing host grants the others the boundary hand-out (default); false: it never does */
   grants?: boolean;
+  /** The etcd members' versions (null: a member cannot be asked); default the fake's (3.4.23) */
+  etcdVersions?: (string | null)[];
 }
 
 export interface ClusterResult {
@@ -112,6 +117,7 @@ export async function runClusterScenario(spec: ClusterSpec): Promise<ClusterResu
   const fromMs = world.clock.now();
   const toMs = fromMs + spec.durationMs;
   const etcd = createFakeEtcd(fromMs);
+  if (spec.etcdVersions) etcd.versions = [...spec.etcdVersions];
   const sync = () => etcd.advance(Math.max(0, world.clock.now() - etcd.nowMs()));
   let etcdDownUntil = -Infinity;
   const cutUntil = spec.hosts.map(() => -Infinity);
@@ -197,6 +203,10 @@ export async function runClusterScenario(spec: ClusterSpec): Promise<ClusterResu
         const rec: ClusterResult["switchovers"][number] = { host: spec.hosts[ev.host]!.name, askedAtMs: now, accepted, done: null, doneAtMs: null };
         switchovers.push(rec);
         if (accepted.ok) void op.waitSwitchover().then((a) => ((rec.done = a), (rec.doneAtMs = world.clock.now())));
+      } else if (ev.kind === "earlyRevoke") {
+        sync();
+        const signer = etcd.kv.get("/jorm-test/signer");
+        if (signer !== undefined && signer.lease !== "0") etcd.revoke(signer.lease);
       } else if (ev.kind === "signerCrash") {
         const id = running[ev.host]?.master.memory.signer ?? null;
         if (id !== null) world.inject(offsets[ev.host]! + id, { kind: "crash" });

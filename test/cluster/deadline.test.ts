@@ -7,6 +7,8 @@ import {
   renewIntervalMs,
   signUntilMs,
   takeoverSafeAtMs,
+  leaseFixesIn,
+  leaseSafety,
   type TimeBounds,
 } from "../../src/cluster/deadline.ts";
 
@@ -81,5 +83,24 @@ describe("takeoverSafeAtMs", () => {
       const oldStopsBy = DEFAULT_TIME_BOUNDS.etcdElectionTimeoutMs + allowanceMs(ttl) / (1 - rho) + DEFAULT_TIME_BOUNDS.schedulingMarginMs;
       expect(safe / (1 + rho)).toBeGreaterThanOrEqual(oldStopsBy);
     }
+  });
+});
+
+describe("etcd versions and the takeover wait", () => {
+  test("leaseFixesIn: 3.4.38+, 3.5.23+, 3.6.5+ and later lines; older, unknown or garbage: no", () => {
+    for (const v of ["3.4.38", "3.4.44", "3.5.23", "3.5.32", "3.6.5", "3.6.10", "3.7.0", "4.0.0", "v3.5.23", "3.6.5-rc.1"]) expect([v, leaseFixesIn(v)]).toEqual([v, true]);
+    for (const v of ["3.4.23", "3.4.37", "3.5.13", "3.5.22", "3.6.0", "3.6.4", "3.3.27", "2.3.8", "", "latest", "3.5", null]) expect([v, leaseFixesIn(v)]).toEqual([v, false]);
+  });
+  test("leaseSafety: only every member asked and fixed waives the wait; one unknown member (maybe the stuck old leader) does not", () => {
+    expect(leaseSafety([{ name: "m1", version: "3.5.23" }, { name: "m2", version: "3.6.5" }]).earlyEndPossible).toBe(false);
+    expect(leaseSafety([{ name: "m1", version: "3.5.23" }, { name: "m2", version: "3.4.23" }])).toMatchObject({ earlyEndPossible: true, why: expect.stringContaining("m2 runs etcd 3.4.23") });
+    expect(leaseSafety([{ name: "m1", version: "3.5.23" }, { name: "m2", version: null, problem: "refused" }])).toMatchObject({ earlyEndPossible: true, why: expect.stringContaining("m2") });
+    expect(leaseSafety(null).earlyEndPossible).toBe(true);
+    expect(leaseSafety([]).earlyEndPossible).toBe(true);
+  });
+  test("takeoverSafeAtMs: the full wait by default and when a lease can end early; none when it cannot", () => {
+    expect(takeoverSafeAtMs(10_000, 5)).toBeGreaterThan(15_000);
+    expect(takeoverSafeAtMs(10_000, 5, DEFAULT_TIME_BOUNDS, true)).toBe(takeoverSafeAtMs(10_000, 5));
+    expect(takeoverSafeAtMs(10_000, 5, DEFAULT_TIME_BOUNDS, false)).toBe(10_000);
   });
 });

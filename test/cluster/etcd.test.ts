@@ -35,6 +35,16 @@ function prefix(name: string): string {
   return p;
 }
 
+describe("members", () => {
+  it("memberVersions: each of the three members answers with its server version (Debian's 3.4.23 has no lease fixes)", async () => {
+    const r = await client().memberVersions();
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.value).toHaveLength(3);
+    for (const m of r.value) expect(m.version).toMatch(/^\d+\.\d+\.\d+/);
+  });
+});
+
 describe("leases", () => {
   it("grant, keep-alive, time-to-live, revoke; a revoked lease keeps alive with TTL 0", async () => {
     const etcd = client();

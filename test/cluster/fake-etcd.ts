@@ -5,6 +5,10 @@
 
 import type { Etcd, EtcdError, EtcdResult, KeyValue, LeaseId, TxnCompare, TxnOp, TxnOpResult } from "../../src/cluster/etcd.ts";
 
+/** A release with both lease fixes (deadline.ts leaseFixesIn), for tests of the no-wait takeover */
+export const FIXED_ETCD_VERSIONS = ["3.5.23", "3.5.23", "3.5.23"];
+export const DEBIAN_ETCD_VERSIONS = ["3.4.23", "3.4.23", "3.4.23"];
+
 interface FakeLease {
   ttlS: number;
   expiresAtMs: number;
@@ -25,6 +29,9 @@ export interface FakeEtcd extends Etcd {
   leases: Map<LeaseId, FakeLease>;
   /** etcd revoking a lease on its own (expiry, or an early revoke by a stuck old leader) */
   revoke(id: LeaseId): void;
+  /** The members' server versions (null: that member cannot be asked). Default: three members of
+   *  Debian's 3.4.23, whose leases can end early (the takeover waits). */
+  versions: (string | null)[];
 }
 
 const UNAVAILABLE: EtcdError = { kind: "unavailable", message: "fake etcd: down" };
@@ -132,6 +139,11 @@ export function createFakeEtcd(startMs = 0): FakeEtcd {
         return ok({ succeeded, revision, responses });
       }),
     watch: () => Promise.resolve({ ok: false, error: { kind: "rejected", message: "fake etcd: no watch" } }),
+    versions: [...DEBIAN_ETCD_VERSIONS],
+    memberVersions: () =>
+      op("memberVersions", () =>
+        ok(fake.versions.map((version, i) => (version === null ? { name: `m${i + 1}`, version: null, problem: "fake etcd: member down" } : { name: `m${i + 1}`, version }))),
+      ),
   };
   return fake;
 }

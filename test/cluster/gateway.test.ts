@@ -177,6 +177,26 @@ describe("gateway client with a fake fetch", () => {
     });
   });
 
+  test("memberVersions: the member list from any endpoint, then each member asked on its own URLs; one that hangs is unknown, not a failure", async () => {
+    const list = { header: {}, members: [
+      { ID: "1", name: "m1", clientURLs: [A] },
+      { ID: "2", name: "m2", clientURLs: [B] },
+      { ID: "3", clientURLs: [] },
+    ] };
+    const f = fakeFetch((url, _b, signal) => {
+      if (url.endsWith("/v3/cluster/member/list")) return json(list);
+      if (url === `${A}/version`) return json({ etcdserver: "3.5.23", etcdcluster: "3.5.0" });
+      return hang(signal);
+    });
+    const etcd = createGatewayClient({ endpoints: [A], fetch: f, attemptTimeoutMs: 50 });
+    const r = await etcd.memberVersions();
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.value[0]).toEqual({ name: "m1", version: "3.5.23" });
+    expect(r.value[1]).toMatchObject({ name: "m2", version: null, problem: expect.stringContaining("no answer") });
+    expect(r.value[2]).toMatchObject({ name: "3", version: null, problem: "it advertises no client URL" });
+  });
+
   test("prefixEnd: the last byte below 0xff plus one", () => {
     expect([...prefixEnd(new TextEncoder().encode("/a/"))]).toEqual([..."/a0"].map((c) => c.charCodeAt(0)));
     expect([...prefixEnd(new Uint8Array([0x61, 0xff]))]).toEqual([0x62]);

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { parse } from "yaml";
 import { DEFAULT_CONFIG_YAML } from "../../src/config/default-text.ts";
 import { defaultConfig, parseConfigText } from "../../src/config/load.ts";
-import { checkSummary, etcdFinding } from "../../src/commands/config.ts";
+import { checkSummary, etcdFinding, takeoverFinding } from "../../src/commands/config.ts";
 import { renderUnits } from "../../src/systemd/units.ts";
 import { mkdirSync } from "node:fs";
 
@@ -189,6 +189,12 @@ describe("config check with a cluster section (issue 13)", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("cluster:   this host is host-a; signer key /jorm-master/signer, lease 5 s; etcd http://127.0.0.1:9");
     expect(r.stderr).toContain("warning: etcd:      unreachable (");
+  });
+
+  test("takeoverFinding says whether a takeover waits, and why", () => {
+    expect(takeoverFinding([{ name: "m1", version: "3.5.23" }], 5)).toMatch(/^takeover:  a host that takes the signer key over signs at once: every etcd member/);
+    expect(takeoverFinding([{ name: "m1", version: "3.4.23" }], 5)).toMatch(/waits 6\.0 s first: member m1 runs etcd 3\.4\.23.*fixed in 3\.4\.38, 3\.5\.23, 3\.6\.5/);
+    expect(takeoverFinding(null, 5)).toContain("could not be read");
   });
 
   test("etcdFinding says who holds the signer key", () => {

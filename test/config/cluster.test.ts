@@ -35,9 +35,9 @@ describe("cluster section", () => {
     });
   });
 
-  test("config check says what the daemon enforces with the section and what is not built yet", () => {
+  test("config check says what the daemon enforces with the section and that the other hosts' standbys are warm by grant", () => {
     const { notes } = parseConfigText(`cluster:\n  name: host-a\n  etcd: ${ETCD}\n`, FILE);
-    expect(notes.some((n) => n.includes("signs only while it holds the etcd signer lease") && n.includes("not built yet"))).toBe(true);
+    expect(notes.some((n) => n.includes("signs only while it holds the etcd signer lease") && n.includes("on the signing host's grant"))).toBe(true);
   });
 
   test("every key set", () => {

@@ -2,7 +2,7 @@
 // re-armed only after a keep-alive that succeeded, to the deadline counted from its send time; a
 // failed re-arm freezes the signer at once and stops the host signing.
 import { describe, expect, test } from "bun:test";
-import { allowanceMs } from "../../src/cluster/deadline.ts";
+import { allowanceMs, takeoverSafeAtMs } from "../../src/cluster/deadline.ts";
 import { createElection } from "../../src/cluster/election.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fileLeaseStore, readBootId, settledHandoutEpoch, SignerLease, type LeaseStore, type SavedLease } from "../../src/daemon/lease.ts";
 import { silentLog } from "../../src/lab/harness.ts";
 import type { Clock, ServiceManager, Signal } from "../../src/ports.ts";
-import { createFakeEtcd } from "../cluster/fake-etcd.ts";
+import { createFakeEtcd, FIXED_ETCD_VERSIONS } from "../cluster/fake-etcd.ts";
 
 type Saved = Omit<SavedLease, "bootId">;
 function memoryStore(): LeaseStore & { saved: Saved | null } {
@@ -46,6 +46,34 @@ function setup(store: LeaseStore | null = null) {
   };
   return { etcd, clock, lease, arms, kills, setArmFails: (v: boolean) => (armFails = v), restart, setCoHolders: (v: typeof co) => (co = v) };
 }
+
+describe("SignerLease: the takeover wait follows etcd's versions", () => {
+  test("every member with the lease fixes: signing at once after the win (the old lease ran its TTL out)", async () => {
+    const { etcd, clock, lease } = setup();
+    etcd.versions = [...FIXED_ETCD_VERSIONS];
+    await lease.step();
+    const o = lease.observe();
+    expect(o.maySign).toBe(true);
+    // The win's confirmation, in decide's clock: no later than now
+    expect(o.takeoverSafeAtMs).not.toBeNull();
+    expect(o.takeoverSafeAtMs!).toBeLessThanOrEqual(clock.now());
+  });
+  test("one member on 3.4.23, or one that cannot be asked: the full wait", async () => {
+    for (const versions of [["3.5.23", "3.4.23", "3.5.23"], ["3.5.23", null, "3.5.23"]]) {
+      const { etcd, clock, lease } = setup();
+      etcd.versions = versions;
+      await lease.step();
+      expect(lease.observe().takeoverSafeAtMs!).toBeGreaterThan(clock.now() + takeoverSafeAtMs(0, 5) - 100);
+    }
+  });
+  test("the member list unreadable (its answer lost): the full wait", async () => {
+    const { etcd, clock, lease } = setup();
+    etcd.versions = [...FIXED_ETCD_VERSIONS];
+    etcd.loseAnswer.push("memberVersions");
+    await lease.step();
+    expect(lease.observe().takeoverSafeAtMs!).toBeGreaterThan(clock.now() + takeoverSafeAtMs(0, 5) - 100);
+  });
+});
 
 describe("SignerLease", () => {
   test("won, then each keep-alive re-arms the signer's switch to send time + allowance (in decide's clock)", async () => {
@@ -199,5 +227,37 @@ describe("boundary grants in the lease shell", () => {
     expect(settledHandoutEpoch({ epoch: 5, why: "no_standby: no healthy key-less standby" })).toBe(5);
     expect(settledHandoutEpoch({ epoch: 5, why: "window: a leader slot's window lies before or across the boundary" })).toBeNull();
     expect(settledHandoutEpoch(undefined)).toBeNull();
+  });
+});
+
+describe("SignerLease: a key deleted by hand is not a lease that ran out", () => {
+  test("the previous holder's lease still alive when this host wins: the full wait, even on a fixed etcd", async () => {
+    const etcd = createFakeEtcd(1_000_000);
+    etcd.versions = [...FIXED_ETCD_VERSIONS];
+    const clock: Clock = { now: () => etcd.nowMs(), sleep: async () => {} };
+    const services = { showAll: async () => new Map(), start: async () => {}, stop: async () => {}, restart: async () => {}, kill: async () => {}, armFreeze: async () => {}, disarmFreeze: async () => {} } satisfies ServiceManager;
+    const host = (name: string) =>
+      new SignerLease({ election: createElection({ etcd, prefix: "/p", candidate: name, ttlS: 5, now: () => etcd.nowMs() }), services: () => services, clock, mono: () => etcd.nowMs(), signer: () => 1, log: silentLog, prefix: "/p" });
+    const a = host("host-a");
+    const b = host("host-b");
+    await a.step();
+    await b.step(); // lost: host-b saw host-a's lease
+    // An operator deletes the key; host-a's lease lives on (its daemon keeps it alive)
+    await etcd.deleteRange("/p/signer");
+    await b.step();
+    expect(b.observe().takeoverSafeAtMs!).toBeGreaterThan(clock.now() + takeoverSafeAtMs(0, 5) - 100);
+    // The same, but host-a's lease ran out (expired): no wait
+    const etcd2 = createFakeEtcd(1_000_000);
+    etcd2.versions = [...FIXED_ETCD_VERSIONS];
+    const clock2: Clock = { now: () => etcd2.nowMs(), sleep: async () => {} };
+    const host2 = (name: string) =>
+      new SignerLease({ election: createElection({ etcd: etcd2, prefix: "/p", candidate: name, ttlS: 5, now: () => etcd2.nowMs() }), services: () => services, clock: clock2, mono: () => etcd2.nowMs(), signer: () => 1, log: silentLog, prefix: "/p" });
+    const a2 = host2("host-a");
+    const b2 = host2("host-b");
+    await a2.step();
+    await b2.step();
+    etcd2.advance(6_000);
+    await b2.step();
+    expect(b2.observe().takeoverSafeAtMs!).toBeLessThanOrEqual(clock2.now());
   });
 });
