@@ -1,7 +1,14 @@
 // switchover --host in the daemon's Operator, with the real decide and a fake lease shell: checked
 // on the signing host only, released at a safe gap, committed only after a tick observed after the
 // fencing began proved every runner key-less, answered once the target holds the key.
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { askDaemon } from "../../src/control/client.ts";
+import { startControl } from "../../src/control/index.ts";
+import { daemonViewSchema, operatorResultSchema } from "../../src/control/protocol.ts";
+import { phaseLine } from "../../src/ops/handover.ts";
 import { HANDOVER_FENCE_TIMEOUT_MS, Operator, type HandoverPort } from "../../src/control/operator.ts";
 import type { ClusterObs } from "../../src/master/cluster.ts";
 import { applyOutcomes } from "../../src/master/memory.ts";
@@ -140,5 +147,36 @@ describe("Operator: switchover --host", () => {
     s.setHolder("host-c");
     s.step("standby", { ...fencing, handingOverTo: null, holder: "host-c" });
     expect(await done).toMatchObject({ ok: false, error: expect.stringContaining("host-c holds it now") });
+  });
+});
+
+describe("control socket: switchover --host", () => {
+  const base = mkdtempSync(join(tmpdir(), "jm-xh-"));
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+  test("the request carries the host; the answer names it; status shows the phase the command prints", async () => {
+    const path = join(base, "c.sock");
+    const s = setup();
+    const control = await startControl({ path, version: "t", log: { ...quiet, debug() {} }, operator: s.op });
+    const pump = async (k0: "holder" | "standby", c: ClusterObs) => control.onTick(s.step(k0, c));
+    await pump("holder", signing);
+    const check = askDaemon(path, { cmd: "switchover", target: null, force: false, check: true, host: "host-b" }, operatorResultSchema);
+    await Bun.sleep(30);
+    await pump("holder", signing);
+    expect(await check).toMatchObject({ kind: "answer", result: { host: "host-b", message: expect.stringContaining("would hand signing over to host-b") } });
+    const asked = askDaemon(path, { cmd: "switchover", target: null, force: false, check: false, host: "host-b" }, operatorResultSchema, { timeoutMs: 10_000 });
+    await Bun.sleep(30);
+    await pump("holder", signing); // accepted
+    await pump("holder", signing); // released: fencing
+    await pump("holder", fencing); // status shows the intent a tick saw: one tick later
+    const st = await askDaemon(path, { cmd: "status" }, daemonViewSchema);
+    expect(st.kind === "answer" && st.result.switchover).toMatchObject({ host: "host-b", phase: "fencing" });
+    expect(st.kind === "answer" && phaseLine(st.result.switchover!)).toContain("fencing this host's runners");
+    await pump("standby", fencing);
+    s.commit({ kind: "handed-over" });
+    await Bun.sleep(0);
+    s.setHolder("host-b");
+    await pump("standby", { ...fencing, handingOverTo: null, holder: "host-b" });
+    expect(await asked).toMatchObject({ kind: "answer", result: { host: "host-b", handoverMs: expect.any(Number) } });
+    await control.close();
   });
 });
