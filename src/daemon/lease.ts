@@ -325,11 +325,6 @@ export class SignerLease {
     return this.opts.election.candidate;
   }
 
-  /** The host the key is being handed to, while fencing (null: none under way). */
-  handoverTarget(): string | null {
-    return this.handingOver?.to ?? null;
-  }
-
   /** Who holds the signer key, as last learnt (null: unknown or nobody). */
   holder(): string | null {
     return this.holderName;

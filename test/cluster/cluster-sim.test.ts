@@ -185,6 +185,23 @@ describe("cluster in virtual time: switchover --host (a planned hand-over betwee
     expect(r.sharedWindows).toBe(0);
   });
 
+  test("the target host is down: nobody takes the record up, the grace ends, host-a wins again (full wait) and the command fails saying so", async () => {
+    const r = await run(
+      [
+        { atMs: 130_000, kind: "hostDown", host: 1, downMs: 1e9 },
+        { atMs: 135_000, kind: "switchover", host: 0, to: "host-b" },
+      ],
+      TWO,
+      200_000,
+    );
+    const so = r.switchovers[0]!;
+    expect(so.done).toMatchObject({ ok: false, error: expect.stringContaining("did not take it up") });
+    expect(r.holderAtEnd).toBe("host-a");
+    expect(r.promotions.filter((p) => p.atMs - r.fromMs > 135_000).every((p) => p.host === "host-a")).toBe(true);
+    expect(r.doubleProduced).toBe(0);
+    expect(r.sharedWindows).toBe(0);
+  });
+
   test("run on a host that does not sign: refused, naming the host to run it on", async () => {
     const r = await run([{ atMs: 75_000, kind: "switchover", host: 1, to: "host-a" }], TWO, 90_000);
     const a = r.switchovers[0]!.accepted;
