@@ -175,7 +175,12 @@ export class Operator {
       };
     }
     if (this.intent.switchover) return { ok: false, error: "a switchover is already under way" };
-    if (req.check) return { ok: true, result: { message: `this host (${h.candidate}) would hand signing over to ${host} at the next safe gap; ${host}'s daemon promotes its best standby`, target: null, host } };
+    if (req.check) {
+      const clock = r.observation.settings ? epochClock(r.observation.settings) : null;
+      const granted = clock !== null && r.observation.cluster?.grantedEpoch === clock.epochAt(r.observation.atMs);
+      const cold = granted ? "" : `; no boundary hand-out was granted for this epoch, so ${host}'s standbys hold no schedule for it: the hand-over ${req.force ? "goes now and loses this epoch's remaining slots (--force)" : "waits for the next boundary (--force: now, losing this epoch's remaining slots)"}`;
+      return { ok: true, result: { message: `this host (${h.candidate}) would hand signing over to ${host} at the next safe gap; ${host}'s daemon promotes its best standby${cold}`, target: null, host } };
+    }
     this.xh = { beganMs: null, handedMs: null, fencedAtMs: null };
     this.set({ ...this.intent, switchover: { target: null, force: req.force, requestedMs: this.now, from: r.memory.signer, host, phase: "waiting" } });
     this.o.log.warn(`switchover asked: signing moves from this host (${h.candidate}) to ${host} at the next safe gap`);

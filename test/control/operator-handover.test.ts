@@ -83,7 +83,9 @@ describe("Operator: switchover --host", () => {
 
   test("the whole way: a gap → fencing; commit only on a tick observed after fencing began with every runner key-less; answered when host-b holds the key", async () => {
     const s = setup();
-    expect(s.op.apply({ cmd: "switchover", target: null, force: false, check: true, host: "host-b" })).toMatchObject({ ok: true, result: { host: "host-b" } });
+    const check = s.op.apply({ cmd: "switchover", target: null, force: false, check: true, host: "host-b" });
+    expect(check).toMatchObject({ ok: true, result: { host: "host-b" } });
+    expect(check.ok && (check.result as { message: string }).message).not.toContain("no boundary hand-out");
     expect(s.op.apply({ cmd: "switchover", target: null, force: false, check: false, host: "host-b" })).toMatchObject({ ok: true });
     const done = s.op.waitSwitchover();
     s.step("holder", signing);
@@ -106,6 +108,13 @@ describe("Operator: switchover --host", () => {
     const a = await done;
     expect(a).toMatchObject({ ok: true, result: { host: "host-b" } });
     expect(s.intent().switchover).toBeNull();
+  });
+
+  test("the check says when the target's standbys cannot be warm (no boundary grant this epoch)", () => {
+    const s = setup();
+    s.step("holder", { ...signing, grantedEpoch: null });
+    const check = s.op.apply({ cmd: "switchover", target: null, force: false, check: true, host: "host-b" });
+    expect(check.ok && (check.result as { message: string }).message).toContain("waits for the next boundary");
   });
 
   test("not proven key-less in time: abandoned before any txn, this host signs on", async () => {
