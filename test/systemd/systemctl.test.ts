@@ -570,7 +570,7 @@ describe("rearmFreeze (the cluster signer's switch)", () => {
     expect(calls[0]!.argv).toContain("--on-active=4000ms");
   });
 
-  test("a leftover timer under the new name (an earlier daemon's) is stopped and armed again", async () => {
+  test("a leftover timer under the new name (an earlier daemon's) stays armed while the other name is armed, then is stopped", async () => {
     let first = true;
     const { run, calls } = fakeSpawner((argv) => {
       if (argv[0] === "systemd-run" && first) {
@@ -581,11 +581,10 @@ describe("rearmFreeze (the cluster signer's switch)", () => {
     });
     const sm = createSystemdServiceManager({ scope: "user", unitFor: (id) => `r@${id}`, run, clock: fixedClock(NOW_MS), proc: { uptimeUs: async () => 0, processState: async () => null } });
     await sm.rearmFreeze!(0, NOW_MS + 4_000);
-    expect(calls.map((c) => c.argv[0] === "systemd-run" ? "arm" : c.argv.includes("stop") ? `stop ${c.argv.at(-2)}` : "?")).toEqual([
-      "arm",
+    expect(calls.map((c) => (c.argv[0] === "systemd-run" ? `arm ${c.argv.find((a) => a.startsWith("--unit="))!.slice(7)}` : c.argv.includes("stop") ? `stop ${c.argv.at(-2)}` : "?"))).toEqual([
+      "arm jorm-master-lease-r-0-b",
+      "arm jorm-master-lease-r-0",
       "stop jorm-master-lease-r-0-b.timer",
-      "arm",
-      "stop jorm-master-lease-r-0.timer",
     ]);
   });
 });
