@@ -1,0 +1,122 @@
+// Review h23: ways the lease shell could let two hosts sign at once, or keep the host that holds the
+// lease from ever signing again. Each test failed on main before its fix.
+import { describe, expect, test } from "bun:test";
+import { takeoverSafeAtMs } from "../../src/cluster/deadline.ts";
+import { createElection } from "../../src/cluster/election.ts";
+import { SignerLease } from "../../src/daemon/lease.ts";
+import { silentLog } from "../../src/lab/harness.ts";
+import type { Clock, ServiceManager } from "../../src/ports.ts";
+import { clusterBlock } from "../../src/master/cluster.ts";
+import { createFakeEtcd, FIXED_ETCD_VERSIONS, type FakeEtcd } from "../cluster/fake-etcd.ts";
+
+const TTL_S = 5;
+
+function world() {
+  const etcd = createFakeEtcd(1_000_000);
+  etcd.versions = [...FIXED_ETCD_VERSIONS];
+  const clock: Clock = { now: () => etcd.nowMs(), sleep: async () => {} };
+  return { etcd, clock };
+}
+
+function host(etcd: FakeEtcd, clock: Clock, name: string, opts: { signer?: () => number | null; services?: ServiceManager } = {}) {
+  const services =
+    opts.services ??
+    ({ showAll: async () => new Map(), start: async () => {}, stop: async () => {}, restart: async () => {}, kill: async () => {}, armFreeze: async () => {}, disarmFreeze: async () => {} } satisfies ServiceManager);
+  const election = createElection({ etcd, prefix: "/p", candidate: name, ttlS: TTL_S, now: () => etcd.nowMs() });
+  return new SignerLease({ election, services: () => services, clock, mono: () => etcd.nowMs(), signer: opts.signer ?? (() => 1), log: silentLog, prefix: "/p" });
+}
+
+/** Both hosts' gates open at `now`: both would let a runner sign. */
+function bothMaySign(a: SignerLease, b: SignerLease, now: number): boolean {
+  return clusterBlock(a.observe(), now) === null && clusterBlock(b.observe(), now) === null;
+}
+
+describe("takeover without a wait needs the previous holder's lease proven ended (fixed etcd, key deleted by hand)", () => {
+  test("a host that never saw who held the key (its daemon just started) waits the full takeover", async () => {
+    const { etcd, clock } = world();
+    const a = host(etcd, clock, "host-a");
+    await a.step();
+    etcd.advance(7_000); // host-a renews past its own takeover wait: it signs
+    for (let i = 0; i < 5; i++) (etcd.advance(1_500), await a.step());
+    expect(clusterBlock(a.observe(), clock.now())).toBeNull();
+    // An operator deletes the key; host-a's lease lives on. host-b's daemon starts just now.
+    await etcd.deleteRange("/p/signer");
+    const b = host(etcd, clock, "host-b");
+    await b.step();
+    expect(b.observe().maySign).toBe(true);
+    expect(bothMaySign(a, b, clock.now())).toBe(false);
+    expect(b.observe().takeoverSafeAtMs!).toBeGreaterThan(clock.now() + takeoverSafeAtMs(0, TTL_S) - 100);
+  });
+
+  test("a host whose daemon was stopped (SIGSTOP) while the holder changed does not trust the holder it saw before", async () => {
+    const { etcd, clock } = world();
+    const a = host(etcd, clock, "host-a");
+    const b = host(etcd, clock, "host-b");
+    const c = host(etcd, clock, "host-c");
+    await a.step();
+    await b.step(); // lost to host-a: remembers host-a's lease
+    await c.step(); // lost to host-a
+    // host-b's daemon is stopped. host-a dies; its lease runs out; host-c takes over (no wait: it saw host-a's lease end).
+    etcd.advance(6_000);
+    await c.step();
+    expect(c.observe().holder).toBe("host-c");
+    expect(clusterBlock(c.observe(), clock.now())).toBeNull();
+    // The key is deleted by hand while host-c signs; host-b's daemon resumes and wins.
+    etcd.advance(200);
+    await etcd.deleteRange("/p/signer");
+    await b.step();
+    expect(b.observe().maySign).toBe(true);
+    expect(bothMaySign(b, c, clock.now())).toBe(false);
+  });
+
+  test("campaign rounds that failed in between: the holder seen before may have changed, so the full wait", async () => {
+    const { etcd, clock } = world();
+    const a = host(etcd, clock, "host-a");
+    const b = host(etcd, clock, "host-b");
+    const c = host(etcd, clock, "host-c");
+    await a.step();
+    await b.step();
+    await c.step();
+    etcd.advance(6_000); // host-a's lease ran out
+    await c.step(); // host-c holds, signs at once (it saw host-a's lease end)
+    // host-b's campaigns fail meanwhile (its answers lost)
+    etcd.loseAnswer.push("leaseGrant");
+    await b.step();
+    etcd.advance(200);
+    await etcd.deleteRange("/p/signer");
+    await b.step();
+    expect(b.observe().maySign).toBe(true);
+    expect(bothMaySign(b, c, clock.now())).toBe(false);
+  });
+});
+
+describe("a failed re-arm does not stop the host signing for good", () => {
+  test("the signer frozen after a failed arm and fenced by decide (no signer left): the next round lets the host sign again", async () => {
+    const { etcd, clock } = world();
+    let armFails = false;
+    let signer: number | null = 1;
+    const services = {
+      showAll: async () => new Map(),
+      start: async () => {},
+      stop: async () => {},
+      restart: async () => {},
+      kill: async () => {},
+      armFreeze: async () => {
+        if (armFails) throw new Error("systemd-run: Failed to start transient timer unit");
+      },
+      disarmFreeze: async () => {},
+    } satisfies ServiceManager;
+    const a = host(etcd, clock, "host-a", { signer: () => signer, services });
+    await a.step();
+    armFails = true;
+    etcd.advance(1_500);
+    await a.step(); // the arm fails: the signer is frozen, the host may not sign
+    expect(a.observe().maySign).toBe(false);
+    // decide fences the frozen signer (killed, back passive): this host has no signer now, and a
+    // promotion would arm the new signer's switch itself (act.ts refuses to promote without one).
+    signer = null;
+    armFails = false;
+    for (let i = 0; i < 4; i++) (etcd.advance(1_500), await a.step());
+    expect(a.observe().maySign).toBe(true);
+  });
+});
