@@ -107,8 +107,11 @@ export class SignerLease {
   /** Re-arming the switch failed: no signing until an arm succeeds again */
   private armFailed = false;
   private holderName: string | null = null;
-  /** The lease of the last holder seen on a lost campaign: a win after it checks it really ended */
+  /** The lease of the last holder seen on a lost campaign: a win after it checks it really ended.
+   *  null: not known (no round lost yet, or a round failed since: the holder may have changed). */
   private lastHolderLease: string | null = null;
+  /** When (mono) that holder was seen: a win long after it (a stalled daemon) does not trust it */
+  private lastHolderSeenMono = 0;
   private lastError: string | null = null;
   private resumeTried = false;
   private savedSafe = false;
@@ -157,7 +160,8 @@ export class SignerLease {
         if (h !== null) this.save({ lease: h.lease, createRevision: h.createRevision, takeoverSafe: false });
         // Asked at the win, not remembered: a member that cannot be asked NOW may be the stuck old
         // leader that revoked the lease early.
-        const safety = await this.earlyEnd();
+        const safety = await this.earlyEnd(c.confirmedAtMs, c.ttlS);
+        this.lastHolderLease = null;
         this.takeoverSafeAtMono = takeoverSafeAtMs(c.confirmedAtMs, c.ttlS, bounds, safety.earlyEndPossible);
         const waitS = Math.max(0, (this.takeoverSafeAtMono - this.opts.mono()) / 1000).toFixed(1);
         log.info(
@@ -171,12 +175,14 @@ export class SignerLease {
         if (this.holderName !== c.holder.value) log.info(`cluster: ${c.holder.value} holds ${election.key}; this host stays key-less`);
         this.holderName = c.holder.value;
         this.lastHolderLease = c.holder.lease;
+        this.lastHolderSeenMono = this.opts.mono();
         this.reportOk();
         await this.readGrant();
       } else {
         this.grantRead = null;
         // Who signs is not known any more (nobody may, for all this host can tell)
         this.holderName = null;
+        this.lastHolderLease = null;
         this.reportError(`cannot campaign for ${election.key}: ${c.error.message}`);
       }
       return;
@@ -206,13 +212,20 @@ export class SignerLease {
    * Could the key we just won have been freed before its holder's allowance ran out? Yes unless
    * every etcd member has the lease fixes (asked now: a member that cannot be asked may be the
    * stuck old leader of etcd #15247) and the last holder this host saw has no live lease any more
-   * (a key deleted by hand while its holder's lease lives on frees it early too).
+   * (a key deleted by hand while its holder's lease lives on frees it early too). That holder must
+   * have been seen in the round just before the win: a host that saw none (its daemon just started,
+   * or etcd did not answer since) or saw it long ago (its daemon stalled) cannot tell whose lease
+   * to check, as another host may have won and had its key deleted meanwhile.
    */
-  private async earlyEnd(): Promise<LeaseSafety> {
+  private async earlyEnd(confirmedAtMs: number, ttlS: number): Promise<LeaseSafety> {
     const { election } = this.opts;
     const versions = await election.memberVersions();
     const safety = leaseSafety(versions.ok ? versions.value : null);
-    if (safety.earlyEndPossible || this.lastHolderLease === null) return safety;
+    if (safety.earlyEndPossible) return safety;
+    if (this.lastHolderLease === null) return { earlyEndPossible: true, why: "this host did not see who held the key before it (none seen, or etcd did not answer since)" };
+    if (confirmedAtMs - this.lastHolderSeenMono > 2 * renewIntervalMs(ttlS)) {
+      return { earlyEndPossible: true, why: `the previous holder was seen ${((confirmedAtMs - this.lastHolderSeenMono) / 1000).toFixed(1)} s before the win: another may have held the key since` };
+    }
     const alive = await election.leaseAlive(this.lastHolderLease);
     if (!alive.ok) return { earlyEndPossible: true, why: `the previous holder's lease ${this.lastHolderLease} could not be read (${alive.error.message})` };
     if (alive.value) return { earlyEndPossible: true, why: `the previous holder's lease ${this.lastHolderLease} is still alive: its key was deleted, not expired` };
@@ -287,7 +300,14 @@ export class SignerLease {
     const targets: { id: number; atMs: number }[] = id === null ? [] : [{ id, atMs: at }];
     const co = this.opts.coHolders?.() ?? null;
     if (co !== null) for (const c of co.ids) if (c !== id) targets.push({ id: c, atMs: Math.min(at, co.untilMs) });
-    if (targets.length === 0) return;
+    if (targets.length === 0) {
+      // Nothing holds the key here by this daemon's word (decide fenced the runner whose arm failed):
+      // nothing is left unarmed, and a promotion arms its own switch first (act.ts), so the host may
+      // sign again. Kept failed, it would hold the lease and never sign, and no other host could.
+      if (this.armFailed) this.opts.log.info("cluster: no runner left whose dead-man switch failed to arm; this host may sign again");
+      this.armFailed = false;
+      return;
+    }
     const services = this.opts.services();
     let failed = false;
     for (const t of targets) {

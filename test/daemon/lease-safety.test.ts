@@ -36,8 +36,7 @@ describe("takeover without a wait needs the previous holder's lease proven ended
     const { etcd, clock } = world();
     const a = host(etcd, clock, "host-a");
     await a.step();
-    etcd.advance(7_000); // host-a renews past its own takeover wait: it signs
-    for (let i = 0; i < 5; i++) (etcd.advance(1_500), await a.step());
+    for (let i = 0; i < 6; i++) (etcd.advance(1_500), await a.step()); // past its own takeover wait: it signs
     expect(clusterBlock(a.observe(), clock.now())).toBeNull();
     // An operator deletes the key; host-a's lease lives on. host-b's daemon starts just now.
     await etcd.deleteRange("/p/signer");
@@ -56,9 +55,9 @@ describe("takeover without a wait needs the previous holder's lease proven ended
     await a.step();
     await b.step(); // lost to host-a: remembers host-a's lease
     await c.step(); // lost to host-a
-    // host-b's daemon is stopped. host-a dies; its lease runs out; host-c takes over (no wait: it saw host-a's lease end).
-    etcd.advance(6_000);
-    await c.step();
+    // host-b's daemon is stopped. host-a dies; its lease runs out; host-c, campaigning every round,
+    // takes over (no wait: it saw host-a's lease end).
+    for (let i = 0; i < 4 && c.observe().holder !== "host-c"; i++) (etcd.advance(1_500), await c.step());
     expect(c.observe().holder).toBe("host-c");
     expect(clusterBlock(c.observe(), clock.now())).toBeNull();
     // The key is deleted by hand while host-c signs; host-b's daemon resumes and wins.
@@ -76,12 +75,14 @@ describe("takeover without a wait needs the previous holder's lease proven ended
     const c = host(etcd, clock, "host-c");
     await a.step();
     await b.step();
-    await c.step();
-    etcd.advance(6_000); // host-a's lease ran out
-    await c.step(); // host-c holds, signs at once (it saw host-a's lease end)
-    // host-b's campaigns fail meanwhile (its answers lost)
-    etcd.loseAnswer.push("leaseGrant");
-    await b.step();
+    // host-a's lease runs out; host-c holds, signs at once (it saw host-a's lease end); host-b's
+    // campaigns fail meanwhile (their answers lost)
+    for (let i = 0; i < 4 && c.observe().holder !== "host-c"; i++) {
+      etcd.advance(1_500);
+      await c.step();
+      etcd.loseAnswer.push("leaseGrant");
+      await b.step();
+    }
     etcd.advance(200);
     await etcd.deleteRange("/p/signer");
     await b.step();
