@@ -197,6 +197,23 @@ describe("gateway client with a fake fetch", () => {
     expect(r.value[2]).toMatchObject({ name: "3", version: null, problem: "it advertises no client URL" });
   });
 
+  test("memberVersions (review h23): a member's advertised URL answered by another member (a proxy, a misconfigured advertise URL) is no answer from that member", async () => {
+    // m1 runs 3.4.23 (no lease fixes) and cannot be reached; its advertised URL A leads to m2 (3.5.23).
+    const list = { header: {}, members: [
+      { ID: "1", name: "m1", clientURLs: [A] },
+      { ID: "2", name: "m2", clientURLs: [B] },
+    ] };
+    const asM2 = (url: string) =>
+      url.endsWith("/version") ? json({ etcdserver: "3.5.23", etcdcluster: "3.5.0" }) : json({ header: { cluster_id: "9", member_id: "2", revision: "5" }, version: "3.5.23" });
+    const f = fakeFetch((url) => (url.endsWith("/v3/cluster/member/list") ? json(list) : asM2(url)));
+    const etcd = createGatewayClient({ endpoints: [A], fetch: f, attemptTimeoutMs: 50 });
+    const r = await etcd.memberVersions();
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.value[0]).toMatchObject({ name: "m1", version: null, problem: expect.stringContaining("member 2") });
+    expect(r.value[1]).toEqual({ name: "m2", version: "3.5.23" });
+  });
+
   test("prefixEnd: the last byte below 0xff plus one", () => {
     expect([...prefixEnd(new TextEncoder().encode("/a/"))]).toEqual([..."/a0"].map((c) => c.charCodeAt(0)));
     expect([...prefixEnd(new Uint8Array([0x61, 0xff]))]).toEqual([0x62]);
