@@ -40,7 +40,7 @@ import {
   PutSchema,
   RangeSchema,
   TxnSchema,
-  VersionSchema,
+  StatusSchema,
   WatchResponseSchema,
 } from "./schemas.ts";
 import type { z } from "zod";
@@ -282,10 +282,12 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
   };
 
   /**
-   * What one member says its server version is (GET /version on its advertised client URLs, in
-   * turn, one attempt deadline each). Not through `call`: the question is for that member, not for
-   * whichever answers first. Unknown (null) when none of its URLs answers, e.g. a member that is
-   * down or cut off from this host.
+   * What one member says its server version is (maintenance/status on its advertised client URLs,
+   * in turn, one attempt deadline each). Not through `call`: the question is for that member, not
+   * for whichever answers first; and the answer counts only when it names that member's id (a URL
+   * behind a proxy or a load balancer, or advertised wrongly, may reach another member, and the one
+   * not reached may be the unfixed one). Unknown (null) when none of its URLs answers as that
+   * member, e.g. a member that is down or cut off from this host.
    */
   async function memberVersion(m: z.output<typeof MemberListSchema>["members"][number], opts?: CallOptions): Promise<MemberVersion> {
     const name = m.name !== "" ? m.name : m.ID;
@@ -298,14 +300,21 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
         problems.push(`${url}: not a URL`);
         continue;
       }
-      const a = await attempt(base, "/version", undefined, attemptTimeoutMs, opts?.signal, "GET");
+      const a = await attempt(base, "/v3/maintenance/status", {}, attemptTimeoutMs, opts?.signal);
       if (!a.ok) {
         problems.push(a.message);
         continue;
       }
-      const v = VersionSchema.safeParse(a.json);
-      if (v.success) return { name, version: v.data.etcdserver };
-      problems.push(`${base}: unexpected answer to /version`);
+      const v = StatusSchema.safeParse(a.json);
+      if (!v.success) {
+        problems.push(`${base}: unexpected answer to maintenance/status`);
+        continue;
+      }
+      if (v.data.header.member_id !== m.ID) {
+        problems.push(`${base}: answered as member ${v.data.header.member_id}, not ${m.ID}`);
+        continue;
+      }
+      return { name, version: v.data.version };
     }
     return { name, version: null, problem: problems.join("; ") || "it advertises no client URL" };
   }

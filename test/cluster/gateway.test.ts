@@ -185,7 +185,7 @@ describe("gateway client with a fake fetch", () => {
     ] };
     const f = fakeFetch((url, _b, signal) => {
       if (url.endsWith("/v3/cluster/member/list")) return json(list);
-      if (url === `${A}/version`) return json({ etcdserver: "3.5.23", etcdcluster: "3.5.0" });
+      if (url === `${A}/v3/maintenance/status`) return json({ header: { cluster_id: "9", member_id: "1", revision: "5" }, version: "3.5.23" });
       return hang(signal);
     });
     const etcd = createGatewayClient({ endpoints: [A], fetch: f, attemptTimeoutMs: 50 });
