@@ -122,7 +122,6 @@ export const MemberListSchema = z.object({
     .default([]),
 });
 
-/** `GET /version`: `{"etcdserver":"3.4.23","etcdcluster":"3.4.0"}` */
 /** maintenance/status: the answering member's id (header) and its server version */
 export const StatusSchema = z.object({
   header: z.object({ member_id: Int64String }),
