@@ -272,7 +272,9 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
     },
 
     async memberVersions(opts) {
-      const r = await call("member list", "/v3/cluster/member/list", {}, MemberListSchema, opts);
+      // Linearizable (etcd >= 3.5; 3.4 ignores the field): a member cut off from the quorum must not
+      // answer with a list that lacks a member added since, which may be an unfixed one.
+      const r = await call("member list", "/v3/cluster/member/list", { linearizable: true }, MemberListSchema, opts);
       if (!r.ok) return r;
       const value = await Promise.all(r.value.members.map((m) => memberVersion(m, opts)));
       return { ok: true, endpoint: r.endpoint, value };

@@ -205,13 +205,16 @@ describe("gateway client with a fake fetch", () => {
     ] };
     const asM2 = (url: string) =>
       url.endsWith("/version") ? json({ etcdserver: "3.5.23", etcdcluster: "3.5.0" }) : json({ header: { cluster_id: "9", member_id: "2", revision: "5" }, version: "3.5.23" });
-    const f = fakeFetch((url) => (url.endsWith("/v3/cluster/member/list") ? json(list) : asM2(url)));
+    let listBody: unknown;
+    const f = fakeFetch((url, body) => (url.endsWith("/v3/cluster/member/list") ? ((listBody = body), json(list)) : asM2(url)));
     const etcd = createGatewayClient({ endpoints: [A], fetch: f, attemptTimeoutMs: 50 });
     const r = await etcd.memberVersions();
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.value[0]).toMatchObject({ name: "m1", version: null, problem: expect.stringContaining("member 2") });
     expect(r.value[1]).toEqual({ name: "m2", version: "3.5.23" });
+    // The list itself asked linearizable: a member cut off from the quorum must not answer an old one
+    expect(listBody).toEqual({ linearizable: true });
   });
 
   test("prefixEnd: the last byte below 0xff plus one", () => {
