@@ -127,7 +127,8 @@ export function createFakeEtcd(startMs = 0): FakeEtcd {
       op("leaseTimeToLive", () => {
         const l = leases.get(id);
         const keys = [...kv.values()].filter((v) => v.lease === id).map((v) => v.key);
-        return ok({ id, ttlS: l ? Math.ceil((l.expiresAtMs - clock) / 1000) : -1, grantedTtlS: l?.ttlS ?? 0, keys });
+        // etcd truncates the seconds left: a live lease with less than one left reads 0; gone is -1
+        return ok({ id, ttlS: l ? Math.floor((l.expiresAtMs - clock) / 1000) : -1, grantedTtlS: l?.ttlS ?? 0, keys });
       }),
     range: (key, opts) => op("range", () => ok({ kvs: [...kv.values()].filter((v) => inRange(v.key, key, opts?.prefix)), revision })),
     put: (key, value, opts) => op("put", () => ok({ revision: put(key, value, opts?.lease) })),

@@ -91,6 +91,29 @@ describe("takeover without a wait needs the previous holder's lease proven ended
   });
 });
 
+describe("a lease with less than a second left is alive (etcd reads it as TTL 0)", () => {
+  test("key deleted by hand while its holder, cut off, still signs on its last keep-alive: the taker waits", async () => {
+    const { etcd, clock } = world();
+    const a = host(etcd, clock, "host-a");
+    const b = host(etcd, clock, "host-b");
+    await a.step();
+    for (let i = 0; i < 6; i++) (etcd.advance(1_500), await a.step(), await b.step()); // host-a signs, host-b sees it
+    // host-a is cut off from etcd now: its lease has TTL 5 s from its last keep-alive, its allowance 4.4 s
+    const lastKeepAlive = clock.now();
+    etcd.advance(1_500);
+    await b.step();
+    etcd.advance(1_500);
+    await b.step();
+    etcd.advance(1_200); // 4.2 s after host-a's last keep-alive: its lease has 0.8 s left
+    await etcd.deleteRange("/p/signer");
+    await b.step();
+    expect(clock.now() - lastKeepAlive).toBe(4_200);
+    expect(clusterBlock(a.observe(), clock.now())).toBeNull(); // host-a may still sign (until 4.4 s)
+    expect(b.observe().maySign).toBe(true);
+    expect(bothMaySign(a, b, clock.now())).toBe(false);
+  });
+});
+
 describe("a failed re-arm does not stop the host signing for good", () => {
   test("the signer frozen after a failed arm and fenced by decide (no signer left): the next round lets the host sign again", async () => {
     const { etcd, clock } = world();
