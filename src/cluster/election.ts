@@ -72,7 +72,7 @@ export interface Election {
   handoutGrants(): Promise<EtcdResult<number[]>>;
   /** The etcd members and their versions: whether a lease can end early (deadline.ts leaseSafety) */
   memberVersions(): Promise<EtcdResult<MemberVersion[]>>;
-  /** Is this lease still alive in etcd (time to live > 0)? */
+  /** Is this lease still alive in etcd (it exists: time to live ≥ 0, which etcd truncates to whole seconds)? */
   leaseAlive(lease: LeaseId): Promise<EtcdResult<boolean>>;
 }
 
@@ -238,7 +238,9 @@ export function createElection(options: ElectionOptions): Election {
     memberVersions: () => etcd.memberVersions(),
     async leaseAlive(lease) {
       const r = await etcd.leaseTimeToLive(lease);
-      return r.ok ? { ok: true, endpoint: r.endpoint, value: r.value.ttlS > 0 } : r;
+      // etcd answers -1 for a lease that is gone; a live one with under a second left reads 0 (the
+      // seconds are truncated, and the JSON gateway omits the zero), so 0 is alive.
+      return r.ok ? { ok: true, endpoint: r.endpoint, value: r.value.ttlS >= 0 } : r;
     },
   };
 }
