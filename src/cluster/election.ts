@@ -21,7 +21,9 @@ export interface Holder {
 export type Holding = { lease: LeaseId; ttlS: number; signUntilMs: number | null; createRevision: number };
 
 export type CampaignOutcome =
-  | { kind: "won"; lease: LeaseId; ttlS: number; signUntilMs: number | null; confirmedAtMs: number }
+  /** previousLease: the lease of whoever created the key before us, read in the winning txn (null:
+   *  not known: no record, or the win was read back after a lost answer) */
+  | { kind: "won"; lease: LeaseId; ttlS: number; signUntilMs: number | null; confirmedAtMs: number; previousLease: LeaseId | null }
   | { kind: "lost"; holder: Holder }
   | { kind: "error"; error: EtcdError };
 
@@ -84,11 +86,22 @@ export function signerKey(prefix: string): string {
   return `${prefix.replace(/\/+$/, "")}/signer`;
 }
 
+/**
+ * `<prefix>/holder-lease`: the lease under which the signer key was created last, written (with no
+ * lease, so it outlives its holder) by the very txn that creates the key, after reading the one
+ * before. So a winner learns exactly whose lease held the key before it, whoever that was and
+ * however the key went (expired, or deleted by hand while that lease lives on).
+ */
+export function holderLeaseKey(prefix: string): string {
+  return `${prefix.replace(/\/+$/, "")}/holder-lease`;
+}
+
 const toHolder = (kv: KeyValue): Holder => ({ value: kv.value, lease: kv.lease, createRevision: kv.createRevision });
 
 export function createElection(options: ElectionOptions): Election {
   const { etcd, candidate, ttlS } = options;
   const key = signerKey(options.prefix);
+  const holderLease = holderLeaseKey(options.prefix);
   const now = options.now ?? (() => performance.now());
   const bounds = options.bounds ?? DEFAULT_TIME_BOUNDS;
   let state: Holding | null = null;
@@ -96,7 +109,7 @@ export function createElection(options: ElectionOptions): Election {
 
   async function campaign(): Promise<CampaignOutcome> {
     if (state !== null) {
-      return { kind: "won", lease: state.lease, ttlS: state.ttlS, signUntilMs: state.signUntilMs, confirmedAtMs: now() };
+      return { kind: "won", lease: state.lease, ttlS: state.ttlS, signUntilMs: state.signUntilMs, confirmedAtMs: now(), previousLease: null };
     }
     const sentAt = now();
     const grant = await etcd.leaseGrant(ttlS);
@@ -104,7 +117,7 @@ export function createElection(options: ElectionOptions): Election {
     const lease = grant.value;
     const txn = await etcd.txn(
       [{ key, target: "create_revision", equals: 0 }],
-      [{ put: { key, value: candidate, lease: lease.id } }],
+      [{ range: { key: holderLease } }, { put: { key, value: candidate, lease: lease.id } }, { put: { key: holderLease, value: lease.id } }],
       [{ range: { key } }],
     );
     const confirmedAtMs = now();
@@ -115,8 +128,12 @@ export function createElection(options: ElectionOptions): Election {
       return { kind: "error", error: txn.error };
     }
     let createRevision = 0;
+    let previousLease: LeaseId | null = null;
     if (txn.value.succeeded) {
       createRevision = txn.value.revision;
+      const first = txn.value.responses[0];
+      const prev = first && "range" in first ? first.range.kvs[0]?.value : undefined;
+      previousLease = prev !== undefined && /^\d+$/.test(prev) ? prev : null;
     } else {
       const first = txn.value.responses[0];
       const kv = first && "range" in first ? first.range.kvs[0] : undefined;
@@ -132,7 +149,7 @@ export function createElection(options: ElectionOptions): Election {
       createRevision = kv.createRevision;
     }
     state = { lease: lease.id, ttlS: lease.ttlS, signUntilMs: signUntilMs(sentAt, lease.ttlS, bounds), createRevision };
-    return { kind: "won", lease: lease.id, ttlS: lease.ttlS, signUntilMs: state.signUntilMs, confirmedAtMs };
+    return { kind: "won", lease: lease.id, ttlS: lease.ttlS, signUntilMs: state.signUntilMs, confirmedAtMs, previousLease };
   }
 
   async function renewOnce(): Promise<RenewOutcome> {

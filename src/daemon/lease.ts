@@ -107,11 +107,6 @@ export class SignerLease {
   /** Re-arming the switch failed: no signing until an arm succeeds again */
   private armFailed = false;
   private holderName: string | null = null;
-  /** The lease of the last holder seen on a lost campaign: a win after it checks it really ended.
-   *  null: not known (no round lost yet, or a round failed since: the holder may have changed). */
-  private lastHolderLease: string | null = null;
-  /** When (mono) that holder was seen: a win long after it (a stalled daemon) does not trust it */
-  private lastHolderSeenMono = 0;
   private lastError: string | null = null;
   private resumeTried = false;
   private savedSafe = false;
@@ -160,8 +155,7 @@ export class SignerLease {
         if (h !== null) this.save({ lease: h.lease, createRevision: h.createRevision, takeoverSafe: false });
         // Asked at the win, not remembered: a member that cannot be asked NOW may be the stuck old
         // leader that revoked the lease early.
-        const safety = await this.earlyEnd(c.confirmedAtMs, c.ttlS);
-        this.lastHolderLease = null;
+        const safety = await this.earlyEnd(c.previousLease);
         this.takeoverSafeAtMono = takeoverSafeAtMs(c.confirmedAtMs, c.ttlS, bounds, safety.earlyEndPossible);
         const waitS = Math.max(0, (this.takeoverSafeAtMono - this.opts.mono()) / 1000).toFixed(1);
         log.info(
@@ -174,15 +168,12 @@ export class SignerLease {
       } else if (c.kind === "lost") {
         if (this.holderName !== c.holder.value) log.info(`cluster: ${c.holder.value} holds ${election.key}; this host stays key-less`);
         this.holderName = c.holder.value;
-        this.lastHolderLease = c.holder.lease;
-        this.lastHolderSeenMono = this.opts.mono();
         this.reportOk();
         await this.readGrant();
       } else {
         this.grantRead = null;
         // Who signs is not known any more (nobody may, for all this host can tell)
         this.holderName = null;
-        this.lastHolderLease = null;
         this.reportError(`cannot campaign for ${election.key}: ${c.error.message}`);
       }
       return;
@@ -211,24 +202,21 @@ export class SignerLease {
   /**
    * Could the key we just won have been freed before its holder's allowance ran out? Yes unless
    * every etcd member has the lease fixes (asked now: a member that cannot be asked may be the
-   * stuck old leader of etcd #15247) and the last holder this host saw has no live lease any more
-   * (a key deleted by hand while its holder's lease lives on frees it early too). That holder must
-   * have been seen in the round just before the win: a host that saw none (its daemon just started,
-   * or etcd did not answer since) or saw it long ago (its daemon stalled) cannot tell whose lease
-   * to check, as another host may have won and had its key deleted meanwhile.
+   * stuck old leader of etcd #15247) and the lease the key was created under before ours (read in
+   * the winning txn: election.ts holderLeaseKey) is gone (a key deleted by hand while its holder's
+   * lease lives on frees it early too). Not known (no record, or the win read back after a lost
+   * answer): the full wait. What this host saw on its own rounds is no proof: its daemon may have
+   * stalled, or etcd gone unanswered, while another host won and had its key deleted.
    */
-  private async earlyEnd(confirmedAtMs: number, ttlS: number): Promise<LeaseSafety> {
+  private async earlyEnd(previousLease: string | null): Promise<LeaseSafety> {
     const { election } = this.opts;
     const versions = await election.memberVersions();
     const safety = leaseSafety(versions.ok ? versions.value : null);
     if (safety.earlyEndPossible) return safety;
-    if (this.lastHolderLease === null) return { earlyEndPossible: true, why: "this host did not see who held the key before it (none seen, or etcd did not answer since)" };
-    if (confirmedAtMs - this.lastHolderSeenMono > 2 * renewIntervalMs(ttlS)) {
-      return { earlyEndPossible: true, why: `the previous holder was seen ${((confirmedAtMs - this.lastHolderSeenMono) / 1000).toFixed(1)} s before the win: another may have held the key since` };
-    }
-    const alive = await election.leaseAlive(this.lastHolderLease);
-    if (!alive.ok) return { earlyEndPossible: true, why: `the previous holder's lease ${this.lastHolderLease} could not be read (${alive.error.message})` };
-    if (alive.value) return { earlyEndPossible: true, why: `the previous holder's lease ${this.lastHolderLease} is still alive: its key was deleted, not expired` };
+    if (previousLease === null) return { earlyEndPossible: true, why: "the lease that held the key before is not known (no record of it in etcd)" };
+    const alive = await election.leaseAlive(previousLease);
+    if (!alive.ok) return { earlyEndPossible: true, why: `the previous holder's lease ${previousLease} could not be read (${alive.error.message})` };
+    if (alive.value) return { earlyEndPossible: true, why: `the previous holder's lease ${previousLease} is still alive: its key was deleted, not expired` };
     return safety;
   }
 

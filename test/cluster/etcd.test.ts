@@ -218,4 +218,21 @@ describe("election on the real cluster", () => {
     },
     15_000,
   );
+
+  it("the winning txn reads whose lease created the key before (review h23): none at first, then the previous holder's, even after a key deleted by hand", async () => {
+    const p = prefix("holder-lease");
+    const etcd = client();
+    const a = createElection({ etcd, prefix: p, candidate: "host-a", ttlS: MIN_TTL_S });
+    const b = createElection({ etcd, prefix: p, candidate: "host-b", ttlS: MIN_TTL_S });
+    const first = await a.campaign();
+    expect(first).toMatchObject({ kind: "won", previousLease: null });
+    // An operator deletes the key; host-a's lease lives on
+    expect((await etcd.deleteRange(`${p}/signer`)).ok).toBe(true);
+    const second = await b.campaign();
+    expect(second).toMatchObject({ kind: "won", previousLease: first.kind === "won" ? first.lease : "?" });
+    expect(await b.leaseAlive(first.kind === "won" ? first.lease : "0")).toMatchObject({ ok: true, value: true });
+    expect((await b.renew()).kind).toBe("renewed");
+    await a.resign();
+    await b.resign();
+  });
 });

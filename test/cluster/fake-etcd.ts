@@ -81,8 +81,11 @@ export function createFakeEtcd(startMs = 0): FakeEtcd {
     for (const k of [...kv.keys()]) if (inRange(k, o.deleteRange.key, o.deleteRange.prefix)) (kv.delete(k), deleted++);
     return { deleteRange: { deleted } };
   }
+  /** Inside a txn: every write of it shares one revision, as in etcd */
+  let txnRevision: number | null = null;
   function put(key: string, value: string, lease?: LeaseId): number {
-    revision++;
+    if (txnRevision === null) revision++;
+    else revision = txnRevision;
     const cur = kv.get(key);
     kv.set(key, {
       key,
@@ -136,8 +139,14 @@ export function createFakeEtcd(startMs = 0): FakeEtcd {
     txn: (cmp, success, failure) =>
       op("txn", () => {
         const succeeded = cmp.every(compare);
-        const responses = (succeeded ? success : failure).map(apply);
-        return ok({ succeeded, revision, responses });
+        const ops = succeeded ? success : failure;
+        txnRevision = ops.some((o) => !("range" in o)) ? revision + 1 : null;
+        try {
+          const responses = ops.map(apply);
+          return ok({ succeeded, revision, responses });
+        } finally {
+          txnRevision = null;
+        }
       }),
     watch: () => Promise.resolve({ ok: false, error: { kind: "rejected", message: "fake etcd: no watch" } }),
     versions: [...DEBIAN_ETCD_VERSIONS],

@@ -91,6 +91,34 @@ describe("takeover without a wait needs the previous holder's lease proven ended
   });
 });
 
+describe("what the taker knows of the previous holder comes from etcd, not from its own rounds", () => {
+  test("etcd down for everyone, then back: the predecessor's lease ran out meanwhile, so the taker signs at once", async () => {
+    const { etcd, clock } = world();
+    const a = host(etcd, clock, "host-a");
+    const b = host(etcd, clock, "host-b");
+    await a.step();
+    for (let i = 0; i < 6; i++) (etcd.advance(1_500), await a.step(), await b.step());
+    etcd.down = true;
+    for (let i = 0; i < 5; i++) (etcd.advance(1_500), await a.step(), await b.step()); // host-a's lease runs out
+    etcd.down = false;
+    await b.step();
+    expect(b.observe().holder).toBe("host-b");
+    expect(clusterBlock(b.observe(), clock.now())).toBeNull();
+  });
+
+  test("a daemon that just started, its predecessor's lease run out: signs at once; the first holder ever waits", async () => {
+    const { etcd, clock } = world();
+    const a = host(etcd, clock, "host-a");
+    await a.step();
+    expect(clusterBlock(a.observe(), clock.now())).not.toBeNull(); // nobody known before it: the full wait
+    etcd.advance(6_000); // host-a's daemon is gone; its lease runs out
+    const b = host(etcd, clock, "host-b");
+    await b.step();
+    expect(b.observe().holder).toBe("host-b");
+    expect(clusterBlock(b.observe(), clock.now())).toBeNull();
+  });
+});
+
 describe("a lease with less than a second left is alive (etcd reads it as TTL 0)", () => {
   test("key deleted by hand while its holder, cut off, still signs on its last keep-alive: the taker waits", async () => {
     const { etcd, clock } = world();
