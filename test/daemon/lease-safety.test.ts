@@ -142,6 +142,35 @@ describe("a lease with less than a second left is alive (etcd reads it as TTL 0)
   });
 });
 
+describe("hosts with different lease_ttl (review h23)", () => {
+  test("an etcd that can end a lease early: the taker waits out the previous holder's allowance, bought with ITS TTL", async () => {
+    const etcd = createFakeEtcd(1_000_000); // Debian's 3.4.23: leases can end early
+    const clock: Clock = { now: () => etcd.nowMs(), sleep: async () => {} };
+    const services = { showAll: async () => new Map(), start: async () => {}, stop: async () => {}, restart: async () => {}, kill: async () => {}, armFreeze: async () => {}, disarmFreeze: async () => {} } satisfies ServiceManager;
+    const mk = (name: string, ttlS: number) =>
+      new SignerLease({ election: createElection({ etcd, prefix: "/p", candidate: name, ttlS, now: () => etcd.nowMs() }), services: () => services, clock, mono: () => etcd.nowMs(), signer: () => 1, log: silentLog, prefix: "/p" });
+    const a = mk("host-a", 10);
+    const b = mk("host-b", 5);
+    await a.step();
+    for (let i = 0; i < 8; i++) (etcd.advance(1_500), await a.step(), await b.step()); // host-a signs
+    // A stuck old etcd leader revokes host-a's lease early (etcd #15247), right after its keep-alive
+    etcd.revoke([...etcd.leases.keys()][0]!);
+    etcd.advance(100);
+    await b.step();
+    expect(b.observe().holder).toBe("host-b");
+    // host-a is cut off from etcd (it cannot learn its lease is gone); host-b keeps its lease.
+    // Walk time forward: never may both hosts sign at once.
+    let bSigned = false;
+    for (let t = 0; t < 15_000; t += 100) {
+      expect([t, bothMaySign(a, b, clock.now())]).toEqual([t, false]);
+      bSigned ||= clusterBlock(b.observe(), clock.now()) === null;
+      etcd.advance(100);
+      if (t % 1_500 === 0) await b.step();
+    }
+    expect(bSigned).toBe(true);
+  });
+});
+
 describe("a failed re-arm does not stop the host signing for good", () => {
   test("the signer frozen after a failed arm and fenced by decide (no signer left): the next round lets the host sign again", async () => {
     const { etcd, clock } = world();
