@@ -18,12 +18,15 @@ export interface Holder {
   createRevision: number;
 }
 
+/** The lease the signer key was created under before, and the TTL etcd granted it (holderLeaseKey) */
+export type PreviousHolder = { lease: LeaseId; ttlS: number };
+
 export type Holding = { lease: LeaseId; ttlS: number; signUntilMs: number | null; createRevision: number };
 
 export type CampaignOutcome =
-  /** previousLease: the lease of whoever created the key before us, read in the winning txn (null:
-   *  not known: no record, or the win was read back after a lost answer) */
-  | { kind: "won"; lease: LeaseId; ttlS: number; signUntilMs: number | null; confirmedAtMs: number; previousLease: LeaseId | null }
+  /** previous: the lease (and its TTL) of whoever created the key before us, read in the winning
+   *  txn (null: not known: no record, or the win was read back after a lost answer) */
+  | { kind: "won"; lease: LeaseId; ttlS: number; signUntilMs: number | null; confirmedAtMs: number; previous: PreviousHolder | null }
   | { kind: "lost"; holder: Holder }
   | { kind: "error"; error: EtcdError };
 
@@ -87,13 +90,20 @@ export function signerKey(prefix: string): string {
 }
 
 /**
- * `<prefix>/holder-lease`: the lease under which the signer key was created last, written (with no
- * lease, so it outlives its holder) by the very txn that creates the key, after reading the one
- * before. So a winner learns exactly whose lease held the key before it, whoever that was and
- * however the key went (expired, or deleted by hand while that lease lives on).
+ * `<prefix>/holder-lease`: the lease under which the signer key was created last and its TTL
+ * ("<lease>/<ttl s>"), written (with no lease, so it outlives its holder) by the very txn that
+ * creates the key, after reading the one before. So a winner learns exactly whose lease held the
+ * key before it, whoever that was and however the key went (expired, or deleted by hand while that
+ * lease lives on), and how long an allowance that lease bought (hosts may differ in lease_ttl).
  */
 export function holderLeaseKey(prefix: string): string {
   return `${prefix.replace(/\/+$/, "")}/holder-lease`;
+}
+
+/** The record's value: "<lease>/<ttl s>"; anything else is no record. */
+export function parseHolderLease(value: string | undefined): PreviousHolder | null {
+  const m = /^(\d+)\/(\d+)$/.exec(value ?? "");
+  return m ? { lease: m[1]!, ttlS: Number(m[2]) } : null;
 }
 
 const toHolder = (kv: KeyValue): Holder => ({ value: kv.value, lease: kv.lease, createRevision: kv.createRevision });
@@ -109,7 +119,7 @@ export function createElection(options: ElectionOptions): Election {
 
   async function campaign(): Promise<CampaignOutcome> {
     if (state !== null) {
-      return { kind: "won", lease: state.lease, ttlS: state.ttlS, signUntilMs: state.signUntilMs, confirmedAtMs: now(), previousLease: null };
+      return { kind: "won", lease: state.lease, ttlS: state.ttlS, signUntilMs: state.signUntilMs, confirmedAtMs: now(), previous: null };
     }
     const sentAt = now();
     const grant = await etcd.leaseGrant(ttlS);
@@ -117,7 +127,7 @@ export function createElection(options: ElectionOptions): Election {
     const lease = grant.value;
     const txn = await etcd.txn(
       [{ key, target: "create_revision", equals: 0 }],
-      [{ range: { key: holderLease } }, { put: { key, value: candidate, lease: lease.id } }, { put: { key: holderLease, value: lease.id } }],
+      [{ range: { key: holderLease } }, { put: { key, value: candidate, lease: lease.id } }, { put: { key: holderLease, value: `${lease.id}/${lease.ttlS}` } }],
       [{ range: { key } }],
     );
     const confirmedAtMs = now();
@@ -128,12 +138,11 @@ export function createElection(options: ElectionOptions): Election {
       return { kind: "error", error: txn.error };
     }
     let createRevision = 0;
-    let previousLease: LeaseId | null = null;
+    let previous: PreviousHolder | null = null;
     if (txn.value.succeeded) {
       createRevision = txn.value.revision;
       const first = txn.value.responses[0];
-      const prev = first && "range" in first ? first.range.kvs[0]?.value : undefined;
-      previousLease = prev !== undefined && /^\d+$/.test(prev) ? prev : null;
+      previous = parseHolderLease(first && "range" in first ? first.range.kvs[0]?.value : undefined);
     } else {
       const first = txn.value.responses[0];
       const kv = first && "range" in first ? first.range.kvs[0] : undefined;
@@ -149,7 +158,7 @@ export function createElection(options: ElectionOptions): Election {
       createRevision = kv.createRevision;
     }
     state = { lease: lease.id, ttlS: lease.ttlS, signUntilMs: signUntilMs(sentAt, lease.ttlS, bounds), createRevision };
-    return { kind: "won", lease: lease.id, ttlS: lease.ttlS, signUntilMs: state.signUntilMs, confirmedAtMs, previousLease };
+    return { kind: "won", lease: lease.id, ttlS: lease.ttlS, signUntilMs: state.signUntilMs, confirmedAtMs, previous };
   }
 
   async function renewOnce(): Promise<RenewOutcome> {

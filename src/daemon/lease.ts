@@ -147,16 +147,19 @@ export class SignerLease {
       const c = await election.campaign();
       if (c.kind === "won") {
         const bounds = this.opts.bounds ?? DEFAULT_TIME_BOUNDS;
+        // The previous holder's allowance was bought with ITS lease's TTL (lease_ttl may differ
+        // between hosts); unknown: ours (README: the same lease_ttl on every host).
+        const theirTtlS = Math.max(c.ttlS, c.previous?.ttlS ?? 0);
         // The full wait first: observe() during the version read below must not allow signing yet.
-        this.takeoverSafeAtMono = takeoverSafeAtMs(c.confirmedAtMs, c.ttlS, bounds);
+        this.takeoverSafeAtMono = takeoverSafeAtMs(c.confirmedAtMs, theirTtlS, bounds);
         this.holderName = election.candidate;
         const h = election.holding();
         this.savedSafe = false;
         if (h !== null) this.save({ lease: h.lease, createRevision: h.createRevision, takeoverSafe: false });
         // Asked at the win, not remembered: a member that cannot be asked NOW may be the stuck old
         // leader that revoked the lease early.
-        const safety = await this.earlyEnd(c.previousLease);
-        this.takeoverSafeAtMono = takeoverSafeAtMs(c.confirmedAtMs, c.ttlS, bounds, safety.earlyEndPossible);
+        const safety = await this.earlyEnd(c.previous?.lease ?? null);
+        this.takeoverSafeAtMono = takeoverSafeAtMs(c.confirmedAtMs, theirTtlS, bounds, safety.earlyEndPossible);
         const waitS = Math.max(0, (this.takeoverSafeAtMono - this.opts.mono()) / 1000).toFixed(1);
         log.info(
           safety.earlyEndPossible

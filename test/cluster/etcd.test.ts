@@ -225,11 +225,11 @@ describe("election on the real cluster", () => {
     const a = createElection({ etcd, prefix: p, candidate: "host-a", ttlS: MIN_TTL_S });
     const b = createElection({ etcd, prefix: p, candidate: "host-b", ttlS: MIN_TTL_S });
     const first = await a.campaign();
-    expect(first).toMatchObject({ kind: "won", previousLease: null });
+    expect(first).toMatchObject({ kind: "won", previous: null });
     // An operator deletes the key; host-a's lease lives on
     expect((await etcd.deleteRange(`${p}/signer`)).ok).toBe(true);
     const second = await b.campaign();
-    expect(second).toMatchObject({ kind: "won", previousLease: first.kind === "won" ? first.lease : "?" });
+    expect(second).toMatchObject({ kind: "won", previous: { lease: first.kind === "won" ? first.lease : "?", ttlS: MIN_TTL_S } });
     expect(await b.leaseAlive(first.kind === "won" ? first.lease : "0")).toMatchObject({ ok: true, value: true });
     expect((await b.renew()).kind).toBe("renewed");
     await a.resign();
