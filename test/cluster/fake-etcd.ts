@@ -140,6 +140,15 @@ export function createFakeEtcd(startMs = 0): FakeEtcd {
       op("txn", () => {
         const succeeded = cmp.every(compare);
         const ops = succeeded ? success : failure;
+        // The product's invariant, checked wherever the fake runs: whatever creates the signer key
+        // records its lease beside it in the same txn (election.ts holderLeaseKey), or a later winner
+        // cannot tell whether that lease still lives (a key deleted by hand) and may skip its wait.
+        for (const o of [...success, ...failure]) {
+          if (!("put" in o) || !o.put.key.endsWith("/signer")) continue;
+          const branch = success.includes(o) ? success : failure;
+          const record = `${o.put.key.slice(0, -"/signer".length)}/holder-lease`;
+          if (!branch.some((x) => "put" in x && x.put.key === record)) throw new Error(`fake etcd: a txn puts ${o.put.key} without ${record} (election.ts holderLeaseKey)`);
+        }
         txnRevision = ops.some((o) => !("range" in o)) ? revision + 1 : null;
         try {
           const responses = ops.map(apply);
