@@ -203,13 +203,9 @@ describe("a failed re-arm does not stop the host signing for good", () => {
 });
 
 describe("known, not fixed (review h23)", () => {
-  // act.ts arms a promoted signer's switch at leaseAtMs, a wall-clock instant decide derived from the
-  // lease at the OBSERVATION; systemctl.ts turns it into a monotonic --on-active delay against the wall
-  // clock at ARM time. A wall-clock step back of S between the two (NTP/timesyncd stepping during a
-  // tick) arms the switch S too late. The lease shell's next round (≤ TTL/3) moves it back to the
-  // right instant, so it needs the daemon to die in that round too; then the signer outlives its
-  // allowance by S while another host takes over. Fix: carry the deadline as monotonic ms to the arm.
-  test.todo("a wall-clock step back between observation and the promotion's arm does not delay the signer's switch");
+  // (Fixed: a wall-clock step back between the observation and a promotion's arm; act.ts reads the
+  // lease's deadline again right before arming. Left: a step inside systemctl.ts's armFreeze, between
+  // its disarm and its arm, milliseconds wide.)
   // A lease revoked by hand (etcdctl lease revoke) cannot be told from one that ran its TTL out: on a
   // fixed etcd the taker skips the wait while the holder signs until its next keep-alive round
   // (≤ TTL/3 + a tick). Documented in the README's bounds; h22's hand-over revokes only after fencing.
