@@ -217,6 +217,20 @@ describe("gateway client with a fake fetch", () => {
     expect(listBody).toEqual({ linearizable: true });
   });
 
+  test("an endpoint of another etcd cluster (a wrong address in the list) is never taken for this one (review h23)", async () => {
+    // A answers first (cluster 1); when A fails, B answers, but B is a member of another cluster:
+    // there the signer key is absent and a campaign would win, beside the holder in cluster 1.
+    let aDown = false;
+    const grant = (cluster: string) => json({ header: { cluster_id: cluster, member_id: "1", revision: "7" }, ID: "7587888888888888888", TTL: "5" });
+    const f = fakeFetch((url) => (url.startsWith(A) ? (aDown ? refused() : grant("111")) : grant("222")));
+    const etcd = createGatewayClient({ endpoints: [A, B], fetch: f });
+    expect((await etcd.leaseGrant(5)).ok).toBe(true);
+    aDown = true;
+    const r = await etcd.leaseGrant(5);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error.message).toContain("another etcd cluster");
+  });
+
   test("prefixEnd: the last byte below 0xff plus one", () => {
     expect([...prefixEnd(new TextEncoder().encode("/a/"))]).toEqual([..."/a0"].map((c) => c.charCodeAt(0)));
     expect([...prefixEnd(new Uint8Array([0x61, 0xff]))]).toEqual([0x62]);
