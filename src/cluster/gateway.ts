@@ -88,6 +88,9 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
   const doFetch = options.fetch ?? fetch;
   const now = options.now ?? (() => performance.now());
   let preferred = 0;
+  /** The etcd cluster id of the first answer: an endpoint of another cluster (a wrong address in the
+   *  list) would hold another signer key, which a campaign could win beside the real holder. */
+  let clusterId: string | null = null;
 
   /** One POST to one endpoint, body read included, within `timeoutMs`. */
   async function attempt(endpoint: string, path: string, body: unknown, timeoutMs: number, signal?: AbortSignal, method: "POST" | "GET" = "POST"): Promise<Attempt> {
@@ -142,8 +145,15 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
       if (remaining < MIN_ATTEMPT_MS || opts?.signal?.aborted) break;
       const result = await attempt(endpoint, path, body, Math.min(attemptTimeoutMs, remaining), opts?.signal);
       if (result.ok) {
+        const cid = clusterIdOf(result.json);
+        if (cid !== null && clusterId !== null && cid !== clusterId) {
+          failures.push(`${endpoint}: belongs to another etcd cluster (${cid}, not ${clusterId}); check the endpoints`);
+          preferred = (index + 1) % endpoints.length;
+          continue;
+        }
         const parsed = schema.safeParse(result.json);
         if (parsed.success) {
+          clusterId ??= cid;
           preferred = index;
           return { ok: true, value: parsed.data, endpoint };
         }
@@ -424,6 +434,13 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
   }
 
   return client;
+}
+
+/** header.cluster_id of an answer (a decimal string in the JSON gateway), or null when absent. */
+function clusterIdOf(json: unknown): string | null {
+  const header = isObject(json) ? json.header : undefined;
+  const id = isObject(header) ? header.cluster_id : undefined;
+  return typeof id === "string" || typeof id === "number" ? String(id) : null;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
