@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { takeoverSafeAtMs } from "../../src/cluster/deadline.ts";
 import { createElection } from "../../src/cluster/election.ts";
-import { SignerLease } from "../../src/daemon/lease.ts";
+import { SignerLease, type LeaseStore } from "../../src/daemon/lease.ts";
 import { silentLog } from "../../src/lab/harness.ts";
 import type { Clock, ServiceManager } from "../../src/ports.ts";
 import { clusterBlock } from "../../src/master/cluster.ts";
@@ -168,6 +168,36 @@ describe("hosts with different lease_ttl (review h23)", () => {
       if (t % 1_500 === 0) await b.step();
     }
     expect(bSigned).toBe(true);
+  });
+});
+
+describe("a daemon restarted during its takeover wait (review h23)", () => {
+  test("waits anew for the previous holder's allowance, bought with that holder's (longer) TTL", async () => {
+    const etcd = createFakeEtcd(1_000_000); // leases can end early: the wait applies
+    const clock: Clock = { now: () => etcd.nowMs(), sleep: async () => {} };
+    const services = { showAll: async () => new Map(), start: async () => {}, stop: async () => {}, restart: async () => {}, kill: async () => {}, armFreeze: async () => {}, disarmFreeze: async () => {} } satisfies ServiceManager;
+    let saved: Parameters<LeaseStore["save"]>[0] = null;
+    const store: LeaseStore = { load: () => saved, save: (x) => void (saved = x) };
+    const mk = (name: string, ttlS: number) =>
+      new SignerLease({ election: createElection({ etcd, prefix: "/p", candidate: name, ttlS, now: () => etcd.nowMs() }), services: () => services, clock, mono: () => etcd.nowMs(), signer: () => 1, log: silentLog, prefix: "/p", store: name === "host-b" ? store : null });
+    const a = mk("host-a", 10);
+    const b = mk("host-b", 5);
+    await a.step();
+    for (let i = 0; i < 8; i++) (etcd.advance(1_500), await a.step(), await b.step());
+    etcd.revoke([...etcd.leases.keys()][0]!); // host-a's lease ended early; host-a, cut off, signs on
+    etcd.advance(100);
+    await b.step();
+    expect(b.observe().holder).toBe("host-b");
+    // host-b's daemon restarts 1 s into its wait and takes its lease up again
+    etcd.advance(1_000);
+    const b2 = mk("host-b", 5);
+    await b2.step();
+    expect(b2.observe().holder).toBe("host-b");
+    for (let t = 0; t < 15_000; t += 100) {
+      expect([t, bothMaySign(a, b2, clock.now())]).toEqual([t, false]);
+      etcd.advance(100);
+      if (t % 1_500 === 0) await b2.step();
+    }
   });
 });
 
