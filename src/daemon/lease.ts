@@ -25,6 +25,9 @@ export const savedLeaseSchema = z.strictObject({
   createRevision: z.number().int().positive(),
   /** The takeover wait of the win was over: a resumed holder need not wait again */
   takeoverSafe: z.boolean(),
+  /** The TTL whose allowance the takeover wait counts (the previous holder's, if longer): a
+   *  daemon resuming during the wait waits anew with it */
+  waitTtlS: z.number().positive().optional(),
   /** The kernel's boot id when saved: only a daemon of the same boot takes the lease up (a copied
    *  state dir, a cloned VM or a reboot, which outlasts any lease anyway, campaign afresh) */
   bootId: z.string(),
@@ -155,7 +158,7 @@ export class SignerLease {
         this.holderName = election.candidate;
         const h = election.holding();
         this.savedSafe = false;
-        if (h !== null) this.save({ lease: h.lease, createRevision: h.createRevision, takeoverSafe: false });
+        if (h !== null) this.save({ lease: h.lease, createRevision: h.createRevision, takeoverSafe: false, waitTtlS: theirTtlS });
         // Asked at the win, not remembered: a member that cannot be asked NOW may be the stuck old
         // leader that revoked the lease early.
         const safety = await this.earlyEnd(c.previous?.lease ?? null);
@@ -240,7 +243,8 @@ export class SignerLease {
       return false;
     }
     // The key was ours all along; if the previous daemon's takeover wait was not over, wait anew.
-    this.takeoverSafeAtMono = saved.takeoverSafe ? null : takeoverSafeAtMs(this.opts.mono(), r.ttlS, this.opts.bounds ?? DEFAULT_TIME_BOUNDS);
+    const waitTtlS = Math.max(r.ttlS, saved.waitTtlS ?? 0);
+    this.takeoverSafeAtMono = saved.takeoverSafe ? null : takeoverSafeAtMs(this.opts.mono(), waitTtlS, this.opts.bounds ?? DEFAULT_TIME_BOUNDS);
     this.savedSafe = saved.takeoverSafe;
     this.holderName = election.candidate;
     log.info(`cluster: this host still holds ${election.key} (lease ${saved.lease}, taken up from the previous daemon)`);
