@@ -6,6 +6,7 @@ import type { ResolvedConfig } from "../config/types.ts";
 import { clusterBlock } from "../master/cluster.ts";
 import type { TickReport } from "../master/loop.ts";
 import { epochClock } from "../master/schedule.ts";
+import type { RegistryRound } from "../master/registry.ts";
 import { emptySlotLedger, foldSlotOutcomes, SLOT_OUTCOME_GRACE_MS, type SettledSlot, type SlotLedger } from "../master/slot-outcomes.ts";
 
 export type { SettledSlot };
@@ -26,7 +27,13 @@ export type AlertKind =
   /** A rolling upgrade started, finished, or stopped and rolled back (told by `jorm-master upgrade`) */
   | "upgrade"
   /** Cluster mode: this host started or stopped signing (the etcd signer lease) */
-  | "cluster_lease";
+  | "cluster_lease"
+  /** Cluster mode: the signer key names another host than at the last read (host A → host B) */
+  | "cluster_signer"
+  /** Cluster mode: another host's registry entry disappeared (its daemon stopped, died or lost etcd) */
+  | "cluster_host_gone"
+  /** Cluster mode: a host whose entry had disappeared publishes again */
+  | "cluster_host_back";
 
 export interface AlertEvent {
   kind: AlertKind;
@@ -193,4 +200,70 @@ export class AlertWatcher {
  *  a failed one needs someone, a successful one is news. */
 export function reportAlert(r: { kind: "upgrade"; ok: boolean; title: string; text: string }, atMs: number): AlertEvent {
   return { kind: r.kind, severity: r.ok ? "info" : "critical", key: `${r.kind}:${atMs}`, title: r.title, text: r.text, atMs };
+}
+
+/** What the registry alerts remember between reads of the host registry. */
+export interface RegistryAlertMemory {
+  /** The last host named by the signer key (kept across a spell without one); undefined: never read */
+  signer?: string | null;
+  /** Hosts with an entry at the last read; null: not read yet */
+  hosts: string[] | null;
+  /** Hosts whose entry went and has not come back */
+  gone?: string[];
+}
+
+export const emptyRegistryAlertMemory = (): RegistryAlertMemory => ({ hosts: null });
+
+/**
+ * Cluster mode: what a read of the host registry (master/registry.ts) is worth telling. Pure. The
+ * signing host changing is told with both names, even across a spell without a signer (A, nobody,
+ * B is "A → B"); another host's entry disappearing is told (its daemon stopped, or it lost etcd for
+ * a member-lease TTL), and its return. The first read only sets the baseline.
+ */
+export function registryAlertEvents(r: RegistryRound, prev: RegistryAlertMemory): { events: AlertEvent[]; memory: RegistryAlertMemory } {
+  const events: AlertEvent[] = [];
+  const push = (e: Omit<AlertEvent, "atMs">) => events.push({ ...e, atMs: r.atMs });
+  const now = r.read.signer?.host ?? null;
+  const last = prev.signer;
+  if (now !== null && last !== undefined && last !== null && now !== last) {
+    const text = now === r.self ? "this host holds the etcd signer lease now" : `${now} holds the etcd signer lease now`;
+    push({ kind: "cluster_signer", severity: "warning", key: `cluster_signer:${last}:${now}:${r.read.signer!.createRevision}`, title: `signing host changed: ${last} → ${now}`, text });
+  } else if (now !== null && last === null) {
+    // This daemon has seen nobody sign since it started: the first signing host is news too.
+    push({ kind: "cluster_signer", severity: "info", key: `cluster_signer:-:${now}:${r.read.signer!.createRevision}`, title: `signing host: ${now}`, text: `${now} holds the etcd signer lease (no host did since this daemon started)` });
+  }
+  const hosts = r.read.entries.map((e) => e.host);
+  if (prev.hosts !== null) {
+    const before = new Set(prev.hosts);
+    const nowSet = new Set(hosts);
+    for (const h of prev.hosts) {
+      if (h === r.self || nowSet.has(h)) continue;
+      push({
+        kind: "cluster_host_gone",
+        severity: "warning",
+        key: `cluster_host_gone:${h}:${r.atMs}`,
+        title: `host ${h} left the cluster registry`,
+        text: `${h}'s entry is gone: its daemon stopped, died, or has not reached etcd for a member-lease TTL${h === now ? `; it still holds the signer key` : ""}`,
+      });
+    }
+    for (const h of hosts) {
+      if (h === r.self || before.has(h) || !prev.gone?.includes(h)) continue;
+      push({ kind: "cluster_host_back", severity: "info", key: `cluster_host_back:${h}:${r.atMs}`, title: `host ${h} is back in the cluster registry`, text: `${h} publishes its entry again` });
+    }
+  }
+  const gone = new Set(prev.gone ?? []);
+  if (prev.hosts !== null) for (const h of prev.hosts) if (!hosts.includes(h) && h !== r.self) gone.add(h);
+  for (const h of hosts) gone.delete(h);
+  return { events, memory: { signer: now ?? (last === undefined ? null : last), hosts, gone: [...gone] } };
+}
+
+/** Stateful shell over registryAlertEvents: folds each registry read in and hands what it finds to `notify`. */
+export class RegistryAlertWatcher {
+  private memory = emptyRegistryAlertMemory();
+  constructor(private readonly notify: (e: AlertEvent) => void) {}
+  onRound(r: RegistryRound): void {
+    const { events, memory } = registryAlertEvents(r, this.memory);
+    this.memory = memory;
+    for (const e of events) this.notify(e);
+  }
 }

@@ -6,11 +6,14 @@ import type { ResolvedConfig } from "../config/types.ts";
 import { ConfigError } from "../errors.ts";
 import type { TickReport } from "../master/loop.ts";
 import { realClock, type Clock } from "../ports.ts";
-import { AlertWatcher, type AlertEvent } from "./events.ts";
+import type { RegistryRound } from "../master/registry.ts";
+import { AlertWatcher, RegistryAlertWatcher, type AlertEvent } from "./events.ts";
 import { createNotifier, loadChannels, type AlertCount, type AlertLog, type Notifier } from "./notifier.ts";
 
 export interface Alerts {
   onTick(r: TickReport, config: ResolvedConfig): void;
+  /** Cluster mode: a read of the host registry (signing host changes, hosts gone and back) */
+  onRegistry(r: RegistryRound): void;
   notify(e: AlertEvent): void;
   /** The daemon is supervising (after its first observation) */
   started(summary: string): void;
@@ -35,6 +38,7 @@ export function createAlerts(config: ResolvedConfig, log: AlertLog, opts: { cloc
   }
   const notify = (e: AlertEvent) => notifier?.notify(e);
   const watcher = new AlertWatcher(notify);
+  const registry = new RegistryAlertWatcher(notify);
   return {
     onTick(r, c) {
       if (!notifier) return;
@@ -42,6 +46,14 @@ export function createAlerts(config: ResolvedConfig, log: AlertLog, opts: { cloc
         watcher.onTick(r, c);
       } catch (e) {
         // A bug here must cost an alert, never a tick of supervision.
+        log.warn(`alerts: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    },
+    onRegistry(r) {
+      if (!notifier) return;
+      try {
+        registry.onRound(r);
+      } catch (e) {
         log.warn(`alerts: ${e instanceof Error ? e.message : String(e)}`);
       }
     },

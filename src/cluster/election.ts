@@ -8,8 +8,9 @@
 // where it was, so the holder stops signing when it passes, and any proof that the lease is gone
 // drops the right at once.
 
+import { z } from "zod";
 import { extendSignUntil, maySign, signUntilMs, type TimeBounds, DEFAULT_TIME_BOUNDS } from "./deadline.ts";
-import type { Etcd, EtcdError, EtcdResult, KeyValue, LeaseId, MemberVersion } from "./etcd.ts";
+import type { Etcd, EtcdError, EtcdResult, KeyValue, LeaseId, MemberVersion, TxnOpResult } from "./etcd.ts";
 
 export interface Holder {
   /** The holder's candidate name (its host identity) */
@@ -23,11 +24,64 @@ export type PreviousHolder = { lease: LeaseId; ttlS: number };
 
 export type Holding = { lease: LeaseId; ttlS: number; signUntilMs: number | null; createRevision: number };
 
+// --- Planned hand-over between hosts (switchover --host) ------------------------------------------
+// The signing host, its runners proven key-less, deletes the signer key and writes
+// `<prefix>/handover` in ONE txn that checks the key is still bound to its lease. The record lives
+// under a lease of its own (HANDOVER_GRACE_S, never kept alive), so it ends by itself: a record
+// exists only for the grace after the hand-over that wrote it, and the winner's txn deletes it.
+// While it exists, the campaign txn of every host but the one it names fails (it compares the
+// record's absence), so the named host wins; that host, and only while the record it read is
+// unchanged (compared by value), skips the takeover wait: the old holder proved itself fenced.
+
+/** How long the hand-over record lives (its own lease): other hosts hold off campaigning meanwhile. */
+export const HANDOVER_GRACE_S = 4;
+
+export const handoverRecordSchema = z.strictObject({
+  from: z.string().min(1),
+  to: z.string().min(1),
+  /** The lease the signer key was bound to until the hand-over (revoked right after it) */
+  lease: z.string().regex(/^\d+$/),
+  /** The signer key's create revision under that lease: the term handed over */
+  createRevision: z.number().int().positive(),
+  /** When the old holder's runners were proven key-less (its wall clock; for reports only) */
+  fencedAtMs: z.number(),
+});
+export type HandoverRecord = z.infer<typeof handoverRecordSchema>;
+
+export function handoverKey(prefix: string): string {
+  return `${prefix.replace(/\/+$/, "")}/handover`;
+}
+
+/** A record as read from etcd: honoured only when it parses and is bound to a lease (so it expires). */
+export function parseHandover(kv: KeyValue | undefined): HandoverRecord | null {
+  if (kv === undefined || kv.lease === "0") return null;
+  try {
+    const r = handoverRecordSchema.safeParse(JSON.parse(kv.value));
+    return r.success ? r.data : null;
+  } catch {
+    return null;
+  }
+}
+
+export type HandOverOutcome =
+  /** The key is deleted and the record written (one txn): this host no longer holds anything */
+  | { kind: "handed-over"; record: HandoverRecord; revision: number }
+  /** Nothing was changed (the record's lease could not be granted): still holding, as before */
+  | { kind: "not-started"; error: EtcdError }
+  /** The key was not ours any more: holding nothing (as a renewal that found it gone) */
+  | { kind: "lost"; reason: string }
+  /** The txn's answer was lost: holding nothing; the old lease was revoked (so the key is gone either way) */
+  | { kind: "unknown"; error: EtcdError; revoked: boolean }
+  | { kind: "not-holding" };
+
 export type CampaignOutcome =
   /** previous: the lease (and its TTL) of whoever created the key before us, read in the winning
-   *  txn (null: not known: no record, or the win was read back after a lost answer) */
-  | { kind: "won"; lease: LeaseId; ttlS: number; signUntilMs: number | null; confirmedAtMs: number; previous: PreviousHolder | null }
+   *  txn (null: not known: no record, or the win was read back after a lost answer); handover: won
+   *  on the record naming this host (the old holder proved itself fenced) */
+  | { kind: "won"; lease: LeaseId; ttlS: number; signUntilMs: number | null; confirmedAtMs: number; previous: PreviousHolder | null; handover?: HandoverRecord }
   | { kind: "lost"; holder: Holder }
+  /** No holder, but a hand-over record names another host: hold off until it ends */
+  | { kind: "held-off"; record: HandoverRecord }
   | { kind: "error"; error: EtcdError };
 
 export type RenewOutcome =
@@ -75,6 +129,14 @@ export interface Election {
   grantHandout(epoch: number): Promise<EtcdResult<null>>;
   /** The epochs granted under the lease that holds the signer key now (one range read; none: []) */
   handoutGrants(): Promise<EtcdResult<number[]>>;
+  /**
+   * The planned hand-over to host `to` (its runners proven key-less by the caller at `fencedAtMs`):
+   * one txn, only while the signer key is still bound to our lease, deletes it and writes the record.
+   * Local state is dropped before the txn is sent (no signing from here on, whatever it answers).
+   */
+  handOver(to: string, fencedAtMs: number, graceS?: number): Promise<HandOverOutcome>;
+  /** The hand-over record now, if one is honoured (parses, bound to a lease); null: none */
+  handoverRecord(): Promise<EtcdResult<HandoverRecord | null>>;
   /** The etcd members and their versions: whether a lease can end early (deadline.ts leaseSafety) */
   memberVersions(): Promise<EtcdResult<MemberVersion[]>>;
   /** Is this lease still alive in etcd (it exists: time to live ≥ 0, which etcd truncates to whole seconds)? */
@@ -117,6 +179,9 @@ export function createElection(options: ElectionOptions): Election {
   let state: Holding | null = null;
   let renewing: Promise<RenewOutcome> | null = null;
 
+  const hkey = handoverKey(options.prefix);
+  const kvOf = (r: TxnOpResult | undefined): KeyValue | undefined => (r && "range" in r ? r.range.kvs[0] : undefined);
+
   async function campaign(): Promise<CampaignOutcome> {
     if (state !== null) {
       return { kind: "won", lease: state.lease, ttlS: state.ttlS, signUntilMs: state.signUntilMs, confirmedAtMs: now(), previous: null };
@@ -125,12 +190,16 @@ export function createElection(options: ElectionOptions): Election {
     const grant = await etcd.leaseGrant(ttlS);
     if (!grant.ok) return { kind: "error", error: grant.error };
     const lease = grant.value;
+    // Create-if-absent, and only while no hand-over record stands (it names who goes first).
     const txn = await etcd.txn(
-      [{ key, target: "create_revision", equals: 0 }],
+      [
+        { key, target: "create_revision", equals: 0 },
+        { key: hkey, target: "create_revision", equals: 0 },
+      ],
       [{ range: { key: holderLease } }, { put: { key, value: candidate, lease: lease.id } }, { put: { key: holderLease, value: `${lease.id}/${lease.ttlS}` } }],
-      [{ range: { key } }],
+      [{ range: { key } }, { range: { key: hkey } }],
     );
-    const confirmedAtMs = now();
+    let confirmedAtMs = now();
     if (!txn.ok) {
       // The txn may have committed with its answer lost: revoking our lease deletes the key if so
       // (and if the revoke fails too, the lease ends after its TTL and nobody signs meanwhile).
@@ -139,26 +208,105 @@ export function createElection(options: ElectionOptions): Election {
     }
     let createRevision = 0;
     let previous: PreviousHolder | null = null;
+    let handover: HandoverRecord | undefined;
     if (txn.value.succeeded) {
       createRevision = txn.value.revision;
       const first = txn.value.responses[0];
       previous = parseHolderLease(first && "range" in first ? first.range.kvs[0]?.value : undefined);
     } else {
-      const first = txn.value.responses[0];
-      const kv = first && "range" in first ? first.range.kvs[0] : undefined;
-      if (kv === undefined) {
-        await etcd.leaseRevoke(lease.id);
-        return { kind: "error", error: { kind: "invalid-response", message: `txn on ${key}: compare failed but the key is absent` } };
+      const kv = kvOf(txn.value.responses[0]);
+      const hkv = kvOf(txn.value.responses[1]);
+      if (kv === undefined && hkv !== undefined) {
+        // No holder, a hand-over record stands: ours to take (skipping the wait) if it names us; a
+        // record that is no record (unbound, unreadable) is taken over as stale, with the full wait.
+        const record = parseHandover(hkv);
+        if (record !== null && record.to !== candidate) {
+          await etcd.leaseRevoke(lease.id);
+          return { kind: "held-off", record };
+        }
+        const took = await takeOnRecord(lease.id, lease.ttlS, hkv.value);
+        confirmedAtMs = now();
+        if (took.kind !== "taken") return took;
+        createRevision = took.createRevision;
+        handover = record ?? undefined;
+      } else {
+        if (kv === undefined) {
+          await etcd.leaseRevoke(lease.id);
+          return { kind: "error", error: { kind: "invalid-response", message: `txn on ${key}: compare failed but the key is absent` } };
+        }
+        // Our own lease on the key: an earlier attempt of this same txn committed (a retried call)
+        if (kv.lease !== lease.id) {
+          await etcd.leaseRevoke(lease.id);
+          return { kind: "lost", holder: toHolder(kv) };
+        }
+        createRevision = kv.createRevision;
       }
-      // Our own lease on the key: an earlier attempt of this same txn committed (a retried call)
-      if (kv.lease !== lease.id) {
-        await etcd.leaseRevoke(lease.id);
-        return { kind: "lost", holder: toHolder(kv) };
-      }
-      createRevision = kv.createRevision;
     }
     state = { lease: lease.id, ttlS: lease.ttlS, signUntilMs: signUntilMs(sentAt, lease.ttlS, bounds), createRevision };
-    return { kind: "won", lease: lease.id, ttlS: lease.ttlS, signUntilMs: state.signUntilMs, confirmedAtMs, previous };
+    return { kind: "won", lease: lease.id, ttlS: lease.ttlS, signUntilMs: state.signUntilMs, confirmedAtMs, previous, ...(handover ? { handover } : {}) };
+  }
+
+  /** The key on the strength of the record read (compared by value, so only that very record counts); the record is consumed. */
+  async function takeOnRecord(leaseId: LeaseId, leaseTtlS: number, recordText: string): Promise<{ kind: "taken"; createRevision: number } | CampaignOutcome> {
+    const txn = await etcd.txn(
+      [
+        { key, target: "create_revision", equals: 0 },
+        { key: hkey, target: "value", equals: recordText },
+      ],
+      // The holder record too (holderLeaseKey): whatever creates the signer key says under which lease.
+      [{ put: { key, value: candidate, lease: leaseId } }, { put: { key: holderLease, value: `${leaseId}/${leaseTtlS}` } }, { deleteRange: { key: hkey } }],
+      [{ range: { key } }],
+    );
+    if (!txn.ok) {
+      await etcd.leaseRevoke(leaseId);
+      return { kind: "error", error: txn.error };
+    }
+    if (txn.value.succeeded) return { kind: "taken", createRevision: txn.value.revision };
+    const kv = kvOf(txn.value.responses[0]);
+    await etcd.leaseRevoke(leaseId);
+    if (kv !== undefined) return { kind: "lost", holder: toHolder(kv) };
+    // The record changed or ended between the two txns: the next round looks again.
+    return { kind: "error", error: { kind: "rejected", message: `${hkey} changed while taking it up; campaigning again next round` } };
+  }
+
+  async function handOver(to: string, fencedAtMs: number, graceS = HANDOVER_GRACE_S): Promise<HandOverOutcome> {
+    const held = state;
+    if (held === null) return { kind: "not-holding" };
+    // The record's own lease first: failing here changes nothing, and the host signs on.
+    const grant = await etcd.leaseGrant(graceS);
+    if (!grant.ok) return { kind: "not-started", error: grant.error };
+    // A renewal meanwhile replaces the state object (same lease, later deadline): only another
+    // lease or none counts as a change.
+    const now0 = state as Holding | null;
+    if (now0 === null || now0.lease !== held.lease || now0.createRevision !== held.createRevision) {
+      await etcd.leaseRevoke(grant.value.id);
+      return now0 === null ? { kind: "not-holding" } : { kind: "not-started", error: { kind: "rejected", message: "the lease changed meanwhile" } };
+    }
+    const record: HandoverRecord = { from: candidate, to, lease: held.lease, createRevision: held.createRevision, fencedAtMs };
+    // From here on this host holds nothing, whatever the txn answers.
+    state = null;
+    const txn = await etcd.txn(
+      [
+        { key, target: "lease", equals: held.lease },
+        { key, target: "create_revision", equals: held.createRevision },
+      ],
+      [{ deleteRange: { key } }, { put: { key: hkey, value: JSON.stringify(record), lease: grant.value.id } }],
+      [{ range: { key } }],
+    );
+    if (!txn.ok) {
+      // Committed or not, nobody knows: ending our lease ends the key if it still stands (a takeover
+      // with the full wait then), and a record that was written still names the target.
+      const revoked = await etcd.leaseRevoke(held.lease);
+      return { kind: "unknown", error: txn.error, revoked: revoked.ok };
+    }
+    if (!txn.value.succeeded) {
+      await etcd.leaseRevoke(grant.value.id);
+      const kv = kvOf(txn.value.responses[0]);
+      return { kind: "lost", reason: kv === undefined ? `${key} is gone` : `${key} is held by ${JSON.stringify(kv.value)} under lease ${kv.lease}, not ours (${held.lease})` };
+    }
+    // The old lease binds nothing we need now (its boundary grants end with it).
+    await etcd.leaseRevoke(held.lease);
+    return { kind: "handed-over", record, revision: txn.value.revision };
   }
 
   async function renewOnce(): Promise<RenewOutcome> {
@@ -261,6 +409,12 @@ export function createElection(options: ElectionOptions): Election {
       return { ok: true, endpoint: read.endpoint, value: epochs };
     },
     maySign: (nowMs = now()) => state !== null && maySign(state.signUntilMs, nowMs),
+    handOver,
+    async handoverRecord() {
+      const read = await etcd.range(hkey);
+      if (!read.ok) return read;
+      return { ok: true, endpoint: read.endpoint, value: parseHandover(read.value.kvs[0]) };
+    },
     memberVersions: () => etcd.memberVersions(),
     async leaseAlive(lease) {
       const r = await etcd.leaseTimeToLive(lease);

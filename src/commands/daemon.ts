@@ -81,7 +81,7 @@ export default defineCommand({
       // The control socket belongs to the daemon holding the lock.
       onStart: async () => {
         // Holds are read before the first tick: a held runner is not started by it.
-        operator = new Operator({ stateDir: stateDir(config.systemd.scope), log: logger("operator"), cntRunners: () => daemon.config.cntRunners, onEvent: (e) => history.operator(e), onChange: (i) => (daemon.master.intent = i) });
+        operator = new Operator({ stateDir: stateDir(config.systemd.scope), log: logger("operator"), cntRunners: () => daemon.config.cntRunners, onEvent: (e) => history.operator(e), onChange: (i) => (daemon.master.intent = i), handover: daemon.lease });
         daemon.master.intent = operator.intent;
         control = await startControl({
           path: controlSocketPath(config.systemd.scope),
@@ -105,6 +105,8 @@ export default defineCommand({
         loopLog.sweep();
         history.onTick(r, daemon.config);
       },
+      // Cluster mode: the signing host changing, another host's entry going or coming back.
+      onRegistry: (r) => alerts.onRegistry(r),
       onReady: (line) => {
         alerts.started(line);
         history.started(line);

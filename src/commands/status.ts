@@ -1,6 +1,10 @@
 import { defineCommand } from "citty";
-import { createElection } from "../cluster/election.ts";
+import { renewIntervalMs, takeoverSafeAtMs } from "../cluster/deadline.ts";
+import type { Etcd } from "../cluster/etcd.ts";
 import { createGatewayClient } from "../cluster/gateway.ts";
+import type { ClusterConfig } from "../config/types.ts";
+import { parseRegistry, REGISTRY_PUBLISH_INTERVAL_MS } from "../master/registry.ts";
+import type { StatusRegistry } from "../status/cluster.ts";
 import { configArgs } from "../config/args.ts";
 import { loadConfig } from "../config/load.ts";
 import type { ResolvedConfig } from "../config/types.ts";
@@ -23,6 +27,31 @@ export const DEFAULT_WATCH_INTERVAL_MS = 2_000;
 /** PoolTool is on the internet: bounded like the daemon's calls, never below this */
 const POOLTOOL_MIN_TIMEOUT_MS = 2_000;
 
+/** Nobody signing is a takeover, not an outage, for this long: the old lease's TTL, a campaign round,
+ *  the takeover wait, a promotion's slot window and two registry rounds (hosts republish what they see). */
+export function noSignerGraceMs(ttlS: number): number {
+  return ttlS * 1000 + renewIntervalMs(ttlS) + takeoverSafeAtMs(0, ttlS) + 2 * REGISTRY_PUBLISH_INTERVAL_MS + NO_SIGNER_SLOT_SLACK_MS;
+}
+/** A promotion waits for the next slot window to pass: a few seconds on ITN-like chains */
+const NO_SIGNER_SLOT_SLACK_MS = 5_000;
+
+/**
+ * Cluster mode: one range read of `<prefix>/` (the signer key and every host entry at one revision),
+ * then the signer lease's TTL as etcd says (`/v3/lease/timetolive`; unreadable: left out, not fatal).
+ * Each call is bounded by the configured etcd deadline.
+ */
+export async function readClusterRegistry(etcd: Etcd, c: ClusterConfig): Promise<StatusRegistry | { error: string }> {
+  const read = await etcd.range(`${c.prefix.replace(/\/+$/, "")}/`, { prefix: true });
+  if (!read.ok) return { error: read.error.message };
+  const parsed = parseRegistry(c.prefix, read.value.kvs);
+  let leaseTtl: StatusRegistry["leaseTtl"] = null;
+  if (parsed.signer !== null && parsed.signer.lease !== "0") {
+    const t = await etcd.leaseTimeToLive(parsed.signer.lease);
+    if (t.ok && t.value.ttlS >= 0) leaseTtl = { grantedS: t.value.grantedTtlS, leftS: t.value.ttlS };
+  }
+  return { signer: parsed.signer, leaseTtl, entries: parsed.entries, invalid: parsed.invalid, noSignerGraceMs: noSignerGraceMs(c.leaseTtlS) };
+}
+
 /** The real, read-only ports: REST with the configured deadline, systemctl show, PoolTool. */
 export function statusDeps(config: ResolvedConfig, opts: { restOnly: boolean }): StatusDeps {
   const apis = config.runners.map((r) => httpNodeApi(r.restUrl, { timeoutMs: config.restTimeoutMs }));
@@ -43,13 +72,11 @@ export function statusDeps(config: ResolvedConfig, opts: { restOnly: boolean }):
     switches: services ? (ids) => services.showFreezeSwitches(ids) : null,
     pooltool: config.pooltool ? createPoolTool(config.pooltool, { timeoutMs: Math.max(config.restTimeoutMs, POOLTOOL_MIN_TIMEOUT_MS) }) : null,
     now: realClock.now,
-    // Cluster mode: who holds the signer key, read from etcd within the configured deadline.
-    clusterHolder: config.cluster
-      ? async () => {
+    // Cluster mode: who holds the signer key and every host's registry entry, read from etcd within the configured deadline.
+    clusterRegistry: config.cluster
+      ? () => {
           const c = config.cluster!;
-          const etcd = createGatewayClient({ endpoints: c.etcdEndpoints, callTimeoutMs: c.etcdTimeoutMs });
-          const r = await createElection({ etcd, prefix: c.prefix, candidate: c.name, ttlS: c.leaseTtlS }).holder();
-          return r.ok ? { holder: r.value?.value ?? null } : { error: r.error.message };
+          return readClusterRegistry(createGatewayClient({ endpoints: c.etcdEndpoints, callTimeoutMs: c.etcdTimeoutMs }), c);
         }
       : null,
   };
@@ -122,6 +149,9 @@ export default defineCommand({
       "state unknown, no warm standby (none holds the epoch's remaining slots), a unit failed, PoolTool\n" +
       "unreachable), 2 CRITICAL (no signer, or two that may sign outside a hand-out), 3 UNKNOWN (status could\n" +
       "not evaluate, e.g. a broken config).\n" +
+      "Cluster mode: a cluster section below (the signing host, its lease's age and TTL, every host's runners from\n" +
+      "the etcd registry <prefix>/hosts/); CRITICAL also when another host reports a key holder while not signing or\n" +
+      "two hosts claim to sign, WARNING for a host's entry missing or stale, UNKNOWN when etcd cannot be read.\n" +
       "Example: jorm-master status --watch",
   },
   args: {

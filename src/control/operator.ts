@@ -6,13 +6,29 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ControlAnswer, MutatingRequest, OperatorResult } from "./protocol.ts";
-import { isHeld, lostSlots, NO_INTENT, parseHolds, type Hold, type OperatorIntent } from "../master/intent.ts";
+import { isHeld, lostSlots, NO_INTENT, parseHolds, provenKeyless, type Hold, type OperatorIntent, type SwitchoverIntent } from "../master/intent.ts";
 import type { TickReport } from "../master/loop.ts";
 import { epochClock } from "../master/schedule.ts";
 
 export const HOLDS_FILE = "holds.json";
 /** A switchover not done within this long is dropped and answered as failed. */
 export const SWITCHOVER_TIMEOUT_MS = 10 * 60_000;
+
+/** Fencing for a hand-over must prove every runner key-less within this, or it is abandoned (the host signs on). */
+export const HANDOVER_FENCE_TIMEOUT_MS = 15_000;
+/** Once the key is given up, the target host should hold it within this (grace 4 s, polls 0.25 s). */
+export const HANDOVER_TAKEUP_TIMEOUT_MS = 30_000;
+
+/** The cluster lease shell's hand-over side (daemon/lease.ts SignerLease), as the operator drives it. */
+export interface HandoverPort {
+  /** This host's name in the cluster */
+  readonly candidate: string;
+  beginHandover(to: string): string | null;
+  abortHandover(why: string): void;
+  commitHandover(fencedAtMs: number): Promise<{ kind: string; error?: { message: string }; reason?: string }>;
+  /** Who holds the signer key as last learnt (null: unknown, or nobody) */
+  holder(): string | null;
+}
 
 export interface OperatorLog {
   info(msg: string): void;
@@ -30,6 +46,8 @@ export class Operator {
   private last: TickReport | null = null;
   /** When the switchover's promotion went out (its tick's start) */
   private movedAtMs: number | null = null;
+  /** Cross-host switchover: when fencing began, and when the key was handed over */
+  private xh: { beganMs: number | null; handedMs: number | null; fencedAtMs: number | null } = { beganMs: null, handedMs: null, fencedAtMs: null };
 
   constructor(
     private readonly o: {
@@ -42,6 +60,8 @@ export class Operator {
       switchoverTimeoutMs?: number;
       /** What was applied, for the event log */
       onEvent?: (e: { kind: "hold" | "release" | "switchover"; runner?: number; title: string; text: string }) => void;
+      /** Cluster mode: the lease shell, for switchover --host (absent: one host, --host refused) */
+      handover?: HandoverPort | null;
     },
   ) {
     this.intent = { holds: this.load(), switchover: null };
@@ -115,6 +135,7 @@ export class Operator {
         return res({ message: `#${req.id} released; the daemon supervises it again` });
       }
       case "switchover": {
+        if (req.host !== undefined) return this.applyHostSwitchover(req, r);
         const signer = r.memory.signer;
         if (signer === null) return { ok: false, error: "no runner signs: there is nothing to switch over (the daemon fails over on its own)" };
         if (req.target !== null && !known(req.target)) return { ok: false, error: `no runner #${req.target}` };
@@ -137,6 +158,113 @@ export class Operator {
     }
   }
 
+  /** switchover --host: checks, then the intent decide turns into a release at a safe gap. */
+  private applyHostSwitchover(req: Extract<MutatingRequest, { cmd: "switchover" }>, r: TickReport): ControlAnswer {
+    const h = this.o.handover;
+    const host = req.host!;
+    if (!h) return { ok: false, error: "--host needs cluster mode (a cluster section in the config); this daemon runs one host" };
+    if (req.target !== null) return { ok: false, error: "--host hands signing to another host, whose daemon picks its runner; do not name a runner as well" };
+    if (host === h.candidate) return { ok: false, error: `${host} is this host; to move the key between its runners: jorm-master switchover [N]` };
+    const holder = h.holder();
+    if (holder !== h.candidate) {
+      return {
+        ok: false,
+        error: holder
+          ? `this host (${h.candidate}) does not sign; ${holder} does: run "jorm-master switchover --host ${host}" on ${holder}`
+          : `this host (${h.candidate}) does not sign, and no signing host is known now; run the command on the host that signs (see jorm-master status)`,
+      };
+    }
+    if (this.intent.switchover) return { ok: false, error: "a switchover is already under way" };
+    if (req.check) {
+      const clock = r.observation.settings ? epochClock(r.observation.settings) : null;
+      const granted = clock !== null && r.observation.cluster?.grantedEpoch === clock.epochAt(r.observation.atMs);
+      const cold = granted ? "" : `; no boundary hand-out was granted for this epoch, so ${host}'s standbys hold no schedule for it: the hand-over ${req.force ? "goes now and loses this epoch's remaining slots (--force)" : "waits for the next boundary (--force: now, losing this epoch's remaining slots)"}`;
+      return { ok: true, result: { message: `this host (${h.candidate}) would hand signing over to ${host} at the next safe gap; ${host}'s daemon promotes its best standby${cold}`, target: null, host } };
+    }
+    this.xh = { beganMs: null, handedMs: null, fencedAtMs: null };
+    this.set({ ...this.intent, switchover: { target: null, force: req.force, requestedMs: this.now, from: r.memory.signer, host, phase: "waiting" } });
+    this.o.log.warn(`switchover asked: signing moves from this host (${h.candidate}) to ${host} at the next safe gap`);
+    return { ok: true, result: { message: "accepted", target: null, host } };
+  }
+
+  private setPhase(so: SwitchoverIntent, phase: NonNullable<SwitchoverIntent["phase"]>): void {
+    this.set({ ...this.intent, switchover: { ...so, phase } });
+  }
+
+  /** One tick of a cross-host switchover: the phases waiting → fencing → committing → handed. */
+  private onHostTick(r: TickReport, so: SwitchoverIntent, h: HandoverPort): void {
+    const host = so.host!;
+    const elapsed = this.now - so.requestedMs;
+    if (so.phase === "waiting" || so.phase === undefined) {
+      const d = r.plan.switchover;
+      if (d?.kind === "refuse") return this.finish({ ok: false, error: d.why });
+      if (d?.kind === "release") {
+        const err = h.beginHandover(host);
+        if (err !== null) return this.finish({ ok: false, error: `cannot hand over: ${err}` });
+        this.xh.beganMs = this.now;
+        return this.setPhase(so, "fencing");
+      }
+      if (elapsed > (this.o.switchoverTimeoutMs ?? SWITCHOVER_TIMEOUT_MS)) return this.finish({ ok: false, error: `not done within ${Math.round(elapsed / 1000)} s: ${d?.why ?? "no gap came"}` });
+      return;
+    }
+    if (so.phase === "fencing") {
+      const began = this.xh.beganMs ?? 0;
+      // Only an observation made after fencing began proves anything (a promotion could precede it).
+      const proof = provenKeyless(r.views);
+      if (r.startedMs > began && proof.ok && r.memory.signer === null && !r.outcomes.some((o) => o.action.kind === "promote")) {
+        this.xh.fencedAtMs = r.observation.atMs;
+        this.setPhase(so, "committing");
+        void h.commitHandover(r.observation.atMs).then((c) => this.onCommitted(c, host));
+        return;
+      }
+      if (this.now - began > HANDOVER_FENCE_TIMEOUT_MS) {
+        const why = proof.ok ? "a runner still signed" : proof.why;
+        h.abortHandover(why);
+        return this.finish({ ok: false, error: `this host's runners were not proven key-less within ${HANDOVER_FENCE_TIMEOUT_MS / 1000} s (${why}); nothing was handed over and this host signs on` });
+      }
+      return;
+    }
+    if (so.phase === "handed") {
+      const holder = h.holder();
+      const since = this.xh.handedMs ?? this.now;
+      if (holder === host) {
+        const ms = this.now - so.requestedMs;
+        const gap = this.now - (this.xh.beganMs ?? so.requestedMs);
+        const text = `${holder} signs now (its daemon promotes its best standby; see jorm-master status there): ${(gap / 1000).toFixed(1)} s from fencing this host to ${holder} holding the key, ${(ms / 1000).toFixed(1)} s since asked`;
+        this.o.log.info(`switchover done: ${text}`);
+        this.o.onEvent?.({ kind: "switchover", title: `switchover: ${h.candidate} → ${holder}`, text });
+        return this.finish({ ok: true, result: { message: text, target: null, host: holder, handoverMs: gap } });
+      }
+      if (holder !== null) {
+        // The grace ended without the target: whoever campaigned next won, with the full takeover wait.
+        return this.finish({ ok: false, error: `the key was handed over, but ${host} did not take it up in time; ${holder === h.candidate ? "this host" : holder} holds it now (after the full takeover wait)` });
+      }
+      if (this.now - since > HANDOVER_TAKEUP_TIMEOUT_MS) {
+        return this.finish({ ok: false, error: `the key was handed over, but ${host} has not taken it up within ${HANDOVER_TAKEUP_TIMEOUT_MS / 1000} s; any host now campaigns with the full takeover wait (this host's runners stay key-less until one wins)` });
+      }
+    }
+  }
+
+  private onCommitted(c: { kind: string; error?: { message: string }; reason?: string }, host: string): void {
+    const so = this.intent.switchover;
+    if (!so || so.host !== host) return;
+    if (c.kind === "handed-over") {
+      this.xh.handedMs = this.now;
+      this.o.log.info(`switchover: the signer key is handed over to ${host}; waiting for it to take the key up`);
+      return this.setPhase(so, "handed");
+    }
+    const why =
+      c.kind === "not-started"
+        ? `nothing was handed over (${c.error?.message ?? "etcd refused"}); this host signs on`
+        : c.kind === "unknown"
+          ? `the hand-over txn's answer was lost (${c.error?.message ?? "no answer"}); this host's lease was revoked and its runners stay key-less: another host takes over (${host} at once if the txn committed, else any host after the full takeover wait)`
+          : c.kind === "lost"
+            ? `the signer key was no longer this host's (${c.reason ?? "unknown"}); its runners stay key-less`
+            : "this host no longer held the signer key";
+    this.o.log.warn(`switchover to ${host} failed: ${why}`);
+    this.finish({ ok: false, error: why });
+  }
+
   /** Resolves when the switchover under way is done, refused by decide or timed out. */
   waitSwitchover(): Promise<ControlAnswer> {
     return new Promise((resolve) => this.waiters.push({ resolve }));
@@ -155,6 +283,11 @@ export class Operator {
     this.last = r;
     const so = this.intent.switchover;
     if (!so) return;
+    if (so.host) {
+      if (this.o.handover) this.onHostTick(r, so, this.o.handover);
+      else this.finish({ ok: false, error: "--host needs cluster mode" });
+      return;
+    }
     if (r.outcomes.some((o) => o.ok && o.action.kind === "promote" && o.action.purpose === "sign")) this.movedAtMs = r.startedMs;
     const signer = r.memory.signer;
     const sv = r.views.find((v) => v.id === signer);
@@ -183,6 +316,7 @@ export class Operator {
 
   /** The daemon stops: a waiting switchover is answered. */
   close(): void {
+    if (this.intent.switchover?.host && this.intent.switchover.phase === "fencing") this.o.handover?.abortHandover("the daemon is stopping");
     if (this.intent.switchover) this.finish({ ok: false, error: "the daemon is stopping" });
   }
 

@@ -16,7 +16,8 @@ export const requestSchema = z.discriminatedUnion("cmd", [
   z.object({ cmd: z.literal("hold"), id: z.number().int().min(0), reason: z.string().max(500) }).strict(),
   z.object({ cmd: z.literal("release"), id: z.number().int().min(0) }).strict(),
   /** check: only say what the switchover would do (target, slots lost), change nothing */
-  z.object({ cmd: z.literal("switchover"), target: z.number().int().min(0).nullable(), force: z.boolean(), check: z.boolean() }).strict(),
+  /** host (cluster mode): hand the signing right to that host instead; target must then be null */
+  z.object({ cmd: z.literal("switchover"), target: z.number().int().min(0).nullable(), force: z.boolean(), check: z.boolean(), host: z.string().min(1).max(253).optional() }).strict(),
   /** Work done by a command outside the loop (a rolling upgrade), told to the daemon so its event log
    *  and alerts carry it: recorded at once, nothing applied */
   z.object({ cmd: z.literal("report"), kind: z.literal("upgrade"), ok: z.boolean(), title: z.string().min(1).max(200), text: z.string().max(2000) }).strict(),
@@ -58,7 +59,10 @@ export const daemonViewSchema = z.object({
   events: z.array(z.number().int()),
   knownEpochs: z.array(z.number().int()),
   /** A switchover the operator asked for, still under way */
-  switchover: z.object({ target: z.number().int().nullable(), force: z.boolean(), requestedMs: z.number(), from: z.number().int().nullable(), why: z.string().nullable() }).nullable().optional(),
+  switchover: z
+    .object({ target: z.number().int().nullable(), force: z.boolean(), requestedMs: z.number(), from: z.number().int().nullable(), why: z.string().nullable(), host: z.string().nullable().optional(), phase: z.string().nullable().optional() })
+    .nullable()
+    .optional(),
 });
 export type DaemonView = z.infer<typeof daemonViewSchema>;
 
@@ -69,6 +73,9 @@ export const operatorResultSchema = z.object({
   lostSlots: z.number().int().optional(),
   /** The switchover's gap: the pool's slots before and after it (absolute), and when the key moved */
   gap: z.object({ afterSlot: z.string().nullable(), beforeSlot: z.string().nullable(), atMs: z.number() }).optional(),
+  /** Cross-host switchover: the host that signs now, and how long it took (request → key taken up) */
+  host: z.string().optional(),
+  handoverMs: z.number().optional(),
 });
 export type OperatorResult = z.infer<typeof operatorResultSchema>;
 
@@ -128,7 +135,7 @@ export function daemonHeadline(v: DaemonView, nowMs: number): string {
     if (ageS >= 10) parts.push(`last tick ${ageS} s ago`);
   }
   for (const r of v.views) if (r.held) parts.push(`#${r.id} held (${r.held.reason || "no reason given"})`);
-  if (v.switchover) parts.push(`switchover to ${v.switchover.target === null ? "the best standby" : `#${v.switchover.target}`} under way`);
+  if (v.switchover) parts.push(`switchover to ${v.switchover.host ? `host ${v.switchover.host}${v.switchover.phase ? ` (${v.switchover.phase})` : ""}` : v.switchover.target === null ? "the best standby" : `#${v.switchover.target}`} under way`);
   for (const n of v.notes) parts.push(n);
   return `daemon (pid ${v.pid}): ${parts.join("; ")}`;
 }

@@ -21,6 +21,7 @@ import { createElection } from "../cluster/election.ts";
 import type { Etcd } from "../cluster/etcd.ts";
 import { createGatewayClient } from "../cluster/gateway.ts";
 import { fileLeaseStore, settledHandoutEpoch, SignerLease } from "./lease.ts";
+import { HostRegistry, type RegistryRound } from "./registry.ts";
 import { buildPorts } from "./ports.ts";
 
 /** Test-only: after this many ticks the loop blocks forever, so tests can watch systemd's watchdog act. */
@@ -118,6 +119,8 @@ export interface DaemonOptions {
   mono?: () => number;
   /** Cluster mode: where the lease is remembered so a restarted daemon takes it up again (null: nowhere) */
   leaseFile?: string | null;
+  /** Cluster mode: after each read of the host registry (the alerts follow who signs and who goes) */
+  onRegistry?: (r: RegistryRound) => void;
 }
 
 export class Daemon {
@@ -140,6 +143,9 @@ export class Daemon {
   private permitsFailing = false;
   /** Cluster mode: the etcd signer lease this host campaigns for and keeps (null: one server) */
   readonly lease: SignerLease | null = null;
+  /** Cluster mode: this host's entry in `<prefix>/hosts/`, published on its own timer (null: one server) */
+  readonly registry: HostRegistry | null = null;
+  private lastReport: TickReport | null = null;
 
   constructor(opts: DaemonOptions) {
     this.opts = opts;
@@ -161,6 +167,23 @@ export class Daemon {
         log: opts.log,
         prefix: cluster.prefix,
         store: opts.leaseFile ? fileLeaseStore(opts.leaseFile) : null,
+      });
+      // A client of its own: the registry's calls never queue behind (or steer) the signer lease's.
+      this.registry = new HostRegistry({
+        etcd: opts.etcd ? opts.etcd(cluster) : createGatewayClient({ endpoints: cluster.etcdEndpoints, callTimeoutMs: cluster.etcdTimeoutMs }),
+        prefix: cluster.prefix,
+        name: cluster.name,
+        pid: process.pid,
+        version: VERSION,
+        report: () => this.lastReport,
+        config: () => this.config,
+        cluster: () => this.lease?.observe() ?? null,
+        clock: { now: () => this.master.deps.clock.now(), sleep: (ms, signal) => this.master.deps.clock.sleep(ms, signal) },
+        log: opts.log,
+        onRound: (r) => {
+          this.metrics.updateRegistry(r);
+          opts.onRegistry?.(r);
+        },
       });
     }
     // Every set of ports decide observes through carries what the lease allows (cluster mode).
@@ -213,6 +236,7 @@ export class Daemon {
       let code = EXIT_OK;
       const c0 = this.config.cluster;
       const leaseLoop = this.lease !== null && c0 !== null ? this.lease.run(this.ac.signal, c0.leaseTtlS) : Promise.resolve();
+      const registryLoop = this.registry !== null ? this.registry.run(this.ac.signal) : Promise.resolve();
       if (c0 !== null) log.info(`cluster ${c0.prefix} as ${c0.name}: signing only while holding ${c0.prefix}/signer (lease ${c0.leaseTtlS} s, etcd ${c0.etcdEndpoints.join(", ")})`);
       try {
         await this.master.run(this.ac.signal);
@@ -229,6 +253,9 @@ export class Daemon {
       // The lease is kept, not revoked: a restarted daemon takes it up and the signer signs on. If no
       // daemon comes back, the signer's switch fires when the allowance ends, then the lease ends.
       await leaseLoop;
+      // Our entry goes now, not a member-lease TTL later: the other hosts see this daemon stopped.
+      await registryLoop;
+      await this.registry?.close();
       await this.opts.beforeExit?.(this.stopReason, this.lastStatus);
       return code;
     } finally {
@@ -351,6 +378,7 @@ export class Daemon {
   private onTick(r: TickReport): void {
     const { log } = this.opts;
     this.lastTickEndMs = Date.now();
+    this.lastReport = r;
     this.writePermits(r);
     this.metrics.update(r, this.config, { poolToolFailures: this.master.poolToolFailures });
     const line = statusLine(r.observation, r.views, r.memory, this.config, Date.now());

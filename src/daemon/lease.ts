@@ -12,7 +12,7 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { z } from "zod";
-import type { Election } from "../cluster/election.ts";
+import { HANDOVER_GRACE_S, type Election, type HandOverOutcome } from "../cluster/election.ts";
 import { leaseSafety, type LeaseSafety, renewIntervalMs, takeoverSafeAtMs, DEFAULT_TIME_BOUNDS, type TimeBounds } from "../cluster/deadline.ts";
 import type { ClusterObs } from "../master/cluster.ts";
 import type { MasterLog } from "../master/loop.ts";
@@ -104,6 +104,28 @@ export function settledHandoutEpoch(h: { epoch: number; why: string } | undefine
   return h.why === "done" || h.why.startsWith("no_standby") ? h.epoch : null;
 }
 
+/** A host not holding the key reads the hand-over record this often, so a hand-over naming it is
+ *  taken up within this (one range read per poll; the full campaign stays at the renew interval). */
+export const HANDOVER_POLL_MS = 250;
+
+/**
+ * Hand-over branch of the takeover wait (kept apart from takeoverSafeAtMs, which the lead owns): a
+ * host that won on a hand-over record naming it need not wait for the old holder's allowance, which
+ * proved its runners key-less and gave the key up in one txn. The window rule stays: windows that
+ * opened before the win (so before the record's fenced-at, which was written before it) stay the
+ * old host's, so the win's confirmation instant is returned, not -Infinity.
+ */
+export function handoverSafeAtMs(confirmedAtMs: number): number {
+  return confirmedAtMs;
+}
+
+/** A planned hand-over under way on the signing host (switchover --host). */
+interface HandingOver {
+  to: string;
+  /** The runner that signed when it began: its switch is disarmed once the key is handed over */
+  signer: number | null;
+}
+
 export class SignerLease {
   private readonly opts: SignerLeaseOptions;
   private takeoverSafeAtMono: number | null = null;
@@ -116,6 +138,13 @@ export class SignerLease {
   /** The last boundary grant written (holder) or read (other hosts) */
   private grantedEpoch: number | null = null;
   private grantRead: number | null = null;
+  /** This host is handing the key over (its runners are being fenced): no signing, no grants */
+  private handingOver: HandingOver | null = null;
+  /** Having handed the key over, this host does not campaign before this (monotonic ms) */
+  private holdOffUntilMono: number | null = null;
+  /** A hand-over record names this host: campaign at the next poll, not the next round */
+  private handoverForUs = false;
+  private heldOffBy: string | null = null;
 
   constructor(opts: SignerLeaseOptions) {
     this.opts = opts;
@@ -131,7 +160,9 @@ export class SignerLease {
     const { election } = this.opts;
     const h = election.holding();
     return {
-      maySign: h !== null && !this.armFailed && election.maySign(this.opts.mono()),
+      maySign: h !== null && !this.armFailed && this.handingOver === null && election.maySign(this.opts.mono()),
+      handingOverTo: h !== null ? (this.handingOver?.to ?? null) : null,
+      grantedEpoch: h !== null ? this.grantedEpoch : null,
       mustStopByMs: h?.signUntilMs != null ? this.toClock(h.signUntilMs) : null,
       takeoverSafeAtMs: h !== null && this.takeoverSafeAtMono !== null ? this.toClock(this.takeoverSafeAtMono) : null,
       holder: h !== null ? election.candidate : this.holderName,
@@ -147,6 +178,14 @@ export class SignerLease {
       if (await this.resume()) return;
     }
     if (election.holding() === null) {
+      // Just handed the key over: the target goes first (and learn who took it, for the command).
+      if (this.holdOffUntilMono !== null && this.opts.mono() < this.holdOffUntilMono) {
+        const who = await election.holder();
+        this.holderName = who.ok ? (who.value?.value ?? null) : null;
+        return;
+      }
+      this.holdOffUntilMono = null;
+      this.handoverForUs = false;
       const c = await election.campaign();
       if (c.kind === "won") {
         const bounds = this.opts.bounds ?? DEFAULT_TIME_BOUNDS;
@@ -156,19 +195,27 @@ export class SignerLease {
         // The full wait first: observe() during the version read below must not allow signing yet.
         this.takeoverSafeAtMono = takeoverSafeAtMs(c.confirmedAtMs, theirTtlS, bounds);
         this.holderName = election.candidate;
+        this.heldOffBy = null;
         const h = election.holding();
-        this.savedSafe = false;
-        if (h !== null) this.save({ lease: h.lease, createRevision: h.createRevision, takeoverSafe: false, waitTtlS: theirTtlS });
-        // Asked at the win, not remembered: a member that cannot be asked NOW may be the stuck old
-        // leader that revoked the lease early.
-        const safety = await this.earlyEnd(c.previous?.lease ?? null);
-        this.takeoverSafeAtMono = takeoverSafeAtMs(c.confirmedAtMs, theirTtlS, bounds, safety.earlyEndPossible);
-        const waitS = Math.max(0, (this.takeoverSafeAtMono - this.opts.mono()) / 1000).toFixed(1);
-        log.info(
-          safety.earlyEndPossible
-            ? `cluster: this host holds ${election.key} (lease ${c.lease}, ${c.ttlS} s); signing from ${waitS} s on, once the previous holder has stopped for sure: ${safety.why}`
-            : `cluster: this host holds ${election.key} (lease ${c.lease}, ${c.ttlS} s); the previous holder's lease ran its TTL out, so it has stopped: signing now (${safety.why})`,
-        );
+        this.savedSafe = c.handover !== undefined;
+        if (c.handover) {
+          // Hand-over branch: see handoverSafeAtMs (the takeover wait below otherwise).
+          this.takeoverSafeAtMono = handoverSafeAtMs(c.confirmedAtMs);
+          if (h !== null) this.save({ lease: h.lease, createRevision: h.createRevision, takeoverSafe: true });
+          log.info(`cluster: this host holds ${election.key} (lease ${c.lease}, ${c.ttlS} s), handed over by ${c.handover.from} whose runners were proven key-less: signing at once`);
+        } else {
+          if (h !== null) this.save({ lease: h.lease, createRevision: h.createRevision, takeoverSafe: false, waitTtlS: theirTtlS });
+          // Asked at the win, not remembered: a member that cannot be asked NOW may be the stuck old
+          // leader that revoked the lease early.
+          const safety = await this.earlyEnd(c.previous?.lease ?? null);
+          this.takeoverSafeAtMono = takeoverSafeAtMs(c.confirmedAtMs, theirTtlS, bounds, safety.earlyEndPossible);
+          const waitS = Math.max(0, (this.takeoverSafeAtMono - this.opts.mono()) / 1000).toFixed(1);
+          log.info(
+            safety.earlyEndPossible
+              ? `cluster: this host holds ${election.key} (lease ${c.lease}, ${c.ttlS} s); signing from ${waitS} s on, once the previous holder has stopped for sure: ${safety.why}`
+              : `cluster: this host holds ${election.key} (lease ${c.lease}, ${c.ttlS} s); the previous holder's lease ran its TTL out, so it has stopped: signing now (${safety.why})`,
+          );
+        }
         this.reportOk();
         await this.rearm();
       } else if (c.kind === "lost") {
@@ -176,6 +223,12 @@ export class SignerLease {
         this.holderName = c.holder.value;
         this.reportOk();
         await this.readGrant();
+      } else if (c.kind === "held-off") {
+        if (this.heldOffBy !== c.record.to) log.info(`cluster: ${c.record.from} hands ${election.key} over to ${c.record.to}; this host holds off until that hand-over ends`);
+        this.heldOffBy = c.record.to;
+        this.holderName = null;
+        this.grantRead = null;
+        this.reportOk();
       } else {
         this.grantRead = null;
         // Who signs is not known any more (nobody may, for all this host can tell)
@@ -253,8 +306,80 @@ export class SignerLease {
     return true;
   }
 
+  // --- Planned hand-over to another host (switchover --host; the operator drives the phases) ------
+
+  /** Starts fencing for a hand-over to `to`: from the next observation on, nobody here may sign.
+   *  Returns why not, or null. */
+  beginHandover(to: string): string | null {
+    const { election } = this.opts;
+    if (election.holding() === null) return `this host does not hold ${election.key}${this.holderName ? ` (${this.holderName} does)` : ""}`;
+    if (to === election.candidate) return `${to} is this host`;
+    if (this.takeoverSafeAtMono !== null && this.opts.mono() < this.takeoverSafeAtMono) return "this host's own takeover wait is not over";
+    if (this.handingOver !== null) return `a hand-over to ${this.handingOver.to} is under way`;
+    this.handingOver = { to, signer: this.opts.signer() };
+    this.opts.log.warn(`cluster: handing ${election.key} over to ${to}: fencing this host's runners first`);
+    return null;
+  }
+
+  /** Gives the hand-over up before its txn: the host may sign again (re-promoted by the normal path). */
+  abortHandover(why: string): void {
+    if (this.handingOver === null) return;
+    this.opts.log.warn(`cluster: hand-over to ${this.handingOver.to} abandoned (${why}); this host signs on`);
+    this.handingOver = null;
+  }
+
+  /** This host's name in the cluster. */
+  get candidate(): string {
+    return this.opts.election.candidate;
+  }
+
+  /** Who holds the signer key, as last learnt (null: unknown or nobody). */
+  holder(): string | null {
+    return this.holderName;
+  }
+
+  /** The txn, once the caller proved every runner here key-less at `fencedAtMs` (decide's clock). */
+  async commitHandover(fencedAtMs: number): Promise<HandOverOutcome> {
+    const { election, log } = this.opts;
+    const h = this.handingOver;
+    if (h === null) return { kind: "not-holding" };
+    const r = await election.handOver(h.to, fencedAtMs);
+    if (r.kind === "not-started") {
+      this.abortHandover(`cannot start it: ${r.error.message}`);
+      return r;
+    }
+    this.handingOver = null;
+    this.save(null);
+    this.takeoverSafeAtMono = null;
+    this.holderName = null;
+    this.grantedEpoch = null;
+    // Not campaigning for the grace, whatever the txn answered: the target goes first.
+    this.holdOffUntilMono = this.opts.mono() + HANDOVER_GRACE_S * 1000;
+    if (r.kind === "handed-over") {
+      log.info(`cluster: handed ${election.key} over to ${h.to} (revision ${r.revision}); this host holds off campaigning for ${HANDOVER_GRACE_S} s`);
+      // The old signer was proven key-less: its dead-man switch has nothing left to stop.
+      const services = this.opts.services();
+      if (h.signer !== null && services.disarmFreeze) await services.disarmFreeze(h.signer).catch(() => {});
+    } else if (r.kind === "unknown") {
+      log.error(`cluster: the hand-over txn's answer was lost (${r.error.message}); lease ${r.revoked ? "revoked" : "revoke failed, it ends by its TTL"}: no runner here signs`);
+    } else if (r.kind === "lost") {
+      log.error(`cluster: the signer key was not ours at the hand-over (${r.reason}): this host's runners stay fenced`);
+    }
+    return r;
+  }
+
+  /** A host not holding the key: is there a hand-over record naming it? (cheap poll between rounds) */
+  private async pollHandover(): Promise<void> {
+    const { election } = this.opts;
+    if (election.holding() !== null || this.handoverForUs) return;
+    if (this.holdOffUntilMono !== null && this.opts.mono() < this.holdOffUntilMono) return;
+    const r = await election.handoverRecord();
+    this.handoverForUs = r.ok && r.value !== null && r.value.to === election.candidate;
+  }
+
   /** The signing host: grants the other hosts the boundary hand-out it has settled (once per epoch). */
   private async grant(): Promise<void> {
+    if (this.handingOver !== null) return;
     const epoch = this.opts.handoutSettled?.() ?? null;
     if (epoch === null || epoch === this.grantedEpoch) return;
     // Not during a takeover wait: the previous holder's windows are not ours to vouch for.
@@ -333,10 +458,16 @@ export class SignerLease {
   /** Rounds every third of the TTL until `signal` aborts; `sleep` is the clock's. */
   async run(signal: AbortSignal, ttlS: number): Promise<void> {
     const every = renewIntervalMs(ttlS);
+    let nextRoundMono = -Infinity;
     while (!signal.aborted) {
-      const started = this.opts.mono();
-      await this.step();
-      await this.opts.clock.sleep(Math.max(0, every - (this.opts.mono() - started)), signal);
+      if (this.opts.mono() >= nextRoundMono || this.handoverForUs) {
+        nextRoundMono = this.opts.mono() + every;
+        await this.step();
+      } else await this.pollHandover();
+      // Between rounds a host not holding the key polls for a hand-over naming it.
+      const untilRound = Math.max(0, nextRoundMono - this.opts.mono());
+      const wait = this.opts.election.holding() === null && !this.handoverForUs ? Math.min(untilRound, HANDOVER_POLL_MS) : this.handoverForUs ? 0 : untilRound;
+      await this.opts.clock.sleep(wait, signal);
     }
   }
 

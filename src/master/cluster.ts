@@ -23,6 +23,11 @@ export interface ClusterObs {
   takeoverSafeAtMs: number | null;
   /** Who holds the lease, when known (status and notes) */
   holder?: string | null;
+  /** This host holds the lease but is handing it over to this host (switchover --host): no signing */
+  handingOverTo?: string | null;
+  /** The signing host: the last epoch whose boundary hand-out it granted the other hosts (their
+   *  standbys can hold that epoch's schedule only then); null: none */
+  grantedEpoch?: number | null;
   /** The signing host's boundary grant this host read last (`<prefix>/handout/<epoch>` under the
    *  signer's lease): a host that may not sign hands the key to its standbys for that epoch's
    *  boundary, exactly as the signing host does. null or absent: no grant, no hand-out. */
@@ -43,6 +48,7 @@ export function grantedHandout(c: ClusterObs | undefined, epoch: number, now: nu
 /** Why no runner of this host may hold the key at `now`, or null when the lease allows it. */
 export function clusterBlock(c: ClusterObs | undefined, now: number): string | null {
   if (c === undefined) return null;
+  if (c.handingOverTo) return `this host is handing the signer lease over to ${c.handingOverTo}; its runners are fenced first`;
   if (!c.maySign) return `this host does not hold the signer lease${c.holder ? ` (${c.holder} does)` : ""}`;
   if (c.mustStopByMs === null || now >= c.mustStopByMs) return "this host's signer lease allowance has run out (no keep-alive confirmed in time)";
   if (c.takeoverSafeAtMs !== null && now < c.takeoverSafeAtMs) {

@@ -20,6 +20,11 @@ export interface SwitchoverIntent {
   requestedMs: number;
   /** The signer when it was asked: the switchover is done once another runner signs */
   from: number | null;
+  /** Cluster mode: hand the signing right to this host instead (switchover --host); target is null */
+  host?: string | null;
+  /** Cross-host only, for status: waiting for a gap, fencing this host's runners, the etcd txn, the
+   *  key given up and the target host yet to take it (decide reads only `host`) */
+  phase?: "waiting" | "fencing" | "committing" | "handed";
 }
 
 export interface OperatorIntent {
@@ -68,6 +73,8 @@ export interface SwitchoverInput {
 export type SwitchoverDecision =
   /** Move now: through the failover path (fences first, window rule, promotion fenced by the next window) */
   | { kind: "move"; target: RunnerView; why: string; lost: number }
+  /** Cross-host: fence this host's runners now and hand the signer lease to `host` (the lease shell does it) */
+  | { kind: "release"; host: string; why: string }
   /** Not now: waiting for a gap (kept) */
   | { kind: "wait"; why: string }
   /** Not possible as asked (the daemon answers with this and drops the switchover) */
@@ -80,6 +87,7 @@ export type SwitchoverDecision =
  */
 export function switchoverDecision(x: SwitchoverInput): SwitchoverDecision | null {
   const so = x.intent.switchover;
+  if (so?.host) return hostHandoverDecision({ ...x, host: so.host, targetMayBeWarm: true, slotsLeft: 0, force: so.force });
   const signerHeld = isHeld(x.intent, x.signer.id);
   if (!so && !signerHeld) return null;
   // Done: another runner signs since it was asked (the daemon answers and drops it).
@@ -108,10 +116,59 @@ export function switchoverDecision(x: SwitchoverInput): SwitchoverDecision | nul
       ? { kind: "refuse", why: `#${pick.id} lacks ${n} of the signer's ${signerSlots.length} coming slots; --force moves the key anyway and loses them` }
       : { kind: "wait", why: `${whyAsked}: no standby holds the coming slots (#${pick.id} lacks ${n}); the held signer keeps the key` };
   }
+  const notYet = gapWait(x, whyAsked, x.leadMs);
+  if (notYet) return notYet;
+  return { kind: "move", target: pick, lost: n, why: `${whyAsked}: the key moves from #${x.signer.id} to #${pick.id} in the gap before the next window${n > 0 ? ` (forced: ${n} slots lost)` : ""}` };
+}
+
+/** Not a safe moment: the schedule unknown, the boundary near, or a window opens within `needMs`. */
+function gapWait(x: Pick<SwitchoverInput, "epochKnown" | "boundaryNear" | "nextWindowInMs">, whyAsked: string, needMs: number): SwitchoverDecision | null {
   if (!x.epochKnown) return { kind: "wait", why: `${whyAsked}: this epoch's schedule is unknown, so no gap is known` };
   if (x.boundaryNear) return { kind: "wait", why: `${whyAsked}: the boundary hand-out is near; the key moves after it` };
-  if (x.nextWindowInMs !== null && x.nextWindowInMs <= x.leadMs) {
+  if (x.nextWindowInMs !== null && x.nextWindowInMs <= needMs) {
     return { kind: "wait", why: `${whyAsked}: waiting for the gap after the next window` };
   }
-  return { kind: "move", target: pick, lost: n, why: `${whyAsked}: the key moves from #${x.signer.id} to #${pick.id} in the gap before the next window${n > 0 ? ` (forced: ${n} slots lost)` : ""}` };
+  return null;
+}
+
+/**
+ * How long a hand-over to another host takes, from the decision to the target's promotion: a tick to
+ * fence, one to prove the runners key-less, the txn, the target's poll (lease.ts HANDOVER_POLL_MS),
+ * its campaign and its promotion with the read-backs. Measured at about 3.5 s from the decision to
+ * the target's promotion in the cluster simulation (README); the gap asked for is this plus the
+ * promotion lead, so no window opens while the key is between hosts.
+ */
+export const HANDOVER_EXPECTED_MS = 5_000;
+
+/**
+ * A hand-over of the signing right to another host: at a safe moment only (the single-host
+ * switchover's gap rule, with room for the whole hand-over), never to this host.
+ */
+export function hostHandoverDecision(
+  x: Pick<SwitchoverInput, "epochKnown" | "boundaryNear" | "nextWindowInMs" | "leadMs"> & {
+    host: string;
+    self?: string;
+    /** The other hosts' standbys may hold this epoch's schedule: this host granted its boundary hand-out */
+    targetMayBeWarm: boolean;
+    /** The signer's slots still ahead in this epoch (lost if the target holds no schedule) */
+    slotsLeft: number;
+    force: boolean;
+  },
+): SwitchoverDecision {
+  const whyAsked = `hand-over to ${x.host} asked`;
+  if (x.self !== undefined && x.host === x.self) return { kind: "refuse", why: `${x.host} is this host` };
+  if (!x.targetMayBeWarm && x.slotsLeft > 0 && !x.force) {
+    // Another host's standbys hold an epoch's schedule only by the boundary hand-out this host grants.
+    return { kind: "wait", why: `${whyAsked}: no boundary hand-out was granted for this epoch, so ${x.host}'s standbys hold no schedule for its ${x.slotsLeft} remaining slot${x.slotsLeft === 1 ? "" : "s"}; waiting for the next boundary (--force hands over now and loses them)` };
+  }
+  const notYet = gapWait(x, whyAsked, x.leadMs + HANDOVER_EXPECTED_MS);
+  if (notYet) return notYet;
+  return { kind: "release", host: x.host, why: `${whyAsked}: fencing this host's runners in the gap before the next window, then the signer lease goes to ${x.host}` };
+}
+
+/** Capabilities that prove a runner cannot sign: no process, or verified key-less. Frozen is not
+ *  proof (its keys are unknown while stopped, and a thaw would let it sign). */
+export function provenKeyless(views: readonly Pick<RunnerView, "id" | "cap">[]): { ok: true } | { ok: false; why: string } {
+  const open = views.filter((v) => v.cap !== "keyless" && v.cap !== "stopped");
+  return open.length === 0 ? { ok: true } : { ok: false, why: `not proven key-less yet: ${open.map((v) => `#${v.id} (${v.cap})`).join(", ")}` };
 }

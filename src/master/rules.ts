@@ -7,7 +7,7 @@ import type { ResolvedConfig } from "../config/types.ts";
 import { grantedHandout, otherHostAbleUntilMs } from "./cluster.ts";
 import { bootFits, bootLeadMs, bootMode, handoutNeedMs, WARM_COMPUTE_ALLOWANCE_MS } from "./coverage.ts";
 import { actionKey, keylessSinceRead, LOGS_REFRESH_MS, mayHoldKey, retryDue } from "./memory.ts";
-import { switchoverDecision, type SwitchoverDecision } from "./intent.ts";
+import { hostHandoverDecision, switchoverDecision, type SwitchoverDecision } from "./intent.ts";
 import { inDanger, windowBetween } from "./schedule.ts";
 import type { Situation } from "./situation.ts";
 import type { UnitState } from "../ports.ts";
@@ -124,21 +124,33 @@ export function coverageMove(s: Situation, c: SignerChoice): { target: RunnerVie
 /** Replaces the coverage move when the operator asked for one; it takes the same failover path. */
 export function operatorMove(s: Situation, c: SignerChoice): SwitchoverDecision | null {
   const sv = c.view;
-  if (!c.ok || !sv) return null;
   const clock = s.clock;
   const b = s.memory.boundary;
-  return switchoverDecision({
-    intent: s.obs.intent ?? { holds: {}, switchover: null },
-    signer: sv,
-    standbys: s.scope.filter((v) => v.id !== c.signer && v.cap === "keyless" && s.healthy(v) && !v.busy),
-    pendingAheadSlots: (id) => s.mem(id).pendingSlots.filter((abs) => !clock || clock.slotStartMs(abs) > s.now),
-    pick: (vs) => best(vs, s.pendingAhead, s.ref, s.config.maxOffset),
+  const gap = {
     nextWindowInMs: s.nextWindowInMs,
     // Room for the demotion, the promotion and their read-backs before the next window opens
     leadMs: 2 * handoutNeedMs(s.config) + s.config.loopPeriodMs,
     // The hand-out's stretch before the boundary (co-holders armed, or about to be)
     boundaryNear: (s.nextBoundary !== null && s.nextBoundary - s.now <= s.config.eventActionMs + BOUNDARY_MIN_LEAD_MS) || (b !== null && clock !== null && s.now < clock.epochStartMs(b.epoch)),
     epochKnown: s.epochKnown,
+  };
+  // Cross-host (switchover --host): whether or not a runner here signs, the same gap rule.
+  const host = s.obs.intent?.switchover?.host;
+  // Not while any boundary co-holder may still hold the key (here, or on a host granted by this one).
+  if (host) {
+    const epoch = clock ? clock.epochAt(s.now) : null;
+    const slotsLeft = c.signer === null || !clock ? 0 : s.mem(c.signer).pendingSlots.filter((abs) => clock.epochOf(abs) === epoch && clock.slotStartMs(abs) > s.now).length;
+    const targetMayBeWarm = epoch !== null && s.obs.cluster?.grantedEpoch === epoch;
+    return hostHandoverDecision({ ...gap, boundaryNear: gap.boundaryNear || (b !== null && !b.stripped), host, targetMayBeWarm, slotsLeft, force: s.obs.intent?.switchover?.force ?? false });
+  }
+  if (!c.ok || !sv) return null;
+  return switchoverDecision({
+    intent: s.obs.intent ?? { holds: {}, switchover: null },
+    signer: sv,
+    standbys: s.scope.filter((v) => v.id !== c.signer && v.cap === "keyless" && s.healthy(v) && !v.busy),
+    pendingAheadSlots: (id) => s.mem(id).pendingSlots.filter((abs) => !clock || clock.slotStartMs(abs) > s.now),
+    pick: (vs) => best(vs, s.pendingAhead, s.ref, s.config.maxOffset),
+    ...gap,
   });
 }
 

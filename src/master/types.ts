@@ -187,7 +187,7 @@ export interface Plan {
   /** When the loop must wake next at the latest (ms since epoch) */
   wakeAtMs: number;
   /** The operator's switchover (asked, or implied by a hold on the signer) as decided this tick */
-  switchover?: { kind: "move" | "wait" | "refuse"; why: string };
+  switchover?: { kind: "move" | "wait" | "refuse" | "release"; why: string };
   notes: string[];
 }
 

@@ -11,6 +11,7 @@ import { epochClock, type EpochClock } from "../master/schedule.ts";
 import { nextSlotInMs } from "../master/summary.ts";
 import type { Capability } from "../master/types.ts";
 import { emptySlotLedger, foldSlotOutcomes, SLOT_OUTCOME_GRACE_MS, type SlotLedger } from "../master/slot-outcomes.ts";
+import type { RegistryRound } from "../master/registry.ts";
 import { Histogram, renderFamilies, type Family, type Sample } from "./exposition.ts";
 
 /** Tick durations: a healthy tick is a few ms to one REST deadline; a systemctl job can take seconds. */
@@ -82,6 +83,8 @@ export class MasterMetrics {
   /** The leader slots seen done, settled a grace after they end (the alerts' ledger too) */
   private slots: SlotLedger = emptySlotLedger();
   private snapshot: Snapshot | null = null;
+  /** Cluster mode: the last read of the host registry (null: none yet) */
+  private registry: { leaseChanges: number; signer: string | null; hosts: number; readAtS: number } | null = null;
 
   constructor(private readonly opts: MasterMetricsOptions) {
     this.tickDuration = new Histogram(opts.buckets ?? TICK_DURATION_BUCKETS_S);
@@ -109,6 +112,11 @@ export class MasterMetrics {
     const clock = r.observation.settings ? epochClock(r.observation.settings) : null;
     if (clock) this.trackSlots(r, clock, now);
     this.snapshot = this.snap(r, config, clock, now);
+  }
+
+  /** Folds one read of the cluster's host registry in (src/daemon/registry.ts, on its own timer). */
+  updateRegistry(r: RegistryRound): void {
+    this.registry = { leaseChanges: r.memory.leaseChanges, signer: r.read.signer?.host ?? null, hosts: r.read.entries.length, readAtS: s(r.atMs) };
   }
 
   private trackSlots(r: TickReport, clock: EpochClock, now: number) {
@@ -260,6 +268,30 @@ export class MasterMetrics {
         type: "gauge",
         help: "Cluster mode: 1 while this host holds the etcd signer lease within its allowance (takeover wait over), else 0; absent without a cluster section. Alert on the sum over hosts > 1 (never expected) and on it being 0 everywhere.",
         samples: one(snap?.clusterMaySign),
+      },
+      {
+        name: "jorm_master_cluster_lease_changes_total",
+        type: "counter",
+        help: "Cluster mode: changes of the etcd signer lease this daemon has read (a signer key with a new create revision: another host, or the same host re-elected under a new lease); 0 in cluster mode until one is seen, absent without a cluster section.",
+        samples: this.registry !== null || snap?.clusterMaySign != null ? [{ value: this.registry?.leaseChanges ?? 0 }] : [],
+      },
+      {
+        name: "jorm_master_cluster_signer",
+        type: "gauge",
+        help: "Cluster mode: 1, labelled with the host named by the etcd signer key at the last registry read; absent while no host holds it (or before the first read).",
+        samples: this.registry?.signer != null ? [{ labels: { host: this.registry.signer }, value: 1 }] : [],
+      },
+      {
+        name: "jorm_master_cluster_hosts",
+        type: "gauge",
+        help: "Cluster mode: host entries in the etcd registry (<prefix>/hosts/) at the last read; an entry goes when its daemon stops or its member lease ends.",
+        samples: one(this.registry?.hosts),
+      },
+      {
+        name: "jorm_master_cluster_registry_read_timestamp_seconds",
+        type: "gauge",
+        help: "Cluster mode: when this daemon last read the etcd host registry, Unix time (the cluster_* gauges are as of then).",
+        samples: one(this.registry?.readAtS),
       },
       { name: "jorm_master_epoch", type: "gauge", help: "Current epoch (absent until the settings were read).", samples: one(snap?.epoch) },
       { name: "jorm_master_next_leader_slot_timestamp_seconds", type: "gauge", help: "Start of the pool's next known leader slot, Unix time.", samples: one(snap?.nextSlotS) },

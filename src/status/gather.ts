@@ -6,6 +6,7 @@ import type { ResolvedConfig } from "../config/types.ts";
 import type { PoolToolApi, ServiceManager, UnitState } from "../ports.ts";
 import { runnerIds } from "../master/observe.ts";
 import type { NodeApi, Settings } from "../node/types.ts";
+import type { StatusRegistry } from "./cluster.ts";
 import type { DeadManSwitch, StatusInput, StatusRunnerInput } from "./model.ts";
 
 export interface StatusDeps {
@@ -18,8 +19,8 @@ export interface StatusDeps {
    *  so a boundary hand-out cannot be recognised */
   switches?: ((ids: readonly number[]) => Promise<Map<number, DeadManSwitch>>) | null;
   now(): number;
-  /** Cluster mode: who holds the etcd signer key (null: nobody), or why it cannot be read; absent: no cluster */
-  clusterHolder?: (() => Promise<{ holder: string | null } | { error: string }>) | null;
+  /** Cluster mode: the signer key and the host registry, or why etcd cannot be read; absent: no cluster */
+  clusterRegistry?: (() => Promise<StatusRegistry | { error: string }>) | null;
 }
 
 export interface GatherOptions {
@@ -66,10 +67,13 @@ export async function gatherStatus(config: ResolvedConfig, deps: StatusDeps, opt
     return { id, stats, leaders, logs };
   });
   const clusterP: Promise<StatusInput["cluster"]> =
-    config.cluster && deps.clusterHolder
-      ? deps.clusterHolder().then(
-          (r) => ("error" in r ? { self: config.cluster!.name, holder: null, error: r.error } : { self: config.cluster!.name, holder: r.holder, error: null }),
-          (e) => ({ self: config.cluster!.name, holder: null, error: errText(e) }),
+    config.cluster && deps.clusterRegistry
+      ? deps.clusterRegistry().then(
+          (r) =>
+            "error" in r
+              ? { self: config.cluster!.name, holder: null, error: r.error, registry: null }
+              : { self: config.cluster!.name, holder: r.signer?.host ?? null, error: null, registry: r },
+          (e) => ({ self: config.cluster!.name, holder: null, error: errText(e), registry: null }),
         )
       : Promise.resolve(null);
   const [{ units, error }, pooltool, rest, sw, cluster] = await Promise.all([unitsP, ptP, Promise.all(restP), switchesP, clusterP]);

@@ -12,6 +12,7 @@ import type { ActiveState } from "../ports.ts";
 import type { RunnerObs } from "../master/types.ts";
 import { epochClock, type EpochClock } from "../master/schedule.ts";
 import type { NodeError, Settings } from "../node/types.ts";
+import { clusterSection, type ClusterSection, type StatusRegistry } from "./cluster.ts";
 
 /** One signer; every other runner proven unable to sign, or a recognised boundary co-holder */
 export const EXIT_OK = 0;
@@ -60,8 +61,9 @@ export interface StatusInput {
   handout?: { eventActionMs: number; slotGuardMs: number } | null;
   /** From the config: with "rest" a booting runner cannot hold the key (its unit has no secret) */
   keyMode?: "boot" | "rest";
-  /** Cluster mode: this host's name and who holds the etcd signer key (null: nobody, or unreadable: error) */
-  cluster?: { self: string; holder: string | null; error: string | null } | null;
+  /** Cluster mode: this host's name and who holds the etcd signer key (null: nobody, or unreadable:
+   *  error), and the host registry read with it (absent or null: not read) */
+  cluster?: { self: string; holder: string | null; error: string | null; registry?: StatusRegistry | null } | null;
 }
 
 /**
@@ -156,6 +158,44 @@ export interface StatusModel {
   exitCode: StatusExitCode;
   state: (typeof STATE_NAMES)[number];
   verdict: string;
+  /** Cluster mode: the signing host, its lease, and every host's entry from the registry */
+  cluster: ClusterSection | null;
+}
+
+/** Severity for combining this host's verdict with the cluster's: CRITICAL outranks UNKNOWN. */
+const RANK: Record<StatusExitCode, number> = { [EXIT_OK]: 0, [EXIT_WARNING]: 1, [EXIT_UNKNOWN]: 2, [EXIT_CRITICAL]: 3 };
+
+/**
+ * This host's verdict combined with the cluster's: etcd unreadable is UNKNOWN (this host cannot tell
+ * whether another one signs too) unless this host alone is already CRITICAL; the cluster's CRITICAL
+ * and WARNING findings come first and last respectively.
+ */
+function withCluster(
+  local: { exitCode: StatusExitCode; verdict: string; noSignerHere: string | null; warnings: number },
+  cl: NonNullable<StatusInput["cluster"]>,
+  section: ClusterSection | null,
+): { exitCode: StatusExitCode; verdict: string } {
+  let { exitCode, verdict } = local;
+  if (cl.error !== null) {
+    // No signer here may be fine (another host signs) or an outage: unknown. Two signers here is CRITICAL anyway.
+    if (RANK[exitCode] < RANK[EXIT_UNKNOWN] || local.noSignerHere !== null) return { exitCode: EXIT_UNKNOWN, verdict: `etcd cannot be read (${cl.error}): whether another host signs is unknown; this host: ${verdict}` };
+    return { exitCode, verdict };
+  }
+  if (section === null) return { exitCode, verdict };
+  if (local.noSignerHere !== null && section.deferNoSigner) {
+    // No host holds the lease, or this one waits out its takeover: the registry says for how long
+    // nobody signed (a takeover, or an outage).
+    exitCode = local.warnings > 0 ? EXIT_WARNING : EXIT_OK;
+    verdict = local.noSignerHere;
+  }
+  if (section.critical.length > 0) {
+    verdict = `${section.critical.join("; ")}${exitCode === EXIT_OK ? "" : `; this host: ${verdict}`}`;
+    exitCode = EXIT_CRITICAL;
+  } else if (section.warnings.length > 0) {
+    verdict += `${exitCode === EXIT_OK ? ", but" : ";"} cluster: ${section.warnings.join("; ")}`;
+    if (exitCode === EXIT_OK) exitCode = EXIT_WARNING;
+  }
+  return { exitCode, verdict };
 }
 
 export function describeNodeError(e: NodeError): string {
@@ -370,6 +410,8 @@ export function statusModel(input: StatusInput): StatusModel {
 
   let exitCode: StatusExitCode;
   let verdict: string;
+  /** Set when no runner here signs and none may: this host's part of the verdict, for withCluster */
+  let noSignerHere: string | null = null;
   // Cluster mode: another host holds the signer lease, so this host's runners are key-less by design.
   const cl = input.cluster ?? null;
   const otherHost = cl !== null && cl.error === null && cl.holder !== null && cl.holder !== cl.self ? cl.holder : null;
@@ -397,6 +439,9 @@ export function statusModel(input: StatusInput): StatusModel {
     if (unknown.length > 0) verdict += ` (keys unknown for ${ids(unknown)})`;
     if (cl?.error) verdict += ` (etcd: ${cl.error})`;
     else if (cl !== null && cl.holder === null) verdict += " (no host holds the etcd signer lease)";
+    // Cluster mode: with no runner here able to sign, whether nobody signing is an outage depends on
+    // the other hosts (withCluster).
+    if (mayHold.length === 0 && unknown.length === 0) noSignerHere = h === null && coHolders.length === 0 ? "this host's runners are key-less" : verdict;
   } else if (warnings.length > 0) {
     exitCode = EXIT_WARNING;
     verdict = `#${signerRow.id} holds the key and is Running, but ${warnings.join("; ")}`;
@@ -405,6 +450,11 @@ export function statusModel(input: StatusInput): StatusModel {
     verdict = `#${signerRow.id} holds the key and is Running`;
   }
   if (signerRow && handout) verdict += `; boundary hand-out to ${ids(coHolders)} (dead-man switches armed)`;
+  const section = cl?.registry && cl.error === null ? clusterSection(cl.self, cl.registry, { able: [...mayHold, ...unknown].map((r) => r.id), signer: signerRow?.id ?? null }, now) : null;
+  if (cl !== null) {
+    ({ exitCode, verdict } = withCluster({ exitCode, verdict, noSignerHere, warnings: warnings.length }, cl, section));
+    if (section) warnings.push(...section.warnings);
+  }
 
   let epoch: number | null = null;
   let slot: number | null = null;
@@ -433,5 +483,6 @@ export function statusModel(input: StatusInput): StatusModel {
     exitCode,
     state: STATE_NAMES[exitCode],
     verdict,
+    cluster: section,
   };
 }

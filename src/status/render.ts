@@ -1,6 +1,9 @@
 // The status model as text for a terminal (a header and a table) or as JSON for scripts. Pure.
 
 import { formatDuration, renderTable } from "../ui/table.ts";
+import type { ClusterSection } from "./cluster.ts";
+import { mayHoldKey } from "./cluster.ts";
+import type { HostRunner } from "../master/registry.ts";
 import type { StatusModel, StatusRow } from "./model.ts";
 
 const dash = "-";
@@ -24,6 +27,41 @@ function keyCell(r: StatusRow, signer: number | null): string {
   if (r.keyHeld === null) return "?";
   if (!r.keyHeld) return "no";
   return r.id === signer ? "SIGNER" : "yes";
+}
+
+/** A runner of another host in a few words, as its daemon last saw it. */
+function hostRunnerCell(r: HostRunner, atMs: number): string {
+  if (r.signer) return `#${r.id} signer`;
+  if (r.coHolderUntilMs !== null && !mayHoldKey(r, atMs)) return `#${r.id} hand-out`;
+  const what: Record<HostRunner["cap"], string> = { stopped: "stopped", frozen: "frozen", keyless: "key-less", holder: "HOLDS KEY", "booting-holder": "BOOTS WITH KEY", unknown: "KEY UNKNOWN" };
+  return `#${r.id} ${what[r.cap]}`;
+}
+
+/** The cluster section: the signing host and its lease, then one row per host of the registry. */
+export function renderCluster(c: ClusterSection, atMs: number): string {
+  const k = c.signer;
+  const head =
+    k === null
+      ? "cluster: no host holds the signer key"
+      : `cluster: ${k.host} holds the signer key (lease ${k.lease}, create revision ${k.createRevision}` +
+        `${k.seenForMs === null ? "" : `, held at least ${formatDuration(k.seenForMs)}: first read by ${k.seenBy}`}` +
+        `${k.ttl === null ? "" : `; TTL ${k.ttl.grantedS} s, ${k.ttl.leftS} s left`})`;
+  const rows = [
+    ["HOST", "ROLE", "SIGNER", "RUNNERS", "HEIGHT", "ETCD", "ENTRY"],
+    ...c.hosts.map((h) => {
+      const heights = h.runners.map((r) => r.height).filter((x): x is number => x !== null);
+      return [
+        h.self ? `${h.host} (this host)` : h.host,
+        h.role,
+        h.signer === null ? dash : `#${h.signer}`,
+        h.runners.length === 0 ? dash : h.runners.map((r) => hostRunnerCell(r, atMs)).join(", "),
+        heights.length === 0 ? dash : String(Math.max(...heights)),
+        h.etcdOk === null ? dash : h.etcdOk ? "ok" : "FAILING",
+        h.entryAgeMs === null ? "missing" : `${formatDuration(h.entryAgeMs)} ago${h.stale ? " (STALE)" : ""}`,
+      ];
+    }),
+  ];
+  return [head, renderTable(rows)].join("\n");
 }
 
 export function renderStatus(m: StatusModel): string {
@@ -62,7 +100,8 @@ export function renderStatus(m: StatusModel): string {
     ]),
   ];
   const verdict = `${m.state}: ${m.verdict}`;
-  return [...head, "", renderTable(rows), "", verdict].join("\n");
+  const cluster = m.cluster ? ["", renderCluster(m.cluster, m.atMs)] : [];
+  return [...head, "", renderTable(rows), ...cluster, "", verdict].join("\n");
 }
 
 /** The model as JSON (times as ms since epoch and ms durations), one object. */

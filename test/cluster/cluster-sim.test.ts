@@ -147,6 +147,69 @@ describe("cluster in virtual time: boundary grants (warm standbys on every host)
   });
 });
 
+describe("cluster in virtual time: switchover --host (a planned hand-over between hosts)", () => {
+  test("host-a hands signing to host-b at a safe gap: host-b signs without the takeover wait, its warm standby produces the epoch's slots; 0 doubled, 0 shared", async () => {
+    // Epoch 3 (120-180 s): asked at 135 s, done in the first gap with room (after slot 3.27 at 147 s).
+    // Not earlier: before the 120 s boundary host-b's standbys hold no schedule (no grant yet).
+    const r = await run([{ atMs: 135_000, kind: "switchover", host: 0, to: "host-b" }], TWO, 240_000);
+    const so = r.switchovers[0]!;
+    expect(so.accepted.ok).toBe(true);
+    expect(so.done).toMatchObject({ ok: true, result: { host: "host-b" } });
+    const ms = (so.done as { result: { handoverMs: number } }).result.handoverMs;
+    const fencingAt = so.doneAtMs! - ms;
+    const takeover = r.promotions.find((p) => p.host === "host-b");
+    expect(takeover).toBeDefined();
+    const toPromotion = takeover!.atMs - fencingAt;
+    console.log(`switchover --host: fencing on host-a → host-b's runner promoted ${(toPromotion / 1000).toFixed(2)} s; host-a saw host-b hold the key after ${(ms / 1000).toFixed(2)} s; answered ${((so.doneAtMs! - so.askedAtMs) / 1000).toFixed(2)} s after the request (waiting for a gap)`);
+    // The takeover wait alone is ≈ 6.5 s at TTL 5: the hand-over is done well inside it.
+    expect(toPromotion).toBeGreaterThan(0);
+    expect(toPromotion).toBeLessThan(3_000);
+    expect(ms).toBeLessThan(4_000);
+    expect(r.holderAtEnd).toBe("host-b");
+    expect(r.promotions.filter((p) => p.atMs > takeover!.atMs).every((p) => p.host === "host-b")).toBe(true);
+    const after = r.world.audit({ fromMs: takeover!.atMs + 1_000, toMs: r.toMs, guardMs: 400, marginMs: 400 });
+    expect(after.scheduled).toBeGreaterThan(0);
+    expect(after.produced).toBe(after.scheduled);
+    console.log(`after the hand-over: ${after.produced}/${after.scheduled} slots produced; whole run ${r.produced}/${r.scheduled}`);
+    expect(r.doubleProduced).toBe(0);
+    expect(r.sharedWindows).toBe(0);
+  });
+
+  test("three hosts: the third holds off while the record names host-b; host-b wins", async () => {
+    const hosts: HostSpec[] = [...TWO, { name: "host-c", runners: 1 }];
+    const r = await run([{ atMs: 135_000, kind: "switchover", host: 0, to: "host-b" }], hosts, 200_000);
+    expect(r.switchovers[0]!.done).toMatchObject({ ok: true, result: { host: "host-b" } });
+    expect(r.promotions.some((p) => p.host === "host-c")).toBe(false);
+    expect(r.holderAtEnd).toBe("host-b");
+    expect(r.doubleProduced).toBe(0);
+    expect(r.sharedWindows).toBe(0);
+  });
+
+  test("the target host is down: nobody takes the record up, the grace ends, host-a wins again (full wait) and the command fails saying so", async () => {
+    const r = await run(
+      [
+        { atMs: 130_000, kind: "hostDown", host: 1, downMs: 1e9 },
+        { atMs: 135_000, kind: "switchover", host: 0, to: "host-b" },
+      ],
+      TWO,
+      200_000,
+    );
+    const so = r.switchovers[0]!;
+    expect(so.done).toMatchObject({ ok: false, error: expect.stringContaining("did not take it up") });
+    expect(r.holderAtEnd).toBe("host-a");
+    expect(r.promotions.filter((p) => p.atMs - r.fromMs > 135_000).every((p) => p.host === "host-a")).toBe(true);
+    expect(r.doubleProduced).toBe(0);
+    expect(r.sharedWindows).toBe(0);
+  });
+
+  test("run on a host that does not sign: refused, naming the host to run it on", async () => {
+    const r = await run([{ atMs: 75_000, kind: "switchover", host: 1, to: "host-a" }], TWO, 90_000);
+    const a = r.switchovers[0]!.accepted;
+    expect(a.ok).toBe(false);
+    expect(!a.ok && a.error).toContain('run "jorm-master switchover --host host-a" on host-a');
+  });
+});
+
 describe("the takeover wait follows etcd's versions", () => {
   const FIXED = ["3.5.23", "3.5.23", "3.5.23"];
   const DEBIAN = ["3.4.23", "3.4.23", "3.4.23"];

@@ -17,6 +17,8 @@ import { signOverlapMs } from "../../src/sim/audit.ts";
 import type { ChainParams } from "../../src/sim/chain.ts";
 import { World } from "../../src/sim/world.ts";
 import { createFakeEtcd, type FakeEtcd } from "./fake-etcd.ts";
+import { Operator } from "../../src/control/operator.ts";
+import type { ControlAnswer } from "../../src/control/protocol.ts";
 
 export interface HostSpec {
   name: string;
@@ -32,6 +34,8 @@ export type ClusterEvent =
   | { atMs: number; kind: "etcdDown"; forMs: number }
   /** The runner that signs on this host crashes (systemd restarts it) */
   | { atMs: number; kind: "signerCrash"; host: number }
+  /** `jorm-master switchover --host <to>` run on host `host` (through its daemon's Operator) */
+  | { atMs: number; kind: "switchover"; host: number; to: string }
   /** etcd revokes the signer key's lease before its TTL ran out, as a stuck old leader of an etcd
    *  without the lease fixes does (etcd #15247): only meaningful with such versions */
   | { atMs: number; kind: "earlyRevoke" };
@@ -61,6 +65,8 @@ export interface ClusterResult {
   promotions: { host: string; atMs: number; id: number }[];
   /** Which host held the signer key at the end (etcd's answer) */
   holderAtEnd: string | null;
+  /** Each switchover event: when asked, the daemon's first answer, and its final answer with when */
+  switchovers: { host: string; askedAtMs: number; accepted: ControlAnswer; done: ControlAnswer | null; doneAtMs: number | null }[];
   scheduled: number;
   produced: number;
   coveragePct: number;
@@ -140,6 +146,7 @@ export async function runClusterScenario(spec: ClusterSpec): Promise<ClusterResu
   const config = (n: number) =>
     simConfig(n, { keyMode: "rest", restTimeoutMs: 500, eventActionMs: 5_000, startBeforeEventMs: 20_000, bootCatchUpMs: 30_000, maxBootMs: 120_000, slotGuardMs: 400, slotMarginMs: 400 });
   const promotions: ClusterResult["promotions"] = [];
+  const switchovers: ClusterResult["switchovers"] = [];
   const offsets: number[] = [];
   let off = 0;
   for (const h of spec.hosts) (offsets.push(off), (off += h.runners));
@@ -148,6 +155,7 @@ export async function runClusterScenario(spec: ClusterSpec): Promise<ClusterResu
     ac: AbortController;
     done: Promise<unknown>;
     master: Master;
+    operator: Operator;
   }
   const running: (Running | null)[] = spec.hosts.map(() => null);
   // Each host's disk: the lease a restarted daemon takes up again.
@@ -165,13 +173,15 @@ export async function runClusterScenario(spec: ClusterSpec): Promise<ClusterResu
     const deps = hostDeps(world, offsets[h]!, host.runners, drift);
     let master: Master | null = null;
     const lease = new SignerLease({ election, services: () => deps.services, clock: world.clock, mono, signer: () => master?.memory.signer ?? null, coHolders: () => (master ? coHolderSwitches(master.memory, world.clock.now()) : null), handoutSettled: () => (spec.grants === false ? null : settledHandoutEpoch(master?.memory.handout)), log, prefix: "/jorm-test", store: disks[h]! });
+    const operator = new Operator({ stateDir: null, log, cntRunners: () => host.runners, now: () => world.clock.now(), handover: lease, onChange: (i) => master && (master.intent = i) });
     const onTick = (r: TickReport) => {
       for (const o of r.outcomes) if (o.ok && o.action.kind === "promote" && o.action.purpose === "sign") promotions.push({ host: host.name, atMs: world.clock.now(), id: o.action.id });
+      operator.onTick(r);
     };
     master = new Master({ deps: { ...deps, cluster: () => lease.observe() }, config: config(host.runners), log, onTick });
     const ac = new AbortController();
     const done = Promise.all([master.run(ac.signal), lease.run(ac.signal, spec.ttlS)]);
-    running[h] = { ac, done, master };
+    running[h] = { ac, done, master, operator };
   }
   function stopHost(h: number): void {
     running[h]?.ac.abort();
@@ -186,7 +196,14 @@ export async function runClusterScenario(spec: ClusterSpec): Promise<ClusterResu
       const now = world.clock.now();
       if (ev.kind === "etcdDown") etcdDownUntil = Math.max(etcdDownUntil, now + ev.forMs);
       else if (ev.kind === "partition") cutUntil[ev.host] = Math.max(cutUntil[ev.host]!, now + ev.forMs);
-      else if (ev.kind === "earlyRevoke") {
+      else if (ev.kind === "switchover") {
+        const op = running[ev.host]?.operator;
+        if (!op) return;
+        const accepted = op.apply({ cmd: "switchover", target: null, force: false, check: false, host: ev.to });
+        const rec: ClusterResult["switchovers"][number] = { host: spec.hosts[ev.host]!.name, askedAtMs: now, accepted, done: null, doneAtMs: null };
+        switchovers.push(rec);
+        if (accepted.ok) void op.waitSwitchover().then((a) => ((rec.done = a), (rec.doneAtMs = world.clock.now())));
+      } else if (ev.kind === "earlyRevoke") {
         sync();
         const signer = etcd.kv.get("/jorm-test/signer");
         if (signer !== undefined && signer.lease !== "0") etcd.revoke(signer.lease);
@@ -217,6 +234,7 @@ export async function runClusterScenario(spec: ClusterSpec): Promise<ClusterResu
     firstShared: phys.firstShared,
     promotions,
     holderAtEnd: holder,
+    switchovers,
     scheduled: audit.scheduled,
     produced: audit.produced,
     coveragePct: audit.coveragePct,

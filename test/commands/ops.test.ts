@@ -12,7 +12,7 @@ function cli(args: string[]) {
 }
 
 describe("operator commands without a daemon", () => {
-  for (const args of [["hold", "1", "--reason", "disk"], ["release", "1"], ["switchover", "--yes"], ["switchover", "2", "--force", "--yes"]]) {
+  for (const args of [["hold", "1", "--reason", "disk"], ["release", "1"], ["switchover", "--yes"], ["switchover", "2", "--force", "--yes"], ["switchover", "--host", "host-b", "--yes"]]) {
     test(`${args.join(" ")}: exit 1, "no daemon is running"`, () => {
       const r = cli([...args, "--config", SEED]);
       expect(r.code).toBe(1);
@@ -20,6 +20,11 @@ describe("operator commands without a daemon", () => {
       expect(r.stdout).toBe("");
     });
   }
+  test("switchover --host takes no runner id, and needs a name (usage errors); --help teaches it", () => {
+    expect(cli(["switchover", "1", "--host", "host-b", "--yes", "--config", SEED]).code).toBe(64);
+    expect(cli(["switchover", "--host", "", "--yes", "--config", SEED]).code).toBe(64);
+    expect(cli(["switchover", "--help"]).stdout).toContain("jorm-master switchover --host host-b --yes");
+  });
   test("a runner id that is not a number is a usage error", () => {
     expect(cli(["hold", "x", "--config", SEED]).code).toBe(64);
   });

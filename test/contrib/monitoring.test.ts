@@ -85,7 +85,16 @@ describe("contrib/prometheus/alerts.yml", () => {
 
   test("has the alerts the README lists", () => {
     const exprs = alerts.map((a) => a.expr.replace(/\s+/g, " "));
-    for (const e of ["jorm_master_key_holders - jorm_master_boundary_coholders > 1", "jorm_master_key_holders == 0", "time() - jorm_master_last_observation_timestamp_seconds > 60", "jorm_master_warm_runners < 2"]) expect(exprs).toContain(e);
+    for (const e of [
+      "jorm_master_key_holders - jorm_master_boundary_coholders > 1",
+      // Cluster mode: a host the signer lease does not let sign has no holder by design
+      "jorm_master_key_holders == 0 unless on(instance, job) jorm_master_cluster_may_sign == 0",
+      "time() - jorm_master_last_observation_timestamp_seconds > 60",
+      "jorm_master_warm_runners < 2",
+      "sum without (instance) (jorm_master_cluster_may_sign) == 0",
+      "sum without (instance) (jorm_master_cluster_may_sign) > 1",
+    ])
+      expect(exprs).toContain(e);
   });
 
   test("key-holder alerts wait out a boundary hand-out (event_action 15 s + a few seconds) and a schedule computation", () => {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { applyOutcomes } from "../../src/master/memory.ts";
 import { decide, emptyMemory } from "../../src/master/decide.ts";
-import { lostSlots, parseHolds, switchoverDecision, type OperatorIntent, type SwitchoverInput } from "../../src/master/intent.ts";
+import { HANDOVER_EXPECTED_MS, hostHandoverDecision, lostSlots, parseHolds, provenKeyless, switchoverDecision, type OperatorIntent, type SwitchoverInput } from "../../src/master/intent.ts";
 import type { Action, Memory, Observation, Outcome, RunnerView } from "../../src/master/types.ts";
 import { config, observation, pending, runner } from "./fixtures.ts";
 
@@ -141,5 +141,60 @@ describe("decide: operator gates", () => {
     expect(co(free.plan)).toEqual([1, 2]);
     const held = decide({ ...at(end), intent: { holds: { 1: hold }, switchover: null } }, m, c, end);
     expect(co(held.plan)).toEqual([2]);
+  });
+});
+
+describe("switchover --host: hostHandoverDecision (the safe moment) and provenKeyless (the proof)", () => {
+  const gap = { nextWindowInMs: 20_000, leadMs: 2_000, boundaryNear: false, epochKnown: true, targetMayBeWarm: true, slotsLeft: 3, force: false };
+  test("released in a gap with room for the promotion lead AND the whole hand-over", () => {
+    expect(hostHandoverDecision({ ...gap, host: "host-b" })).toMatchObject({ kind: "release", host: "host-b" });
+    expect(hostHandoverDecision({ ...gap, nextWindowInMs: null, host: "host-b" }).kind).toBe("release");
+  });
+  test("not while a window opens within lead + the hand-over's expected duration (the single-host gap would do)", () => {
+    const tight = gap.leadMs + HANDOVER_EXPECTED_MS;
+    expect(hostHandoverDecision({ ...gap, nextWindowInMs: tight, host: "host-b" }).kind).toBe("wait");
+    expect(hostHandoverDecision({ ...gap, nextWindowInMs: tight + 1, host: "host-b" }).kind).toBe("release");
+    // The same gap is enough for a switchover between runners of one host
+    expect(switchoverDecision(input({ nextWindowInMs: tight }))?.kind).toBe("move");
+    expect(hostHandoverDecision({ ...gap, nextWindowInMs: -500, host: "host-b" }).kind).toBe("wait");
+  });
+  test("not near the boundary, nor with the epoch's schedule unknown; never to this host", () => {
+    expect(hostHandoverDecision({ ...gap, boundaryNear: true, host: "host-b" }).kind).toBe("wait");
+    expect(hostHandoverDecision({ ...gap, epochKnown: false, host: "host-b" }).kind).toBe("wait");
+    expect(hostHandoverDecision({ ...gap, host: "host-a", self: "host-a" }).kind).toBe("refuse");
+  });
+  test("the target host's standbys hold this epoch's schedule only on this host's boundary grant: without it, wait for the next boundary (or --force)", () => {
+    const cold = hostHandoverDecision({ ...gap, targetMayBeWarm: false, host: "host-b" });
+    expect(cold.kind).toBe("wait");
+    expect(cold.why).toContain("3 remaining slots");
+    expect(hostHandoverDecision({ ...gap, targetMayBeWarm: false, force: true, host: "host-b" }).kind).toBe("release");
+    // Nothing left to lose this epoch: no need to wait
+    expect(hostHandoverDecision({ ...gap, targetMayBeWarm: false, slotsLeft: 0, host: "host-b" }).kind).toBe("release");
+  });
+  test("switchoverDecision takes the cross-host path when the intent names a host (no runner is picked)", () => {
+    const d = switchoverDecision(input({ intent: { holds: {}, switchover: { ...so(null), host: "host-b" } }, standbys: [] }));
+    expect(d).toMatchObject({ kind: "release", host: "host-b" });
+  });
+  test("provenKeyless: key-less or stopped only; frozen, unknown and holders are not proof", () => {
+    expect(provenKeyless([rv(0), rv(1, { cap: "stopped" })])).toEqual({ ok: true });
+    for (const cap of ["frozen", "unknown", "holder", "booting-holder"] as const) {
+      const r = provenKeyless([rv(0), rv(1, { cap })]);
+      expect(r.ok).toBe(false);
+      expect(!r.ok && r.why).toContain(`#1 (${cap})`);
+    }
+  });
+  test("decide: the host switchover is a release far from a window (no runner move), a wait when slot 50's window is near", () => {
+    const at = (t: number) => {
+      const cluster = { maySign: true, mustStopByMs: 1e15, takeoverSafeAtMs: null, grantedEpoch: granted };
+      const obs: Observation = { ...observation(t, [runner(0, { kind: "holder", logs: [pending(0, 50)] }), runner(1, { kind: "standby", logs: [pending(0, 50)] })]), intent: { holds: {}, switchover: { ...so(null), host: "host-b" } }, cluster };
+      return decide(obs, emptyMemory(), config(), t).plan;
+    };
+    let granted: number | null = 0;
+    expect(at(10_000).switchover?.kind).toBe("release");
+    expect(at(10_000).promote).toBeNull();
+    expect(at(49_000).switchover?.kind).toBe("wait");
+    // No grant for epoch 0: slot 50 would be lost on host-b
+    granted = null;
+    expect(at(10_000).switchover).toMatchObject({ kind: "wait", why: expect.stringContaining("no boundary hand-out was granted") });
   });
 });

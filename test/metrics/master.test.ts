@@ -5,6 +5,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { masterOnWorld, simConfig } from "../../src/lab/harness.ts";
 import type { TickReport } from "../../src/master/loop.ts";
+import { emptyRegistryMemory, type HostEntry, type RegistryRound } from "../../src/master/registry.ts";
 import { MasterMetrics, SLOT_OUTCOME_GRACE_MS } from "../../src/metrics/master.ts";
 import { serveMetrics, parseListen } from "../../src/metrics/server.ts";
 import { testChainParams } from "../../src/sim/chain.ts";
@@ -274,5 +275,49 @@ describe("metrics server", () => {
 
   test("a port already in use fails with a message naming metrics_listen", () => {
     expect(() => serveMetrics(`127.0.0.1:${server.port}`, () => "")).toThrow(/metrics_listen 127\.0\.0\.1:\d+: cannot listen/);
+  });
+});
+
+describe("cluster mode: the host registry's metrics (issue 13 point 6)", () => {
+  const round = (atMs: number, signer: string | null, hosts: number, leaseChanges: number): RegistryRound => ({
+    atMs,
+    self: "host-a",
+    read: { signer: signer === null ? null : { host: signer, lease: "1", createRevision: 5 }, entries: Array.from({ length: hosts }, (_, i) => ({ host: `h${i}` }) as HostEntry), invalid: [] },
+    memory: { ...emptyRegistryMemory(), leaseChanges },
+  });
+
+  test("lease changes counted, the signing host as a labelled 1, hosts in the registry, when read", () => {
+    const m = new MasterMetrics({ version: "t" });
+    const before = m.render();
+    expect(sample(before, "jorm_master_cluster_lease_changes_total")).toBeUndefined();
+    expect(before).not.toContain("jorm_master_cluster_signer{");
+    m.updateRegistry(round(1_700_000_000_000, "host-b", 3, 0));
+    let t = m.render();
+    expect(sample(t, "jorm_master_cluster_lease_changes_total")).toBe(0);
+    expect(sample(t, 'jorm_master_cluster_signer{host="host-b"}')).toBe(1);
+    expect(sample(t, "jorm_master_cluster_hosts")).toBe(3);
+    expect(sample(t, "jorm_master_cluster_registry_read_timestamp_seconds")).toBe(1_700_000_000);
+    m.updateRegistry(round(1_700_000_002_000, null, 2, 1));
+    t = m.render();
+    expect(sample(t, "jorm_master_cluster_lease_changes_total")).toBe(1);
+    expect(t).not.toContain("jorm_master_cluster_signer{");
+    expect(sample(t, "jorm_master_cluster_hosts")).toBe(2);
+  });
+
+  test("promtool check metrics accepts a cluster-mode scrape", async () => {
+    const m = new MasterMetrics({ version: "t" });
+    m.updateRegistry(round(1_700_000_000_000, "host-b", 3, 2));
+    const body = m.render();
+    const saveDir = process.env[SCRAPE_DIR_ENV];
+    if (saveDir) writeFileSync(join(saveDir, "cluster.prom"), body);
+    const promtool = Bun.which("promtool");
+    if (!promtool) {
+      console.warn("skipped: promtool not installed");
+      return;
+    }
+    const p = Bun.spawn([promtool, "check", "metrics"], { stdin: new Blob([body]), stdout: "pipe", stderr: "pipe" });
+    const [code, out, err] = await Promise.all([p.exited, new Response(p.stdout).text(), new Response(p.stderr).text()]);
+    expect(`${out}${err}`.trim()).toBe("");
+    expect(code).toBe(0);
   });
 });

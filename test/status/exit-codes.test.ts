@@ -7,6 +7,8 @@ import type { UnitState } from "../../src/ports.ts";
 import type { LeaderLog, NodeResult, NodeStats, Settings } from "../../src/node/types.ts";
 import { statusModel, type StatusInput, type StatusRunnerInput } from "../../src/status/model.ts";
 import { renderStatus } from "../../src/status/render.ts";
+import type { StatusRegistry } from "../../src/status/cluster.ts";
+import type { HostEntry } from "../../src/master/registry.ts";
 
 // Slots of 1 s, 60 per epoch: epoch 10 starts at 600 000 ms, epoch 11 at 660 000 ms.
 const settings: Settings = { block0Hash: "h", block0TimeMs: 0, slotDurationMs: 1000, slotsPerEpoch: 60, consensusVersion: "genesis_praos", currSlotStartTimeMs: null };
@@ -230,5 +232,165 @@ describe("warm standbys (issue 10): who could take over and sign the rest of the
     const boot = statusModel(input([withSlots(signer()), withSlots(runner(1)), runner(2)], { keyMode: "boot" }));
     expect(boot.notes.join()).toContain("the daemon restarts cold standbys one at a time");
     expect(statusModel(input([withSlots(signer()), withSlots(runner(1)), withSlots(runner(2))], { keyMode: "rest" })).notes).toEqual([]);
+  });
+});
+
+// Across hosts (issue 13 point 6): the registry's entries say what the OTHER hosts' runners do.
+// This host is host-a; its own runners are judged from status's own reads, as above.
+describe("status across hosts: the registry of <prefix>/hosts/", () => {
+  const NOW = MID_EPOCH;
+  const GRACE_MS = 20_000;
+  type HR = HostEntry["runners"][number];
+  const hr = (id: number, cap: HR["cap"], o: Partial<HR> = {}): HR => ({ id, state: cap === "stopped" ? "stopped" : "Running", cap, signer: false, coHolderUntilMs: null, height: 500, ...o });
+  const signing = (id = 0): HR => hr(id, "holder", { signer: true });
+  const entry = (host: string, o: Partial<HostEntry> = {}): HostEntry => ({
+    v: 1,
+    host,
+    pid: 4242,
+    version: "1.0.0",
+    publishedAtMs: NOW - 500,
+    observedAtMs: NOW - 600,
+    loopPeriodMs: 500,
+    maySign: false,
+    signer: null,
+    etcd: { ok: true, error: null },
+    signerSeen: { host: "host-b", createRevision: 77, sinceMs: NOW - 300_000 },
+    peers: ["host-a", "host-b", "host-c"],
+    runners: [hr(0, "keyless"), hr(1, "keyless")],
+    ...o,
+  });
+  const signerB = (o: Partial<HostEntry> = {}) => entry("host-b", { maySign: true, signer: 0, runners: [signing(0), hr(1, "keyless")], ...o });
+  const reg = (entries: HostEntry[], o: Partial<StatusRegistry> = {}): StatusRegistry => ({
+    signer: { host: "host-b", lease: "7587", createRevision: 77 },
+    leaseTtl: { grantedS: 5, leftS: 4 },
+    entries,
+    invalid: [],
+    noSignerGraceMs: GRACE_MS,
+    ...o,
+  });
+  const keyless = [runner(0), runner(1), runner(2)];
+  const cl = (registry: StatusRegistry | null, error: string | null = null): Partial<StatusInput> => ({
+    cluster: { self: "host-a", holder: error === null ? (registry?.signer?.host ?? null) : null, error, registry },
+  });
+  const calm = [entry("host-a"), signerB(), entry("host-c")];
+
+  type HostCase = [name: string, runners: StatusRunnerInput[], code: number, verdict: string, over: Partial<StatusInput>];
+  const hostCases: HostCase[] = [
+    // 0 OK
+    ["host-b signs, host-a (here) and host-c key-less", keyless, 0, "OK: host-b signs", cl(reg(calm))],
+    [
+      "host-c's co-holder of a granted hand-out, its switch still ahead, is no second signer",
+      keyless,
+      0,
+      "OK: host-b signs",
+      cl(reg([entry("host-a"), signerB(), entry("host-c", { runners: [hr(0, "holder", { coHolderUntilMs: NOW + 5_000 }), hr(1, "keyless")] })])),
+    ],
+    ["this host signs; host-b and host-c key-less", [signer(), runner(1), runner(2)], 0, "OK: #0 holds the key and is Running", cl(reg([entry("host-a", { maySign: true, signer: 0, runners: [signing(0)] }), entry("host-b"), entry("host-c")], { signer: { host: "host-a", lease: "1", createRevision: 77 } }))],
+
+    // 1 WARNING
+    ["the signing host does not know a standby's keys (as on one server)", keyless, 1, "host-b's #1 key state is unknown: it may sign", cl(reg([entry("host-a"), signerB({ runners: [signing(0), hr(1, "unknown")] }), entry("host-c")]))],
+    ["host-c's entry is missing (host-b saw it)", keyless, 1, "host-c has no registry entry (seen by host-a, host-b", cl(reg([entry("host-a"), signerB()]))],
+    ["this host's own entry is missing: its daemon does not publish", keyless, 1, "host-a has no registry entry (the daemon on this host does not publish it)", cl(reg([signerB(), entry("host-c")]))],
+    ["host-c's entry is stale", keyless, 1, "host-c's registry entry is stale (published 30 s ago", cl(reg([entry("host-a"), signerB(), entry("host-c", { publishedAtMs: NOW - 30_000 })]))],
+    ["host-c publishes, but its daemon's last observation is old (a hung loop)", keyless, 1, "host-c's registry entry is stale", cl(reg([entry("host-a"), signerB(), entry("host-c", { observedAtMs: NOW - 60_000 })]))],
+    ["an observation as old as a long loop_period is not stale", keyless, 0, "OK: host-b signs", cl(reg([entry("host-a"), signerB(), entry("host-c", { observedAtMs: NOW - 30_000, loopPeriodMs: 30_000 })]))],
+    [
+      "this host took the lease 3 s ago and waits out its takeover: nobody signs yet, not an outage",
+      keyless,
+      1,
+      "WARNING: this host's runners are key-less, but cluster: nobody signs yet: host-a holds the signer key but may not sign yet (its takeover wait, or its allowance ran out) (for 3 s; CRITICAL after 20 s)",
+      cl(reg([entry("host-a", { signerSeen: { host: "host-a", createRevision: 95, sinceMs: NOW - 3_000 } }), entry("host-b", { signerSeen: { host: "host-a", createRevision: 95, sinceMs: NOW - 2_000 } }), entry("host-c")], { signer: { host: "host-a", lease: "9", createRevision: 95 } })),
+    ],
+    [
+      "this host waits out its takeover, yet one of its runners holds the key (not Running): still CRITICAL",
+      [runner(0, { keys: [1], stats: stats("Bootstrapping") }), runner(1), runner(2)],
+      2,
+      "#0 holds the key but is Bootstrapping",
+      cl(reg([entry("host-a", { signerSeen: { host: "host-a", createRevision: 95, sinceMs: NOW - 3_000 } }), entry("host-b"), entry("host-c")], { signer: { host: "host-a", lease: "9", createRevision: 95 } })),
+    ],
+    [
+      "host-b took the lease 3 s ago and waits: nobody signs yet",
+      keyless,
+      1,
+      "nobody signs yet: host-b holds the signer key but may not sign yet",
+      cl(reg([entry("host-a", { signerSeen: { host: "host-b", createRevision: 90, sinceMs: NOW - 3_000 } }), signerB({ maySign: false, signer: null, runners: [hr(0, "keyless")], signerSeen: { host: "host-b", createRevision: 90, sinceMs: NOW - 2_500 } })], { signer: { host: "host-b", lease: "9", createRevision: 90 } })),
+    ],
+    [
+      "the signer key is gone for 4 s (the old lease ended): nobody signs yet",
+      keyless,
+      1,
+      "nobody signs yet: no host holds the signer key",
+      cl(reg([entry("host-a", { signerSeen: { host: null, createRevision: null, sinceMs: NOW - 4_000 } }), entry("host-b", { signerSeen: { host: null, createRevision: null, sinceMs: NOW - 4_000 } })], { signer: null })),
+    ],
+
+    // 2 CRITICAL
+    [
+      "host-c reports a runner holding the key while host-b signs",
+      keyless,
+      2,
+      "host-c does not hold the signer key (host-b does), yet its #1 holder may hold the pool's key",
+      cl(reg([entry("host-a"), signerB(), entry("host-c", { runners: [hr(0, "keyless"), hr(1, "holder")] })])),
+    ],
+    ["host-c reports a runner whose keys are unknown (fail closed)", keyless, 2, "its #0 unknown may hold", cl(reg([entry("host-a"), signerB(), entry("host-c", { runners: [hr(0, "unknown")] })]))],
+    ["a stale entry holding the key still counts", keyless, 2, "host-c does not hold the signer key", cl(reg([entry("host-a"), signerB(), entry("host-c", { publishedAtMs: NOW - 30_000, runners: [hr(0, "booting-holder")] })]))],
+    [
+      "a co-holder whose switch should have fired counts as a holder again",
+      keyless,
+      2,
+      "its #0 holder may hold",
+      cl(reg([entry("host-a"), signerB(), entry("host-c", { runners: [hr(0, "holder", { coHolderUntilMs: NOW - 1 })] })])),
+    ],
+    ["the signing host reports a second holder besides its signer", keyless, 2, "host-b reports #1 holder besides its signer #0: they may sign the same slot", cl(reg([entry("host-a"), signerB({ runners: [signing(0), hr(1, "holder")] }), entry("host-c")]))],
+    ["two hosts say the lease lets them sign", keyless, 2, "host-b and host-c both say the signer lease lets them sign", cl(reg([entry("host-a"), signerB(), entry("host-c", { maySign: true })]))],
+    ["a host says it may sign but the key names another", keyless, 2, "host-c says the signer lease lets it sign, but the signer key names host-b", cl(reg([entry("host-a"), signerB({ maySign: false, signer: null }), entry("host-c", { maySign: true })]))],
+    [
+      "nobody has signed for longer than a takeover takes",
+      keyless,
+      2,
+      "nobody signs: no host holds the signer key, for 60 s",
+      cl(reg([entry("host-a", { signerSeen: { host: null, createRevision: null, sinceMs: NOW - 60_000 } })], { signer: null })),
+    ],
+    [
+      "this host has held the lease for long, its daemon says it may sign, yet none of its runners holds the key",
+      keyless,
+      2,
+      "CRITICAL: no runner holds the key: nobody signs",
+      cl(reg([entry("host-a", { maySign: true, signerSeen: { host: "host-a", createRevision: 95, sinceMs: NOW - 300_000 } }), entry("host-b")], { signer: { host: "host-a", lease: "9", createRevision: 95 } })),
+    ],
+    [
+      "this host waited out its takeover for too long: nobody signs",
+      keyless,
+      2,
+      "nobody signs: host-a holds the signer key but may not sign yet (its takeover wait, or its allowance ran out), for 60 s",
+      cl(reg([entry("host-a", { signerSeen: { host: "host-a", createRevision: 95, sinceMs: NOW - 60_000 } }), entry("host-b")], { signer: { host: "host-a", lease: "9", createRevision: 95 } })),
+    ],
+    ["no host holds the key, yet this host's runner does", [signer(), runner(1), runner(2)], 2, "no host holds the signer key, yet #0 on this host may sign", cl(reg([entry("host-a")], { signer: null }))],
+
+    // 3 UNKNOWN
+    ["etcd cannot be read: whether another host signs is unknown", keyless, 3, "UNKNOWN: etcd cannot be read (range: no endpoint answered", cl(null, "range: no endpoint answered within 2000 ms")],
+    ["etcd cannot be read while this host signs: still UNKNOWN", [signer(), runner(1), runner(2)], 3, "this host: #0 holds the key and is Running", cl(null, "range: no endpoint answered")],
+  ];
+  for (const [name, runners, code, verdict, over] of hostCases) {
+    test(`${code}: ${name}`, () => {
+      const m = statusModel(input(runners, over));
+      expect({ code: m.exitCode as number, verdict: renderStatus(m).split("\n").at(-1) }).toMatchObject({ code, verdict: expect.stringContaining(verdict) });
+    });
+  }
+
+  test("the cluster section: the signing host, its lease's age and TTL, one row per host with its runners; --json has it all", () => {
+    const m = statusModel(input(keyless, cl(reg([entry("host-a"), signerB(), entry("host-c", { runners: [hr(0, "keyless"), hr(1, "stopped", { height: null })] })]))));
+    const text = renderStatus(m);
+    expect(text).toContain("cluster: host-b holds the signer key (lease 7587, create revision 77, held at least 5 min: first read by host-a; TTL 5 s, 4 s left)");
+    expect(text).toMatch(/HOST +ROLE +SIGNER +RUNNERS +HEIGHT +ETCD +ENTRY/);
+    expect(text).toMatch(/host-a \(this host\) +standby +- +#0 key-less, #1 key-less +500 +ok +1 s ago/);
+    expect(text).toMatch(/host-b +signs +#0 +#0 signer, #1 key-less +500 +ok/);
+    expect(text).toMatch(/host-c +standby +- +#0 key-less, #1 stopped/);
+    const json = JSON.parse(JSON.stringify(m));
+    expect(json.cluster.signer).toEqual({ host: "host-b", createRevision: 77, lease: "7587", seenForMs: 300_000, seenBy: "host-a", ttl: { grantedS: 5, leftS: 4 } });
+    expect(json.cluster.hosts.map((h: { host: string; role: string }) => [h.host, h.role])).toEqual([
+      ["host-a", "standby"],
+      ["host-b", "signs"],
+      ["host-c", "standby"],
+    ]);
   });
 });

@@ -91,3 +91,16 @@ describe("gatherStatus", () => {
     expect((await gatherStatus(config, deps({ services: null }))).systemdAsked).toBe(false);
   });
 });
+
+describe("gatherStatus in cluster mode", () => {
+  const CLUSTER = { name: "host-a", etcdEndpoints: ["http://127.0.0.1:9"], prefix: "/p", leaseTtlS: 5, etcdTimeoutMs: 500 };
+  const registry = { signer: { host: "host-b", lease: "1", createRevision: 3 }, leaseTtl: null, entries: [], invalid: [], noSignerGraceMs: 20_000 };
+  test("the registry read gives the holder and the hosts; etcd failing (or throwing) is an error, not a crash", async () => {
+    const config = { ...simConfig(1), cluster: CLUSTER };
+    expect((await gatherStatus(config, deps({ clusterRegistry: async () => registry }))).cluster).toEqual({ self: "host-a", holder: "host-b", error: null, registry });
+    expect((await gatherStatus(config, deps({ clusterRegistry: async () => ({ error: "range: no endpoint answered" }) }))).cluster).toEqual({ self: "host-a", holder: null, error: "range: no endpoint answered", registry: null });
+    expect((await gatherStatus(config, deps({ clusterRegistry: async () => Promise.reject(new Error("boom")) }))).cluster).toMatchObject({ error: "boom", registry: null });
+    // One server: not asked.
+    expect((await gatherStatus(simConfig(1), deps({ clusterRegistry: async () => registry }))).cluster).toBeNull();
+  });
+});
