@@ -93,15 +93,18 @@ export function renewIntervalMs(ttlS: number): number {
  */
 export const ETCD_LEASE_FIXED_PATCH: Readonly<Record<string, number>> = { "3.4": 38, "3.5": 23, "3.6": 5 };
 
-/** Does this etcd server version have both lease fixes? Unknown or unparsable: no. */
+/** Does this etcd server version have both lease fixes? Unknown or unparsable: no. A pre-release of
+ *  a line with no fixed release known is a development build (etcd's main branch reports the next
+ *  line's x.y.0-alpha.0 for months, from before the fixes merged): no. */
 export function leaseFixesIn(version: string | null): boolean {
-  const m = /^v?(\d+)\.(\d+)\.(\d+)(?:[-+].*)?$/.exec(version?.trim() ?? "");
+  const m = /^v?(\d+)\.(\d+)\.(\d+)([-+].*)?$/.exec(version?.trim() ?? "");
   if (!m) return false;
   const [major, minor, patch] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  if (major !== 3) return major > 3;
-  const fixed = ETCD_LEASE_FIXED_PATCH[`${major}.${minor}`];
+  const preRelease = m[4]?.startsWith("-") ?? false;
+  const fixed = major === 3 ? ETCD_LEASE_FIXED_PATCH[`${major}.${minor}`] : undefined;
   if (fixed !== undefined) return patch >= fixed;
-  return minor > 6;
+  if (preRelease) return false;
+  return major > 3 || (major === 3 && minor > 6);
 }
 
 export interface LeaseSafety {

@@ -19,6 +19,9 @@ export interface Holder {
   createRevision: number;
 }
 
+/** The lease the signer key was created under before, and the TTL etcd granted it (holderLeaseKey) */
+export type PreviousHolder = { lease: LeaseId; ttlS: number };
+
 export type Holding = { lease: LeaseId; ttlS: number; signUntilMs: number | null; createRevision: number };
 
 // --- Planned hand-over between hosts (switchover --host) ------------------------------------------
@@ -72,8 +75,10 @@ export type HandOverOutcome =
   | { kind: "not-holding" };
 
 export type CampaignOutcome =
-  /** handover: won on the record naming this host (the old holder proved itself fenced) */
-  | { kind: "won"; lease: LeaseId; ttlS: number; signUntilMs: number | null; confirmedAtMs: number; handover?: HandoverRecord }
+  /** previous: the lease (and its TTL) of whoever created the key before us, read in the winning
+   *  txn (null: not known: no record, or the win was read back after a lost answer); handover: won
+   *  on the record naming this host (the old holder proved itself fenced) */
+  | { kind: "won"; lease: LeaseId; ttlS: number; signUntilMs: number | null; confirmedAtMs: number; previous: PreviousHolder | null; handover?: HandoverRecord }
   | { kind: "lost"; holder: Holder }
   /** No holder, but a hand-over record names another host: hold off until it ends */
   | { kind: "held-off"; record: HandoverRecord }
@@ -134,7 +139,7 @@ export interface Election {
   handoverRecord(): Promise<EtcdResult<HandoverRecord | null>>;
   /** The etcd members and their versions: whether a lease can end early (deadline.ts leaseSafety) */
   memberVersions(): Promise<EtcdResult<MemberVersion[]>>;
-  /** Is this lease still alive in etcd (time to live > 0)? */
+  /** Is this lease still alive in etcd (it exists: time to live ≥ 0, which etcd truncates to whole seconds)? */
   leaseAlive(lease: LeaseId): Promise<EtcdResult<boolean>>;
 }
 
@@ -146,11 +151,29 @@ export function signerKey(prefix: string): string {
   return `${prefix.replace(/\/+$/, "")}/signer`;
 }
 
+/**
+ * `<prefix>/holder-lease`: the lease under which the signer key was created last and its TTL
+ * ("<lease>/<ttl s>"), written (with no lease, so it outlives its holder) by the very txn that
+ * creates the key, after reading the one before. So a winner learns exactly whose lease held the
+ * key before it, whoever that was and however the key went (expired, or deleted by hand while that
+ * lease lives on), and how long an allowance that lease bought (hosts may differ in lease_ttl).
+ */
+export function holderLeaseKey(prefix: string): string {
+  return `${prefix.replace(/\/+$/, "")}/holder-lease`;
+}
+
+/** The record's value: "<lease>/<ttl s>"; anything else is no record. */
+export function parseHolderLease(value: string | undefined): PreviousHolder | null {
+  const m = /^(\d+)\/(\d+)$/.exec(value ?? "");
+  return m ? { lease: m[1]!, ttlS: Number(m[2]) } : null;
+}
+
 const toHolder = (kv: KeyValue): Holder => ({ value: kv.value, lease: kv.lease, createRevision: kv.createRevision });
 
 export function createElection(options: ElectionOptions): Election {
   const { etcd, candidate, ttlS } = options;
   const key = signerKey(options.prefix);
+  const holderLease = holderLeaseKey(options.prefix);
   const now = options.now ?? (() => performance.now());
   const bounds = options.bounds ?? DEFAULT_TIME_BOUNDS;
   let state: Holding | null = null;
@@ -161,7 +184,7 @@ export function createElection(options: ElectionOptions): Election {
 
   async function campaign(): Promise<CampaignOutcome> {
     if (state !== null) {
-      return { kind: "won", lease: state.lease, ttlS: state.ttlS, signUntilMs: state.signUntilMs, confirmedAtMs: now() };
+      return { kind: "won", lease: state.lease, ttlS: state.ttlS, signUntilMs: state.signUntilMs, confirmedAtMs: now(), previous: null };
     }
     const sentAt = now();
     const grant = await etcd.leaseGrant(ttlS);
@@ -173,7 +196,7 @@ export function createElection(options: ElectionOptions): Election {
         { key, target: "create_revision", equals: 0 },
         { key: hkey, target: "create_revision", equals: 0 },
       ],
-      [{ put: { key, value: candidate, lease: lease.id } }],
+      [{ range: { key: holderLease } }, { put: { key, value: candidate, lease: lease.id } }, { put: { key: holderLease, value: `${lease.id}/${lease.ttlS}` } }],
       [{ range: { key } }, { range: { key: hkey } }],
     );
     let confirmedAtMs = now();
@@ -184,9 +207,12 @@ export function createElection(options: ElectionOptions): Election {
       return { kind: "error", error: txn.error };
     }
     let createRevision = 0;
+    let previous: PreviousHolder | null = null;
     let handover: HandoverRecord | undefined;
     if (txn.value.succeeded) {
       createRevision = txn.value.revision;
+      const first = txn.value.responses[0];
+      previous = parseHolderLease(first && "range" in first ? first.range.kvs[0]?.value : undefined);
     } else {
       const kv = kvOf(txn.value.responses[0]);
       const hkv = kvOf(txn.value.responses[1]);
@@ -198,7 +224,7 @@ export function createElection(options: ElectionOptions): Election {
           await etcd.leaseRevoke(lease.id);
           return { kind: "held-off", record };
         }
-        const took = await takeOnRecord(lease.id, hkv.value);
+        const took = await takeOnRecord(lease.id, lease.ttlS, hkv.value);
         confirmedAtMs = now();
         if (took.kind !== "taken") return took;
         createRevision = took.createRevision;
@@ -217,17 +243,18 @@ export function createElection(options: ElectionOptions): Election {
       }
     }
     state = { lease: lease.id, ttlS: lease.ttlS, signUntilMs: signUntilMs(sentAt, lease.ttlS, bounds), createRevision };
-    return { kind: "won", lease: lease.id, ttlS: lease.ttlS, signUntilMs: state.signUntilMs, confirmedAtMs, ...(handover ? { handover } : {}) };
+    return { kind: "won", lease: lease.id, ttlS: lease.ttlS, signUntilMs: state.signUntilMs, confirmedAtMs, previous, ...(handover ? { handover } : {}) };
   }
 
   /** The key on the strength of the record read (compared by value, so only that very record counts); the record is consumed. */
-  async function takeOnRecord(leaseId: LeaseId, recordText: string): Promise<{ kind: "taken"; createRevision: number } | CampaignOutcome> {
+  async function takeOnRecord(leaseId: LeaseId, leaseTtlS: number, recordText: string): Promise<{ kind: "taken"; createRevision: number } | CampaignOutcome> {
     const txn = await etcd.txn(
       [
         { key, target: "create_revision", equals: 0 },
         { key: hkey, target: "value", equals: recordText },
       ],
-      [{ put: { key, value: candidate, lease: leaseId } }, { deleteRange: { key: hkey } }],
+      // The holder record too (holderLeaseKey): whatever creates the signer key says under which lease.
+      [{ put: { key, value: candidate, lease: leaseId } }, { put: { key: holderLease, value: `${leaseId}/${leaseTtlS}` } }, { deleteRange: { key: hkey } }],
       [{ range: { key } }],
     );
     if (!txn.ok) {
@@ -391,7 +418,9 @@ export function createElection(options: ElectionOptions): Election {
     memberVersions: () => etcd.memberVersions(),
     async leaseAlive(lease) {
       const r = await etcd.leaseTimeToLive(lease);
-      return r.ok ? { ok: true, endpoint: r.endpoint, value: r.value.ttlS > 0 } : r;
+      // etcd answers -1 for a lease that is gone; a live one with under a second left reads 0 (the
+      // seconds are truncated, and the JSON gateway omits the zero), so 0 is alive.
+      return r.ok ? { ok: true, endpoint: r.endpoint, value: r.value.ttlS >= 0 } : r;
     },
   };
 }

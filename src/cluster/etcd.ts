@@ -45,7 +45,7 @@ export interface Lease {
 
 export interface LeaseTimeToLive {
   id: LeaseId;
-  /** Seconds left; -1 when the lease does not exist (expired or revoked) */
+  /** Whole seconds left, truncated (0: alive, under a second left); -1 when the lease does not exist (expired or revoked) */
   ttlS: number;
   grantedTtlS: number;
   keys: string[];

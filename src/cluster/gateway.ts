@@ -40,7 +40,7 @@ import {
   PutSchema,
   RangeSchema,
   TxnSchema,
-  VersionSchema,
+  StatusSchema,
   WatchResponseSchema,
 } from "./schemas.ts";
 import type { z } from "zod";
@@ -88,6 +88,9 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
   const doFetch = options.fetch ?? fetch;
   const now = options.now ?? (() => performance.now());
   let preferred = 0;
+  /** The etcd cluster id of the first answer: an endpoint of another cluster (a wrong address in the
+   *  list) would hold another signer key, which a campaign could win beside the real holder. */
+  let clusterId: string | null = null;
 
   /** One POST to one endpoint, body read included, within `timeoutMs`. */
   async function attempt(endpoint: string, path: string, body: unknown, timeoutMs: number, signal?: AbortSignal, method: "POST" | "GET" = "POST"): Promise<Attempt> {
@@ -142,8 +145,15 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
       if (remaining < MIN_ATTEMPT_MS || opts?.signal?.aborted) break;
       const result = await attempt(endpoint, path, body, Math.min(attemptTimeoutMs, remaining), opts?.signal);
       if (result.ok) {
+        const cid = clusterIdOf(result.json);
+        if (cid !== null && clusterId !== null && cid !== clusterId) {
+          failures.push(`${endpoint}: belongs to another etcd cluster (${cid}, not ${clusterId}); check the endpoints`);
+          preferred = (index + 1) % endpoints.length;
+          continue;
+        }
         const parsed = schema.safeParse(result.json);
         if (parsed.success) {
+          clusterId ??= cid;
           preferred = index;
           return { ok: true, value: parsed.data, endpoint };
         }
@@ -272,7 +282,9 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
     },
 
     async memberVersions(opts) {
-      const r = await call("member list", "/v3/cluster/member/list", {}, MemberListSchema, opts);
+      // Linearizable (etcd >= 3.5; 3.4 ignores the field): a member cut off from the quorum must not
+      // answer with a list that lacks a member added since, which may be an unfixed one.
+      const r = await call("member list", "/v3/cluster/member/list", { linearizable: true }, MemberListSchema, opts);
       if (!r.ok) return r;
       const value = await Promise.all(r.value.members.map((m) => memberVersion(m, opts)));
       return { ok: true, endpoint: r.endpoint, value };
@@ -282,10 +294,12 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
   };
 
   /**
-   * What one member says its server version is (GET /version on its advertised client URLs, in
-   * turn, one attempt deadline each). Not through `call`: the question is for that member, not for
-   * whichever answers first. Unknown (null) when none of its URLs answers, e.g. a member that is
-   * down or cut off from this host.
+   * What one member says its server version is (maintenance/status on its advertised client URLs,
+   * in turn, one attempt deadline each). Not through `call`: the question is for that member, not
+   * for whichever answers first; and the answer counts only when it names that member's id (a URL
+   * behind a proxy or a load balancer, or advertised wrongly, may reach another member, and the one
+   * not reached may be the unfixed one). Unknown (null) when none of its URLs answers as that
+   * member, e.g. a member that is down or cut off from this host.
    */
   async function memberVersion(m: z.output<typeof MemberListSchema>["members"][number], opts?: CallOptions): Promise<MemberVersion> {
     const name = m.name !== "" ? m.name : m.ID;
@@ -298,14 +312,21 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
         problems.push(`${url}: not a URL`);
         continue;
       }
-      const a = await attempt(base, "/version", undefined, attemptTimeoutMs, opts?.signal, "GET");
+      const a = await attempt(base, "/v3/maintenance/status", {}, attemptTimeoutMs, opts?.signal);
       if (!a.ok) {
         problems.push(a.message);
         continue;
       }
-      const v = VersionSchema.safeParse(a.json);
-      if (v.success) return { name, version: v.data.etcdserver };
-      problems.push(`${base}: unexpected answer to /version`);
+      const v = StatusSchema.safeParse(a.json);
+      if (!v.success) {
+        problems.push(`${base}: unexpected answer to maintenance/status`);
+        continue;
+      }
+      if (v.data.header.member_id !== m.ID) {
+        problems.push(`${base}: answered as member ${v.data.header.member_id}, not ${m.ID}`);
+        continue;
+      }
+      return { name, version: v.data.version };
     }
     return { name, version: null, problem: problems.join("; ") || "it advertises no client URL" };
   }
@@ -413,6 +434,13 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
   }
 
   return client;
+}
+
+/** header.cluster_id of an answer (a decimal string in the JSON gateway), or null when absent. */
+function clusterIdOf(json: unknown): string | null {
+  const header = isObject(json) ? json.header : undefined;
+  const id = isObject(header) ? header.cluster_id : undefined;
+  return typeof id === "string" || typeof id === "number" ? String(id) : null;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -122,5 +122,8 @@ export const MemberListSchema = z.object({
     .default([]),
 });
 
-/** `GET /version`: `{"etcdserver":"3.4.23","etcdcluster":"3.4.0"}` */
-export const VersionSchema = z.object({ etcdserver: z.string().min(1).max(64) });
+/** maintenance/status: the answering member's id (header) and its server version */
+export const StatusSchema = z.object({
+  header: z.object({ member_id: Int64String }),
+  version: z.string().min(1).max(64),
+});

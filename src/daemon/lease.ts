@@ -25,6 +25,9 @@ export const savedLeaseSchema = z.strictObject({
   createRevision: z.number().int().positive(),
   /** The takeover wait of the win was over: a resumed holder need not wait again */
   takeoverSafe: z.boolean(),
+  /** The TTL whose allowance the takeover wait counts (the previous holder's, if longer): a
+   *  daemon resuming during the wait waits anew with it */
+  waitTtlS: z.number().positive().optional(),
   /** The kernel's boot id when saved: only a daemon of the same boot takes the lease up (a copied
    *  state dir, a cloned VM or a reboot, which outlasts any lease anyway, campaign afresh) */
   bootId: z.string(),
@@ -129,8 +132,6 @@ export class SignerLease {
   /** Re-arming the switch failed: no signing until an arm succeeds again */
   private armFailed = false;
   private holderName: string | null = null;
-  /** The lease of the last holder seen on a lost campaign: a win after it checks it really ended */
-  private lastHolderLease: string | null = null;
   private lastError: string | null = null;
   private resumeTried = false;
   private savedSafe = false;
@@ -188,8 +189,11 @@ export class SignerLease {
       const c = await election.campaign();
       if (c.kind === "won") {
         const bounds = this.opts.bounds ?? DEFAULT_TIME_BOUNDS;
+        // The previous holder's allowance was bought with ITS lease's TTL (lease_ttl may differ
+        // between hosts); unknown: ours (README: the same lease_ttl on every host).
+        const theirTtlS = Math.max(c.ttlS, c.previous?.ttlS ?? 0);
         // The full wait first: observe() during the version read below must not allow signing yet.
-        this.takeoverSafeAtMono = takeoverSafeAtMs(c.confirmedAtMs, c.ttlS, bounds);
+        this.takeoverSafeAtMono = takeoverSafeAtMs(c.confirmedAtMs, theirTtlS, bounds);
         this.holderName = election.candidate;
         this.heldOffBy = null;
         const h = election.holding();
@@ -200,11 +204,11 @@ export class SignerLease {
           if (h !== null) this.save({ lease: h.lease, createRevision: h.createRevision, takeoverSafe: true });
           log.info(`cluster: this host holds ${election.key} (lease ${c.lease}, ${c.ttlS} s), handed over by ${c.handover.from} whose runners were proven key-less: signing at once`);
         } else {
-          if (h !== null) this.save({ lease: h.lease, createRevision: h.createRevision, takeoverSafe: false });
+          if (h !== null) this.save({ lease: h.lease, createRevision: h.createRevision, takeoverSafe: false, waitTtlS: theirTtlS });
           // Asked at the win, not remembered: a member that cannot be asked NOW may be the stuck old
           // leader that revoked the lease early.
-          const safety = await this.earlyEnd();
-          this.takeoverSafeAtMono = takeoverSafeAtMs(c.confirmedAtMs, c.ttlS, bounds, safety.earlyEndPossible);
+          const safety = await this.earlyEnd(c.previous?.lease ?? null);
+          this.takeoverSafeAtMono = takeoverSafeAtMs(c.confirmedAtMs, theirTtlS, bounds, safety.earlyEndPossible);
           const waitS = Math.max(0, (this.takeoverSafeAtMono - this.opts.mono()) / 1000).toFixed(1);
           log.info(
             safety.earlyEndPossible
@@ -217,7 +221,6 @@ export class SignerLease {
       } else if (c.kind === "lost") {
         if (this.holderName !== c.holder.value) log.info(`cluster: ${c.holder.value} holds ${election.key}; this host stays key-less`);
         this.holderName = c.holder.value;
-        this.lastHolderLease = c.holder.lease;
         this.reportOk();
         await this.readGrant();
       } else if (c.kind === "held-off") {
@@ -258,17 +261,21 @@ export class SignerLease {
   /**
    * Could the key we just won have been freed before its holder's allowance ran out? Yes unless
    * every etcd member has the lease fixes (asked now: a member that cannot be asked may be the
-   * stuck old leader of etcd #15247) and the last holder this host saw has no live lease any more
-   * (a key deleted by hand while its holder's lease lives on frees it early too).
+   * stuck old leader of etcd #15247) and the lease the key was created under before ours (read in
+   * the winning txn: election.ts holderLeaseKey) is gone (a key deleted by hand while its holder's
+   * lease lives on frees it early too). Not known (no record, or the win read back after a lost
+   * answer): the full wait. What this host saw on its own rounds is no proof: its daemon may have
+   * stalled, or etcd gone unanswered, while another host won and had its key deleted.
    */
-  private async earlyEnd(): Promise<LeaseSafety> {
+  private async earlyEnd(previousLease: string | null): Promise<LeaseSafety> {
     const { election } = this.opts;
     const versions = await election.memberVersions();
     const safety = leaseSafety(versions.ok ? versions.value : null);
-    if (safety.earlyEndPossible || this.lastHolderLease === null) return safety;
-    const alive = await election.leaseAlive(this.lastHolderLease);
-    if (!alive.ok) return { earlyEndPossible: true, why: `the previous holder's lease ${this.lastHolderLease} could not be read (${alive.error.message})` };
-    if (alive.value) return { earlyEndPossible: true, why: `the previous holder's lease ${this.lastHolderLease} is still alive: its key was deleted, not expired` };
+    if (safety.earlyEndPossible) return safety;
+    if (previousLease === null) return { earlyEndPossible: true, why: "the lease that held the key before is not known (no record of it in etcd)" };
+    const alive = await election.leaseAlive(previousLease);
+    if (!alive.ok) return { earlyEndPossible: true, why: `the previous holder's lease ${previousLease} could not be read (${alive.error.message})` };
+    if (alive.value) return { earlyEndPossible: true, why: `the previous holder's lease ${previousLease} is still alive: its key was deleted, not expired` };
     return safety;
   }
 
@@ -289,7 +296,8 @@ export class SignerLease {
       return false;
     }
     // The key was ours all along; if the previous daemon's takeover wait was not over, wait anew.
-    this.takeoverSafeAtMono = saved.takeoverSafe ? null : takeoverSafeAtMs(this.opts.mono(), r.ttlS, this.opts.bounds ?? DEFAULT_TIME_BOUNDS);
+    const waitTtlS = Math.max(r.ttlS, saved.waitTtlS ?? 0);
+    this.takeoverSafeAtMono = saved.takeoverSafe ? null : takeoverSafeAtMs(this.opts.mono(), waitTtlS, this.opts.bounds ?? DEFAULT_TIME_BOUNDS);
     this.savedSafe = saved.takeoverSafe;
     this.holderName = election.candidate;
     log.info(`cluster: this host still holds ${election.key} (lease ${saved.lease}, taken up from the previous daemon)`);
@@ -412,7 +420,14 @@ export class SignerLease {
     const targets: { id: number; atMs: number }[] = id === null ? [] : [{ id, atMs: at }];
     const co = this.opts.coHolders?.() ?? null;
     if (co !== null) for (const c of co.ids) if (c !== id) targets.push({ id: c, atMs: Math.min(at, co.untilMs) });
-    if (targets.length === 0) return;
+    if (targets.length === 0) {
+      // Nothing holds the key here by this daemon's word (decide fenced the runner whose arm failed):
+      // nothing is left unarmed, and a promotion arms its own switch first (act.ts), so the host may
+      // sign again. Kept failed, it would hold the lease and never sign, and no other host could.
+      if (this.armFailed) this.opts.log.info("cluster: no runner left whose dead-man switch failed to arm; this host may sign again");
+      this.armFailed = false;
+      return;
+    }
     const services = this.opts.services();
     let failed = false;
     for (const t of targets) {

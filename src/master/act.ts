@@ -106,8 +106,17 @@ async function promote(deps: MasterDeps, a: Extract<Action, { kind: "promote" }>
   if (a.leaseAtMs !== undefined) {
     // No switch, no hand-out: without it a daemon killed now would leave two signers.
     if (!deps.services.armFreeze) return { action: a, ok: false, detail: "the service manager cannot arm a dead-man switch; no hand-out" };
+    let atMs = a.leaseAtMs;
+    if (a.switchStays && deps.cluster) {
+      // The cluster signer: the lease's deadline read again now (a monotonic instant told in the wall
+      // clock of this moment), not the observation's, which a wall-clock step back since would make
+      // late; and no promotion once the allowance is gone (lost, or a hand-over begun).
+      const lease = deps.cluster();
+      if (!lease.maySign || lease.mustStopByMs === null) return { action: a, ok: false, detail: "the signer lease no longer allows signing; no promotion" };
+      atMs = Math.min(atMs, lease.mustStopByMs);
+    }
     try {
-      await deps.services.armFreeze(a.id, a.leaseAtMs);
+      await deps.services.armFreeze(a.id, atMs);
     } catch (e) {
       return { action: a, ok: false, detail: `cannot arm the dead-man switch: ${errText(e)}` };
     }

@@ -12,10 +12,13 @@ const FILE_MODE = 0o644;
 
 /** The permits for one tick: in key mode boot, every runner in scope may boot with the key while this
  *  daemon observes, unless the tick's plan says passive for it (its boot would not fit between the
- *  windows: decide's bootModes). */
+ *  windows: decide's bootModes; in a cluster, always). With the plan's modes given, a runner they do
+ *  not name (the config counted fewer runners when the tick planned) boots passive: nothing decided
+ *  it may boot with the key. */
 export function bootPermits(cntRunners: number, keyMode: "boot" | "rest", observedAtMs: number, modes?: Readonly<Record<number, "key" | "passive">>): Map<number, BootPermit> {
   const out = new Map<number, BootPermit>();
-  for (let id = 0; id < cntRunners; id++) out.set(id, { at_ms: observedAtMs, boot: keyMode === "boot" && (modes?.[id] ?? "key") === "key" ? "key" : "passive" });
+  const mode = (id: number) => (modes === undefined ? "key" : (modes[id] ?? "passive"));
+  for (let id = 0; id < cntRunners; id++) out.set(id, { at_ms: observedAtMs, boot: keyMode === "boot" && mode(id) === "key" ? "key" : "passive" });
   return out;
 }
 

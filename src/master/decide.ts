@@ -144,8 +144,11 @@ export function decide(obs: Observation, prev: Memory, config: ResolvedConfig, n
  * without --secret. Runners that cannot sign, and the one kept, are left exactly as they are.
  */
 export function partingFences(views: readonly RunnerView[], signer: number | null, keepNone = false): Action[] {
-  const able = views.filter((v) => mayHoldKey(v.cap));
-  const keep = keepNone ? null : signer !== null && able.some((v) => v.id === signer) ? signer : (able[0]?.id ?? null);
+  // Frozen is proof only while someone watches: with the daemon gone, a thaw from outside (whoever
+  // sent the SIGSTOP) lets a runner that may hold the key sign again, so it counts here too.
+  const able = views.filter((v) => mayHoldKey(v.cap) || v.cap === "frozen");
+  const kept = signer !== null && able.some((v) => v.id === signer) ? signer : (able.find((v) => v.cap !== "frozen")?.id ?? able[0]?.id ?? null);
+  const keep = keepNone ? null : kept;
   const why = "the daemon stops; without it this runner would become a second signer";
   return able
     .filter((v) => v.id !== keep)

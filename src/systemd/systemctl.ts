@@ -416,19 +416,29 @@ export function createSystemdServiceManager(options: SystemdServiceManagerOption
     // before the old one is stopped, so the runner is never without one (a daemon killed between a
     // stop and an arm would leave it unfenced). An old one that cannot be stopped fires early: safe.
     async rearmFreeze(id, atMs) {
-      const next = rearmed.get(id) === "b" ? "a" : "b";
-      const old = next === "a" ? "b" : "a";
+      const first = rearmed.get(id) === "b" ? "a" : "b";
+      const second = first === "a" ? "b" : "a";
+      let armedNow: "a" | "b";
       try {
-        await arm(switchName(id, next), id, atMs);
+        await arm(switchName(id, first), id, atMs);
+        armedNow = first;
       } catch (error) {
         if (!(error instanceof SystemctlError)) throw error;
-        // A leftover under that name (an earlier daemon's, which this one does not know of): the
-        // only case with a moment unarmed, between this stop and the arm.
-        await stopSwitch(switchName(id, next));
-        await arm(switchName(id, next), id, atMs);
+        // A leftover under that name (an earlier daemon's or service manager's, which this one does
+        // not know of): it stays armed while the other name is armed, so no moment is unarmed.
+        try {
+          await arm(switchName(id, second), id, atMs);
+          armedNow = second;
+        } catch (again) {
+          if (!(again instanceof SystemctlError)) throw again;
+          // Both names loaded: `second` stays armed while `first` is replaced.
+          await stopSwitch(switchName(id, first));
+          await arm(switchName(id, first), id, atMs);
+          armedNow = first;
+        }
       }
-      rearmed.set(id, next);
-      await stopSwitch(switchName(id, old));
+      rearmed.set(id, armedNow);
+      await stopSwitch(switchName(id, armedNow === "a" ? "b" : "a"));
     },
     disarmFreeze: (id) => disarm(id),
 

@@ -91,6 +91,9 @@ describe("etcd versions and the takeover wait", () => {
     for (const v of ["3.4.38", "3.4.44", "3.5.23", "3.5.32", "3.6.5", "3.6.10", "3.7.0", "4.0.0", "v3.5.23", "3.6.5-rc.1"]) expect([v, leaseFixesIn(v)]).toEqual([v, true]);
     for (const v of ["3.4.23", "3.4.37", "3.5.13", "3.5.22", "3.6.0", "3.6.4", "3.3.27", "2.3.8", "", "latest", "3.5", null]) expect([v, leaseFixesIn(v)]).toEqual([v, false]);
   });
+  test("leaseFixesIn: a pre-release of a line with no fixed release known (a build of etcd's main branch, which reported 3.7.0-alpha.0 before and after the fix merged) is not proven fixed (review h23)", () => {
+    for (const v of ["3.7.0-alpha.0", "3.8.0-alpha.0", "4.0.0-alpha.0"]) expect([v, leaseFixesIn(v)]).toEqual([v, false]);
+  });
   test("leaseSafety: only every member asked and fixed waives the wait; one unknown member (maybe the stuck old leader) does not", () => {
     expect(leaseSafety([{ name: "m1", version: "3.5.23" }, { name: "m2", version: "3.6.5" }]).earlyEndPossible).toBe(false);
     expect(leaseSafety([{ name: "m1", version: "3.5.23" }, { name: "m2", version: "3.4.23" }])).toMatchObject({ earlyEndPossible: true, why: expect.stringContaining("m2 runs etcd 3.4.23") });

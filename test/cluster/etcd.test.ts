@@ -68,6 +68,19 @@ describe("leases", () => {
     expect((await etcd.leaseRevoke(grant.value.id)).ok).toBe(true);
   });
 
+  it("a live lease with less than a second left reads TTL 0 (etcd truncates and omits it), a gone one -1: leaseAlive says alive, then gone (review h23)", async () => {
+    const etcd = client();
+    const grant = await etcd.leaseGrant(MIN_TTL_S);
+    expect(grant.ok).toBe(true);
+    if (!grant.ok) return;
+    const election = createElection({ etcd, prefix: prefix("ttl0"), candidate: "h23", ttlS: MIN_TTL_S });
+    await Bun.sleep(MIN_TTL_S * 1000 - 600);
+    expect(await etcd.leaseTimeToLive(grant.value.id)).toMatchObject({ ok: true, value: { ttlS: 0 } });
+    expect(await election.leaseAlive(grant.value.id)).toMatchObject({ ok: true, value: true });
+    await Bun.sleep(1_500);
+    expect(await election.leaseAlive(grant.value.id)).toMatchObject({ ok: true, value: false });
+  });
+
   it("etcd raises a TTL below its minimum to the minimum, and says so in the grant", async () => {
     const etcd = client();
     const grant = await etcd.leaseGrant(1);
@@ -205,4 +218,21 @@ describe("election on the real cluster", () => {
     },
     15_000,
   );
+
+  it("the winning txn reads whose lease created the key before (review h23): none at first, then the previous holder's, even after a key deleted by hand", async () => {
+    const p = prefix("holder-lease");
+    const etcd = client();
+    const a = createElection({ etcd, prefix: p, candidate: "host-a", ttlS: MIN_TTL_S });
+    const b = createElection({ etcd, prefix: p, candidate: "host-b", ttlS: MIN_TTL_S });
+    const first = await a.campaign();
+    expect(first).toMatchObject({ kind: "won", previous: null });
+    // An operator deletes the key; host-a's lease lives on
+    expect((await etcd.deleteRange(`${p}/signer`)).ok).toBe(true);
+    const second = await b.campaign();
+    expect(second).toMatchObject({ kind: "won", previous: { lease: first.kind === "won" ? first.lease : "?", ttlS: MIN_TTL_S } });
+    expect(await b.leaseAlive(first.kind === "won" ? first.lease : "0")).toMatchObject({ ok: true, value: true });
+    expect((await b.renew()).kind).toBe("renewed");
+    await a.resign();
+    await b.resign();
+  });
 });

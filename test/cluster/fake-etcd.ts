@@ -81,8 +81,11 @@ export function createFakeEtcd(startMs = 0): FakeEtcd {
     for (const k of [...kv.keys()]) if (inRange(k, o.deleteRange.key, o.deleteRange.prefix)) (kv.delete(k), deleted++);
     return { deleteRange: { deleted } };
   }
+  /** Inside a txn: every write of it shares one revision, as in etcd */
+  let txnRevision: number | null = null;
   function put(key: string, value: string, lease?: LeaseId): number {
-    revision++;
+    if (txnRevision === null) revision++;
+    else revision = txnRevision;
     const cur = kv.get(key);
     kv.set(key, {
       key,
@@ -127,7 +130,8 @@ export function createFakeEtcd(startMs = 0): FakeEtcd {
       op("leaseTimeToLive", () => {
         const l = leases.get(id);
         const keys = [...kv.values()].filter((v) => v.lease === id).map((v) => v.key);
-        return ok({ id, ttlS: l ? Math.ceil((l.expiresAtMs - clock) / 1000) : -1, grantedTtlS: l?.ttlS ?? 0, keys });
+        // etcd truncates the seconds left: a live lease with less than one left reads 0; gone is -1
+        return ok({ id, ttlS: l ? Math.floor((l.expiresAtMs - clock) / 1000) : -1, grantedTtlS: l?.ttlS ?? 0, keys });
       }),
     range: (key, opts) => op("range", () => ok({ kvs: [...kv.values()].filter((v) => inRange(v.key, key, opts?.prefix)), revision })),
     put: (key, value, opts) => op("put", () => ok({ revision: put(key, value, opts?.lease) })),
@@ -135,8 +139,23 @@ export function createFakeEtcd(startMs = 0): FakeEtcd {
     txn: (cmp, success, failure) =>
       op("txn", () => {
         const succeeded = cmp.every(compare);
-        const responses = (succeeded ? success : failure).map(apply);
-        return ok({ succeeded, revision, responses });
+        const ops = succeeded ? success : failure;
+        // The product's invariant, checked wherever the fake runs: whatever creates the signer key
+        // records its lease beside it in the same txn (election.ts holderLeaseKey), or a later winner
+        // cannot tell whether that lease still lives (a key deleted by hand) and may skip its wait.
+        for (const o of [...success, ...failure]) {
+          if (!("put" in o) || !o.put.key.endsWith("/signer")) continue;
+          const branch = success.includes(o) ? success : failure;
+          const record = `${o.put.key.slice(0, -"/signer".length)}/holder-lease`;
+          if (!branch.some((x) => "put" in x && x.put.key === record)) throw new Error(`fake etcd: a txn puts ${o.put.key} without ${record} (election.ts holderLeaseKey)`);
+        }
+        txnRevision = ops.some((o) => !("range" in o)) ? revision + 1 : null;
+        try {
+          const responses = ops.map(apply);
+          return ok({ succeeded, revision, responses });
+        } finally {
+          txnRevision = null;
+        }
       }),
     watch: () => Promise.resolve({ ok: false, error: { kind: "rejected", message: "fake etcd: no watch" } }),
     versions: [...DEBIAN_ETCD_VERSIONS],

@@ -185,7 +185,7 @@ describe("gateway client with a fake fetch", () => {
     ] };
     const f = fakeFetch((url, _b, signal) => {
       if (url.endsWith("/v3/cluster/member/list")) return json(list);
-      if (url === `${A}/version`) return json({ etcdserver: "3.5.23", etcdcluster: "3.5.0" });
+      if (url === `${A}/v3/maintenance/status`) return json({ header: { cluster_id: "9", member_id: "1", revision: "5" }, version: "3.5.23" });
       return hang(signal);
     });
     const etcd = createGatewayClient({ endpoints: [A], fetch: f, attemptTimeoutMs: 50 });
@@ -195,6 +195,40 @@ describe("gateway client with a fake fetch", () => {
     expect(r.value[0]).toEqual({ name: "m1", version: "3.5.23" });
     expect(r.value[1]).toMatchObject({ name: "m2", version: null, problem: expect.stringContaining("no answer") });
     expect(r.value[2]).toMatchObject({ name: "3", version: null, problem: "it advertises no client URL" });
+  });
+
+  test("memberVersions (review h23): a member's advertised URL answered by another member (a proxy, a misconfigured advertise URL) is no answer from that member", async () => {
+    // m1 runs 3.4.23 (no lease fixes) and cannot be reached; its advertised URL A leads to m2 (3.5.23).
+    const list = { header: {}, members: [
+      { ID: "1", name: "m1", clientURLs: [A] },
+      { ID: "2", name: "m2", clientURLs: [B] },
+    ] };
+    const asM2 = (url: string) =>
+      url.endsWith("/version") ? json({ etcdserver: "3.5.23", etcdcluster: "3.5.0" }) : json({ header: { cluster_id: "9", member_id: "2", revision: "5" }, version: "3.5.23" });
+    let listBody: unknown;
+    const f = fakeFetch((url, body) => (url.endsWith("/v3/cluster/member/list") ? ((listBody = body), json(list)) : asM2(url)));
+    const etcd = createGatewayClient({ endpoints: [A], fetch: f, attemptTimeoutMs: 50 });
+    const r = await etcd.memberVersions();
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.value[0]).toMatchObject({ name: "m1", version: null, problem: expect.stringContaining("member 2") });
+    expect(r.value[1]).toEqual({ name: "m2", version: "3.5.23" });
+    // The list itself asked linearizable: a member cut off from the quorum must not answer an old one
+    expect(listBody).toEqual({ linearizable: true });
+  });
+
+  test("an endpoint of another etcd cluster (a wrong address in the list) is never taken for this one (review h23)", async () => {
+    // A answers first (cluster 1); when A fails, B answers, but B is a member of another cluster:
+    // there the signer key is absent and a campaign would win, beside the holder in cluster 1.
+    let aDown = false;
+    const grant = (cluster: string) => json({ header: { cluster_id: cluster, member_id: "1", revision: "7" }, ID: "7587888888888888888", TTL: "5" });
+    const f = fakeFetch((url) => (url.startsWith(A) ? (aDown ? refused() : grant("111")) : grant("222")));
+    const etcd = createGatewayClient({ endpoints: [A, B], fetch: f });
+    expect((await etcd.leaseGrant(5)).ok).toBe(true);
+    aDown = true;
+    const r = await etcd.leaseGrant(5);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error.message).toContain("another etcd cluster");
   });
 
   test("prefixEnd: the last byte below 0xff plus one", () => {

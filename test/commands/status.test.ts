@@ -16,6 +16,8 @@ import { SIM_POOL_SECRET, World } from "../../src/sim/world.ts";
 import type { StatusDeps } from "../../src/status/gather.ts";
 import type { StatusModel } from "../../src/status/model.ts";
 
+import { freeLowPorts } from "../ports.ts";
+
 const CLI = join(import.meta.dir, "../../src/cli.ts");
 const dir = mkdtempSync(join(tmpdir(), "jm-status-"));
 let world: World<RealScheduler>;
@@ -23,16 +25,10 @@ let http: WorldServers;
 let config: ResolvedConfig;
 let configPath: string;
 
-function freePortBase(): number {
-  // Three consecutive free ports, found by asking for one and using the ones after it.
-  const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("") });
-  const p = probe.port!;
-  void probe.stop(true);
-  return p + 1;
-}
 
 beforeAll(async () => {
-  const base = freePortBase();
+  // Below the ephemeral range: the port after a kernel-picked one is often the next client socket's
+  const base = freeLowPorts(3);
   world = new World({
     chain: testChainParams({ block0TimeMs: Math.floor(Date.now() / 1000) * 1000 - 600_000, leaderSlotsPerEpoch: 20 }),
     runners: 3,

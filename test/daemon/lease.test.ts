@@ -51,7 +51,12 @@ describe("SignerLease: the takeover wait follows etcd's versions", () => {
   test("every member with the lease fixes: signing at once after the win (the old lease ran its TTL out)", async () => {
     const { etcd, clock, lease } = setup();
     etcd.versions = [...FIXED_ETCD_VERSIONS];
+    // The previous holder, seen at every round until its lease ran its TTL out (its daemon died)
+    const previous = createElection({ etcd, prefix: "/p", candidate: "host-z", ttlS: 5, now: () => etcd.nowMs() });
+    expect((await previous.campaign()).kind).toBe("won");
     await lease.step();
+    for (let i = 0; i < 4 && lease.observe().holder !== "host-a"; i++) (etcd.advance(1_500), await lease.step());
+    expect(lease.observe().holder).toBe("host-a");
     const o = lease.observe();
     expect(o.maySign).toBe(true);
     // The win's confirmation, in decide's clock: no later than now
@@ -256,8 +261,9 @@ describe("SignerLease: a key deleted by hand is not a lease that ran out", () =>
     const b2 = host2("host-b");
     await a2.step();
     await b2.step();
-    etcd2.advance(6_000);
-    await b2.step();
+    // host-a's daemon dies; host-b campaigns every round until the lease has run out
+    for (let i = 0; i < 4 && b2.observe().holder !== "host-b"; i++) (etcd2.advance(1_500), await b2.step());
+    expect(b2.observe().holder).toBe("host-b");
     expect(b2.observe().takeoverSafeAtMs!).toBeLessThanOrEqual(clock2.now());
   });
 });

@@ -197,6 +197,22 @@ describe("act", () => {
     expect(g.calls).toEqual(["arm #1@5000", "POST #1"]);
   });
 
+  test("a cluster promotion arms the switch at the lease's deadline as read right before arming, not the observation's (review h23)", async () => {
+    // The observation put the allowance's end at 5000 on the wall clock; the clock then stepped back
+    // 2 s (NTP): the same monotonic deadline now reads 3000. Armed at 5000, the switch would fire 2 s
+    // after the allowance, and a daemon dead by then leaves the signer signing past it.
+    const f = fakes({ 1: { keys: [], posts: 0 } });
+    f.deps.cluster = () => ({ maySign: true, mustStopByMs: 3_000, takeoverSafeAtMs: null });
+    await act(f.deps, plan({ promote: { kind: "promote", purpose: "sign", id: 1, reason: "t", leaseAtMs: 5_000, switchStays: true } }));
+    expect(f.calls).toEqual(["arm #1@3000", "POST #1"]);
+    // The allowance gone meanwhile (the lease lost, or a hand-over begun): no promotion at all
+    const g = fakes({ 1: { keys: [], posts: 0 } });
+    g.deps.cluster = () => ({ maySign: false, mustStopByMs: null, takeoverSafeAtMs: null });
+    const out = await act(g.deps, plan({ promote: { kind: "promote", purpose: "sign", id: 1, reason: "t", leaseAtMs: 5_000, switchStays: true } }));
+    expect(out[0]).toMatchObject({ ok: false });
+    expect(g.calls).toEqual([]);
+  });
+
   test("a verified demotion disarms any dead-man switch", async () => {
     const f = fakes({ 2: { keys: [1], posts: 0 } });
     await act(f.deps, plan({ fences: [{ kind: "demote", id: 2, reason: "t", leaderIds: [1] }] }));

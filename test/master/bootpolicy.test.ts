@@ -73,6 +73,12 @@ describe("the daemon's permits", () => {
   test("key mode rest: the permits say passive", () => {
     expect([...bootPermits(2, "rest", NOW).values()].map((p) => p.boot)).toEqual(["passive", "passive"]);
   });
+
+  test("a runner the tick's plan did not decide for (a reload raised cnt_runners during the tick) boots passive (review h23)", () => {
+    // In a cluster every mode is passive (the key only comes by a promotion, with its switch armed);
+    // runner 2 was not in the plan, which the daemon's new config counts.
+    expect([...bootPermits(3, "boot", NOW, { 0: "passive", 1: "passive" }).values()].map((p) => p.boot)).toEqual(["passive", "passive", "passive"]);
+  });
 });
 
 describe("the runner wrapper's shell (decideBootMode)", () => {

@@ -568,6 +568,16 @@ describe("partingFences: what a stopping daemon fences", () => {
     expect(partingFences(cold.views, null).map((a) => `${a.kind}#${"id" in a ? a.id : ""}`)).toEqual(["kill#1", "kill#2"]);
   });
 
+  test("a frozen runner that may hold the key counts (review h23): with no daemon left to watch it, a thaw from outside makes it sign beside the kept one", () => {
+    // Started with --secret by the daemon's last tick; #0 frozen from outside just then (SIGSTOP by
+    // anything but the daemon), #1 still booting. Keeping #1 and ignoring #0 left two signers once
+    // #0 was thawed (the property test's seed 1756012728: 3 slots produced twice).
+    const r = views(observation(T, [runner(0, { kind: "frozen" }), runner(1, { kind: "booting" }), runner(2, { kind: "standby" })]));
+    const fences = partingFences(r.views, r.memory.signer).map((a) => `${a.kind}#${"id" in a ? a.id : ""}`);
+    expect(fences).toHaveLength(1);
+    expect(["kill#0", "kill#1"]).toContain(fences[0]!);
+  });
+
   test("nothing to fence when nobody else may sign", () => {
     const r = views(observation(T, [runner(0, { kind: "holder", logs: LOGS }), runner(1, { kind: "standby" }), runner(2, { kind: "stopped" })]));
     expect(partingFences(r.views, 0)).toEqual([]);

@@ -130,3 +130,24 @@ describe("the guarantee under random faults (virtual time)", () => {
     30 * 60_000,
   );
 });
+
+describe("the guarantee: fixed schedules the property test once found (review h23)", () => {
+  test("a daemon stopped right after its first tick started the runners with --secret, one of them frozen from outside then thawed, down 40 s: no slot twice, no shared window", async () => {
+    const spec = {
+      chain: { block0TimeMs: 1583452800000, slotDurationMs: 1000, slotsPerEpoch: 60, seed: 999997, leaderSlotsPerEpoch: 5, activeSlotCoeff: 0.5 },
+      runners: 2,
+      keyMode: "boot",
+      durationMs: 600000,
+      boot: { Bootstrapping: 13202 },
+      scheduleComputeMs: 2003,
+      warmStart: false,
+      faults: [
+        { atMs: 0, target: 0, fault: { kind: "freeze" }, forMs: 500 },
+        { atMs: 0, target: "daemon", downMs: 40000, graceful: true },
+      ],
+      config: { eventActionMs: 5000, startBeforeEventMs: 20000, bootCatchUpMs: 30000, maxBootMs: 120000, slotGuardMs: 400, slotMarginMs: 400 },
+    } as unknown as ScenarioSpec;
+    const r = await runScenario(spec);
+    expect({ double: r.audit.doubleProduced, shared: r.sharedWindows }).toEqual({ double: 0, shared: 0 });
+  });
+});

@@ -570,7 +570,7 @@ describe("rearmFreeze (the cluster signer's switch)", () => {
     expect(calls[0]!.argv).toContain("--on-active=4000ms");
   });
 
-  test("a leftover timer under the new name (an earlier daemon's) is stopped and armed again", async () => {
+  test("a leftover timer under the new name (an earlier daemon's) stays armed while the other name is armed, then is stopped", async () => {
     let first = true;
     const { run, calls } = fakeSpawner((argv) => {
       if (argv[0] === "systemd-run" && first) {
@@ -581,11 +581,45 @@ describe("rearmFreeze (the cluster signer's switch)", () => {
     });
     const sm = createSystemdServiceManager({ scope: "user", unitFor: (id) => `r@${id}`, run, clock: fixedClock(NOW_MS), proc: { uptimeUs: async () => 0, processState: async () => null } });
     await sm.rearmFreeze!(0, NOW_MS + 4_000);
-    expect(calls.map((c) => c.argv[0] === "systemd-run" ? "arm" : c.argv.includes("stop") ? `stop ${c.argv.at(-2)}` : "?")).toEqual([
-      "arm",
+    expect(calls.map((c) => (c.argv[0] === "systemd-run" ? `arm ${c.argv.find((a) => a.startsWith("--unit="))!.slice(7)}` : c.argv.includes("stop") ? `stop ${c.argv.at(-2)}` : "?"))).toEqual([
+      "arm jorm-master-lease-r-0-b",
+      "arm jorm-master-lease-r-0",
       "stop jorm-master-lease-r-0-b.timer",
-      "arm",
-      "stop jorm-master-lease-r-0.timer",
     ]);
   });
+});
+
+describe("rearmFreeze after a restart (review h23): the runner is never without an armed switch", () => {
+  /** A service manager that keeps which lease timers are armed, as systemd would: systemd-run
+   *  refuses a unit name that is loaded, stop unloads it. `gaps` counts the moments no switch of
+   *  runner 0 is armed, seen after every command. */
+  function systemdModel(leftover: string[]) {
+    const armed = new Set(leftover);
+    let gaps = 0;
+    const run: Spawner = async (argv) => {
+      let result: Partial<RunResult> = {};
+      if (argv[0] === "systemd-run") {
+        const name = argv.find((a) => a.startsWith("--unit="))!.slice(7);
+        if (armed.has(name)) result = { exitCode: 1, stderr: `Failed to start transient timer unit: Unit ${name}.timer was already loaded` };
+        else armed.add(name);
+      } else if (argv.includes("stop")) {
+        for (const a of argv) if (a.endsWith(".timer")) armed.delete(a.slice(0, -".timer".length));
+      }
+      if (armed.size === 0) gaps++;
+      return { exitCode: 0, stdout: "", stderr: "", timedOut: false, ...result };
+    };
+    return { run, armed, gaps: () => gaps };
+  }
+
+  for (const leftover of [["jorm-master-lease-r-0-b"], ["jorm-master-lease-r-0"], ["jorm-master-lease-r-0", "jorm-master-lease-r-0-b"]]) {
+    test(`a previous daemon left ${leftover.join(" and ")} armed: moved without a moment unarmed`, async () => {
+      const model = systemdModel(leftover);
+      // A new daemon (or a reload's new service manager): it does not know which name is armed
+      const sm = createSystemdServiceManager({ scope: "user", unitFor: (id) => `r@${id}`, run: model.run, clock: fixedClock(NOW_MS), proc: { uptimeUs: async () => 0, processState: async () => null } });
+      await sm.rearmFreeze!(0, NOW_MS + 4_000);
+      await sm.rearmFreeze!(0, NOW_MS + 5_000);
+      expect(model.gaps()).toBe(0);
+      expect(model.armed.size).toBe(1);
+    });
+  }
 });
