@@ -6,7 +6,7 @@ import { configArgs, logLevelArgs } from "../config/args.ts";
 import { loadConfig } from "../config/load.ts";
 import { expectedSocketGid } from "../control/group.ts";
 import { startControl, type DaemonControl } from "../control/index.ts";
-import { Operator } from "../control/operator.ts";
+import { Operator, signingRunnerIn, type HandoverPort } from "../control/operator.ts";
 import { controlSocketPath, stateDir } from "../control/paths.ts";
 import { Daemon, readyTimeoutMs, stallAfterTicks } from "../daemon/daemon.ts";
 import { createHistory } from "../history/index.ts";
@@ -81,7 +81,7 @@ export default defineCommand({
       // The control socket belongs to the daemon holding the lock.
       onStart: async () => {
         // Holds are read before the first tick: a held runner is not started by it.
-        operator = new Operator({ stateDir: stateDir(config.systemd.scope), log: logger("operator"), cntRunners: () => daemon.config.cntRunners, onEvent: (e) => history.operator(e), onChange: (i) => (daemon.master.intent = i), handover: daemon.lease });
+        operator = new Operator({ stateDir: stateDir(config.systemd.scope), log: logger("operator"), cntRunners: () => daemon.config.cntRunners, onEvent: (e) => history.operator(e), onChange: (i) => (daemon.master.intent = i), handover: handoverPort(daemon) });
         daemon.master.intent = operator.intent;
         control = await startControl({
           path: controlSocketPath(config.systemd.scope),
@@ -128,3 +128,18 @@ export default defineCommand({
     process.exit(await daemon.start());
   },
 });
+
+/** switchover --host's way into the daemon: its signer lease, and its host registry for naming the
+ *  runner the target signs with (cluster mode; null otherwise). */
+function handoverPort(daemon: Daemon): HandoverPort | null {
+  const lease = daemon.lease;
+  if (lease === null) return null;
+  return {
+    candidate: lease.candidate,
+    beginHandover: (to) => lease.beginHandover(to),
+    abortHandover: (why) => lease.abortHandover(why),
+    commitHandover: (at) => lease.commitHandover(at),
+    holder: () => lease.holder(),
+    signingRunnerOf: (host, sinceMs) => signingRunnerIn(daemon.registry?.last ?? null, host, sinceMs),
+  };
+}

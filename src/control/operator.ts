@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { ControlAnswer, MutatingRequest, OperatorResult } from "./protocol.ts";
 import { isHeld, lostSlots, NO_INTENT, parseHolds, provenKeyless, type Hold, type OperatorIntent, type SwitchoverIntent } from "../master/intent.ts";
 import type { TickReport } from "../master/loop.ts";
+import type { RegistryRound } from "../master/registry.ts";
 import { epochClock } from "../master/schedule.ts";
 
 export const HOLDS_FILE = "holds.json";
@@ -28,6 +29,20 @@ export interface HandoverPort {
   commitHandover(fencedAtMs: number): Promise<{ kind: string; error?: { message: string }; reason?: string }>;
   /** Who holds the signer key as last learnt (null: unknown, or nobody) */
   holder(): string | null;
+  /** The runner `host` signs with, as its host-registry entry read after `sinceMs` says (null: not
+   *  known yet); absent: no registry, the answer names the host only */
+  signingRunnerOf?(host: string, sinceMs: number): number | null;
+}
+
+/** Once the target holds the key, the answer waits this long for its registry entry to name the runner. */
+export const HANDOVER_RUNNER_WAIT_MS = 10_000;
+
+/** From the host registry's last round: the runner `host` signs with, if an entry read after
+ *  `sinceMs` shows it may sign and keeps a signer. Pure. */
+export function signingRunnerIn(last: RegistryRound | null, host: string, sinceMs: number): number | null {
+  if (last === null || last.atMs <= sinceMs) return null;
+  const e = last.read.entries.find((x) => x.host === host);
+  return e !== undefined && e.maySign && e.signer !== null ? e.signer : null;
 }
 
 export interface OperatorLog {
@@ -47,7 +62,7 @@ export class Operator {
   /** When the switchover's promotion went out (its tick's start) */
   private movedAtMs: number | null = null;
   /** Cross-host switchover: when fencing began, and when the key was handed over */
-  private xh: { beganMs: number | null; handedMs: number | null; fencedAtMs: number | null } = { beganMs: null, handedMs: null, fencedAtMs: null };
+  private xh: { beganMs: number | null; handedMs: number | null; fencedAtMs: number | null; heldSeenMs: number | null } = { beganMs: null, handedMs: null, fencedAtMs: null, heldSeenMs: null };
 
   constructor(
     private readonly o: {
@@ -181,7 +196,7 @@ export class Operator {
       const cold = granted ? "" : `; no boundary hand-out was granted for this epoch, so ${host}'s standbys hold no schedule for it: the hand-over ${req.force ? "goes now and loses this epoch's remaining slots (--force)" : "waits for the next boundary (--force: now, losing this epoch's remaining slots)"}`;
       return { ok: true, result: { message: `this host (${h.candidate}) would hand signing over to ${host} at the next safe gap; ${host}'s daemon promotes its best standby${cold}`, target: null, host } };
     }
-    this.xh = { beganMs: null, handedMs: null, fencedAtMs: null };
+    this.xh = { beganMs: null, handedMs: null, fencedAtMs: null, heldSeenMs: null };
     this.set({ ...this.intent, switchover: { target: null, force: req.force, requestedMs: this.now, from: r.memory.signer, host, phase: "waiting" } });
     this.o.log.warn(`switchover asked: signing moves from this host (${h.candidate}) to ${host} at the next safe gap`);
     return { ok: true, result: { message: "accepted", target: null, host } };
@@ -228,12 +243,17 @@ export class Operator {
       const holder = h.holder();
       const since = this.xh.handedMs ?? this.now;
       if (holder === host) {
+        this.xh.heldSeenMs ??= this.now;
+        const runner = h.signingRunnerOf?.(host, this.xh.handedMs ?? so.requestedMs) ?? null;
+        // With a registry, the answer names the runner too (its entry comes every couple of seconds).
+        if (runner === null && h.signingRunnerOf && this.now - this.xh.heldSeenMs < HANDOVER_RUNNER_WAIT_MS) return;
         const ms = this.now - so.requestedMs;
-        const gap = this.now - (this.xh.beganMs ?? so.requestedMs);
-        const text = `${holder} signs now (its daemon promotes its best standby; see jorm-master status there): ${(gap / 1000).toFixed(1)} s from fencing this host to ${holder} holding the key, ${(ms / 1000).toFixed(1)} s since asked`;
+        const gap = this.xh.heldSeenMs - (this.xh.beganMs ?? so.requestedMs);
+        const who = runner !== null ? `${holder}'s #${runner} signs now` : `${holder} signs now (its daemon promotes its best standby; see jorm-master status there)`;
+        const text = `${who}: ${(gap / 1000).toFixed(1)} s from fencing this host to ${holder} holding the key, ${(ms / 1000).toFixed(1)} s since asked`;
         this.o.log.info(`switchover done: ${text}`);
-        this.o.onEvent?.({ kind: "switchover", title: `switchover: ${h.candidate} → ${holder}`, text });
-        return this.finish({ ok: true, result: { message: text, target: null, host: holder, handoverMs: gap } });
+        this.o.onEvent?.({ kind: "switchover", title: `switchover: ${h.candidate} → ${holder}${runner !== null ? ` #${runner}` : ""}`, text });
+        return this.finish({ ok: true, result: { message: text, target: runner, host: holder, handoverMs: gap } });
       }
       if (holder !== null) {
         // The grace ended without the target: whoever campaigned next won, with the full takeover wait.

@@ -9,7 +9,8 @@ import { askDaemon } from "../../src/control/client.ts";
 import { startControl } from "../../src/control/index.ts";
 import { daemonViewSchema, operatorResultSchema } from "../../src/control/protocol.ts";
 import { phaseLine } from "../../src/ops/handover.ts";
-import { HANDOVER_FENCE_TIMEOUT_MS, Operator, type HandoverPort } from "../../src/control/operator.ts";
+import { HANDOVER_FENCE_TIMEOUT_MS, HANDOVER_RUNNER_WAIT_MS, Operator, signingRunnerIn, type HandoverPort } from "../../src/control/operator.ts";
+import type { HostEntry, RegistryRound } from "../../src/master/registry.ts";
 import type { ClusterObs } from "../../src/master/cluster.ts";
 import { applyOutcomes } from "../../src/master/memory.ts";
 import { decide, emptyMemory } from "../../src/master/decide.ts";
@@ -142,6 +143,41 @@ describe("Operator: switchover --host", () => {
       s.commit({ kind, error: { message: "etcd: timeout" } });
       expect(await done).toMatchObject({ ok: false, error: expect.stringContaining(says) });
     }
+  });
+
+  test("with a host registry the answer waits for the target's entry and names its runner; without one in time, the host only", async () => {
+    for (const [runnerAt, expected] of [[2, "host-b's #1 signs now"], [null, "host-b signs now (its daemon promotes"]] as const) {
+      let ticks = 0;
+      const s = setup({ signingRunnerOf: () => (runnerAt !== null && ticks >= runnerAt ? 1 : null) });
+      s.op.apply({ cmd: "switchover", target: null, force: false, check: false, host: "host-b" });
+      let answer: unknown = null;
+      void s.op.waitSwitchover().then((a) => (answer = a));
+      s.step("holder", signing);
+      s.step("holder", fencing);
+      s.step("standby", fencing);
+      s.commit({ kind: "handed-over" });
+      await Bun.sleep(0);
+      s.setHolder("host-b");
+      const after = { ...fencing, handingOverTo: null, holder: "host-b" };
+      s.step("standby", after);
+      await Bun.sleep(0);
+      expect(answer).toBeNull(); // the key is held, the runner not known yet
+      for (let i = 0; i < 30 && answer === null; i++) (ticks++, s.step("standby", after, 500), await Bun.sleep(0));
+      expect(answer).toMatchObject({ ok: true, result: { host: "host-b", message: expect.stringContaining(expected) } });
+      if (runnerAt !== null) expect(answer).toMatchObject({ result: { target: 1 } });
+      else expect(ticks * 500).toBeGreaterThanOrEqual(HANDOVER_RUNNER_WAIT_MS);
+    }
+  });
+
+  test("signingRunnerIn: only an entry read after the hand-over, of a host that may sign and keeps a signer", () => {
+    const entry = (over: Partial<HostEntry>) => ({ host: "host-b", maySign: true, signer: 1, ...over }) as HostEntry;
+    const round = (atMs: number, e: HostEntry) => ({ atMs, self: "host-a", read: { signer: null, entries: [e], invalid: [] }, memory: { leaseChanges: 0, peers: [] } }) as RegistryRound;
+    expect(signingRunnerIn(round(2_000, entry({})), "host-b", 1_000)).toBe(1);
+    expect(signingRunnerIn(round(900, entry({})), "host-b", 1_000)).toBeNull();
+    expect(signingRunnerIn(round(2_000, entry({ maySign: false })), "host-b", 1_000)).toBeNull();
+    expect(signingRunnerIn(round(2_000, entry({ signer: null })), "host-b", 1_000)).toBeNull();
+    expect(signingRunnerIn(round(2_000, entry({})), "host-c", 1_000)).toBeNull();
+    expect(signingRunnerIn(null, "host-b", 1_000)).toBeNull();
   });
 
   test("handed over but another host took the key (the target never came): a failure naming who holds it", async () => {
