@@ -93,7 +93,7 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
   let clusterId: string | null = null;
 
   /** One POST to one endpoint, body read included, within `timeoutMs`. */
-  async function attempt(endpoint: string, path: string, body: unknown, timeoutMs: number, signal?: AbortSignal, method: "POST" | "GET" = "POST"): Promise<Attempt> {
+  async function attempt(endpoint: string, path: string, body: unknown, timeoutMs: number, signal?: AbortSignal): Promise<Attempt> {
     const controller = new AbortController();
     const onAbort = () => controller.abort();
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -107,8 +107,9 @@ export function createGatewayClient(options: GatewayOptions): GatewayClient {
     const exchange = (async (): Promise<Attempt> => {
       try {
         const res = await doFetch(endpoint + path, {
-          method,
-          ...(method === "POST" ? { body: JSON.stringify(body), headers: { "content-type": "application/json" } } : {}),
+          method: "POST",
+          body: JSON.stringify(body),
+          headers: { "content-type": "application/json" },
           signal: controller.signal,
           redirect: "manual",
         });
