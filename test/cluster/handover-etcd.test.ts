@@ -2,6 +2,7 @@
 // real time: host-a hands the key to host-b in one txn; host-c, campaigning meanwhile, is held off
 // by etcd's compare; host-b's lease loop (polling between rounds) takes the key up at once and may
 // sign without the takeover wait. Needs JORM_ETCD_ENDPOINTS; skips locally without it, fails under CI.
+import { quietServices } from "../fake-services.ts";
 import { afterAll, expect, test } from "bun:test";
 import { createElection, handoverKey, signerKey } from "../../src/cluster/election.ts";
 import { createGatewayClient } from "../../src/cluster/gateway.ts";
@@ -20,7 +21,7 @@ afterAll(async () => {
   if (sharedEndpoints.length > 0) await gw().deleteRange(`${PREFIX}/`, { prefix: true });
 });
 
-const services: ServiceManager = { showAll: async () => new Map(), start: async () => {}, stop: async () => {}, restart: async () => {}, kill: async () => {}, armFreeze: async () => {}, disarmFreeze: async () => {} };
+const services: ServiceManager = quietServices();
 const mono = () => performance.now();
 
 function host(name: string) {

@@ -3,6 +3,7 @@
 // proxies that the test turns into a black hole. A's signer's dead-man switch, as last armed, fires
 // before host B may let any runner sign; A itself stops allowing signing by then too.
 // Needs the shared cluster (JORM_ETCD_ENDPOINTS); skips locally without it, fails under CI.
+import { quietServices } from "../fake-services.ts";
 import { afterAll, expect, test } from "bun:test";
 import type { Socket, TCPSocketListener } from "bun";
 import { createElection } from "../../src/cluster/election.ts";
@@ -68,15 +69,7 @@ afterAll(() => {
 });
 
 function recordingServices(arms: { atMs: number; armedAt: number }[]): ServiceManager {
-  return {
-    showAll: async () => new Map(),
-    start: async () => {},
-    stop: async () => {},
-    restart: async () => {},
-    kill: async () => {},
-    armFreeze: async (_id, atMs) => void arms.push({ atMs, armedAt: Date.now() }),
-    disarmFreeze: async () => {},
-  };
+  return quietServices({ armFreeze: async (_id, atMs) => void arms.push({ atMs, armedAt: Date.now() }) });
 }
 
 it("host A cut off from etcd: its signer's switch fires before host B may sign; A stops allowing signing first", async () => {

@@ -1,26 +1,19 @@
 // The lease shell's side of switchover --host against the fake etcd: the signing host stops signing
 // while it fences, gives the key up only by the txn, then holds off; the target wins on the record,
 // polls for it between rounds, and skips the takeover wait (the window rule stays).
+import { quietServices } from "../fake-services.ts";
 import { describe, expect, test } from "bun:test";
 import { createElection, handoverKey } from "../../src/cluster/election.ts";
 import { clusterBlock } from "../../src/master/cluster.ts";
 import { HANDOVER_POLL_MS, SignerLease } from "../../src/daemon/lease.ts";
 import { silentLog } from "../../src/lab/harness.ts";
-import type { Clock, ServiceManager } from "../../src/ports.ts";
+import type { Clock } from "../../src/ports.ts";
 import { createFakeEtcd, type FakeEtcd } from "../cluster/fake-etcd.ts";
 
 function host(etcd: FakeEtcd, name: string, sleep: Clock["sleep"] = async () => {}) {
   const clock: Clock = { now: () => etcd.nowMs() + 5_000_000, sleep };
   const disarmed: number[] = [];
-  const services = {
-    showAll: async () => new Map(),
-    start: async () => {},
-    stop: async () => {},
-    restart: async () => {},
-    kill: async () => {},
-    armFreeze: async () => {},
-    disarmFreeze: async (id: number) => void disarmed.push(id),
-  } satisfies ServiceManager;
+  const services = quietServices({ disarmFreeze: async (id: number) => void disarmed.push(id) });
   const election = createElection({ etcd, prefix: "/p", candidate: name, ttlS: 5, now: () => etcd.nowMs() });
   const lease = new SignerLease({ election, services: () => services, clock, mono: () => etcd.nowMs(), signer: () => 1, log: silentLog, prefix: "/p" });
   return { lease, election, clock, disarmed };

@@ -1,5 +1,6 @@
 // Review h23: ways the lease shell could let two hosts sign at once, or keep the host that holds the
 // lease from ever signing again. Each test failed on main before its fix.
+import { quietServices } from "../fake-services.ts";
 import { describe, expect, test } from "bun:test";
 import { takeoverSafeAtMs } from "../../src/cluster/deadline.ts";
 import { createElection } from "../../src/cluster/election.ts";
@@ -19,9 +20,7 @@ function world() {
 }
 
 function host(etcd: FakeEtcd, clock: Clock, name: string, opts: { signer?: () => number | null; services?: ServiceManager } = {}) {
-  const services =
-    opts.services ??
-    ({ showAll: async () => new Map(), start: async () => {}, stop: async () => {}, restart: async () => {}, kill: async () => {}, armFreeze: async () => {}, disarmFreeze: async () => {} } satisfies ServiceManager);
+  const services = opts.services ?? quietServices();
   const election = createElection({ etcd, prefix: "/p", candidate: name, ttlS: TTL_S, now: () => etcd.nowMs() });
   return new SignerLease({ election, services: () => services, clock, mono: () => etcd.nowMs(), signer: opts.signer ?? (() => 1), log: silentLog, prefix: "/p" });
 }
@@ -146,7 +145,7 @@ describe("hosts with different lease_ttl (review h23)", () => {
   test("an etcd that can end a lease early: the taker waits out the previous holder's allowance, bought with ITS TTL", async () => {
     const etcd = createFakeEtcd(1_000_000); // Debian's 3.4.23: leases can end early
     const clock: Clock = { now: () => etcd.nowMs(), sleep: async () => {} };
-    const services = { showAll: async () => new Map(), start: async () => {}, stop: async () => {}, restart: async () => {}, kill: async () => {}, armFreeze: async () => {}, disarmFreeze: async () => {} } satisfies ServiceManager;
+    const services = quietServices();
     const mk = (name: string, ttlS: number) =>
       new SignerLease({ election: createElection({ etcd, prefix: "/p", candidate: name, ttlS, now: () => etcd.nowMs() }), services: () => services, clock, mono: () => etcd.nowMs(), signer: () => 1, log: silentLog, prefix: "/p" });
     const a = mk("host-a", 10);
@@ -175,7 +174,7 @@ describe("a daemon restarted during its takeover wait (review h23)", () => {
   test("waits anew for the previous holder's allowance, bought with that holder's (longer) TTL", async () => {
     const etcd = createFakeEtcd(1_000_000); // leases can end early: the wait applies
     const clock: Clock = { now: () => etcd.nowMs(), sleep: async () => {} };
-    const services = { showAll: async () => new Map(), start: async () => {}, stop: async () => {}, restart: async () => {}, kill: async () => {}, armFreeze: async () => {}, disarmFreeze: async () => {} } satisfies ServiceManager;
+    const services = quietServices();
     let saved: Parameters<LeaseStore["save"]>[0] = null;
     const store: LeaseStore = { load: () => saved, save: (x) => void (saved = x) };
     const mk = (name: string, ttlS: number) =>
@@ -206,17 +205,11 @@ describe("a failed re-arm does not stop the host signing for good", () => {
     const { etcd, clock } = world();
     let armFails = false;
     let signer: number | null = 1;
-    const services = {
-      showAll: async () => new Map(),
-      start: async () => {},
-      stop: async () => {},
-      restart: async () => {},
-      kill: async () => {},
+    const services = quietServices({
       armFreeze: async () => {
         if (armFails) throw new Error("systemd-run: Failed to start transient timer unit");
       },
-      disarmFreeze: async () => {},
-    } satisfies ServiceManager;
+    });
     const a = host(etcd, clock, "host-a", { signer: () => signer, services });
     await a.step();
     armFails = true;

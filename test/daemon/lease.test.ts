@@ -1,6 +1,7 @@
 // The daemon's SignerLease against the fake etcd on a virtual clock: the signer's dead-man switch is
 // re-armed only after a keep-alive that succeeded, to the deadline counted from its send time; a
 // failed re-arm freezes the signer at once and stops the host signing.
+import { quietServices } from "../fake-services.ts";
 import { describe, expect, test } from "bun:test";
 import { allowanceMs, takeoverSafeAtMs } from "../../src/cluster/deadline.ts";
 import { createElection } from "../../src/cluster/election.ts";
@@ -9,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileLeaseStore, readBootId, settledHandoutEpoch, SignerLease, type LeaseStore, type SavedLease } from "../../src/daemon/lease.ts";
 import { silentLog } from "../../src/lab/harness.ts";
-import type { Clock, ServiceManager, Signal } from "../../src/ports.ts";
+import type { Clock, Signal } from "../../src/ports.ts";
 import { createFakeEtcd, FIXED_ETCD_VERSIONS } from "../cluster/fake-etcd.ts";
 
 type Saved = Omit<SavedLease, "bootId">;
@@ -25,18 +26,13 @@ function setup(store: LeaseStore | null = null) {
   let co: { ids: number[]; untilMs: number } | null = null;
   const kills: { id: number; sig: Signal }[] = [];
   let armFails = false;
-  const services = {
-    showAll: async () => new Map(),
-    start: async () => {},
-    stop: async () => {},
-    restart: async () => {},
+  const services = quietServices({
     kill: async (id: number, sig: Signal) => void kills.push({ id, sig }),
     armFreeze: async (id: number, atMs: number) => {
       if (armFails) throw new Error("systemd-run: Failed to start transient timer unit");
       arms.push({ id, atMs });
     },
-    disarmFreeze: async () => {},
-  } satisfies ServiceManager;
+  });
   const election = createElection({ etcd, prefix: "/p", candidate: "host-a", ttlS: 5, now: () => etcd.nowMs() });
   const lease = new SignerLease({ election, services: () => services, clock, mono: () => etcd.nowMs(), signer: () => 1, coHolders: () => co, log: silentLog, prefix: "/p", store });
   /** A new daemon on the same host: same etcd, same disk */
@@ -202,7 +198,7 @@ describe("SignerLease", () => {
 describe("boundary grants in the lease shell", () => {
   function host(etcd: ReturnType<typeof createFakeEtcd>, name: string, settled: () => number | null) {
     const clock: Clock = { now: () => etcd.nowMs(), sleep: async () => {} };
-    const services = { showAll: async () => new Map(), start: async () => {}, stop: async () => {}, restart: async () => {}, kill: async () => {}, armFreeze: async () => {}, disarmFreeze: async () => {} } satisfies ServiceManager;
+    const services = quietServices();
     const election = createElection({ etcd, prefix: "/p", candidate: name, ttlS: 5, now: () => etcd.nowMs() });
     return new SignerLease({ election, services: () => services, clock, mono: () => etcd.nowMs(), signer: () => null, log: silentLog, prefix: "/p", handoutSettled: settled });
   }
@@ -240,7 +236,7 @@ describe("SignerLease: a key deleted by hand is not a lease that ran out", () =>
     const etcd = createFakeEtcd(1_000_000);
     etcd.versions = [...FIXED_ETCD_VERSIONS];
     const clock: Clock = { now: () => etcd.nowMs(), sleep: async () => {} };
-    const services = { showAll: async () => new Map(), start: async () => {}, stop: async () => {}, restart: async () => {}, kill: async () => {}, armFreeze: async () => {}, disarmFreeze: async () => {} } satisfies ServiceManager;
+    const services = quietServices();
     const host = (name: string) =>
       new SignerLease({ election: createElection({ etcd, prefix: "/p", candidate: name, ttlS: 5, now: () => etcd.nowMs() }), services: () => services, clock, mono: () => etcd.nowMs(), signer: () => 1, log: silentLog, prefix: "/p" });
     const a = host("host-a");
