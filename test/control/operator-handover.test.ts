@@ -12,25 +12,17 @@ import { phaseLine } from "../../src/ops/handover.ts";
 import { HANDOVER_FENCE_TIMEOUT_MS, HANDOVER_RUNNER_WAIT_MS, Operator, signingRunnerIn, type HandoverPort } from "../../src/control/operator.ts";
 import type { HostEntry, RegistryRound } from "../../src/master/registry.ts";
 import type { ClusterObs } from "../../src/master/cluster.ts";
-import { applyOutcomes } from "../../src/master/memory.ts";
-import { decide, emptyMemory } from "../../src/master/decide.ts";
+import { emptyMemory } from "../../src/master/decide.ts";
 import type { OperatorIntent } from "../../src/master/intent.ts";
 import type { TickReport } from "../../src/master/loop.ts";
-import type { Action, Memory, Observation, Outcome } from "../../src/master/types.ts";
+import type { Memory, Observation } from "../../src/master/types.ts";
 import { config, observation, pending, runner } from "../master/fixtures.ts";
+import { tickWithIntent } from "../master/plan-helpers.ts";
 
 const quiet = { info() {}, warn() {}, error() {} };
 const cfg = config();
 const LOGS = [pending(0, 50)];
-const allOk = (p: TickReport["plan"]): Outcome[] =>
-  [...p.fences, ...(p.promote ? [p.promote] : []), ...p.other].map((action: Action) => ({ action, ok: true, detail: "", ...(action.kind === "promote" ? { leaderId: 1 } : {}) }));
-
-function tick(obs: Observation, memory: Memory, intent: OperatorIntent): TickReport {
-  const o = { ...obs, intent };
-  const d = decide(o, memory, cfg, obs.atMs);
-  const outcomes = allOk(d.plan);
-  return { startedMs: obs.atMs, durationMs: 1, observation: o, views: d.views, plan: d.plan, outcomes, memory: applyOutcomes(d.memory, outcomes, obs.atMs) };
-}
+const tick = (obs: Observation, memory: Memory, intent: OperatorIntent): TickReport => tickWithIntent(cfg, obs, memory, intent);
 
 const signing: ClusterObs = { maySign: true, mustStopByMs: 1e15, takeoverSafeAtMs: null, holder: "host-a", grantedEpoch: 0 };
 const fencing: ClusterObs = { ...signing, maySign: false, handingOverTo: "host-b" };

@@ -8,12 +8,12 @@ import { askDaemon } from "../../src/control/client.ts";
 import { startControl } from "../../src/control/index.ts";
 import { daemonViewSchema, operatorResultSchema } from "../../src/control/protocol.ts";
 import { HOLDS_FILE, Operator } from "../../src/control/operator.ts";
-import { applyOutcomes } from "../../src/master/memory.ts";
-import { decide, emptyMemory } from "../../src/master/decide.ts";
+import { emptyMemory } from "../../src/master/decide.ts";
 import type { OperatorIntent } from "../../src/master/intent.ts";
 import type { TickReport } from "../../src/master/loop.ts";
-import type { Action, Memory, Observation, Outcome } from "../../src/master/types.ts";
+import type { Memory, Observation } from "../../src/master/types.ts";
 import { config, observation, pending, runner } from "../master/fixtures.ts";
+import { tickWithIntent } from "../master/plan-helpers.ts";
 
 const base = mkdtempSync(join(tmpdir(), "jm-op-"));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
@@ -21,16 +21,7 @@ let n = 0;
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
 const cfg = config();
 const LOGS = [pending(0, 50), pending(0, 70)];
-const allOk = (p: TickReport["plan"]): Outcome[] =>
-  [...p.fences, ...(p.promote ? [p.promote] : []), ...p.other].map((action: Action) => ({ action, ok: true, detail: "", ...(action.kind === "promote" ? { leaderId: 1 } : {}) }));
-
-/** One tick of the real decide with the operator's intent, every action succeeding. */
-function tick(obs: Observation, memory: Memory, intent: OperatorIntent): TickReport {
-  const o = { ...obs, intent };
-  const d = decide(o, memory, cfg, obs.atMs);
-  const outcomes = allOk(d.plan);
-  return { startedMs: obs.atMs, durationMs: 1, observation: o, views: d.views, plan: d.plan, outcomes, memory: applyOutcomes(d.memory, outcomes, obs.atMs) };
-}
+const tick = (obs: Observation, memory: Memory, intent: OperatorIntent): TickReport => tickWithIntent(cfg, obs, memory, intent);
 const obsAt = (t: number, k0: "holder" | "standby", k2: "holder" | "standby", logs2 = LOGS) =>
   observation(t, [runner(0, { kind: k0, logs: LOGS }), runner(1, { kind: "standby", logs: [] }), runner(2, { kind: k2, logs: logs2 })]);
 

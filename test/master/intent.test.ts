@@ -1,9 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { applyOutcomes } from "../../src/master/memory.ts";
 import { decide, emptyMemory } from "../../src/master/decide.ts";
 import { HANDOVER_EXPECTED_MS, hostHandoverDecision, lostSlots, parseHolds, provenKeyless, switchoverDecision, type OperatorIntent, type SwitchoverInput } from "../../src/master/intent.ts";
-import type { Action, Memory, Observation, Outcome, RunnerView } from "../../src/master/types.ts";
+import type { Memory, Observation, RunnerView } from "../../src/master/types.ts";
 import { config, observation, pending, runner } from "./fixtures.ts";
+import { run } from "./plan-helpers.ts";
 
 const rv = (id: number, over: Partial<RunnerView> = {}): RunnerView => ({
   id, cap: "keyless", pid: 100 + id, running: true, responsive: true, nodeState: "Running", height: 1000, leaderIds: [], busy: false, unitActive: true, frozen: false, ...over,
@@ -70,16 +70,8 @@ describe("switchoverDecision", () => {
 // decide's gates: the same fixtures as decide.test.ts.
 const LOGS = [pending(0, 50), pending(0, 70)];
 const T = 10_000;
-const allOk = (plan: ReturnType<typeof decide>["plan"]): Outcome[] =>
-  [...plan.fences, ...(plan.promote ? [plan.promote] : []), ...plan.other].map((action: Action) => ({ action, ok: true, detail: "", ...(action.kind === "promote" ? { leaderId: 1 } : {}) }));
-function settle(cfg: ReturnType<typeof config>, obs: Observation[], intent?: OperatorIntent): Memory {
-  let m = emptyMemory();
-  for (const o of obs) {
-    const r = decide(intent ? { ...o, intent } : o, m, cfg, o.atMs);
-    m = applyOutcomes(r.memory, allOk(r.plan), o.atMs);
-  }
-  return m;
-}
+/** The memory after `obs`, the operator's intent on each, every action succeeding. */
+const settle = (cfg: ReturnType<typeof config>, obs: Observation[], intent?: OperatorIntent): Memory => run(cfg, intent ? obs.map((o) => ({ ...o, intent })) : obs).memory;
 
 describe("decide: operator gates", () => {
   const cfg = config();

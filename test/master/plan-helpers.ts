@@ -2,6 +2,8 @@
 // observations as if every action succeeded.
 import { applyOutcomes } from "../../src/master/memory.ts";
 import { decide, emptyMemory } from "../../src/master/decide.ts";
+import type { OperatorIntent } from "../../src/master/intent.ts";
+import type { TickReport } from "../../src/master/loop.ts";
 import type { Action, Memory, Observation, Outcome, Plan } from "../../src/master/types.ts";
 import type { config } from "./fixtures.ts";
 
@@ -29,4 +31,12 @@ export function run(cfg: ReturnType<typeof config>, obs: Observation[], memory: 
     m = applyOutcomes(last.memory, allOk(last.plan), o.atMs);
   }
   return { result: last!, memory: m };
+}
+
+/** One tick of the real decide with the operator's intent, every action succeeding: what the loop reports. */
+export function tickWithIntent(cfg: ReturnType<typeof config>, obs: Observation, memory: Memory, intent: OperatorIntent): TickReport {
+  const o = { ...obs, intent };
+  const d = decide(o, memory, cfg, obs.atMs);
+  const outcomes = allOk(d.plan);
+  return { startedMs: obs.atMs, durationMs: 1, observation: o, views: d.views, plan: d.plan, outcomes, memory: applyOutcomes(d.memory, outcomes, obs.atMs) };
 }
