@@ -5,63 +5,16 @@
 // Needs the shared cluster (JORM_ETCD_ENDPOINTS); skips locally without it, fails under CI.
 import { quietServices } from "../fake-services.ts";
 import { afterAll, expect, test } from "bun:test";
-import type { Socket, TCPSocketListener } from "bun";
 import { createElection } from "../../src/cluster/election.ts";
 import { createGatewayClient } from "../../src/cluster/gateway.ts";
 import { SignerLease } from "../../src/daemon/lease.ts";
 import { silentLog } from "../../src/lab/harness.ts";
 import { realClock, type ServiceManager } from "../../src/ports.ts";
 import { requireEtcd, sharedEndpoints, uniquePrefix } from "./etcd-harness.ts";
+import { tcpProxy, type Proxy } from "./tcp-proxy.ts";
 
 const it = sharedEndpoints.length > 0 ? test : requireEtcd ? test : test.skip;
 if (sharedEndpoints.length === 0 && !requireEtcd) console.error("skipping the lease-over-etcd test: JORM_ETCD_ENDPOINTS is unset");
-
-interface Proxy {
-  url: string;
-  /** true: a black hole (bytes dropped both ways, new connections never reach etcd) */
-  cut(on: boolean): void;
-  stop(): void;
-}
-
-/** A TCP proxy to one etcd member that the test can turn into a black hole. */
-function tcpProxy(target: URL): Proxy {
-  let cut = false;
-  type Side = { up: Socket<unknown> | null; pending: Uint8Array[] };
-  const server: TCPSocketListener<Side> = Bun.listen<Side>({
-    hostname: "127.0.0.1",
-    port: 0,
-    socket: {
-      async open(client) {
-        client.data = { up: null, pending: [] };
-        if (cut) return;
-        try {
-          const up = await Bun.connect({
-            hostname: target.hostname,
-            port: Number(target.port),
-            socket: {
-              data: (_s, d) => void (cut ? 0 : client.write(d)),
-              close: () => void client.end(),
-              error: () => void client.end(),
-            },
-          });
-          client.data.up = up;
-          for (const b of client.data.pending) up.write(b);
-          client.data.pending = [];
-        } catch {
-          client.end();
-        }
-      },
-      data(client, d) {
-        if (cut) return;
-        if (client.data.up) client.data.up.write(d);
-        else client.data.pending.push(new Uint8Array(d));
-      },
-      close: (client) => void client.data.up?.end(),
-      error: (client) => void client.data.up?.end(),
-    },
-  });
-  return { url: `http://127.0.0.1:${server.port}`, cut: (on) => void (cut = on), stop: () => server.stop(true) };
-}
 
 const proxies: Proxy[] = [];
 afterAll(() => {
@@ -75,7 +28,7 @@ function recordingServices(arms: { atMs: number; armedAt: number }[]): ServiceMa
 it("host A cut off from etcd: its signer's switch fires before host B may sign; A stops allowing signing first", async () => {
   const TTL_S = 2;
   const prefix = uniquePrefix("lease-proxy");
-  for (const e of sharedEndpoints) proxies.push(tcpProxy(new URL(e)));
+  for (const e of sharedEndpoints) proxies.push(tcpProxy({ hostname: new URL(e).hostname, port: Number(new URL(e).port) }));
   const gw = (endpoints: string[]) => createGatewayClient({ endpoints, attemptTimeoutMs: 400, callTimeoutMs: 900 });
   const mono = () => performance.now();
   const host = (name: string, endpoints: string[]) => {

@@ -21,11 +21,12 @@
 // Env: JORM_E2E_BIN, JORM_E2E_KEEP=1, JORM_E2E_LOGS_TO=DIR (as the systemd e2e).
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import type { Socket, Subprocess, TCPSocketListener } from "bun";
+import type { Subprocess } from "bun";
 import { cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { renewIntervalMs, takeoverSafeAtMs } from "../../src/cluster/deadline.ts";
+import { tcpProxy, type Proxy } from "../cluster/tcp-proxy.ts";
 import { freeLowPorts } from "../ports.ts";
 import { ensureUserManager } from "./user-manager.ts";
 
@@ -108,47 +109,6 @@ let etcdClientPort = 0;
 const etcdEnv = () => ({ JORM_ETCD_DIR: ETCD_DIR, JORM_ETCD_CLIENT_PORT: String(etcdClientPort), JORM_ETCD_PEER_PORT: String(etcdClientPort + 10) });
 const etcd = (...args: string[]) => must(["bash", ETCD_SCRIPT, ...args], 60_000, etcdEnv());
 
-interface Proxy {
-  url: string;
-  cut(on: boolean): void;
-  stop(): void;
-}
-/** A TCP proxy to one etcd member; cut: a black hole (bytes dropped both ways, new connections never reach etcd). */
-function tcpProxy(port: number): Proxy {
-  let cut = false;
-  type Side = { up: Socket<unknown> | null; pending: Uint8Array[] };
-  const server: TCPSocketListener<Side> = Bun.listen<Side>({
-    hostname: "127.0.0.1",
-    port: 0,
-    socket: {
-      async open(client) {
-        client.data = { up: null, pending: [] };
-        if (cut) return;
-        try {
-          const up = await Bun.connect({
-            hostname: "127.0.0.1",
-            port,
-            socket: { data: (_s, d) => void (cut ? 0 : client.write(d)), close: () => void client.end(), error: () => void client.end() },
-          });
-          client.data.up = up;
-          for (const b of client.data.pending) up.write(b);
-          client.data.pending = [];
-        } catch {
-          client.end();
-        }
-      },
-      data(client, d) {
-        if (cut) return;
-        if (client.data.up) client.data.up.write(d);
-        else client.data.pending.push(new Uint8Array(d));
-      },
-      close: (client) => void client.data.up?.end(),
-      error: (client) => void client.data.up?.end(),
-    },
-  });
-  return { url: `http://127.0.0.1:${server.port}`, cut: (on) => void (cut = on), stop: () => server.stop(true) };
-}
-
 // --- hosts ---
 
 interface HostState {
@@ -160,7 +120,6 @@ interface HostState {
   daemonEnv: Record<string, string>;
 }
 const hosts = new Map<Host, HostState>();
-const hostDir = (h: Host, sub: string) => join(ROOT, h, sub);
 
 function startDaemon(h: HostState): void {
   const log = openSync(join(ROOT, "logs", `daemon-${h.name}.log`), "a");
@@ -350,7 +309,7 @@ describe.skipIf(skipReason !== null)("three hosts over one etcd: faults, audit",
     for (const [i, name] of HOSTS.entries()) {
       const dir = join(ROOT, name);
       for (const d of ["config", "run", "inputs"]) mkdirSync(join(dir, d), { recursive: true });
-      const proxies = memberPorts.map((p) => tcpProxy(p));
+      const proxies = memberPorts.map((p) => tcpProxy({ hostname: "127.0.0.1", port: p }));
       const h: HostState = {
         name,
         dir,
