@@ -254,17 +254,7 @@ describe("metrics server", () => {
 
   test("promtool check metrics accepts the scrape (CI checks the saved scrape again in its promtool step)", async () => {
     const body = await (await fetch(server.url)).text();
-    const saveDir = process.env[SCRAPE_DIR_ENV];
-    if (saveDir) writeFileSync(join(saveDir, "world.prom"), body);
-    const promtool = Bun.which("promtool");
-    if (!promtool) {
-      console.warn("skipped: promtool not installed");
-      return;
-    }
-    const p = Bun.spawn([promtool, "check", "metrics"], { stdin: new Blob([body]), stdout: "pipe", stderr: "pipe" });
-    const [code, out, err] = await Promise.all([p.exited, new Response(p.stdout).text(), new Response(p.stderr).text()]);
-    expect(`${out}${err}`.trim()).toBe("");
-    expect(code).toBe(0);
+    await expectPromtoolAccepts(body, "world.prom");
   });
 
   test("parseListen reads host:port and [v6]:port; a bad address is a user error", () => {
@@ -277,6 +267,21 @@ describe("metrics server", () => {
     expect(() => serveMetrics(`127.0.0.1:${server.port}`, () => "")).toThrow(/metrics_listen 127\.0\.0\.1:\d+: cannot listen/);
   });
 });
+
+/** Saves the scrape for CI's promtool step (SCRAPE_DIR_ENV) and has promtool check it, if installed. */
+async function expectPromtoolAccepts(body: string, saveAs: string): Promise<void> {
+  const saveDir = process.env[SCRAPE_DIR_ENV];
+  if (saveDir) writeFileSync(join(saveDir, saveAs), body);
+  const promtool = Bun.which("promtool");
+  if (!promtool) {
+    console.warn("skipped: promtool not installed");
+    return;
+  }
+  const p = Bun.spawn([promtool, "check", "metrics"], { stdin: new Blob([body]), stdout: "pipe", stderr: "pipe" });
+  const [code, out, err] = await Promise.all([p.exited, new Response(p.stdout).text(), new Response(p.stderr).text()]);
+  expect(`${out}${err}`.trim()).toBe("");
+  expect(code).toBe(0);
+}
 
 describe("cluster mode: the host registry's metrics (issue 13 point 6)", () => {
   const round = (atMs: number, signer: string | null, hosts: number, leaseChanges: number): RegistryRound => ({
@@ -308,16 +313,6 @@ describe("cluster mode: the host registry's metrics (issue 13 point 6)", () => {
     const m = new MasterMetrics({ version: "t" });
     m.updateRegistry(round(1_700_000_000_000, "host-b", 3, 2));
     const body = m.render();
-    const saveDir = process.env[SCRAPE_DIR_ENV];
-    if (saveDir) writeFileSync(join(saveDir, "cluster.prom"), body);
-    const promtool = Bun.which("promtool");
-    if (!promtool) {
-      console.warn("skipped: promtool not installed");
-      return;
-    }
-    const p = Bun.spawn([promtool, "check", "metrics"], { stdin: new Blob([body]), stdout: "pipe", stderr: "pipe" });
-    const [code, out, err] = await Promise.all([p.exited, new Response(p.stdout).text(), new Response(p.stderr).text()]);
-    expect(`${out}${err}`.trim()).toBe("");
-    expect(code).toBe(0);
+    await expectPromtoolAccepts(body, "cluster.prom");
   });
 });
