@@ -28,6 +28,7 @@ import { join } from "node:path";
 import { renewIntervalMs, takeoverSafeAtMs } from "../../src/cluster/deadline.ts";
 import { tcpProxy, type Proxy } from "../cluster/tcp-proxy.ts";
 import { freeLowPorts } from "../ports.ts";
+import { awayFromBoundary as awayFrom, commands, leaderCount, Sampler, tail as tailOf, writeDropIn as writeDropInFile } from "./support.ts";
 import { ensureUserManager } from "./user-manager.ts";
 
 const REPO = join(import.meta.dir, "..", "..");
@@ -85,19 +86,7 @@ test.if(requireAll)("CI has a user manager and etcd for the cluster e2e test", (
 });
 const env: Record<string, string> = um.ok ? um.env : {};
 
-async function run(argv: string[], timeoutMs = 60_000, extraEnv: Record<string, string> = {}) {
-  const proc = Bun.spawn(argv, { env: { ...env, ...extraEnv }, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
-  const [code, stdout, stderr] = await Promise.all([proc.exited, new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
-async function must(argv: string[], timeoutMs = 60_000, extraEnv: Record<string, string> = {}): Promise<string> {
-  const r = await run(argv, timeoutMs, extraEnv);
-  if (r.code !== 0) throw new Error(`${argv.join(" ")} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
-const systemctl = (...args: string[]) => run(["systemctl", "--user", ...args], 20_000);
+const { run, must, systemctl } = commands(env);
 async function mainPid(unit: string): Promise<number> {
   const out = (await systemctl("show", "-p", "MainPID", "--", unit)).stdout;
   return Number(/^MainPID=(\d+)/m.exec(out)?.[1] ?? 0);
@@ -151,56 +140,15 @@ interface Sample {
   /** per host, per runner: leader count; null: no answer */
   leaders: Record<Host, (number | null)[]>;
 }
-async function leaderCount(port: number): Promise<number | null> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${port}/api/v0/leaders`, { signal: AbortSignal.timeout(MONITOR_TIMEOUT_MS) });
-    if (res.status !== 200) return null;
-    const body: unknown = await res.json();
-    return Array.isArray(body) ? body.length : null;
-  } catch {
-    return null;
-  }
-}
 /** "a0", "b1": the runners holding the key in a sample */
 const holders = (s: Sample) => HOSTS.flatMap((h) => s.leaders[h].flatMap((n, id) => (n !== null && n > 0 ? [`${h}${id}`] : [])));
 const holderHosts = (s: Sample) => [...new Set(holders(s).map((x) => x[0] as Host))];
 
-class Monitor {
-  readonly samples: Sample[] = [];
-  private stopped = false;
-  private done: Promise<void> = Promise.resolve();
-  start(): void {
-    this.done = (async () => {
-      while (!this.stopped) {
-        const began = Date.now();
-        const per = await Promise.all(HOSTS.map((h) => Promise.all(Array.from({ length: RUNNERS }, (_, i) => leaderCount(hosts.get(h)!.restBase + i)))));
-        const leaders = Object.fromEntries(HOSTS.map((h, i) => [h, per[i]!])) as Record<Host, (number | null)[]>;
-        this.samples.push({ t: Date.now(), leaders });
-        await Bun.sleep(Math.max(0, MONITOR_PERIOD_MS - (Date.now() - began)));
-      }
-    })();
-  }
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.done;
-  }
-  async first(fromMs: number, ok: (s: Sample) => boolean, timeoutMs: number): Promise<Sample | null> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const hit = this.samples.find((s) => s.t >= fromMs && ok(s));
-      if (hit) return hit;
-      if (Date.now() > deadline) return null;
-      await Bun.sleep(MONITOR_PERIOD_MS / 2);
-    }
-  }
-  between(fromMs: number, toMs: number): Sample[] {
-    return this.samples.filter((s) => s.t >= fromMs && s.t <= toMs);
-  }
-  latest(): Sample | undefined {
-    return this.samples[this.samples.length - 1];
-  }
-}
-const monitor = new Monitor();
+/** Every MONITOR_PERIOD_MS, every runner of every host */
+const monitor = new Sampler<Sample>(async () => {
+  const per = await Promise.all(HOSTS.map((h) => Promise.all(Array.from({ length: RUNNERS }, (_, i) => leaderCount(hosts.get(h)!.restBase + i, MONITOR_TIMEOUT_MS)))));
+  return { leaders: Object.fromEntries(HOSTS.map((h, i) => [h, per[i]!])) as Record<Host, (number | null)[]> };
+}, MONITOR_PERIOD_MS);
 
 /**
  * Exactly one runner holds the key for STEADY_FOR_MS and every runner of every host answers: a
@@ -237,22 +185,11 @@ async function steadyOf(answering: (s: Sample) => boolean, timeoutMs = SETTLE_TI
     await Bun.sleep(MONITOR_PERIOD_MS);
   }
 }
-function tail(file: string, lines = 15): string {
-  try {
-    return readFileSync(file, "utf8").split("\n").slice(-lines).join("\n");
-  } catch {
-    return `(no ${file})`;
-  }
-}
+const tail = (file: string, lines = 15) => tailOf(file, lines);
 
 let block0Ms = 0;
-async function awayFromBoundary(needMs: number): Promise<void> {
-  for (;;) {
-    const intoEpoch = (Date.now() - block0Ms) % EPOCH_MS;
-    if (intoEpoch >= BOUNDARY_QUIET_AFTER_MS && EPOCH_MS - intoEpoch >= BOUNDARY_QUIET_BEFORE_MS + needMs) return;
-    await Bun.sleep(200);
-  }
-}
+const awayFromBoundary = (needMs: number) =>
+  awayFrom({ block0Ms, epochMs: EPOCH_MS, afterMs: BOUNDARY_QUIET_AFTER_MS, beforeMs: BOUNDARY_QUIET_BEFORE_MS }, needMs);
 
 // --- timeline ---
 
@@ -548,10 +485,7 @@ describe.skipIf(skipReason !== null)("three hosts over one etcd: faults, audit",
   }, 60_000);
 });
 
-function writeDropIn(path: string, lines: string[]): void {
-  mkdirSync(join(path, ".."), { recursive: true });
-  writeFileSync(path, `# written by test/e2e/cluster.e2e.ts\n${lines.join("\n")}\n`);
-}
+const writeDropIn = (path: string, lines: string[]) => writeDropInFile(path, lines, "test/e2e/cluster.e2e.ts");
 
 /** A run killed before its cleanup leaves jm-e2e-* units pointing into /var/lib/jm-ecl-*: remove those. */
 async function preclean(): Promise<void> {

@@ -24,6 +24,7 @@ import { join, relative } from "node:path";
 import { Chain } from "../../src/sim/chain.ts";
 import { loadWorld } from "../../src/sim/worldfile.ts";
 import { freeLowPorts } from "../ports.ts";
+import { awayFromBoundary as awayFrom, commands, leaderCount, Sampler, tail as tailOf, writeDropIn as writeDropInFile } from "./support.ts";
 import { ensureUserManager, requireUserManager } from "./user-manager.ts";
 
 const REPO = join(import.meta.dir, "..", "..");
@@ -88,27 +89,7 @@ test.if(requireUserManager)("CI has a real user manager for the e2e test", () =>
 
 const env: Record<string, string> = um.ok ? um.env : {};
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(argv: string[], timeoutMs = 60_000): Promise<Run> {
-  const proc = Bun.spawn(argv, { env, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
-  const [code, stdout, stderr] = await Promise.all([proc.exited, new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
-
-async function must(argv: string[], timeoutMs = 60_000): Promise<string> {
-  const r = await run(argv, timeoutMs);
-  if (r.code !== 0) throw new Error(`${argv.join(" ")} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
-
-const systemctl = (...args: string[]) => run(["systemctl", "--user", ...args], 20_000);
+const { run, must, systemctl } = commands(env);
 
 async function show(unit: string): Promise<{ mainPid: number; activeState: string; restarts: number }> {
   const out = (await systemctl("show", "-p", "MainPID,ActiveState,NRestarts", "--", unit)).stdout;
@@ -130,54 +111,10 @@ interface Sample {
   leaders: (number | null)[];
 }
 
-class Monitor {
-  readonly samples: Sample[] = [];
-  private stopped = false;
-  private done: Promise<void> = Promise.resolve();
-  constructor(private readonly ports: number[]) {}
-
-  start(): void {
-    this.done = (async () => {
-      while (!this.stopped) {
-        const began = Date.now();
-        const leaders = await Promise.all(this.ports.map((p) => leaderCount(p)));
-        this.samples.push({ t: Date.now(), leaders });
-        await Bun.sleep(Math.max(0, MONITOR_PERIOD_MS - (Date.now() - began)));
-      }
-    })();
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.done;
-  }
-
-  /** The first sample after `fromMs` that satisfies `ok`, waiting for it up to `timeoutMs`. */
-  async first(fromMs: number, ok: (s: Sample) => boolean, timeoutMs: number): Promise<Sample | null> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const hit = this.samples.find((s) => s.t >= fromMs && ok(s));
-      if (hit) return hit;
-      if (Date.now() > deadline) return null;
-      await Bun.sleep(MONITOR_PERIOD_MS / 2);
-    }
-  }
-
-  latest(): Sample | undefined {
-    return this.samples[this.samples.length - 1];
-  }
-}
-
-async function leaderCount(port: number): Promise<number | null> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${port}/api/v0/leaders`, { signal: AbortSignal.timeout(MONITOR_TIMEOUT_MS) });
-    if (res.status !== 200) return null;
-    const body: unknown = await res.json();
-    return Array.isArray(body) ? body.length : null;
-  } catch {
-    return null;
-  }
-}
+/** Every MONITOR_PERIOD_MS, every runner's leader count */
+const monitorOf = (ports: number[]) =>
+  new Sampler<Sample>(async () => ({ leaders: await Promise.all(ports.map((p) => leaderCount(p, MONITOR_TIMEOUT_MS))) }), MONITOR_PERIOD_MS);
+type Monitor = Sampler<Sample>;
 
 const holders = (s: Sample) => s.leaders.flatMap((n, id) => (n !== null && n > 0 ? [id] : []));
 
@@ -354,15 +291,8 @@ function journalFreeze(pid: number, atMs: number): void {
 }
 
 /** Waits until the next `needMs` are clear of an epoch boundary's hand-out and schedule computation. */
-async function awayFromBoundary(needMs: number): Promise<void> {
-  for (;;) {
-    const now = Date.now();
-    const intoEpoch = (now - block0Ms) % EPOCH_MS;
-    const toNext = EPOCH_MS - intoEpoch;
-    if (intoEpoch >= BOUNDARY_QUIET_AFTER_MS && toNext >= BOUNDARY_QUIET_BEFORE_MS + needMs) return;
-    await Bun.sleep(200);
-  }
-}
+const awayFromBoundary = (needMs: number) =>
+  awayFrom({ block0Ms, epochMs: EPOCH_MS, afterMs: BOUNDARY_QUIET_AFTER_MS, beforeMs: BOUNDARY_QUIET_BEFORE_MS }, needMs);
 
 // --- Steady state: every runner unit active and answering, exactly one holder, for a while ---
 
@@ -392,13 +322,7 @@ async function steady(monitor: Monitor, timeoutMs = SETTLE_TIMEOUT_MS): Promise<
   }
 }
 
-function tail(file: string, lines = 30): string {
-  try {
-    return readFileSync(file, "utf8").split("\n").slice(-lines).join("\n");
-  } catch {
-    return `(no ${file})`;
-  }
-}
+const tail = (file: string, lines = 30) => tailOf(file, lines);
 
 const firstObservations = () => {
   try {
@@ -437,7 +361,7 @@ describe.skipIf(!um.ok)("jorm-master under systemd --user: install, faults, audi
   // by some client socket's source port.
   const restBase = um.ok ? freeLowPorts(RUNNERS) : 0;
   const ports = Array.from({ length: RUNNERS }, (_, i) => restBase + i);
-  const monitor = new Monitor(ports);
+  const monitor = monitorOf(ports);
   const receiver = new AlertReceiver();
   let before = new Set<string>();
   let installed = new Set<string>();
@@ -794,10 +718,7 @@ async function ensureSessionBus(): Promise<void> {
   await must(["systemctl", "--user", "restart", "dbus.socket"]);
 }
 
-function writeDropIn(path: string, lines: string[]): void {
-  mkdirSync(join(path, ".."), { recursive: true });
-  writeFileSync(path, `# written by test/e2e/systemd.e2e.ts\n${lines.join("\n")}\n`);
-}
+const writeDropIn = (path: string, lines: string[]) => writeDropInFile(path, lines, "test/e2e/systemd.e2e.ts");
 
 /** A run killed before its cleanup leaves units pointing into /var/lib/jm-e2e-*: remove those; refuse anything else. */
 async function preclean(): Promise<void> {
